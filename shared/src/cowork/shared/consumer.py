@@ -1,0 +1,302 @@
+"""Idempotent event consumers (inbox), retries with backoff and the dead-letter topic.
+
+A consumer is a FastStream batch subscriber in a consumer group with the MANUAL ack policy:
+FastStream's Kafka default (ACK_FIRST) commits offsets before the handler runs, which loses
+events on a crash. Here the order is:
+
+1. decode each record; a record that can never be processed goes to the service's `.dlq`
+   topic with the reason in headers (an unknown event type is skipped: consumers ignore
+   types they do not know);
+2. in ONE database transaction, record the batch's event ids in `inbox` (ON CONFLICT DO
+   NOTHING) and apply the handlers of the ids that were new: a redelivered event changes
+   nothing;
+3. commit the offsets, only after that transaction committed.
+
+A crash between 2 and 3 redelivers the batch, and the inbox turns it into a no-op. When the
+batch transaction fails, the records are applied one by one so that a single poison event
+cannot hold the others back: transient errors (database or broker away) are retried with
+backoff for as long as it takes, other errors up to `max_attempts` times, then dead-lettered.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import time
+import traceback
+from collections.abc import Awaitable, Callable, Mapping, Sequence
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from typing import Any
+
+import asyncpg
+import structlog
+from aiokafka import AIOKafkaProducer, ConsumerRecord
+from faststream import AckPolicy
+from faststream.kafka import KafkaBroker
+from faststream.kafka.annotations import KafkaMessage
+
+from cowork.shared import metrics
+from cowork.shared.events.envelope import (
+    Envelope,
+    MalformedEvent,
+    UnknownEventType,
+    decode,
+    headers_to_dict,
+)
+from cowork.shared.logging import get_logger
+
+log = get_logger(__name__)
+
+Handler = Callable[[asyncpg.Connection, Envelope], Awaitable[None]]
+
+TRANSIENT_ERRORS: tuple[type[BaseException], ...] = (
+    asyncpg.PostgresConnectionError,
+    asyncpg.InterfaceError,
+    asyncpg.CannotConnectNowError,
+    asyncpg.TooManyConnectionsError,
+    asyncpg.SerializationError,
+    asyncpg.DeadlockDetectedError,
+    ConnectionError,
+    OSError,
+    TimeoutError,
+)
+
+
+class PermanentError(Exception):
+    """Raised by a handler for an event that can never be applied: dead-lettered at once."""
+
+
+@dataclass(frozen=True)
+class RetryPolicy:
+    max_attempts: int = 5
+    base_seconds: float = 0.2
+    max_seconds: float = 30.0
+
+    def delay(self, attempt: int) -> float:
+        return float(min(self.base_seconds * (2 ** (attempt - 1)), self.max_seconds))
+
+
+_INBOX_BATCH = """
+INSERT INTO inbox (consumer, event_id, event_type, topic, "partition", "offset")
+SELECT $1, u.event_id, u.event_type, u.topic, u.part, u.off
+FROM unnest($2::uuid[], $3::text[], $4::text[], $5::int[], $6::bigint[])
+     AS u(event_id, event_type, topic, part, off)
+ON CONFLICT DO NOTHING
+RETURNING event_id
+"""
+
+
+class EventConsumer:
+    """Applies events from some topics to one service's database, each at most once."""
+
+    def __init__(
+        self,
+        *,
+        name: str,
+        service: str,
+        pool: asyncpg.Pool,
+        producer: AIOKafkaProducer,
+        topics: Sequence[str],
+        handlers: Mapping[str, Handler],
+        dlq_topic: str,
+        topic_prefix: str = "",
+        retry: RetryPolicy | None = None,
+        batch_size: int = 500,
+    ) -> None:
+        self.name = name
+        self.service = service
+        self._pool = pool
+        self._producer = producer
+        self._topics = [topic_prefix + t for t in topics]
+        self._handlers = dict(handlers)
+        self._dlq_topic = topic_prefix + dlq_topic
+        self._retry = retry or RetryPolicy()
+        self._batch_size = batch_size
+        self.group_id = f"{topic_prefix}{service}.{name}"
+
+    # -- wiring
+
+    def register(self, broker: KafkaBroker) -> None:
+        subscriber = broker.subscriber(
+            *self._topics,
+            group_id=self.group_id,
+            batch=True,
+            max_records=self._batch_size,
+            batch_timeout_ms=100,
+            auto_offset_reset="earliest",
+            ack_policy=AckPolicy.MANUAL,
+            decoder=_keep_raw,
+            title=f"{self.service}.{self.name}",
+        )
+        subscriber(self.on_batch)
+
+    async def on_batch(self, message: KafkaMessage) -> None:
+        raw = message.raw_message
+        records: tuple[ConsumerRecord[bytes, bytes], ...] = raw if isinstance(raw, tuple) else (raw,)
+        try:
+            await self.apply_records(records)
+        except Exception as exc:
+            # Nothing may be skipped: rewind to the batch's first records and try again later.
+            log.error("batch failed; rewinding", consumer=self.name, error=str(exc),
+                      error_type=type(exc).__name__)
+            await message.nack()
+            await asyncio.sleep(self._retry.base_seconds)
+            return
+        await message.ack()
+        await self._report_lag(message)
+
+    # -- the core, independent of FastStream so it can be driven directly
+
+    async def apply_records(self, records: Sequence[ConsumerRecord[bytes, bytes]]) -> None:
+        ready: list[tuple[ConsumerRecord[bytes, bytes], Envelope]] = []
+        for record in records:
+            try:
+                envelope = decode(headers_to_dict(record.headers), record.value)
+            except UnknownEventType as exc:
+                log.info("skipping unknown event type", event_type=str(exc), topic=record.topic)
+                continue
+            except MalformedEvent as exc:
+                await self.dead_letter(record, exc, attempts=1)
+                continue
+            if envelope.type in self._handlers:
+                ready.append((record, envelope))
+        if not ready:
+            return
+        started = time.perf_counter()
+        try:
+            await self._apply_batch(ready)
+        except Exception as exc:
+            log.warning("batch transaction failed; applying one by one", consumer=self.name,
+                        size=len(ready), error=str(exc), error_type=type(exc).__name__)
+            for record, envelope in ready:
+                await self._apply_with_retries(record, envelope)
+        metrics.HANDLER_LATENCY.labels(self.service, self.name).observe(
+            time.perf_counter() - started)
+
+    async def _apply_batch(self, ready: list[tuple[ConsumerRecord[bytes, bytes], Envelope]]) -> None:
+        async with self._pool.acquire() as conn, conn.transaction():
+            fresh = {
+                row["event_id"]
+                for row in await conn.fetch(
+                    _INBOX_BATCH, self.name,
+                    [e.id for _, e in ready], [e.type for _, e in ready],
+                    [r.topic for r, _ in ready], [r.partition for r, _ in ready],
+                    [r.offset for r, _ in ready],
+                )
+            }
+            for record, envelope in ready:
+                if envelope.id not in fresh:
+                    metrics.EVENTS_DUPLICATE.labels(self.service, self.name).inc()
+                    continue
+                fresh.discard(envelope.id)  # the same event twice in one batch applies once
+                await self._run_handler(conn, record, envelope)
+
+    async def _apply_one(self, record: ConsumerRecord[bytes, bytes], envelope: Envelope) -> None:
+        async with self._pool.acquire() as conn, conn.transaction():
+            status = await conn.execute(
+                'INSERT INTO inbox (consumer, event_id, event_type, topic, "partition", "offset") '
+                "VALUES ($1, $2, $3, $4, $5, $6) ON CONFLICT DO NOTHING",
+                self.name, envelope.id, envelope.type, record.topic, record.partition,
+                record.offset,
+            )
+            if status.endswith(" 0"):
+                metrics.EVENTS_DUPLICATE.labels(self.service, self.name).inc()
+                return
+            await self._run_handler(conn, record, envelope)
+
+    async def _run_handler(self, conn: asyncpg.Connection, record: ConsumerRecord[bytes, bytes],
+                           envelope: Envelope) -> None:
+        with structlog.contextvars.bound_contextvars(
+            event_id=str(envelope.id), event_type=envelope.type,
+            trace_id=_trace_id(envelope.traceparent),
+        ):
+            await self._handlers[envelope.type](conn, envelope)
+        metrics.EVENTS_APPLIED.labels(self.service, self.name, envelope.type).inc()
+
+    async def _apply_with_retries(self, record: ConsumerRecord[bytes, bytes],
+                                  envelope: Envelope) -> None:
+        attempt = 0
+        while True:
+            attempt += 1
+            try:
+                await self._apply_one(record, envelope)
+                return
+            except PermanentError as exc:
+                await self.dead_letter(record, exc, attempts=attempt)
+                return
+            except TRANSIENT_ERRORS as exc:
+                # The event is fine; the world is not. Wait without giving up on it.
+                delay = self._retry.delay(min(attempt, 10))
+                log.warning("transient failure; retrying", consumer=self.name,
+                            event_id=str(envelope.id), attempt=attempt, backoff_s=delay,
+                            error_type=type(exc).__name__)
+                await asyncio.sleep(delay)
+            except Exception as exc:
+                if attempt >= self._retry.max_attempts:
+                    await self.dead_letter(record, exc, attempts=attempt)
+                    return
+                delay = self._retry.delay(attempt)
+                log.warning("handler failed; retrying", consumer=self.name,
+                            event_id=str(envelope.id), attempt=attempt, backoff_s=delay,
+                            error=str(exc), error_type=type(exc).__name__)
+                await asyncio.sleep(delay)
+
+    # -- dead letters
+
+    async def dead_letter(self, record: ConsumerRecord[bytes, bytes], error: BaseException,
+                          *, attempts: int) -> None:
+        headers = [(k, v) for k, v in (record.headers or ()) if not k.startswith("x-")]
+        message = f"{error}"[:2000] or type(error).__name__
+        headers += [
+            ("x-error", message.encode()),
+            ("x-error-type", type(error).__name__.encode()),
+            ("x-failed-at", datetime.now(UTC).isoformat().encode()),
+            ("x-attempts", str(attempts).encode()),
+            ("x-original-topic", record.topic.encode()),
+            ("x-original-partition", str(record.partition).encode()),
+            ("x-original-offset", str(record.offset).encode()),
+            ("x-consumer", self.group_id.encode()),
+        ]
+        if not isinstance(error, MalformedEvent | PermanentError):
+            headers.append(("x-stacktrace", "".join(
+                traceback.format_exception(error))[-4000:].encode()))
+        backoff = 0.5
+        while True:  # the offset must not move past a record that is neither applied nor parked
+            try:
+                await self._producer.send_and_wait(self._dlq_topic, value=record.value,
+                                                   key=record.key, headers=headers)
+                break
+            except Exception as exc:
+                log.warning("dead-letter publish failed; retrying", error=str(exc))
+                await asyncio.sleep(backoff)
+                backoff = min(backoff * 2, 10.0)
+        metrics.DLQ_TOTAL.labels(self.service, self.name).inc()
+        log.error("event dead-lettered", consumer=self.name, dlq=self._dlq_topic,
+                  topic=record.topic, partition=record.partition, offset=record.offset,
+                  error=message, error_type=type(error).__name__, attempts=attempts)
+
+    async def _report_lag(self, message: KafkaMessage) -> None:
+        consumer: Any = getattr(message, "consumer", None)
+        if consumer is None or not hasattr(consumer, "assignment"):
+            return
+        with contextlib.suppress(Exception):
+            for tp in consumer.assignment():
+                high = consumer.highwater(tp)
+                if high is None:
+                    continue
+                lag = max(high - await consumer.position(tp), 0)
+                metrics.CONSUMER_LAG.labels(self.service, self.name, tp.topic,
+                                            str(tp.partition)).set(lag)
+
+
+def _trace_id(traceparent: str | None) -> str | None:
+    """The trace id of a W3C traceparent (`00-<trace id>-<span id>-<flags>`)."""
+    parts = (traceparent or "").split("-")
+    return parts[1] if len(parts) == 4 else None
+
+
+async def _keep_raw(msg: Any) -> Any:
+    """Skip FastStream's body decoding: the consumer decodes records itself, so that a body that
+    is not JSON becomes a dead letter instead of an exception inside the framework."""
+    return None

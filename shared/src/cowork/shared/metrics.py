@@ -1,0 +1,35 @@
+"""Prometheus metrics every service exposes on /metrics."""
+
+from __future__ import annotations
+
+from prometheus_client import Counter, Gauge, Histogram
+
+HTTP_LATENCY = Histogram(
+    "cowork_http_request_seconds", "HTTP request latency",
+    ["service", "method", "route", "status"],
+)
+HANDLER_LATENCY = Histogram(
+    "cowork_event_handler_seconds", "Time to apply one event (or one batch) in its transaction",
+    ["service", "consumer"],
+)
+EVENTS_APPLIED = Counter(
+    "cowork_events_applied_total", "Events applied by a consumer", ["service", "consumer", "type"],
+)
+EVENTS_DUPLICATE = Counter(
+    "cowork_events_duplicate_total", "Events ignored because the inbox had them",
+    ["service", "consumer"],
+)
+DLQ_TOTAL = Counter(
+    "cowork_dlq_records_total", "Records sent to the dead-letter topic", ["service", "consumer"],
+)
+CONSUMER_LAG = Gauge(
+    "cowork_consumer_lag", "Records not yet consumed", ["service", "consumer", "topic", "partition"],
+)
+OUTBOX_BACKLOG = Gauge("cowork_outbox_backlog", "Outbox rows not yet published", ["service"])
+OUTBOX_PUBLISHED = Counter("cowork_outbox_published_total", "Outbox rows published", ["service"])
+OUTBOX_PUBLISH_SECONDS = Histogram(
+    "cowork_outbox_publish_batch_seconds", "Time to publish one outbox batch", ["service"],
+)
+SCHEDULED_JOBS_RUN = Counter(
+    "cowork_scheduled_jobs_total", "Scheduled jobs run", ["service", "kind", "outcome"],
+)

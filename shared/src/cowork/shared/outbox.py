@@ -1,0 +1,161 @@
+"""Transactional outbox: state and events written in one transaction, published by a relay.
+
+`add_event` is called by a service inside the transaction that changes its state; nothing is
+sent then. The `OutboxRelay` publishes committed rows in commit order (acks=all, idempotent
+producer, so one key's events stay in order), then marks them published. It is woken by
+LISTEN/NOTIFY at commit and polls as a fallback. If it dies between sending and marking, the
+next run sends those rows again: at-least-once, which consumers absorb with their inbox.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import json
+import time
+from typing import Any
+
+import asyncpg
+from aiokafka import AIOKafkaProducer
+
+from cowork.shared import metrics
+from cowork.shared.events.contracts import DomainEvent
+from cowork.shared.events.envelope import Envelope
+from cowork.shared.logging import get_logger
+
+log = get_logger(__name__)
+
+NOTIFY_CHANNEL = "cowork_outbox"
+RELAY_LOCK_KEY = 0x6F7574626F78  # "outbox": one publishing relay per database keeps order
+
+_INSERT = """
+INSERT INTO outbox (id, aggregatetype, aggregateid, type, payload, headers)
+VALUES ($1, $2, $3, $4, $5::jsonb, $6::jsonb)
+"""
+
+
+async def add_event(conn: asyncpg.Connection, event: DomainEvent, *, source: str,
+                    traceparent: str | None = None) -> Envelope:
+    """Record `event` for publication; call inside the transaction that made the change."""
+    envelope = Envelope.wrap(event, source=source, traceparent=traceparent)
+    await conn.execute(_INSERT, envelope.id, event.topic, event.key(), event.event_type,
+                       event.model_dump_json(), json.dumps(envelope.headers()))
+    return envelope
+
+
+async def add_tombstone(conn: asyncpg.Connection, *, topic: str, key: str, event_type: str,
+                        source: str) -> Envelope:
+    """A record with no value: on a compacted topic it erases everything kept for `key`."""
+    envelope = Envelope(type=event_type, source=source, subject=key, data=None)
+    await conn.execute(_INSERT, envelope.id, topic, key, event_type, None,
+                       json.dumps(envelope.headers()))
+    return envelope
+
+
+_CLAIM = """
+SELECT seq, aggregatetype, aggregateid, payload::text AS payload, headers
+FROM outbox
+WHERE published_at IS NULL
+ORDER BY seq
+LIMIT $1
+FOR UPDATE
+"""
+
+
+class OutboxRelay:
+    def __init__(self, pool: asyncpg.Pool, producer: AIOKafkaProducer, *, topic_prefix: str = "",
+                 batch_size: int = 500, poll_seconds: float = 1.0, service: str = "cowork",
+                 retention_hours: int = 168) -> None:
+        self._pool = pool
+        self._producer = producer
+        self._prefix = topic_prefix
+        self._batch_size = batch_size
+        self._poll_seconds = poll_seconds
+        self._service = service
+        self._retention_hours = retention_hours
+        self._wake = asyncio.Event()
+        self._stopping = False
+
+    async def publish_pending(self) -> int:
+        """Publish one batch of pending rows. Returns how many were published (0: none or
+        another relay holds the lock)."""
+        async with self._pool.acquire() as conn, conn.transaction():
+            if not await conn.fetchval("SELECT pg_try_advisory_xact_lock($1)", RELAY_LOCK_KEY):
+                return 0
+            rows = await conn.fetch(_CLAIM, self._batch_size)
+            if not rows:
+                return 0
+            started = time.perf_counter()
+            futures = []
+            for row in rows:
+                headers: dict[str, Any] = row["headers"]
+                payload: str | None = row["payload"]
+                futures.append(await self._producer.send(
+                    self._prefix + row["aggregatetype"],
+                    value=payload.encode() if payload is not None else None,
+                    key=row["aggregateid"].encode(),
+                    headers=[(k, str(v).encode()) for k, v in headers.items()],
+                ))
+            await asyncio.gather(*futures)
+            await conn.execute("UPDATE outbox SET published_at = now() WHERE seq = ANY($1::bigint[])",
+                               [r["seq"] for r in rows])
+        metrics.OUTBOX_PUBLISHED.labels(self._service).inc(len(rows))
+        metrics.OUTBOX_PUBLISH_SECONDS.labels(self._service).observe(time.perf_counter() - started)
+        return len(rows)
+
+    async def backlog(self) -> int:
+        async with self._pool.acquire() as conn:
+            n: int = await conn.fetchval("SELECT count(*) FROM outbox WHERE published_at IS NULL")
+        metrics.OUTBOX_BACKLOG.labels(self._service).set(n)
+        return n
+
+    async def purge_published(self) -> int:
+        async with self._pool.acquire() as conn:
+            result = await conn.execute(
+                "DELETE FROM outbox WHERE published_at < now() - make_interval(hours => $1)",
+                self._retention_hours,
+            )
+        return int(result.split()[-1])
+
+    def stop(self) -> None:
+        self._stopping = True
+        self._wake.set()
+
+    async def run(self) -> None:
+        """Publish until stopped; survive broker and database outages with backoff."""
+        listener: asyncpg.Connection | None = None
+        backoff = 0.2
+        last_housekeeping = 0.0
+        while not self._stopping:
+            try:
+                if listener is None or listener.is_closed():
+                    listener = await self._pool.acquire()
+                    await listener.add_listener(NOTIFY_CHANNEL, self._on_notify)
+                self._wake.clear()
+                while not self._stopping and await self.publish_pending() == self._batch_size:
+                    pass
+                if time.monotonic() - last_housekeeping > 30:
+                    last_housekeeping = time.monotonic()
+                    await self.backlog()
+                    await self.purge_published()
+                backoff = 0.2
+                with contextlib.suppress(TimeoutError):
+                    await asyncio.wait_for(self._wake.wait(), self._poll_seconds)
+            except asyncio.CancelledError:
+                raise
+            except Exception as exc:  # broker or database away: keep the rows, try again
+                log.warning("outbox relay retrying", error=str(exc), error_type=type(exc).__name__,
+                            backoff_s=backoff)
+                if listener is not None:
+                    with contextlib.suppress(Exception):
+                        await self._pool.release(listener)
+                    listener = None
+                await asyncio.sleep(backoff)
+                backoff = min(backoff * 2, 10.0)
+        if listener is not None:
+            with contextlib.suppress(Exception):
+                await listener.remove_listener(NOTIFY_CHANNEL, self._on_notify)
+                await self._pool.release(listener)
+
+    def _on_notify(self, *_: object) -> None:
+        self._wake.set()

@@ -1,0 +1,148 @@
+"""A durable scheduler: time-driven work that survives restarts and runs exactly once.
+
+A job is a row `(kind, key, due_at, payload)` written in the same transaction as the change
+that makes it necessary (a booking schedules its no-show check; a cancellation cancels it).
+The scheduler claims due rows with `FOR UPDATE SKIP LOCKED`, runs the job's handler in that
+same transaction and marks it done there: a crash before commit leaves it due, a commit leaves
+it done, so each job's effects (including the events it writes to the outbox) happen once.
+Jobs that fell due while the service was down run at the next start. Time is injected.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+from collections.abc import Awaitable, Callable, Mapping
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from typing import Any
+
+import asyncpg
+
+from cowork.shared import metrics
+from cowork.shared.logging import get_logger
+
+log = get_logger(__name__)
+
+Clock = Callable[[], datetime]
+
+
+def system_clock() -> datetime:
+    return datetime.now(UTC)
+
+
+@dataclass(frozen=True)
+class Job:
+    id: int
+    kind: str
+    key: str
+    due_at: datetime
+    payload: dict[str, Any]
+
+
+JobHandler = Callable[[asyncpg.Connection, Job, datetime], Awaitable[None]]
+
+
+async def schedule(conn: asyncpg.Connection, kind: str, key: str, due_at: datetime,
+                   payload: dict[str, Any] | None = None) -> None:
+    """Schedule (or move) the job `(kind, key)`; a done or cancelled one is armed again."""
+    await conn.execute(
+        """
+        INSERT INTO scheduled_jobs (kind, key, due_at, payload) VALUES ($1, $2, $3, $4::jsonb)
+        ON CONFLICT (kind, key) DO UPDATE
+            SET due_at = EXCLUDED.due_at, payload = EXCLUDED.payload,
+                done_at = NULL, cancelled = false, attempts = 0, last_error = NULL
+        """,
+        kind, key, due_at, payload or {},
+    )
+
+
+async def cancel(conn: asyncpg.Connection, kind: str, key: str) -> bool:
+    status = await conn.execute(
+        "UPDATE scheduled_jobs SET cancelled = true WHERE kind = $1 AND key = $2 "
+        "AND done_at IS NULL AND NOT cancelled",
+        kind, key,
+    )
+    return not status.endswith(" 0")
+
+
+_CLAIM = """
+SELECT id, kind, key, due_at, payload FROM scheduled_jobs
+WHERE done_at IS NULL AND NOT cancelled AND due_at <= $1 AND kind = ANY($2::text[])
+ORDER BY due_at, id
+LIMIT $3
+FOR UPDATE SKIP LOCKED
+"""
+
+
+class Scheduler:
+    def __init__(self, pool: asyncpg.Pool, handlers: Mapping[str, JobHandler], *,
+                 clock: Clock = system_clock, poll_seconds: float = 1.0, service: str = "cowork",
+                 batch_size: int = 100) -> None:
+        self._pool = pool
+        self._handlers = dict(handlers)
+        self._clock = clock
+        self._poll_seconds = poll_seconds
+        self._service = service
+        self._batch_size = batch_size
+        self._stopping = False
+        self._wake = asyncio.Event()
+
+    async def run_due(self, now: datetime | None = None) -> int:
+        """Run every job due at `now` (default: the clock); return how many ran."""
+        ran = 0
+        while True:
+            n = await self._run_batch(now or self._clock())
+            ran += n
+            if n < self._batch_size:
+                return ran
+
+    async def _run_batch(self, now: datetime) -> int:
+        ran = 0
+        async with self._pool.acquire() as conn:
+            async with conn.transaction():
+                rows = await conn.fetch(_CLAIM, now, list(self._handlers), self._batch_size)
+                jobs = [Job(r["id"], r["kind"], r["key"], r["due_at"], r["payload"]) for r in rows]
+            for job in jobs:
+                # Each job in its own transaction: one failing job does not undo the others.
+                try:
+                    async with conn.transaction():
+                        locked = await conn.fetchval(
+                            "SELECT id FROM scheduled_jobs WHERE id = $1 AND done_at IS NULL "
+                            "AND NOT cancelled FOR UPDATE SKIP LOCKED", job.id)
+                        if locked is None:
+                            continue
+                        await self._handlers[job.kind](conn, job, now)
+                        await conn.execute(
+                            "UPDATE scheduled_jobs SET done_at = $2, attempts = attempts + 1 "
+                            "WHERE id = $1", job.id, now)
+                    ran += 1
+                    metrics.SCHEDULED_JOBS_RUN.labels(self._service, job.kind, "done").inc()
+                except Exception as exc:
+                    metrics.SCHEDULED_JOBS_RUN.labels(self._service, job.kind, "failed").inc()
+                    log.error("scheduled job failed", kind=job.kind, key=job.key, error=str(exc),
+                              error_type=type(exc).__name__)
+                    await conn.execute(
+                        "UPDATE scheduled_jobs SET attempts = attempts + 1, last_error = $2, "
+                        "due_at = $3 + make_interval(secs => least(3600, 5 * power(2, attempts))) "
+                        "WHERE id = $1", job.id, str(exc)[:2000], now)
+        return ran
+
+    def wake(self) -> None:
+        self._wake.set()
+
+    def stop(self) -> None:
+        self._stopping = True
+        self._wake.set()
+
+    async def run(self) -> None:
+        while not self._stopping:
+            try:
+                await self.run_due()
+            except asyncio.CancelledError:
+                raise
+            except Exception as exc:
+                log.warning("scheduler retrying", error=str(exc), error_type=type(exc).__name__)
+            self._wake.clear()
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(self._wake.wait(), self._poll_seconds)

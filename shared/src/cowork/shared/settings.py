@@ -1,0 +1,54 @@
+"""Settings from the environment: one pydantic-settings class per service, each with its prefix.
+
+A few values are the same for every service and come from `COWORK_*` variables whatever the
+service's prefix (the Kafka address, the JWT secret, the topic prefix), so one environment can
+serve the whole stack.
+"""
+
+from __future__ import annotations
+
+from pydantic import AliasChoices, Field, SecretStr
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+LOCAL_DEV_JWT_SECRET = "cowork-local-development-secret-change-me"  # noqa: S105
+
+
+def _shared(name: str, field: str) -> AliasChoices:
+    return AliasChoices(f"COWORK_{name}", field)
+
+
+class ServiceSettings(BaseSettings):
+    """Base for every service's settings. Subclasses set `env_prefix` (e.g. `BOOKING_`)."""
+
+    model_config = SettingsConfigDict(env_prefix="COWORK_", extra="ignore", populate_by_name=True)
+
+    service_name: str = "cowork"
+    database_url: SecretStr = SecretStr("postgresql://postgres@127.0.0.1:5432/postgres")
+    db_pool_min: int = 1
+    db_pool_max: int = 10
+    kafka_bootstrap: str = "127.0.0.1:9092"
+    topic_prefix: str = Field(default="", validation_alias=_shared("TOPIC_PREFIX", "topic_prefix"))
+    jwt_secret: SecretStr = Field(
+        default=SecretStr(LOCAL_DEV_JWT_SECRET),
+        validation_alias=_shared("JWT_SECRET", "jwt_secret"),
+    )
+    jwt_issuer: str = Field(default="cowork", validation_alias=_shared("JWT_ISSUER", "jwt_issuer"))
+    http_host: str = "127.0.0.1"
+    http_port: int = 8000
+    log_level: str = "INFO"
+    log_json: bool = True
+    outbox_batch_size: int = 500
+    outbox_poll_seconds: float = 1.0
+    outbox_retention_hours: int = 168
+    consumer_max_attempts: int = 5
+    consumer_retry_base_seconds: float = 0.2
+    consumer_retry_max_seconds: float = 30.0
+    consumer_batch_size: int = 500
+    scheduler_poll_seconds: float = 1.0
+    run_consumers: bool = True
+    run_relay: bool = True
+    run_scheduler: bool = True
+
+    def topic(self, logical_name: str) -> str:
+        """The physical topic name (a prefix isolates test runs sharing one broker)."""
+        return f"{self.topic_prefix}{logical_name}"
