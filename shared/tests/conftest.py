@@ -1,28 +1,19 @@
 from __future__ import annotations
 
-import asyncio
-import os
-import subprocess
-import threading
 import sys
-import time
-from collections.abc import Awaitable, Callable, Iterator
+from collections.abc import Callable, Iterator
 from pathlib import Path
 
-import asyncpg
 import pytest
 
 from cowork.shared import db
 from cowork.shared.events.topics import TopicSpec
 from cowork.shared.kafka import ensure_topics
-from cowork.shared.outbox import add_event
 from cowork.shared.testing import Infra
 
 sys.path.insert(0, str(Path(__file__).parent))
-from support import MIGRATIONS, SOURCE, TOPIC, Sequenced  # noqa: E402
-
-PROCS = Path(__file__).parent / "procs"
-DLQ = "cowork.test.dlq"
+from sharedkit import DLQ, PROCS, Proc  # noqa: E402
+from support import MIGRATIONS, TOPIC  # noqa: E402
 
 
 @pytest.fixture
@@ -36,64 +27,6 @@ async def topics(infra: Infra, topic_prefix: str) -> str:
     await ensure_topics(infra.kafka_bootstrap, [TopicSpec(TOPIC), TopicSpec(DLQ, partitions=1)],
                         prefix=topic_prefix)
     return topic_prefix
-
-
-async def write_events(dsn: str, streams: int, per_stream: int, *, per_tx: int = 100,
-                       poison: set[tuple[int, int]] | None = None) -> int:
-    """Write events round-robin over streams through the outbox, per_tx per transaction."""
-    conn = await db.connect(dsn)
-    todo = [(s, n) for n in range(per_stream) for s in range(streams)]
-    try:
-        for i in range(0, len(todo), per_tx):
-            async with conn.transaction():
-                for s, n in todo[i:i + per_tx]:
-                    await add_event(conn, Sequenced(stream=f"s{s}", seq=n,
-                                                    fail=(s, n) in (poison or set())),
-                                    source=SOURCE)
-    finally:
-        await conn.close()
-    return len(todo)
-
-
-class Proc:
-    def __init__(self, args: list[str]) -> None:
-        self.args = args
-        self.popen: subprocess.Popen[str] | None = None
-
-    def start(self, *extra: str) -> Proc:
-        self.popen = subprocess.Popen(
-            [sys.executable, *self.args, *extra], stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
-            text=True, env={**os.environ, "PYTHONUNBUFFERED": "1"},
-        )
-        assert self.popen.stdout is not None
-        seen = []
-        for line in self.popen.stdout:
-            if line.strip() == "ready":
-                break
-            seen.append(line)
-        else:
-            raise RuntimeError(f"{self.args[0]} did not start:\n{''.join(seen[-40:])}")
-        # Keep draining its output so the child never blocks on a full pipe.
-        threading.Thread(target=self.popen.stdout.read, daemon=True).start()
-        return self
-
-    def kill(self) -> None:
-        """SIGKILL: no cleanup, no flush, no commit."""
-        assert self.popen is not None
-        self.popen.kill()
-        self.popen.wait(10)
-
-    def stop(self) -> None:
-        if self.popen is not None and self.popen.poll() is None:
-            self.popen.terminate()
-            try:
-                self.popen.wait(20)
-            except subprocess.TimeoutExpired:
-                self.popen.kill()
-                self.popen.wait(5)
-
-    def alive(self) -> bool:
-        return self.popen is not None and self.popen.poll() is None
 
 
 @pytest.fixture
@@ -110,18 +43,3 @@ def procs() -> Iterator[Callable[[str, list[str]], Proc]]:
         proc.stop()
 
 
-async def wait_until(check: Callable[[], Awaitable[bool]], timeout: float, what: str) -> None:
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        if await check():
-            return
-        await asyncio.sleep(0.2)
-    raise AssertionError(f"timed out after {timeout}s waiting for {what}")
-
-
-async def fetchval(dsn: str, sql: str, *args: object) -> object:
-    conn = await asyncpg.connect(dsn)
-    try:
-        return await conn.fetchval(sql, *args)
-    finally:
-        await conn.close()

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import pytest
-from conftest import DLQ, fetchval, wait_until, write_events
+from sharedkit import DLQ, fetchval, wait_until, write_events
 from support import SOURCE, TOPIC, Sequenced
 
 from cowork.shared.events import Envelope
