@@ -11,7 +11,6 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import json
 import time
 from typing import Any
 
@@ -39,7 +38,7 @@ async def add_event(conn: asyncpg.Connection, event: DomainEvent, *, source: str
     """Record `event` for publication; call inside the transaction that made the change."""
     envelope = Envelope.wrap(event, source=source, traceparent=traceparent)
     await conn.execute(_INSERT, envelope.id, event.topic, event.key(), event.event_type,
-                       event.model_dump_json(), json.dumps(envelope.headers()))
+                       event.model_dump(mode="json"), envelope.headers())
     return envelope
 
 
@@ -47,8 +46,7 @@ async def add_tombstone(conn: asyncpg.Connection, *, topic: str, key: str, event
                         source: str) -> Envelope:
     """A record with no value: on a compacted topic it erases everything kept for `key`."""
     envelope = Envelope(type=event_type, source=source, subject=key, data=None)
-    await conn.execute(_INSERT, envelope.id, topic, key, event_type, None,
-                       json.dumps(envelope.headers()))
+    await conn.execute(_INSERT, envelope.id, topic, key, event_type, None, envelope.headers())
     return envelope
 
 
@@ -147,15 +145,18 @@ class OutboxRelay:
                 log.warning("outbox relay retrying", error=str(exc), error_type=type(exc).__name__,
                             backoff_s=backoff)
                 if listener is not None:
-                    with contextlib.suppress(Exception):
-                        await self._pool.release(listener)
+                    await self._release(listener)
                     listener = None
                 await asyncio.sleep(backoff)
                 backoff = min(backoff * 2, 10.0)
         if listener is not None:
-            with contextlib.suppress(Exception):
-                await listener.remove_listener(NOTIFY_CHANNEL, self._on_notify)
-                await self._pool.release(listener)
+            await self._release(listener)
+
+    async def _release(self, listener: asyncpg.Connection) -> None:
+        with contextlib.suppress(Exception):
+            await listener.remove_listener(NOTIFY_CHANNEL, self._on_notify)
+        with contextlib.suppress(Exception):
+            await self._pool.release(listener)
 
     def _on_notify(self, *_: object) -> None:
         self._wake.set()
