@@ -22,7 +22,7 @@ DLQ = "cowork.test.dlq"
 
 
 async def write_events(dsn: str, streams: int, per_stream: int, *, per_tx: int = 100,
-                       poison: set[tuple[int, int]] | None = None) -> int:
+                       poison: set[tuple[int, int]] | None = None, pause: float = 0.0) -> int:
     """Write events round-robin over streams through the outbox, per_tx per transaction."""
     conn = await db.connect(dsn)
     todo = [(s, n) for n in range(per_stream) for s in range(streams)]
@@ -33,6 +33,8 @@ async def write_events(dsn: str, streams: int, per_stream: int, *, per_tx: int =
                     await add_event(conn, Sequenced(stream=f"s{s}", seq=n,
                                                     fail=(s, n) in (poison or set())),
                                     source=SOURCE)
+            if pause:
+                await asyncio.sleep(pause)
     finally:
         await conn.close()
     return len(todo)

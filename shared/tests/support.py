@@ -32,5 +32,7 @@ async def record_applied(conn: asyncpg.Connection, envelope: Envelope) -> None:
     assert isinstance(event, Sequenced)
     if event.fail:
         raise ValueError(f"event {event.seq} of {event.stream} is poison by design")
+    if await conn.fetchval("SELECT 1 FROM blocked_streams WHERE stream = $1", event.stream):
+        raise LookupError(f"stream {event.stream} is blocked")
     await conn.execute("INSERT INTO applied (event_id, key, seq) VALUES ($1, $2, $3)",
                        envelope.id, event.stream, event.seq)

@@ -10,3 +10,6 @@ CREATE TABLE emitted (
     seq  integer NOT NULL,
     PRIMARY KEY (key, seq)
 );
+-- A stream listed here cannot be applied yet (a missing prerequisite): its events fail until
+-- the row is removed, which lets the DLQ replay test fix the cause and replay.
+CREATE TABLE blocked_streams (stream text PRIMARY KEY);

@@ -44,6 +44,7 @@ class StackConfig:
     pg_port: int
     pg_bin: Path | None
     kafka_heap: str
+    kafka_libs: Path | None = None  # share one resolved jar folder between several brokers
 
     @classmethod
     def from_env(cls) -> StackConfig:
@@ -56,6 +57,8 @@ class StackConfig:
             pg_port=int(os.environ.get("COWORK_PG_PORT", "5432")),
             pg_bin=Path(pg_bin) if pg_bin else None,
             kafka_heap=os.environ.get("COWORK_KAFKA_HEAP", "512m"),
+            kafka_libs=Path(os.environ["COWORK_KAFKA_LIBS"]) if "COWORK_KAFKA_LIBS" in os.environ
+            else None,
         )
 
     @property
@@ -92,6 +95,11 @@ def _read_pid(path: Path) -> int | None:
         pid = int(path.read_text().split()[0])
     except (OSError, ValueError, IndexError):
         return None
+    with contextlib.suppress(ChildProcessError):
+        # When this process started the server (tests do), reap it once it has exited, or it
+        # lingers as a zombie that still answers kill(pid, 0).
+        if os.waitpid(pid, os.WNOHANG)[0] == pid:
+            return None
     try:
         os.kill(pid, 0)
     except OSError:
@@ -109,7 +117,7 @@ def _kafka_dir(cfg: StackConfig) -> Path:
 def resolve_kafka_jars(cfg: StackConfig) -> Path:
     """Copy the pinned broker and its dependencies into the state folder (once)."""
     pom = _repo_root() / "deploy" / "local" / "kafka" / "pom.xml"
-    libs = _kafka_dir(cfg) / "libs"
+    libs = cfg.kafka_libs or _kafka_dir(cfg) / "libs"
     stamp = libs / ".resolved-from"
     wanted = pom.read_text()
     if stamp.exists() and stamp.read_text() == wanted:
@@ -209,8 +217,11 @@ def _kafka_cluster_id(cfg: StackConfig, libs: Path) -> str:
 
 
 async def _kafka_answers(bootstrap: str) -> bool:
+    import logging
+
     from aiokafka.admin import AIOKafkaAdminClient
 
+    logging.getLogger("aiokafka").setLevel(logging.CRITICAL)  # refusals are expected while starting
     admin = AIOKafkaAdminClient(bootstrap_servers=bootstrap, request_timeout_ms=3000)
     try:
         await admin.start()

@@ -1,0 +1,109 @@
+"""Outbox → Kafka → consumer under fire: the relay SIGKILLed mid-stream, the broker restarted."""
+
+from __future__ import annotations
+
+import asyncio
+import socket
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+from sharedkit import DLQ, fetchval, wait_until, write_events
+from support import TOPIC
+
+from cowork.devstack import stack
+from cowork.shared.events.topics import TopicSpec
+from cowork.shared.kafka import ensure_topics
+
+pytestmark = [pytest.mark.infra, pytest.mark.slow]
+
+ORDER_VIOLATIONS = """
+SELECT count(*) FROM (
+    SELECT seq, lag(seq) OVER (PARTITION BY key ORDER BY id) AS previous FROM applied
+) AS applied_in_order WHERE previous IS NOT NULL AND seq <= previous
+"""
+
+
+async def _published(dsn: str) -> int:
+    return int(await fetchval(dsn, "SELECT count(*) FROM outbox WHERE published_at IS NOT NULL"))  # type: ignore[arg-type]
+
+
+async def _assert_all_applied_once_in_order(dsn: str, total: int) -> None:
+    async def done() -> bool:
+        return await fetchval(dsn, "SELECT count(*) FROM applied") >= total  # type: ignore[operator]
+
+    await wait_until(done, 180, f"{total} events to be applied")
+    await asyncio.sleep(1.5)  # anything re-sent late must still be absorbed
+    assert await fetchval(dsn, "SELECT count(*) FROM applied") == total
+    assert await fetchval(dsn, "SELECT count(DISTINCT event_id) FROM applied") == total
+    assert await fetchval(dsn, ORDER_VIOLATIONS) == 0, "an aggregate's events arrived out of order"
+
+
+async def test_10k_events_survive_the_relay_being_sigkilled_twice(infra, service_db, topics, procs):
+    total = 10_000
+    consumer = procs("consumer_proc.py", [service_db, infra.kafka_bootstrap, topics]).start()
+    relay_args = [service_db, infra.kafka_bootstrap, topics, "100"]
+    relay = procs("relay_proc.py", relay_args).start()
+    writer = asyncio.create_task(write_events(service_db, streams=20, per_stream=total // 20,
+                                              per_tx=50, pause=0.01))
+    kills = 0
+    for threshold in (1500, 5000):
+        await wait_until(lambda t=threshold: _reached(service_db, t), 120, f"{threshold} published")
+        assert await _published(service_db) < total, "the kill must land mid-stream"
+        relay.kill()
+        kills += 1
+        relay = procs("relay_proc.py", relay_args).start()
+    await writer
+    assert kills == 2
+    await _assert_all_applied_once_in_order(service_db, total)
+    assert consumer.alive()
+
+
+async def _reached(dsn: str, n: int) -> bool:
+    return await _published(dsn) >= n
+
+
+def _free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+@pytest.fixture
+def private_kafka(infra, tmp_path: Path) -> Iterator[stack.StackConfig]:
+    """A broker of this test's own, so stopping it disturbs nobody else's tests."""
+    shared = stack.StackConfig.from_env()
+    cfg = stack.StackConfig(
+        state_dir=tmp_path / "stack", kafka_port=_free_port(), kafka_controller_port=_free_port(),
+        pg_port=shared.pg_port, pg_bin=None, kafka_heap="384m",
+        kafka_libs=shared.kafka_libs or shared.state_dir / "kafka" / "libs",
+    )
+    stack.start_kafka(cfg)
+    stack.wait_for_kafka(cfg)
+    yield cfg
+    stack.stop_kafka(cfg, hard=True)
+
+
+async def test_broker_restart_during_consumption_loses_nothing(
+        private_kafka: stack.StackConfig, service_db, topic_prefix, procs):
+    bootstrap = private_kafka.kafka_bootstrap
+    await ensure_topics(bootstrap, [TopicSpec(TOPIC), TopicSpec(DLQ, partitions=1)],
+                        prefix=topic_prefix)
+    total = 3000
+    consumer = procs("consumer_proc.py", [service_db, bootstrap, topic_prefix]).start()
+    relay = procs("relay_proc.py", [service_db, bootstrap, topic_prefix, "100"]).start()
+    writer = asyncio.create_task(write_events(service_db, streams=10, per_stream=total // 10,
+                                              per_tx=50, pause=0.02))
+
+    async def some_applied() -> bool:
+        return await fetchval(service_db, "SELECT count(*) FROM applied") >= 300  # type: ignore[operator]
+
+    await wait_until(some_applied, 60, "consumption to be under way")
+    await asyncio.to_thread(stack.stop_kafka, private_kafka, hard=True)  # dies mid-stream
+    await asyncio.sleep(3)  # writes go on meanwhile: the outbox keeps them
+    assert await fetchval(service_db, "SELECT count(*) FROM applied") < total
+    await asyncio.to_thread(stack.start_kafka, private_kafka)
+    await asyncio.to_thread(stack.wait_for_kafka, private_kafka)
+    await writer
+    await _assert_all_applied_once_in_order(service_db, total)
+    assert consumer.alive() and relay.alive(), "both recovered by themselves"
