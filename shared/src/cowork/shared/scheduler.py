@@ -124,7 +124,8 @@ class Scheduler:
                               error_type=type(exc).__name__)
                     await conn.execute(
                         "UPDATE scheduled_jobs SET attempts = attempts + 1, last_error = $2, "
-                        "due_at = $3 + make_interval(secs => least(3600, 5 * power(2, attempts))) "
+                        "due_at = $3::timestamptz "
+                        "+ make_interval(secs => least(3600, 5 * power(2, attempts))) "
                         "WHERE id = $1", job.id, str(exc)[:2000], now)
         return ran
 
