@@ -49,6 +49,18 @@ from cowork.shared.logging import get_logger
 log = get_logger(__name__)
 
 Handler = Callable[[asyncpg.Connection, Envelope], Awaitable[None]]
+BatchHandler = Callable[[asyncpg.Connection, list[Envelope]], Awaitable[None]]
+
+
+def applies_batches(handler: BatchHandler) -> BatchHandler:
+    """Mark a handler that takes a list of consecutive events of its type (in record order),
+    so a hot consumer can apply them with one statement instead of one per event."""
+    handler.applies_batches = True  # type: ignore[attr-defined]
+    return handler
+
+
+def _is_batch(handler: object) -> bool:
+    return bool(getattr(handler, "applies_batches", False))
 
 TRANSIENT_ERRORS: tuple[type[BaseException], ...] = (
     asyncpg.PostgresConnectionError,
@@ -98,7 +110,7 @@ class EventConsumer:
         pool: asyncpg.Pool,
         producer: AIOKafkaProducer,
         topics: Sequence[str],
-        handlers: Mapping[str, Handler],
+        handlers: Mapping[str, Handler | BatchHandler],
         dlq_topic: str,
         topic_prefix: str = "",
         retry: RetryPolicy | None = None,
@@ -185,12 +197,21 @@ class EventConsumer:
                     [r.offset for r, _ in ready],
                 )
             }
-            for record, envelope in ready:
+            run: list[Envelope] = []  # consecutive events for one batch handler
+            for _, envelope in ready:
                 if envelope.id not in fresh:
                     metrics.EVENTS_DUPLICATE.labels(self.service, self.name).inc()
                     continue
                 fresh.discard(envelope.id)  # the same event twice in one batch applies once
-                await self._run_handler(conn, record, envelope)
+                if run and run[0].type != envelope.type:
+                    await self._run_handler(conn, run)
+                    run = []
+                if _is_batch(self._handlers[envelope.type]):
+                    run.append(envelope)
+                else:
+                    await self._run_handler(conn, [envelope])
+            if run:
+                await self._run_handler(conn, run)
 
     async def _apply_one(self, record: ConsumerRecord[bytes, bytes], envelope: Envelope) -> None:
         async with self._pool.acquire() as conn, conn.transaction():
@@ -203,16 +224,20 @@ class EventConsumer:
             if status.endswith(" 0"):
                 metrics.EVENTS_DUPLICATE.labels(self.service, self.name).inc()
                 return
-            await self._run_handler(conn, record, envelope)
+            await self._run_handler(conn, [envelope])
 
-    async def _run_handler(self, conn: asyncpg.Connection, record: ConsumerRecord[bytes, bytes],
-                           envelope: Envelope) -> None:
+    async def _run_handler(self, conn: asyncpg.Connection, envelopes: list[Envelope]) -> None:
+        first = envelopes[0]
+        handler: Any = self._handlers[first.type]
         with structlog.contextvars.bound_contextvars(
-            event_id=str(envelope.id), event_type=envelope.type,
-            trace_id=_trace_id(envelope.traceparent),
+            event_id=str(first.id), event_type=first.type, trace_id=_trace_id(first.traceparent),
         ):
-            await self._handlers[envelope.type](conn, envelope)
-        metrics.EVENTS_APPLIED.labels(self.service, self.name, envelope.type).inc()
+            if _is_batch(handler):
+                await handler(conn, envelopes)
+            else:
+                for envelope in envelopes:
+                    await handler(conn, envelope)
+        metrics.EVENTS_APPLIED.labels(self.service, self.name, first.type).inc(len(envelopes))
 
     async def _apply_with_retries(self, record: ConsumerRecord[bytes, bytes],
                                   envelope: Envelope) -> None:

@@ -12,6 +12,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import time
+from collections.abc import Sequence
 from typing import Any
 
 import asyncpg
@@ -40,6 +41,17 @@ async def add_event(conn: asyncpg.Connection, event: DomainEvent, *, source: str
     await conn.execute(_INSERT, envelope.id, event.topic, event.key(), event.event_type,
                        event.model_dump(mode="json"), envelope.headers())
     return envelope
+
+
+async def add_events(conn: asyncpg.Connection, events: Sequence[DomainEvent], *, source: str,
+                     traceparent: str | None = None) -> list[Envelope]:
+    """Record many events in one round trip (a series of bookings, a batch of expiries)."""
+    envelopes = [Envelope.wrap(e, source=source, traceparent=traceparent) for e in events]
+    await conn.executemany(_INSERT, [
+        (env.id, e.topic, e.key(), e.event_type, e.model_dump(mode="json"), env.headers())
+        for env, e in zip(envelopes, events, strict=True)
+    ])
+    return envelopes
 
 
 async def add_tombstone(conn: asyncpg.Connection, *, topic: str, key: str, event_type: str,

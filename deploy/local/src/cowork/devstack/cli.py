@@ -5,13 +5,13 @@ from __future__ import annotations
 import argparse
 import sys
 
-from cowork.devstack import stack
+from cowork.devstack import services, stack
 
 
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="cowork-devstack", description=__doc__)
-    parser.add_argument("command", choices=["up", "down", "status", "env", "kafka-stop",
-                                            "kafka-start"])
+    parser.add_argument("command", choices=["up", "down", "status", "env", "jars", "kafka-stop",
+                                            "kafka-start", "services-up", "services-down"])
     args = parser.parse_args(argv)
     cfg = stack.StackConfig.from_env()
     try:
@@ -20,6 +20,7 @@ def main(argv: list[str] | None = None) -> int:
             print(f"stack up: kafka {cfg.kafka_bootstrap}, postgres {cfg.database_url()}")
             print(f"addresses written to {cfg.env_file}")
         elif args.command == "down":
+            services.stop_services(cfg)
             stack.down(cfg)
             print("stack down")
         elif args.command == "status":
@@ -28,12 +29,19 @@ def main(argv: list[str] | None = None) -> int:
         elif args.command == "env":
             for key, value in sorted(cfg.addresses().items()):
                 print(f"export {key}={value}")
+        elif args.command == "jars":
+            print(f"kafka jars in {stack.resolve_kafka_jars(cfg)}")
+        elif args.command == "services-up":
+            for service in services.start_services(cfg):
+                print(f"{service.name:<14} http://127.0.0.1:{service.port}  (docs: /docs)")
+        elif args.command == "services-down":
+            services.stop_services(cfg)
         elif args.command == "kafka-stop":
             stack.stop_kafka(cfg)
         elif args.command == "kafka-start":
             stack.start_kafka(cfg)
             stack.wait_for_kafka(cfg)
-    except stack.StackError as exc:
+    except (stack.StackError, RuntimeError) as exc:
         print(f"cowork-devstack: {exc}", file=sys.stderr)
         return 1
     return 0

@@ -1,0 +1,55 @@
+# Cowork — entry points. `make run` and `make test` work from a fresh clone: both call setup.
+SHELL := /bin/bash
+.DEFAULT_GOAL := help
+UV := uv
+PYTEST_ARGS ?=
+
+.PHONY: help setup stack run down status logs test test-fast lint bench token
+
+help:
+	@echo "make run     start Kafka, PostgreSQL, every service and demo data (detached)"
+	@echo "make test    install what is missing, then run every test on real Kafka + PostgreSQL"
+	@echo "make down    stop the services and the stack"
+	@echo "make bench   throughput/latency benchmarks against raw aiokafka/asyncpg"
+	@echo "make lint    ruff + mypy (strict on shared/)"
+	@echo "make logs    follow the services' logs"
+
+setup:
+	@deploy/local/scripts/setup.sh
+
+stack: setup
+	@$(UV) run cowork-devstack up
+
+run: stack
+	@$(UV) run cowork-devstack services-up
+	@echo
+	@echo "Tokens for the local stack: uv run cowork token --role staff"
+	@echo "                            uv run cowork token --role member --sub <member id>"
+	@echo "Logs: .devstack/services/*.log (make logs); stop everything: make down"
+
+down:
+	@$(UV) run cowork-devstack down
+
+status:
+	@$(UV) run cowork-devstack status
+
+logs:
+	@tail -n 50 -F .devstack/services/*.log
+
+test: stack
+	@$(UV) run pytest $(PYTEST_ARGS)
+
+test-fast: stack
+	@$(UV) run pytest -m "not slow" $(PYTEST_ARGS)
+
+lint: setup
+	@$(UV) run ruff check shared deploy services tests
+	@$(UV) run mypy shared/src
+
+bench: stack
+	@$(UV) run python shared/bench/bench_events.py
+	@if [ -f services/booking/bench/bench_booking.py ]; then \
+		$(UV) run python services/booking/bench/bench_booking.py; fi
+
+token: setup
+	@$(UV) run cowork token --role $(or $(ROLE),staff) $(if $(SUB),--sub $(SUB))

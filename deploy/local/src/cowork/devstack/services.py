@@ -1,0 +1,107 @@
+"""Run Cowork's services as local processes beside the stack (for `make run`)."""
+
+from __future__ import annotations
+
+import contextlib
+import importlib.util
+import os
+import signal
+import subprocess
+import sys
+import time
+import urllib.request
+from dataclasses import dataclass
+from pathlib import Path
+
+from cowork.devstack.stack import StackConfig, _read_pid
+
+
+@dataclass(frozen=True)
+class LocalService:
+    name: str
+    port: int
+
+    @property
+    def module(self) -> str:
+        return f"cowork.{self.name}"
+
+    def installed(self) -> bool:
+        return importlib.util.find_spec(self.module) is not None
+
+
+# API.md's local ports; a service not built yet is simply not started.
+SERVICES = (
+    LocalService("membership", 8001),
+    LocalService("booking", 8002),
+    LocalService("vouchers", 8003),
+    LocalService("notifications", 8004),
+)
+
+
+def _folder(cfg: StackConfig) -> Path:
+    path = cfg.state_dir / "services"
+    path.mkdir(parents=True, exist_ok=True)
+    return path
+
+
+def _environment(cfg: StackConfig, service: LocalService) -> dict[str, str]:
+    env = dict(os.environ)
+    env.update(cfg.addresses())
+    prefix = service.name.upper()
+    env.setdefault(f"{prefix}_HTTP_PORT", str(service.port))
+    env.setdefault(f"{prefix}_DEMO_DATA", "true")
+    env.setdefault(f"{prefix}_LOG_JSON", "true")
+    env["PYTHONUNBUFFERED"] = "1"
+    return env
+
+
+def _ready(port: int) -> bool:
+    try:
+        with urllib.request.urlopen(f"http://127.0.0.1:{port}/readyz", timeout=2) as response:  # noqa: S310
+            return bool(response.status == 200)
+    except OSError:
+        return False
+
+
+def start_services(cfg: StackConfig, timeout: float = 90.0) -> list[LocalService]:
+    started = []
+    for service in SERVICES:
+        if not service.installed():
+            continue
+        pid_file = _folder(cfg) / f"{service.name}.pid"
+        if _read_pid(pid_file) is None:
+            log = open(_folder(cfg) / f"{service.name}.log", "ab")  # noqa: SIM115 - the child's
+            proc = subprocess.Popen(
+                [sys.executable, "-m", service.module, "serve"], env=_environment(cfg, service),
+                stdout=log, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL,
+                start_new_session=True,
+            )
+            pid_file.write_text(str(proc.pid))
+        started.append(service)
+    deadline = time.monotonic() + timeout
+    for service in started:
+        while not _ready(service.port):
+            pid = _read_pid(_folder(cfg) / f"{service.name}.pid")
+            if pid is None or time.monotonic() > deadline:
+                log = _folder(cfg) / f"{service.name}.log"
+                tail = log.read_text(errors="replace")[-3000:] if log.exists() else ""
+                raise RuntimeError(f"{service.name} did not become ready; see {log}\n{tail}")
+            time.sleep(0.5)
+    return started
+
+
+def stop_services(cfg: StackConfig) -> None:
+    for service in SERVICES:
+        pid_file = _folder(cfg) / f"{service.name}.pid"
+        pid = _read_pid(pid_file)
+        if pid is None:
+            pid_file.unlink(missing_ok=True)
+            continue
+        os.kill(pid, signal.SIGTERM)  # graceful: finish in-flight work, commit, close
+        deadline = time.monotonic() + 30
+        while _read_pid(pid_file) is not None and time.monotonic() < deadline:
+            time.sleep(0.2)
+        if _read_pid(pid_file) is not None:
+            with contextlib.suppress(ProcessLookupError):
+                os.kill(pid, signal.SIGKILL)
+        pid_file.unlink(missing_ok=True)

@@ -1,0 +1,209 @@
+"""Benchmark: outbox → relay → Kafka → inbox consumer, against raw aiokafka in the same run.
+
+Both paths move the same payloads (a small JSON event with CloudEvents headers) through the same
+local broker. The raw path is the limit: an aiokafka producer (acks=all, idempotent) and a
+consumer in one process, nothing else. The Cowork path adds everything reliability costs: the
+events are written to PostgreSQL in transactions, published by the relay, and applied by an
+EventConsumer whose inbox and effect commit in one transaction before the offset is committed.
+
+Throughput is events / (first write → last applied). Latency is per event, from the moment its
+write is committed (outbox created_at) or sent (raw) to the moment the consumer applied it.
+Bounded: N events each way, loopback only. Prints a table and a `BENCH_JSON` line.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import os
+import platform
+import statistics
+import sys
+import time
+import uuid
+from datetime import UTC, datetime
+from pathlib import Path
+
+import asyncpg
+from aiokafka import AIOKafkaConsumer
+from faststream.kafka import KafkaBroker
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "tests"))
+
+from support import MIGRATIONS, SOURCE, TOPIC, Sequenced  # noqa: E402
+
+from cowork.shared import db  # noqa: E402
+from cowork.shared.consumer import EventConsumer, applies_batches  # noqa: E402
+from cowork.shared.events import Envelope  # noqa: E402
+from cowork.shared.events.topics import TopicSpec  # noqa: E402
+from cowork.shared.kafka import ensure_topics, reliable_producer  # noqa: E402
+from cowork.shared.outbox import OutboxRelay, add_events  # noqa: E402
+from cowork.shared.testing import Infra, start_infra  # noqa: E402
+
+N = int(os.environ.get("BENCH_EVENTS", "20000"))
+STREAMS = 50
+PER_TX = 100
+
+
+def _percentiles(samples_ms: list[float]) -> dict[str, float]:
+    ordered = sorted(samples_ms)
+    q = statistics.quantiles(ordered, n=100)
+    return {"p50_ms": round(q[49], 2), "p95_ms": round(q[94], 2), "p99_ms": round(q[98], 2)}
+
+
+def _envelopes() -> list[Envelope]:
+    return [Envelope.wrap(Sequenced(stream=f"s{i % STREAMS}", seq=i // STREAMS), source=SOURCE)
+            for i in range(N)]
+
+
+async def bench_raw(bootstrap: str, prefix: str) -> dict[str, float]:
+    topic = prefix + TOPIC
+    envelopes = _envelopes()
+    consumer = AIOKafkaConsumer(topic, bootstrap_servers=bootstrap, group_id=prefix + "raw",
+                                auto_offset_reset="earliest", enable_auto_commit=False)
+    await consumer.start()
+    producer = reliable_producer(bootstrap, client_id="bench-raw")
+    await producer.start()
+    sent_at: dict[bytes, float] = {}
+    latencies: list[float] = []
+
+    async def consume() -> float:
+        got = 0
+        while got < N:
+            batch = await consumer.getmany(timeout_ms=500, max_records=500)
+            now = time.perf_counter()
+            for records in batch.values():
+                for r in records:
+                    ce_id = dict(r.headers)["ce_id"]
+                    latencies.append((now - sent_at[ce_id]) * 1000)
+                    got += 1
+            await consumer.commit()
+        return time.perf_counter()
+
+    started = time.perf_counter()
+    consuming = asyncio.create_task(consume())
+    futures = []
+    for env in envelopes:
+        headers = env.kafka_headers()
+        sent_at[dict(headers)["ce_id"]] = time.perf_counter()
+        futures.append(await producer.send(topic, value=env.value(), key=env.subject.encode(),
+                                           headers=headers))
+    await asyncio.gather(*futures)
+    finished = await consuming
+    await producer.stop()
+    await consumer.stop()
+    return {"events_per_s": round(N / (finished - started)), **_percentiles(latencies)}
+
+
+async def bench_cowork(bootstrap: str, dsn: str, prefix: str, *, live: bool) -> dict[str, float]:
+    """live: the writer, relay and consumer run at once (one Python process for all three, as
+    in the raw path). Otherwise (drain): N events are already committed in the outbox when the
+    relay and consumer start — the outbox → Kafka → consumer pipeline alone."""
+    await db.migrate_service(dsn, "bench", MIGRATIONS)
+    pool = await db.create_pool(dsn, min_size=4, max_size=8)
+    producer = reliable_producer(bootstrap, client_id="bench-cowork")
+    await producer.start()
+    relay = OutboxRelay(pool, producer, topic_prefix=prefix, batch_size=500, service="bench")
+    applied_at: dict[uuid.UUID, float] = {}
+
+    @applies_batches
+    async def apply(conn: asyncpg.Connection, envelopes: list[Envelope]) -> None:
+        rows = []
+        for envelope in envelopes:
+            assert isinstance(envelope.data, Sequenced)
+            rows.append((envelope.id, envelope.data.stream, envelope.data.seq))
+        await conn.executemany("INSERT INTO applied (event_id, key, seq) VALUES ($1, $2, $3)",
+                               rows)
+
+    consumer = EventConsumer(name="bench", service="bench", pool=pool, producer=producer,
+                             topics=[TOPIC], handlers={Sequenced.event_type: apply},
+                             dlq_topic="cowork.test.dlq", topic_prefix=prefix, batch_size=500)
+    original = consumer.apply_records
+
+    async def timed_apply(records):  # type: ignore[no-untyped-def]
+        await original(records)
+        now = time.perf_counter()
+        for r in records:
+            applied_at[uuid.UUID(dict(r.headers)["ce_id"].decode())] = now
+
+    consumer.apply_records = timed_apply  # type: ignore[method-assign]
+    broker = KafkaBroker(bootstrap, logger=None)
+    consumer.register(broker)
+
+    async def start_pipeline() -> asyncio.Task[None]:
+        await broker.start()
+        return asyncio.create_task(relay.run())
+
+    envelopes = _envelopes()
+    committed_at: dict[uuid.UUID, float] = {}
+    relay_task = await start_pipeline() if live else None
+    started = time.perf_counter()
+    async with pool.acquire() as conn:
+        for i in range(0, N, PER_TX):
+            async with conn.transaction():
+                written = await add_events(conn, [env.data for env in envelopes[i:i + PER_TX]],  # type: ignore[misc]
+                                           source=SOURCE)
+                ids = [env.id for env in written]
+            now = time.perf_counter()
+            committed_at.update(dict.fromkeys(ids, now))
+    written = time.perf_counter()
+    if relay_task is None:
+        started = time.perf_counter()
+        committed_at = dict.fromkeys(committed_at, started)
+        relay_task = await start_pipeline()
+    relayed = None
+    while len(applied_at) < N:
+        if relayed is None and not await pool.fetchval(
+                "SELECT 1 FROM outbox WHERE published_at IS NULL LIMIT 1"):
+            relayed = time.perf_counter()
+        await asyncio.sleep(0.05)
+    print(f"  cowork path ({'live' if live else 'drain'}): written in {written - started:.2f}s, relayed by "
+          f"{(relayed or time.perf_counter()) - started:.2f}s, applied by "
+          f"{max(applied_at.values()) - started:.2f}s", file=sys.stderr)
+    finished = max(applied_at.values())
+    relay.stop()
+    await relay_task
+    await broker.stop()
+    await producer.stop()
+    await pool.close()
+    latencies = [(applied_at[i] - committed_at[i]) * 1000 for i in committed_at]
+    return {"events_per_s": round(N / (finished - started)), **_percentiles(latencies)}
+
+
+async def main(infra: Infra) -> None:
+    prefix = f"bench{uuid.uuid4().hex[:8]}."
+    for p in (prefix, prefix + "raw.", prefix + "live."):  # each path reads only its own records
+        await ensure_topics(infra.kafka_bootstrap,
+                            [TopicSpec(TOPIC), TopicSpec("cowork.test.dlq")], prefix=p)
+    admin = await asyncpg.connect(infra.pg_admin_url)
+    dbname = f"cowork_bench_{uuid.uuid4().hex[:8]}"
+    await admin.execute(f'CREATE DATABASE "{dbname}"')
+    try:
+        raw = await bench_raw(infra.kafka_bootstrap, prefix + "raw.")
+        drain = await bench_cowork(infra.kafka_bootstrap, infra.database_url(dbname), prefix,
+                                   live=False)
+        await admin.execute(f'DROP DATABASE IF EXISTS "{dbname}" WITH (FORCE)')
+        await admin.execute(f'CREATE DATABASE "{dbname}"')
+        live = await bench_cowork(infra.kafka_bootstrap, infra.database_url(dbname),
+                                  prefix + "live.", live=True)
+    finally:
+        await admin.execute(f'DROP DATABASE IF EXISTS "{dbname}" WITH (FORCE)')
+        await admin.close()
+    ratio = round(drain["events_per_s"] / raw["events_per_s"], 3)
+    live_ratio = round(live["events_per_s"] / raw["events_per_s"], 3)
+    print(f"\nEvents: {N} ({STREAMS} keys, {PER_TX} per transaction) on {platform.node()}, "
+          f"{os.cpu_count()} cores, {datetime.now(UTC):%Y-%m-%d %H:%M} UTC")
+    print(f"{'path':<40}{'events/s':>10}{'p50 ms':>10}{'p95 ms':>10}{'p99 ms':>10}")
+    for name, r in (("raw aiokafka producer → consumer", raw),
+                    ("outbox → relay → Kafka → inbox (drain)", drain),
+                    ("write + outbox → … → inbox (live)", live)):
+        print(f"{name:<40}{r['events_per_s']:>10}{r['p50_ms']:>10}{r['p95_ms']:>10}"
+              f"{r['p99_ms']:>10}")
+    print(f"ratio drain / raw throughput: {ratio}  (goal ≥ 0.5); live / raw: {live_ratio}")
+    print("BENCH_JSON " + json.dumps({"bench": "events", "events": N, "raw": raw,
+                                      "drain": drain, "live": live, "ratio": ratio,
+                                      "live_ratio": live_ratio}))
+
+
+if __name__ == "__main__":
+    asyncio.run(main(start_infra()))
