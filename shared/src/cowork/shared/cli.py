@@ -36,7 +36,14 @@ def main(argv: list[str] | None = None) -> int:
                      choices=["membership", "booking", "vouchers", "notifications"])
     rep.add_argument("--limit", type=int)
 
+    cat = sub.add_parser("catalogue", help="the AsyncAPI event catalogue from the contracts")
+    cat.add_argument("--write", action="store_true", help="write docs/events/asyncapi.json")
+    cat.add_argument("--check", action="store_true",
+                     help="fail on a breaking change against the committed catalogue")
+
     args = parser.parse_args(argv)
+    if args.command == "catalogue":
+        return _catalogue(write=args.write, check=args.check)
     settings = ServiceSettings(kafka_bootstrap=os.environ.get("COWORK_KAFKA_BOOTSTRAP",
                                                               "127.0.0.1:9092"))
     if args.command == "token":
@@ -55,6 +62,29 @@ def main(argv: list[str] | None = None) -> int:
         print(f"{len(letters)} record(s) replayed")
         return 0
     return 2
+
+
+def _catalogue(*, write: bool, check: bool) -> int:
+    import json
+
+    from cowork.shared.events.catalogue import breaking_changes, build_catalogue, default_path, render
+
+    path = default_path()
+    current = build_catalogue()
+    if check:
+        published = json.loads(path.read_text())
+        problems = breaking_changes(published, current)
+        for problem in problems:
+            print(f"breaking: {problem}", file=sys.stderr)
+        if problems:
+            return 1
+    if write:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        path.write_text(render(current))
+        print(f"wrote {path}")
+    elif not check:
+        print(render(current), end="")
+    return 0
 
 
 if __name__ == "__main__":
