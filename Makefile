@@ -44,7 +44,7 @@ test-fast: stack
 
 lint: setup
 	@$(UV) run ruff check shared deploy services tests
-	@$(UV) run mypy shared/src
+	@$(UV) run mypy -p cowork.shared
 
 bench: stack
 	@$(UV) run python shared/bench/bench_events.py

@@ -30,15 +30,15 @@ from faststream.kafka import KafkaBroker
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "tests"))
 
-from support import MIGRATIONS, SOURCE, TOPIC, Sequenced  # noqa: E402
+from cowork.shared import db
+from cowork.shared.consumer import EventConsumer, applies_batches
+from cowork.shared.events import Envelope
+from cowork.shared.events.topics import TopicSpec
+from cowork.shared.kafka import ensure_topics, reliable_producer
+from cowork.shared.outbox import OutboxRelay, add_events
+from cowork.shared.testing import Infra, start_infra
 
-from cowork.shared import db  # noqa: E402
-from cowork.shared.consumer import EventConsumer, applies_batches  # noqa: E402
-from cowork.shared.events import Envelope  # noqa: E402
-from cowork.shared.events.topics import TopicSpec  # noqa: E402
-from cowork.shared.kafka import ensure_topics, reliable_producer  # noqa: E402
-from cowork.shared.outbox import OutboxRelay, add_events  # noqa: E402
-from cowork.shared.testing import Infra, start_infra  # noqa: E402
+from support import MIGRATIONS, SOURCE, TOPIC, Sequenced
 
 N = int(os.environ.get("BENCH_EVENTS", "20000"))
 STREAMS = 50

@@ -12,8 +12,8 @@ from cowork.shared.kafka import ensure_topics
 from cowork.shared.testing import Infra
 
 sys.path.insert(0, str(Path(__file__).parent))
-from sharedkit import DLQ, PROCS, Proc  # noqa: E402
-from support import MIGRATIONS, TOPIC  # noqa: E402
+from sharedkit import DLQ, PROCS, Proc
+from support import MIGRATIONS, TOPIC
 
 
 @pytest.fixture

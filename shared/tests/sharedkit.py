@@ -15,6 +15,7 @@ import asyncpg
 
 from cowork.shared import db
 from cowork.shared.outbox import add_event
+
 from support import SOURCE, Sequenced
 
 PROCS = Path(__file__).parent / "procs"

@@ -8,12 +8,13 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
-from sharedkit import DLQ, fetchval, wait_until, write_events
-from support import TOPIC
 
 from cowork.devstack import stack
 from cowork.shared.events.topics import TopicSpec
 from cowork.shared.kafka import ensure_topics
+
+from sharedkit import DLQ, fetchval, wait_until, write_events
+from support import TOPIC
 
 pytestmark = [pytest.mark.infra, pytest.mark.slow]
 

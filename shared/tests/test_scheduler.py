@@ -7,11 +7,12 @@ from datetime import UTC, datetime, timedelta
 
 import asyncpg
 import pytest
-from support import SOURCE, Sequenced
 
 from cowork.shared import db
 from cowork.shared.outbox import add_event
 from cowork.shared.scheduler import Job, Scheduler, cancel, schedule
+
+from support import SOURCE, Sequenced
 
 pytestmark = [pytest.mark.infra]
 

@@ -16,12 +16,13 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from faststream.kafka import KafkaBroker  # noqa: E402
+from faststream.kafka import KafkaBroker
 
-from cowork.shared import db  # noqa: E402
-from cowork.shared.consumer import EventConsumer, RetryPolicy  # noqa: E402
-from cowork.shared.kafka import reliable_producer  # noqa: E402
-from support import TOPIC, Sequenced, record_applied  # noqa: E402
+from cowork.shared import db
+from cowork.shared.consumer import EventConsumer, RetryPolicy
+from cowork.shared.kafka import reliable_producer
+
+from support import TOPIC, Sequenced, record_applied
 
 
 async def main() -> None:

@@ -67,7 +67,12 @@ def main(argv: list[str] | None = None) -> int:
 def _catalogue(*, write: bool, check: bool) -> int:
     import json
 
-    from cowork.shared.events.catalogue import breaking_changes, build_catalogue, default_path, render
+    from cowork.shared.events.catalogue import (
+        breaking_changes,
+        build_catalogue,
+        default_path,
+        render,
+    )
 
     path = default_path()
     current = build_catalogue()

@@ -63,7 +63,7 @@ async def ensure_topics(bootstrap: str, specs: Iterable[TopicSpec], *, prefix: s
 
 
 def _single_broker(admin: AIOKafkaAdminClient) -> bool:
-    return len(admin._client.cluster.brokers()) < 3  # noqa: SLF001 - aiokafka has no public call
+    return len(admin._client.cluster.brokers()) < 3
 
 
 async def _wait_for_metadata(admin: AIOKafkaAdminClient, names: set[str], deadline: float) -> None:

@@ -57,7 +57,7 @@ def _environment(cfg: StackConfig, service: LocalService) -> dict[str, str]:
 
 def _ready(port: int) -> bool:
     try:
-        with urllib.request.urlopen(f"http://127.0.0.1:{port}/readyz", timeout=2) as response:  # noqa: S310
+        with urllib.request.urlopen(f"http://127.0.0.1:{port}/readyz", timeout=2) as response:
             return bool(response.status == 200)
     except OSError:
         return False
@@ -70,7 +70,7 @@ def start_services(cfg: StackConfig, timeout: float = 90.0) -> list[LocalService
             continue
         pid_file = _folder(cfg) / f"{service.name}.pid"
         if _read_pid(pid_file) is None:
-            log = open(_folder(cfg) / f"{service.name}.log", "ab")  # noqa: SIM115 - the child's
+            log = open(_folder(cfg) / f"{service.name}.log", "ab")
             proc = subprocess.Popen(
                 [sys.executable, "-m", service.module, "serve"], env=_environment(cfg, service),
                 stdout=log, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL,

@@ -197,7 +197,7 @@ def start_kafka(cfg: StackConfig) -> None:
         )
         if result.returncode != 0:
             raise StackError(f"kafka storage format failed:\n{result.stdout}\n{result.stderr}")
-    log = open(kdir / "kafka.log", "ab")  # noqa: SIM115 - handed to the child process
+    log = open(kdir / "kafka.log", "ab")
     proc = subprocess.Popen(
         _java_cmd(cfg, libs, "kafka.Kafka", str(props)),
         stdout=log, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL, start_new_session=True,

@@ -106,8 +106,8 @@ def _shape(schema: dict[str, Any], root: dict[str, Any]) -> Any:
     """What a field accepts, reduced to what matters for compatibility."""
     schema = _resolve(schema, root)
     if "anyOf" in schema:
-        return sorted((json.dumps(_shape(s, root), sort_keys=True) for s in schema["anyOf"]))
-    keep = {k: schema[k] for k in ("type", "format", "enum", "const") if k in schema}
+        return sorted(json.dumps(_shape(s, root), sort_keys=True) for s in schema["anyOf"])
+    keep: dict[str, Any] = {k: schema[k] for k in ("type", "format", "enum", "const") if k in schema}
     if "items" in schema:
         keep["items"] = _shape(schema["items"], root)
     return keep
