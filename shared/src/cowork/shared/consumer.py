@@ -24,7 +24,7 @@ import asyncio
 import contextlib
 import time
 import traceback
-from collections.abc import Awaitable, Callable, Mapping, Sequence
+from collections.abc import Awaitable, Callable, Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
@@ -36,7 +36,7 @@ from faststream import AckPolicy
 from faststream.kafka import KafkaBroker
 from faststream.kafka.annotations import KafkaMessage
 
-from cowork.shared import metrics
+from cowork.shared import metrics, tracing
 from cowork.shared.events.envelope import (
     Envelope,
     MalformedEvent,
@@ -229,13 +229,12 @@ class EventConsumer:
     async def _run_handler(self, conn: asyncpg.Connection, envelopes: list[Envelope]) -> None:
         first = envelopes[0]
         handler: Any = self._handlers[first.type]
-        with structlog.contextvars.bound_contextvars(
-            event_id=str(first.id), event_type=first.type, trace_id=_trace_id(first.traceparent),
-        ):
-            if _is_batch(handler):
+        if _is_batch(handler):
+            with _event_context(first):
                 await handler(conn, envelopes)
-            else:
-                for envelope in envelopes:
+        else:
+            for envelope in envelopes:
+                with _event_context(envelope):
                     await handler(conn, envelope)
         metrics.EVENTS_APPLIED.labels(self.service, self.name, first.type).inc(len(envelopes))
 
@@ -315,10 +314,19 @@ class EventConsumer:
                                             str(tp.partition)).set(lag)
 
 
-def _trace_id(traceparent: str | None) -> str | None:
-    """The trace id of a W3C traceparent (`00-<trace id>-<span id>-<flags>`)."""
-    parts = (traceparent or "").split("-")
-    return parts[1] if len(parts) == 4 else None
+@contextlib.contextmanager
+def _event_context(envelope: Envelope) -> Iterator[None]:
+    """Logs carry the event; events the handler writes continue the event's trace."""
+    traceparent = tracing.child_of(envelope.traceparent)
+    token = tracing.set_current(traceparent)
+    try:
+        with structlog.contextvars.bound_contextvars(
+            event_id=str(envelope.id), event_type=envelope.type,
+            trace_id=tracing.trace_id(traceparent),
+        ):
+            yield
+    finally:
+        tracing.reset(token)
 
 
 async def _keep_raw(msg: Any) -> Any:

@@ -11,13 +11,14 @@ import time
 from collections.abc import Awaitable, Callable, Sequence
 from typing import Any
 
+import structlog
 from fastapi import APIRouter, FastAPI, Request, Response
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
 from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
-from cowork.shared import metrics
+from cowork.shared import metrics, tracing
 from cowork.shared.logging import get_logger
 
 log = get_logger(__name__)
@@ -120,11 +121,16 @@ def install_metrics_middleware(app: FastAPI, service: str) -> None:
                       ) -> Response:
         started = time.perf_counter()
         status = 500
+        traceparent = tracing.child_of(request.headers.get("traceparent"))
+        token = tracing.set_current(traceparent)
         try:
-            response = await call_next(request)
+            with structlog.contextvars.bound_contextvars(trace_id=tracing.trace_id(traceparent)):
+                response = await call_next(request)
             status = response.status_code
+            response.headers["traceparent"] = traceparent
             return response
         finally:
+            tracing.reset(token)
             route = request.scope.get("route")
             template = getattr(route, "path", "unmatched")
             metrics.HTTP_LATENCY.labels(service, request.method, template, str(status)).observe(

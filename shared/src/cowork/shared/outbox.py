@@ -18,7 +18,7 @@ from typing import Any
 import asyncpg
 from aiokafka import AIOKafkaProducer
 
-from cowork.shared import metrics
+from cowork.shared import metrics, tracing
 from cowork.shared.events.contracts import DomainEvent
 from cowork.shared.events.envelope import Envelope
 from cowork.shared.logging import get_logger
@@ -37,7 +37,7 @@ VALUES ($1, $2, $3, $4, $5::jsonb, $6::jsonb)
 async def add_event(conn: asyncpg.Connection, event: DomainEvent, *, source: str,
                     traceparent: str | None = None) -> Envelope:
     """Record `event` for publication; call inside the transaction that made the change."""
-    envelope = Envelope.wrap(event, source=source, traceparent=traceparent)
+    envelope = Envelope.wrap(event, source=source, traceparent=traceparent or tracing.current())
     await conn.execute(_INSERT, envelope.id, event.topic, event.key(), event.event_type,
                        event.model_dump(mode="json"), envelope.headers())
     return envelope
@@ -46,7 +46,8 @@ async def add_event(conn: asyncpg.Connection, event: DomainEvent, *, source: str
 async def add_events(conn: asyncpg.Connection, events: Sequence[DomainEvent], *, source: str,
                      traceparent: str | None = None) -> list[Envelope]:
     """Record many events in one round trip (a series of bookings, a batch of expiries)."""
-    envelopes = [Envelope.wrap(e, source=source, traceparent=traceparent) for e in events]
+    envelopes = [Envelope.wrap(e, source=source, traceparent=traceparent or tracing.current())
+                 for e in events]
     await conn.executemany(_INSERT, [
         (env.id, e.topic, e.key(), e.event_type, e.model_dump(mode="json"), env.headers())
         for env, e in zip(envelopes, events, strict=True)
