@@ -45,6 +45,7 @@ class StackConfig:
     pg_bin: Path | None
     kafka_heap: str
     kafka_libs: Path | None = None  # share one resolved jar folder between several brokers
+    external_pg_url: str | None = None  # a PostgreSQL server run by someone else (superuser URL)
 
     @classmethod
     def from_env(cls) -> StackConfig:
@@ -59,6 +60,7 @@ class StackConfig:
             kafka_heap=os.environ.get("COWORK_KAFKA_HEAP", "512m"),
             kafka_libs=Path(os.environ["COWORK_KAFKA_LIBS"]) if "COWORK_KAFKA_LIBS" in os.environ
             else None,
+            external_pg_url=os.environ.get("COWORK_EXTERNAL_PG_URL") or None,
         )
 
     @property
@@ -66,6 +68,9 @@ class StackConfig:
         return f"127.0.0.1:{self.kafka_port}"
 
     def database_url(self, database: str = "postgres") -> str:
+        if self.external_pg_url:
+            base, _, _ = self.external_pg_url.rpartition("/")
+            return f"{base}/{database}"
         return f"postgresql://postgres@127.0.0.1:{self.pg_port}/{database}"
 
     @property
@@ -393,7 +398,8 @@ def write_env_file(cfg: StackConfig) -> Path:
 def up(cfg: StackConfig | None = None) -> StackConfig:
     cfg = cfg or StackConfig.from_env()
     cfg.state_dir.mkdir(parents=True, exist_ok=True)
-    start_postgres(cfg)
+    if not cfg.external_pg_url:
+        start_postgres(cfg)
     start_kafka(cfg)
     wait_for_postgres(cfg)
     wait_for_kafka(cfg)
@@ -404,7 +410,8 @@ def up(cfg: StackConfig | None = None) -> StackConfig:
 def down(cfg: StackConfig | None = None) -> None:
     cfg = cfg or StackConfig.from_env()
     stop_kafka(cfg)
-    stop_postgres(cfg)
+    if not cfg.external_pg_url:
+        stop_postgres(cfg)
 
 
 def status(cfg: StackConfig | None = None) -> dict[str, bool]:
