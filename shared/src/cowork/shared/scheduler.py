@@ -92,9 +92,11 @@ class Scheduler:
         """Run every job due at `now` (default: the clock); return how many ran."""
         ran = 0
         while True:
+            # Stop only when a pass runs nothing: under contention a short batch does not mean
+            # that nothing is left (other replicas held some rows when this one claimed).
             n = await self._run_batch(now or self._clock())
             ran += n
-            if n < self._batch_size:
+            if n == 0:
                 return ran
 
     async def _run_batch(self, now: datetime) -> int:
