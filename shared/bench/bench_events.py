@@ -43,6 +43,7 @@ from support import MIGRATIONS, SOURCE, TOPIC, Sequenced
 N = int(os.environ.get("BENCH_EVENTS", "20000"))
 STREAMS = 50
 PER_TX = 100
+RELAY_BATCH = int(os.environ.get("BENCH_RELAY_BATCH", "500"))
 
 
 def _percentiles(samples_ms: list[float]) -> dict[str, float]:
@@ -103,7 +104,7 @@ async def bench_cowork(bootstrap: str, dsn: str, prefix: str, *, live: bool) -> 
     pool = await db.create_pool(dsn, min_size=4, max_size=8)
     producer = reliable_producer(bootstrap, client_id="bench-cowork")
     await producer.start()
-    relay = OutboxRelay(pool, producer, topic_prefix=prefix, batch_size=500, service="bench")
+    relay = OutboxRelay(pool, producer, topic_prefix=prefix, batch_size=RELAY_BATCH, service="bench")
     applied_at: dict[uuid.UUID, float] = {}
 
     @applies_batches
