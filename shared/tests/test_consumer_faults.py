@@ -82,7 +82,7 @@ async def _committed(bootstrap: str, group: str) -> int:
 
 async def test_poison_records_go_to_the_dlq_and_the_consumer_moves_on(
         infra: Infra, service_db, topics, procs):
-    good_before, good_after = _events("p", 2)
+    good_before, good_after, with_binary_header = _events("p", 3)
     failing = Envelope.wrap(Sequenced(stream="p", seq=99, fail=True), source=SOURCE)
     producer = reliable_producer(infra.kafka_bootstrap, client_id="test-poison")
     await producer.start()
@@ -100,6 +100,10 @@ async def test_poison_records_go_to_the_dlq_and_the_consumer_moves_on(
         await producer.send_and_wait(topic, key=b"p", value=b"{}", headers=[])
         await producer.send_and_wait(topic, key=b"p", value=good_after.value(),
                                      headers=good_after.kafka_headers())
+        # A partner's binary header beside valid CloudEvents ones: the event is still applied.
+        await producer.send_and_wait(topic, key=b"p", value=with_binary_header.value(),
+                                     headers=[*with_binary_header.kafka_headers(),
+                                              ("x-partner-blob", b"\xff\xfe\x00")])
     finally:
         await producer.stop()
     procs("consumer_proc.py", [service_db, infra.kafka_bootstrap, topics]).start()
@@ -117,10 +121,10 @@ async def test_poison_records_go_to_the_dlq_and_the_consumer_moves_on(
         assert {"x-error", "x-failed-at", "x-original-partition", "x-original-offset"} <= set(h)
 
     async def goods_applied() -> bool:
-        return await _applied(service_db) == 2
+        return await _applied(service_db) == 3
 
     await wait_until(goods_applied, 30, "the good events around the poison")
-    assert await fetchval(service_db, "SELECT array_agg(seq ORDER BY id) FROM applied") == [0, 1]
+    assert await fetchval(service_db, "SELECT array_agg(seq ORDER BY id) FROM applied") == [0, 1, 2]
 
 
 async def test_dead_letter_replayed_after_its_cause_is_fixed(infra, service_db, topics, procs):

@@ -22,6 +22,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import dataclasses
 import time
 import traceback
 from collections.abc import Awaitable, Callable, Iterator, Mapping, Sequence
@@ -138,6 +139,7 @@ class EventConsumer:
             batch_timeout_ms=100,
             auto_offset_reset="earliest",
             ack_policy=AckPolicy.MANUAL,
+            parser=_parse_batch_without_headers,
             decoder=_keep_raw,
             title=f"{self.service}.{self.name}",
         )
@@ -327,6 +329,17 @@ def _event_context(envelope: Envelope) -> Iterator[None]:
             yield
     finally:
         tracing.reset(token)
+
+
+async def _parse_batch_without_headers(records: tuple[ConsumerRecord[bytes, bytes], ...],
+                                       default_parser: Callable[..., Awaitable[Any]]) -> Any:
+    """FastStream's batch parser decodes every header of every record as UTF-8: one record with
+    a binary header would fail the whole batch inside the framework, out of our error handling,
+    and the work is wasted since the consumer decodes records itself. Hand it header-less copies
+    and keep the original records as the raw message."""
+    message = await default_parser(tuple(dataclasses.replace(r, headers=[]) for r in records))
+    message.raw_message = records
+    return message
 
 
 async def _keep_raw(msg: Any) -> Any:

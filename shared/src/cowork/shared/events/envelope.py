@@ -70,6 +70,8 @@ class Envelope:
 
 
 def headers_to_dict(headers: Iterable[tuple[str, bytes | None]] | None) -> dict[str, str]:
+    """Text headers as a dict. A binary header that is not one of ours (a partner's tracing
+    blob, say) is left out; one of ours that is not UTF-8 makes the record malformed."""
     out: dict[str, str] = {}
     for key, raw in headers or ():
         if raw is None:
@@ -77,7 +79,8 @@ def headers_to_dict(headers: Iterable[tuple[str, bytes | None]] | None) -> dict[
         try:
             out[key] = raw.decode()
         except UnicodeDecodeError as exc:
-            raise MalformedEvent(f"header {key!r} is not UTF-8") from exc
+            if key.startswith("ce_") or key in ("content-type", "traceparent"):
+                raise MalformedEvent(f"header {key!r} is not UTF-8") from exc
     return out
 
 
