@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-from collections.abc import AsyncIterator, Mapping, Sequence
+from collections.abc import AsyncIterator, Awaitable, Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -50,6 +50,8 @@ class ServiceRuntime:
     consumers: Sequence[ConsumerSpec] = ()
     jobs: Mapping[str, JobHandler] = field(default_factory=dict)
     clock: Clock = system_clock
+    # Run once everything has started (demo data, warm-ups); it may use the pool and the outbox.
+    on_started: Callable[[ServiceRuntime], Awaitable[None]] | None = None
 
     pool: asyncpg.Pool | None = None
     producer: AIOKafkaProducer | None = None
@@ -115,6 +117,8 @@ class ServiceRuntime:
             self.scheduler = Scheduler(self.pool, self.jobs, clock=self.clock,
                                        poll_seconds=s.scheduler_poll_seconds, service=self.name)
             self._tasks.append(asyncio.create_task(self.scheduler.run(), name="scheduler"))
+        if self.on_started is not None:
+            await self.on_started(self)
         log.info("service started", topics=[t.name for t in self.topic_specs()])
 
     async def stop(self) -> None:

@@ -1,0 +1,227 @@
+"""The membership use cases: each changes state and writes its events in the caller's
+transaction (the outbox), and schedules or cancels the time-driven work it implies."""
+
+from __future__ import annotations
+
+from datetime import date, datetime
+from typing import Any
+from uuid import UUID, uuid4
+
+import asyncpg
+
+from cowork.membership import domain, store
+from cowork.shared import scheduler
+from cowork.shared.events import contracts as ev
+from cowork.shared.events import topics
+from cowork.shared.outbox import add_event, add_tombstone
+
+SOURCE = "/cowork/membership"
+EXPIRE_JOB = "membership.expire"
+EXPIRING_JOB = "membership.expiring"
+
+
+class NotFound(LookupError):
+    def __init__(self, what: str, ident: object) -> None:
+        super().__init__(f"{what} {ident} does not exist")
+
+
+# ---------------------------------------------------------------- members
+
+
+def contact_card(member: asyncpg.Record) -> ev.ContactCard:
+    return ev.ContactCard(member_id=member["id"], full_name=member["full_name"],
+                          email=member["email"], phone=member["phone"],
+                          language=member["language"])
+
+
+async def register_member(conn: asyncpg.Connection, *, kind: str, full_name: str, email: str,
+                          phone: str | None, language: str, tax_code: str,
+                          residence_istat: str | None, marketing: bool,
+                          now: datetime) -> asyncpg.Record:
+    member = await store.insert_member(
+        conn, member_id=uuid4(), kind=kind, full_name=full_name, email=email, phone=phone,
+        language=language, tax_code=tax_code, residence_istat=residence_istat,
+        marketing=marketing, now=now)
+    await add_event(conn, ev.MemberRegistered(
+        member_id=member["id"], kind=kind, language=language, residence_istat=residence_istat,  # type: ignore[arg-type]
+        registered_at=now), source=SOURCE)
+    await add_event(conn, contact_card(member), source=SOURCE)
+    return member
+
+
+async def update_member(conn: asyncpg.Connection, member_id: UUID, changes: dict[str, Any],
+                        now: datetime) -> asyncpg.Record:
+    before = await live_member(conn, member_id, for_update=True)
+    if "marketing_consent" in changes:
+        changes["marketing_consent_at"] = now if changes["marketing_consent"] else None
+    after = await store.update_member(conn, member_id, changes, now)
+    if (before["language"], before["residence_istat"]) != (after["language"],
+                                                            after["residence_istat"]):
+        await add_event(conn, ev.MemberUpdated(member_id=member_id, language=after["language"],
+                                               residence_istat=after["residence_istat"]),
+                        source=SOURCE)
+    if contact_card(before) != contact_card(after):
+        await add_event(conn, contact_card(after), source=SOURCE)
+    return after
+
+
+async def erase_member(conn: asyncpg.Connection, member_id: UUID, now: datetime) -> None:
+    """GDPR erasure: personal data goes from this database and, by a tombstone, from the
+    compacted contacts topic; live memberships end; accounting facts stay."""
+    await live_member(conn, member_id, for_update=True)
+    for membership in await store.memberships_of(conn, member_id):
+        if membership["status"] in ("active", "suspended"):
+            await _end(conn, membership, "cancel", now, reason="member erased")
+    await store.erase_member(conn, member_id, now)
+    await add_event(conn, ev.MemberErased(member_id=member_id, erased_at=now), source=SOURCE)
+    await add_tombstone(conn, topic=topics.MEMBERSHIP_CONTACTS, key=str(member_id),
+                        event_type=ev.ContactCard.event_type, source=SOURCE)
+
+
+async def live_member(conn: asyncpg.Connection, member_id: UUID, *, for_update: bool = False
+                      ) -> asyncpg.Record:
+    member = await store.member_by_id(conn, member_id, for_update=for_update)
+    if member is None or member["erased_at"] is not None:
+        raise NotFound("member", member_id)
+    return member
+
+
+# ---------------------------------------------------------------- memberships
+
+
+def _activated(membership: asyncpg.Record, plan: asyncpg.Record) -> ev.MembershipActivated:
+    return ev.MembershipActivated(
+        membership_id=membership["id"], member_id=membership["member_id"],
+        plan_code=plan["code"], plan_kind=plan["kind"], resource_kinds=list(plan["resource_kinds"]),
+        period_start=membership["period_start"], period_end=membership["period_end"],
+        price_cents=membership["price_cents"],
+        max_bookings_per_day=plan["max_bookings_per_day"],
+        max_bookings_per_week=plan["max_bookings_per_week"],
+        carnet_days=plan["carnet_days"],
+        meeting_room_minutes_per_month=plan["meeting_room_minutes_per_month"],
+    )
+
+
+async def _schedule_period_jobs(conn: asyncpg.Connection, membership: asyncpg.Record) -> None:
+    key = str(membership["id"])
+    payload = {"period_end": membership["period_end"].isoformat()}
+    await scheduler.schedule(conn, EXPIRE_JOB, key, domain.expiry_due(membership["period_end"]),
+                             payload)
+    notice = domain.expiring_notice_due(membership["period_start"], membership["period_end"])
+    if notice is None:
+        await scheduler.cancel(conn, EXPIRING_JOB, key)
+    else:
+        await scheduler.schedule(conn, EXPIRING_JOB, key, notice, payload)
+
+
+async def start_membership(conn: asyncpg.Connection, *, member_id: UUID, plan_code: str,
+                           starts_on: date, now: datetime) -> asyncpg.Record:
+    await live_member(conn, member_id, for_update=True)
+    plan = await store.plan_by_code(conn, plan_code)
+    if plan is None:
+        raise domain.RuleViolation("unknown_plan", f"plan {plan_code!r} does not exist",
+                                   "plan_code")
+    if plan["retired_at"] is not None:
+        raise domain.RuleViolation("plan_retired",
+                                   f"plan {plan_code!r} is retired: no new memberships",
+                                   "plan_code")
+    today = now.astimezone(domain.ROME).date()
+    if starts_on < today:
+        raise domain.RuleViolation("start_in_past", "a membership cannot start in the past",
+                                   "starts_on")
+    period_start, period_end = domain.period_for(plan["kind"], starts_on)
+    membership = await store.insert_membership(
+        conn, membership_id=uuid4(), member_id=member_id, plan_code=plan_code,
+        stackable=plan["stackable"], period_start=period_start, period_end=period_end,
+        price_cents=plan["price_cents"], now=now)
+    await add_event(conn, _activated(membership, plan), source=SOURCE)
+    await _schedule_period_jobs(conn, membership)
+    return membership
+
+
+async def _membership(conn: asyncpg.Connection, membership_id: UUID) -> asyncpg.Record:
+    membership = await store.membership_by_id(conn, membership_id, for_update=True)
+    if membership is None:
+        raise NotFound("membership", membership_id)
+    return membership
+
+
+async def renew(conn: asyncpg.Connection, membership_id: UUID, now: datetime) -> asyncpg.Record:
+    membership = await _membership(conn, membership_id)
+    domain.transition(membership["status"], "renew")
+    plan = await store.plan_by_code(conn, membership["plan_code"])
+    assert plan is not None  # a foreign key
+    if plan["retired_at"] is not None:
+        raise domain.RuleViolation("plan_retired", "the plan is retired: choose another plan")
+    new_end = domain.renewed_period_end(plan["kind"], membership["period_end"])
+    renewed = await store.extend_membership(conn, membership_id, new_end, now)
+    await add_event(conn, ev.MembershipRenewed(
+        membership_id=membership_id, member_id=membership["member_id"], period_end=new_end,
+        price_cents=plan["price_cents"]), source=SOURCE)
+    await _schedule_period_jobs(conn, renewed)
+    return renewed
+
+
+async def suspend(conn: asyncpg.Connection, membership_id: UUID, reason: str,
+                  now: datetime) -> asyncpg.Record:
+    membership = await _membership(conn, membership_id)
+    status = domain.transition(membership["status"], "suspend")
+    changed = await store.set_membership_status(conn, membership_id, status, reason, now)
+    await add_event(conn, ev.MembershipSuspended(
+        membership_id=membership_id, member_id=membership["member_id"], reason=reason),
+        source=SOURCE)
+    return changed
+
+
+async def reinstate(conn: asyncpg.Connection, membership_id: UUID, reason: str,
+                    now: datetime) -> asyncpg.Record:
+    membership = await _membership(conn, membership_id)
+    status = domain.transition(membership["status"], "reinstate")
+    changed = await store.set_membership_status(conn, membership_id, status, reason, now)
+    await add_event(conn, ev.MembershipReinstated(
+        membership_id=membership_id, member_id=membership["member_id"], reason=reason),
+        source=SOURCE)
+    return changed
+
+
+async def cancel(conn: asyncpg.Connection, membership_id: UUID, now: datetime,
+                 reason: str | None = None) -> asyncpg.Record:
+    return await _end(conn, await _membership(conn, membership_id), "cancel", now, reason=reason)
+
+
+async def _end(conn: asyncpg.Connection, membership: asyncpg.Record, action: str,
+               now: datetime, reason: str | None = None) -> asyncpg.Record:
+    status = domain.transition(membership["status"], action)  # type: ignore[arg-type]
+    changed = await store.set_membership_status(conn, membership["id"], status, reason, now)
+    key = str(membership["id"])
+    await scheduler.cancel(conn, EXPIRING_JOB, key)
+    if action == "cancel":
+        await scheduler.cancel(conn, EXPIRE_JOB, key)
+        await add_event(conn, ev.MembershipCancelled(
+            membership_id=membership["id"], member_id=membership["member_id"], at=now),
+            source=SOURCE)
+    else:
+        await add_event(conn, ev.MembershipExpired(
+            membership_id=membership["id"], member_id=membership["member_id"], at=now),
+            source=SOURCE)
+    return changed
+
+
+# ---------------------------------------------------------------- time-driven (scheduler jobs)
+
+
+async def expire_job(conn: asyncpg.Connection, job: scheduler.Job, now: datetime) -> None:
+    membership = await store.membership_by_id(conn, UUID(job.key), for_update=True)
+    if membership is None or membership["status"] not in ("active", "suspended"):
+        return  # cancelled or erased meanwhile: nothing left to expire
+    await _end(conn, membership, "expire", now)
+
+
+async def expiring_job(conn: asyncpg.Connection, job: scheduler.Job, now: datetime) -> None:
+    membership = await store.membership_by_id(conn, UUID(job.key))
+    if membership is None or membership["status"] not in ("active", "suspended"):
+        return
+    await add_event(conn, ev.MembershipExpiring(
+        membership_id=membership["id"], member_id=membership["member_id"],
+        period_end=membership["period_end"],
+        days_left=max(domain.days_left(membership["period_end"], now), 0)), source=SOURCE)

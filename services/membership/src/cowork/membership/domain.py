@@ -1,0 +1,145 @@
+"""Membership rules: pure functions over plain values, no I/O."""
+
+from __future__ import annotations
+
+import calendar
+from dataclasses import dataclass
+from datetime import date, datetime, time, timedelta
+from typing import Literal
+from zoneinfo import ZoneInfo
+
+from stdnum.exceptions import ValidationError as StdnumError
+from stdnum.it import codicefiscale, iva
+
+ROME = ZoneInfo("Europe/Rome")
+EXPIRING_NOTICE_DAYS = 7
+CARNET_VALIDITY_MONTHS = 6
+
+MemberKind = Literal["person", "organisation"]
+PlanKind = Literal["day_pass", "carnet", "monthly", "quarterly", "annual"]
+Status = Literal["active", "suspended", "expired", "cancelled"]
+Action = Literal["renew", "suspend", "reinstate", "cancel", "expire"]
+
+MONTHS_OF: dict[str, int] = {"monthly": 1, "quarterly": 3, "annual": 12,
+                             "carnet": CARNET_VALIDITY_MONTHS}
+
+
+class RuleViolation(ValueError):
+    """A request that the rules refuse; `code` is stable for clients, `field` when one is to blame."""
+
+    def __init__(self, code: str, message: str, field: str | None = None) -> None:
+        super().__init__(message)
+        self.code = code
+        self.field = field
+
+
+# ---------------------------------------------------------------- tax codes
+
+
+def normalise_tax_code(kind: MemberKind, tax_code: str) -> str:
+    """A person's codice fiscale or an organisation's partita IVA, validated (check digit
+    included) and in canonical form; raises RuleViolation naming `tax_code`."""
+    try:
+        if kind == "person":
+            return str(codicefiscale.validate(tax_code))
+        return str(iva.validate(tax_code))
+    except StdnumError as exc:
+        what = "codice fiscale" if kind == "person" else "partita IVA"
+        raise RuleViolation("invalid_tax_code", f"not a valid {what}: {exc}", "tax_code") from exc
+
+
+# ---------------------------------------------------------------- periods
+
+
+def add_months_exclusive_end(start: date, months: int) -> date:
+    """The last day of a period of `months` months starting on `start` (inclusive).
+
+    The period ends the day before the same day of the month `months` later; when that day does
+    not exist there (31 January + 1 month), it ends on the last day of that month instead: a
+    monthly plan from 31 January ends on 28 or 29 February, one from 15 January on 14 February.
+    """
+    month_index = start.month - 1 + months
+    year, month = start.year + month_index // 12, month_index % 12 + 1
+    last_day = calendar.monthrange(year, month)[1]
+    if start.day > last_day:
+        return date(year, month, last_day)
+    return date(year, month, start.day) - timedelta(days=1)
+
+
+def period_for(kind: PlanKind, start: date) -> tuple[date, date]:
+    """(period_start, period_end), both inclusive. A day pass is its day; a carnet's days may be
+    used within CARNET_VALIDITY_MONTHS."""
+    if kind == "day_pass":
+        return start, start
+    return start, add_months_exclusive_end(start, MONTHS_OF[kind])
+
+
+def renewed_period_end(kind: PlanKind, current_end: date) -> date:
+    """A renewal continues without a gap from the day after the current period ends."""
+    return period_for(kind, current_end + timedelta(days=1))[1]
+
+
+# ---------------------------------------------------------------- lifecycle
+
+_ALLOWED: dict[Action, tuple[Status, ...]] = {
+    "renew": ("active", "suspended"),
+    "suspend": ("active",),
+    "reinstate": ("suspended",),
+    "cancel": ("active", "suspended"),
+    "expire": ("active", "suspended"),
+}
+_RESULT: dict[Action, Status] = {
+    "renew": "active", "suspend": "suspended", "reinstate": "active", "cancel": "cancelled",
+    "expire": "expired",
+}
+
+
+def transition(status: Status, action: Action) -> Status:
+    """The status after `action`, or RuleViolation when the action does not apply.
+    A renewal keeps a suspended membership suspended: only staff lift a suspension."""
+    if status not in _ALLOWED[action]:
+        raise RuleViolation("invalid_transition",
+                            f"a {status} membership cannot be {_PAST[action]}")
+    if action == "renew":
+        return status
+    return _RESULT[action]
+
+
+_PAST: dict[Action, str] = {"renew": "renewed", "suspend": "suspended",
+                            "reinstate": "reinstated", "cancel": "cancelled", "expire": "expired"}
+
+
+# ---------------------------------------------------------------- time-driven transitions
+
+
+def local_midnight(day: date) -> datetime:
+    return datetime.combine(day, time.min, tzinfo=ROME)
+
+
+def expiry_due(period_end: date) -> datetime:
+    """A membership expires when the day after its period starts, in Rome."""
+    return local_midnight(period_end + timedelta(days=1))
+
+
+def expiring_notice_due(period_start: date, period_end: date) -> datetime | None:
+    """The 'expires in 7 days' notice, at the start of that day in Rome; none for a period too
+    short to warn about (a day pass, a membership starting inside its last week)."""
+    day = period_end - timedelta(days=EXPIRING_NOTICE_DAYS)
+    if day <= period_start:
+        return None
+    return local_midnight(day)
+
+
+def days_left(period_end: date, now: datetime) -> int:
+    return (period_end - now.astimezone(ROME).date()).days
+
+
+@dataclass(frozen=True)
+class PlanRights:
+    """What booking needs of a plan, carried on membership.activated."""
+
+    resource_kinds: tuple[str, ...]
+    max_bookings_per_day: int | None
+    max_bookings_per_week: int | None
+    carnet_days: int | None
+    meeting_room_minutes_per_month: int | None

@@ -1,0 +1,178 @@
+"""Every SQL statement of the membership service. Functions take the caller's connection, so
+the caller owns the transaction and the outbox rows share it."""
+
+from __future__ import annotations
+
+from datetime import date, datetime
+from typing import Any
+from uuid import UUID
+
+import asyncpg
+
+Row = asyncpg.Record
+
+# ---------------------------------------------------------------- members
+
+
+async def insert_member(conn: asyncpg.Connection, *, member_id: UUID, kind: str, full_name: str,
+                        email: str, phone: str | None, language: str, tax_code: str,
+                        residence_istat: str | None, marketing: bool, now: datetime) -> Row:
+    row: Row = await conn.fetchrow(
+        """
+        INSERT INTO members (id, kind, full_name, email, phone, language, tax_code,
+                             residence_istat, privacy_consent_at, marketing_consent,
+                             marketing_consent_at, registered_at, updated_at)
+        VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $9, $9)
+        RETURNING *
+        """,
+        member_id, kind, full_name, email, phone, language, tax_code, residence_istat, now,
+        marketing, now if marketing else None,
+    )
+    return row
+
+
+async def member_by_id(conn: asyncpg.Connection, member_id: UUID, *, for_update: bool = False
+                       ) -> Row | None:
+    lock = " FOR UPDATE" if for_update else ""
+    row: Row | None = await conn.fetchrow(
+        f"SELECT * FROM members WHERE id = $1{lock}", member_id)  # noqa: S608 - a fixed fragment
+    return row
+
+
+async def update_member(conn: asyncpg.Connection, member_id: UUID, changes: dict[str, Any],
+                        now: datetime) -> Row:
+    """Apply the given column changes; column names come from the API model, never from input."""
+    allowed = {"full_name", "email", "phone", "language", "residence_istat", "marketing_consent",
+               "marketing_consent_at"}
+    assert set(changes) <= allowed, set(changes) - allowed
+    sets = ", ".join(f"{column} = ${i}" for i, column in enumerate(changes, start=3))
+    row: Row = await conn.fetchrow(
+        # Column names are checked against `allowed` above; values are parameters.
+        f"UPDATE members SET updated_at = $2{', ' + sets if sets else ''} WHERE id = $1 RETURNING *",  # noqa: S608
+        member_id, now, *changes.values(),
+    )
+    return row
+
+
+async def erase_member(conn: asyncpg.Connection, member_id: UUID, now: datetime) -> None:
+    """Null every personal field; keep the pseudonymous id, kind and dates."""
+    await conn.execute(
+        """
+        UPDATE members SET full_name = NULL, email = NULL, phone = NULL, tax_code = NULL,
+               residence_istat = NULL, marketing_consent = false, marketing_consent_at = NULL,
+               erased_at = $2, updated_at = $2
+        WHERE id = $1
+        """,
+        member_id, now,
+    )
+    await conn.execute("DELETE FROM member_people WHERE member_id = $1", member_id)
+
+
+# ---------------------------------------------------------------- organisation people
+
+
+async def insert_person(conn: asyncpg.Connection, *, person_id: UUID, member_id: UUID,
+                        full_name: str, email: str, now: datetime) -> Row:
+    row: Row = await conn.fetchrow(
+        "INSERT INTO member_people (id, member_id, full_name, email, created_at) "
+        "VALUES ($1, $2, $3, $4, $5) RETURNING *",
+        person_id, member_id, full_name, email, now,
+    )
+    return row
+
+
+async def people_of(conn: asyncpg.Connection, member_id: UUID) -> list[Row]:
+    return list(await conn.fetch(
+        "SELECT * FROM member_people WHERE member_id = $1 ORDER BY created_at, id", member_id))
+
+
+async def delete_person(conn: asyncpg.Connection, member_id: UUID, person_id: UUID) -> bool:
+    status = await conn.execute("DELETE FROM member_people WHERE member_id = $1 AND id = $2",
+                                member_id, person_id)
+    return bool(status != "DELETE 0")
+
+
+# ---------------------------------------------------------------- plans
+
+
+async def insert_plan(conn: asyncpg.Connection, plan: dict[str, Any], now: datetime) -> Row:
+    row: Row = await conn.fetchrow(
+        """
+        INSERT INTO plans (code, name, kind, price_cents, resource_kinds, carnet_days,
+                           max_bookings_per_day, max_bookings_per_week,
+                           meeting_room_minutes_per_month, stackable, created_at)
+        VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11)
+        RETURNING *
+        """,
+        plan["code"], plan["name"], plan["kind"], plan["price_cents"], plan["resource_kinds"],
+        plan.get("days"), plan.get("max_bookings_per_day"), plan.get("max_bookings_per_week"),
+        plan.get("meeting_room_minutes_per_month"), plan.get("stackable", False), now,
+    )
+    return row
+
+
+async def plan_by_code(conn: asyncpg.Connection, code: str) -> Row | None:
+    row: Row | None = await conn.fetchrow("SELECT * FROM plans WHERE code = $1", code)
+    return row
+
+
+async def list_plans(conn: asyncpg.Connection, *, include_retired: bool) -> list[Row]:
+    return list(await conn.fetch(
+        "SELECT * FROM plans WHERE $1 OR retired_at IS NULL ORDER BY price_cents, code",
+        include_retired))
+
+
+async def retire_plan(conn: asyncpg.Connection, code: str, now: datetime) -> Row | None:
+    row: Row | None = await conn.fetchrow(
+        "UPDATE plans SET retired_at = coalesce(retired_at, $2) WHERE code = $1 RETURNING *",
+        code, now)
+    return row
+
+
+# ---------------------------------------------------------------- memberships
+
+
+async def insert_membership(conn: asyncpg.Connection, *, membership_id: UUID, member_id: UUID,
+                            plan_code: str, stackable: bool, period_start: date,
+                            period_end: date, price_cents: int, now: datetime) -> Row:
+    row: Row = await conn.fetchrow(
+        """
+        INSERT INTO memberships (id, member_id, plan_code, stackable, status, period_start,
+                                 period_end, price_cents, created_at, updated_at)
+        VALUES ($1, $2, $3, $4, 'active', $5, $6, $7, $8, $8)
+        RETURNING *
+        """,
+        membership_id, member_id, plan_code, stackable, period_start, period_end, price_cents, now,
+    )
+    return row
+
+
+async def membership_by_id(conn: asyncpg.Connection, membership_id: UUID, *,
+                           for_update: bool = False) -> Row | None:
+    lock = " FOR UPDATE" if for_update else ""
+    row: Row | None = await conn.fetchrow(
+        f"SELECT * FROM memberships WHERE id = $1{lock}", membership_id)  # noqa: S608
+    return row
+
+
+async def memberships_of(conn: asyncpg.Connection, member_id: UUID) -> list[Row]:
+    return list(await conn.fetch(
+        "SELECT * FROM memberships WHERE member_id = $1 ORDER BY period_start DESC, created_at DESC",
+        member_id))
+
+
+async def set_membership_status(conn: asyncpg.Connection, membership_id: UUID, status: str,
+                                reason: str | None, now: datetime) -> Row:
+    row: Row = await conn.fetchrow(
+        "UPDATE memberships SET status = $2, status_reason = $3, updated_at = $4 "
+        "WHERE id = $1 RETURNING *",
+        membership_id, status, reason, now)
+    return row
+
+
+async def extend_membership(conn: asyncpg.Connection, membership_id: UUID, period_end: date,
+                            now: datetime) -> Row:
+    row: Row = await conn.fetchrow(
+        "UPDATE memberships SET period_end = $2, updated_at = $3 WHERE id = $1 RETURNING *",
+        membership_id, period_end, now)
+    return row

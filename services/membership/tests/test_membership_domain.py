@@ -1,0 +1,100 @@
+"""Membership rules with plain values."""
+
+from __future__ import annotations
+
+from datetime import UTC, date, datetime, timedelta
+
+import pytest
+from hypothesis import given
+from hypothesis import strategies as st
+
+from cowork.membership import domain
+from cowork.membership.domain import RuleViolation
+
+
+@pytest.mark.parametrize(("start", "kind", "end"), [
+    (date(2027, 1, 31), "monthly", date(2027, 2, 28)),    # no 31 February: end of February
+    (date(2028, 1, 31), "monthly", date(2028, 2, 29)),    # leap year
+    (date(2028, 1, 30), "monthly", date(2028, 2, 29)),    # 30 February does not exist either
+    (date(2027, 1, 15), "monthly", date(2027, 2, 14)),
+    (date(2027, 1, 1), "monthly", date(2027, 1, 31)),
+    (date(2027, 3, 31), "monthly", date(2027, 4, 30)),
+    (date(2027, 11, 30), "quarterly", date(2028, 2, 29)),
+    (date(2027, 12, 1), "quarterly", date(2028, 2, 29)),
+    (date(2028, 2, 29), "annual", date(2029, 2, 28)),
+    (date(2027, 1, 1), "annual", date(2027, 12, 31)),
+    (date(2027, 6, 5), "day_pass", date(2027, 6, 5)),
+    (date(2027, 1, 10), "carnet", date(2027, 7, 9)),     # six months to use the days
+])
+def test_period_end(start: date, kind: domain.PlanKind, end: date) -> None:
+    assert domain.period_for(kind, start) == (start, end)
+
+
+@given(st.dates(min_value=date(2000, 1, 1), max_value=date(2090, 12, 31)),
+       st.sampled_from(["monthly", "quarterly", "annual", "carnet"]))
+def test_a_period_lasts_its_months_give_or_take_month_lengths(start: date, kind: str) -> None:
+    _, end = domain.period_for(kind, start)  # type: ignore[arg-type]
+    months = domain.MONTHS_OF[kind]
+    assert 28 * months - 3 <= (end - start).days + 1 <= 31 * months + 1
+    assert end >= start
+
+
+@given(st.dates(min_value=date(2000, 1, 1), max_value=date(2090, 12, 31)),
+       st.sampled_from(["day_pass", "monthly", "quarterly", "annual"]),
+       st.integers(min_value=1, max_value=6))
+def test_renewals_follow_each_other_without_gap_or_overlap(start: date, kind: str,
+                                                          renewals: int) -> None:
+    _, end = domain.period_for(kind, start)  # type: ignore[arg-type]
+    for _ in range(renewals):
+        new_end = domain.renewed_period_end(kind, end)  # type: ignore[arg-type]
+        assert new_end >= end + timedelta(days=1)
+        assert domain.period_for(kind, end + timedelta(days=1))[1] == new_end  # type: ignore[arg-type]
+        end = new_end
+
+
+@pytest.mark.parametrize(("status", "action", "after"), [
+    ("active", "suspend", "suspended"), ("suspended", "reinstate", "active"),
+    ("active", "cancel", "cancelled"), ("suspended", "cancel", "cancelled"),
+    ("active", "renew", "active"), ("suspended", "renew", "suspended"),
+    ("active", "expire", "expired"), ("suspended", "expire", "expired"),
+])
+def test_allowed_transitions(status: domain.Status, action: domain.Action,
+                             after: domain.Status) -> None:
+    assert domain.transition(status, action) == after
+
+
+@pytest.mark.parametrize(("status", "action"), [
+    ("suspended", "suspend"), ("active", "reinstate"), ("expired", "renew"),
+    ("cancelled", "renew"), ("cancelled", "cancel"), ("expired", "suspend"),
+    ("cancelled", "expire"),
+])
+def test_refused_transitions(status: domain.Status, action: domain.Action) -> None:
+    with pytest.raises(RuleViolation, match="cannot be"):
+        domain.transition(status, action)
+
+
+def test_tax_codes_are_validated_with_their_check_digit() -> None:
+    assert domain.normalise_tax_code("person", "bncgli90a41f965d") == "BNCGLI90A41F965D"
+    assert domain.normalise_tax_code("organisation", "02114050061") == "02114050061"
+    with pytest.raises(RuleViolation) as wrong_digit:
+        domain.normalise_tax_code("person", "BNCGLI90A41F965X")
+    assert wrong_digit.value.field == "tax_code"
+    with pytest.raises(RuleViolation):
+        domain.normalise_tax_code("organisation", "02114050062")
+    with pytest.raises(RuleViolation):  # a person's code is not a partita IVA
+        domain.normalise_tax_code("organisation", "BNCGLI90A41F965D")
+
+
+def test_expiry_is_at_midnight_in_rome_after_the_last_day() -> None:
+    due = domain.expiry_due(date(2027, 7, 31))
+    assert due.astimezone(UTC) == datetime(2027, 7, 31, 22, 0, tzinfo=UTC)  # CEST, UTC+2
+    winter = domain.expiry_due(date(2027, 1, 31))
+    assert winter.astimezone(UTC) == datetime(2027, 1, 31, 23, 0, tzinfo=UTC)
+
+
+def test_expiring_notice_seven_days_before_and_none_for_short_periods() -> None:
+    notice = domain.expiring_notice_due(date(2027, 1, 1), date(2027, 1, 31))
+    assert notice is not None and notice.date() == date(2027, 1, 24)
+    assert domain.expiring_notice_due(date(2027, 6, 5), date(2027, 6, 5)) is None
+    assert domain.expiring_notice_due(date(2027, 1, 25), date(2027, 1, 31)) is None
+    assert domain.days_left(date(2027, 1, 31), notice) == 7
