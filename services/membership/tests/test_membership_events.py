@@ -1,0 +1,135 @@
+"""What partners see on Kafka: the exact events, keys and headers, and the scheduler's
+time-driven transitions, exactly once, also after downtime."""
+
+from __future__ import annotations
+
+import json
+import uuid
+from datetime import UTC, datetime
+
+import pytest
+from conftest import MONTHLY, PERSON, Membership
+
+from cowork.membership import commands
+from cowork.shared.events import contracts as ev
+from cowork.shared.events import topics
+from cowork.shared.scheduler import Scheduler
+from cowork.shared.testing.kafka import SeenRecord, collect, of_type
+
+pytestmark = [pytest.mark.infra]
+
+PII = ("Giulia", "Bianchi", "giulia@example.org", "BNCGLI90A41F965D", "0143")
+
+
+async def _events(svc: Membership, until, topic: str = topics.MEMBERSHIP_EVENTS) -> list[SeenRecord]:
+    return await collect(svc.bootstrap, svc.topic_prefix + topic, until=until, timeout=30)
+
+
+def _has(*types: str, count: int = 1):
+    return lambda records: all(len(of_type(records, t)) >= count for t in types)
+
+
+async def _member_with_membership(svc: Membership) -> tuple[str, str]:
+    member = (await svc.client.post("/v1/members", json=PERSON)).json()
+    await svc.client.post("/v1/plans", json=MONTHLY, headers=svc.token())
+    membership = (await svc.client.post(f"/v1/members/{member['id']}/memberships",
+                                        json={"plan_code": "monthly", "starts_on": "2027-02-01"},
+                                        headers=svc.token())).json()
+    return member["id"], membership["id"]
+
+
+async def test_registration_publishes_the_event_and_the_contact_card(svc: Membership) -> None:
+    member = (await svc.client.post("/v1/members", json=PERSON)).json()
+    records = await _events(svc, _has(ev.MemberRegistered.event_type))
+    [registered] = of_type(records, ev.MemberRegistered.event_type)
+    assert registered.key == member["id"]
+    assert registered.headers["ce_source"] == "/cowork/membership"
+    assert registered.headers["ce_subject"] == member["id"]
+    assert registered.headers["ce_specversion"] == "1.0"
+    assert registered.headers["content-type"] == "application/json"
+    assert json.loads(registered.value or b"") == {
+        "member_id": member["id"], "kind": "person", "language": "it",
+        "residence_istat": "006114", "registered_at": "2027-01-31T09:00:00Z"}
+    for record in records:  # personal data never travels on the event topic
+        assert not any(word in (record.value or b"").decode() for word in PII)
+
+    cards = await _events(svc, _has(ev.ContactCard.event_type), topics.MEMBERSHIP_CONTACTS)
+    [card] = cards
+    assert card.key == member["id"]
+    assert card.envelope.data == ev.ContactCard(member_id=uuid.UUID(member["id"]),
+                                                full_name="Giulia Bianchi",
+                                                email="giulia@example.org",
+                                                phone="+39 0143 000001", language="it")
+
+
+async def test_membership_lifecycle_events_with_plan_rights(svc: Membership) -> None:
+    member_id, membership_id = await _member_with_membership(svc)
+    base = f"/v1/memberships/{membership_id}"
+    await svc.client.post(f"{base}/suspend", json={"reason": "three no-shows"}, headers=svc.token())
+    await svc.client.post(f"{base}/reinstate", json={"reason": "talked it through"},
+                          headers=svc.token())
+    await svc.client.post(f"{base}/renew", headers=svc.token())
+    await svc.client.post(f"{base}/cancel", headers=svc.token())
+    records = await _events(svc, _has(ev.MembershipCancelled.event_type))
+    lifecycle = [r.envelope.type for r in records if ".membership.membership." in r.envelope.type]
+    assert lifecycle == [ev.MembershipActivated.event_type, ev.MembershipSuspended.event_type,
+                         ev.MembershipReinstated.event_type, ev.MembershipRenewed.event_type,
+                         ev.MembershipCancelled.event_type]
+    assert {r.key for r in records} == {member_id}, "keyed by member: one member's events in order"
+    activated = of_type(records, ev.MembershipActivated.event_type)[0].envelope.data
+    assert activated == ev.MembershipActivated(
+        membership_id=uuid.UUID(membership_id), member_id=uuid.UUID(member_id),
+        plan_code="monthly", plan_kind="monthly", resource_kinds=["hot_desk", "meeting_room"],
+        period_start="2027-02-01", period_end="2027-02-28", price_cents=15000,
+        max_bookings_per_day=2, meeting_room_minutes_per_month=240)
+    renewed = of_type(records, ev.MembershipRenewed.event_type)[0].envelope.data
+    assert renewed.period_end.isoformat() == "2027-03-31" and renewed.price_cents == 15000
+    suspended = of_type(records, ev.MembershipSuspended.event_type)[0].envelope.data
+    assert suspended.reason == "three no-shows"
+
+
+async def test_erasure_publishes_erased_and_a_contacts_tombstone(svc: Membership) -> None:
+    member_id, _ = await _member_with_membership(svc)
+    assert (await svc.client.delete(f"/v1/members/{member_id}", headers=svc.token())).status_code == 204
+    records = await _events(svc, _has(ev.MemberErased.event_type))
+    types = [r.envelope.type for r in records]
+    assert types.index(ev.MembershipCancelled.event_type) < types.index(ev.MemberErased.event_type)
+    contacts = await _events(svc, lambda rs: any(r.value is None for r in rs),
+                             topics.MEMBERSHIP_CONTACTS)
+    tombstone = contacts[-1]
+    assert tombstone.value is None and tombstone.key == member_id
+    assert tombstone.envelope.data is None
+    assert tombstone.headers["ce_type"] == ev.ContactCard.event_type
+
+
+async def test_expiry_notices_catch_up_after_downtime_exactly_once(svc: Membership) -> None:
+    _, membership_id = await _member_with_membership(svc)  # 1–28 February 2027
+    jobs = {commands.EXPIRE_JOB: commands.expire_job,
+            commands.EXPIRING_JOB: commands.expiring_job}
+    early = Scheduler(svc.runtime.db, jobs)
+    assert await early.run_due(datetime(2027, 2, 20, 12, tzinfo=UTC)) == 0
+    # The service was down from 20 February to 3 March: both fell due meanwhile.
+    restarted = Scheduler(svc.runtime.db, jobs)
+    assert await restarted.run_due(datetime(2027, 3, 3, 8, tzinfo=UTC)) == 2
+    assert await Scheduler(svc.runtime.db, jobs).run_due(datetime(2027, 3, 10, tzinfo=UTC)) == 0
+    records = await _events(svc, _has(ev.MembershipExpired.event_type))
+    [expiring] = of_type(records, ev.MembershipExpiring.event_type)
+    [expired] = of_type(records, ev.MembershipExpired.event_type)
+    assert str(expiring.envelope.data.membership_id) == membership_id
+    assert expiring.envelope.data.period_end.isoformat() == "2027-02-28"
+    assert expiring.envelope.data.days_left == 0  # caught up late: no days are left
+    assert expired.envelope.data.at == datetime(2027, 3, 3, 8, tzinfo=UTC)
+    status = await svc.client.get(f"/v1/memberships/{membership_id}", headers=svc.token())
+    assert status.json()["status"] == "expired"
+
+
+async def test_renewal_moves_the_expiry(svc: Membership) -> None:
+    _, membership_id = await _member_with_membership(svc)
+    await svc.client.post(f"/v1/memberships/{membership_id}/renew", headers=svc.token())
+    jobs = {commands.EXPIRE_JOB: commands.expire_job,
+            commands.EXPIRING_JOB: commands.expiring_job}
+    scheduler = Scheduler(svc.runtime.db, jobs)
+    assert await scheduler.run_due(datetime(2027, 3, 2, tzinfo=UTC)) == 0, "no longer due"
+    assert await scheduler.run_due(datetime(2027, 3, 25, tzinfo=UTC)) == 1  # the 7-day notice
+    status = await svc.client.get(f"/v1/memberships/{membership_id}", headers=svc.token())
+    assert status.json()["status"] == "active"
