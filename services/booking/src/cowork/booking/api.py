@@ -1,0 +1,345 @@
+"""HTTP API v1 of the booking service (API.md)."""
+
+# No `from __future__ import annotations`: FastAPI resolves the dependency aliases at runtime.
+
+import contextlib
+import re
+from collections.abc import AsyncIterator, Awaitable, Callable
+from datetime import date, datetime, timedelta
+from typing import Annotated, Any, Literal
+from uuid import UUID, uuid4
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
+
+import asyncpg
+from fastapi import APIRouter, Depends, Query
+from pydantic import AwareDatetime, BaseModel, ConfigDict, Field, field_validator
+
+from cowork.booking import commands, domain, store
+from cowork.shared.auth import Principal, require_roles, require_self_or_roles
+from cowork.shared.http import ApiError, invalid, not_found
+from cowork.shared.service import ServiceRuntime
+
+Kind = Literal["hot_desk", "fixed_desk", "meeting_room", "phone_booth", "event_room"]
+Text = Annotated[str, Field(min_length=1, max_length=200)]
+_HHMM = re.compile(r"^([01][0-9]|2[0-3]):[0-5][0-9]$|^24:00$")
+_CLOSURE = re.compile(r"^(\d{4}-)?(0[1-9]|1[0-2])-(0[1-9]|[12][0-9]|3[01])$")
+
+
+class Strict(BaseModel):
+    model_config = ConfigDict(extra="forbid", str_strip_whitespace=True)
+
+
+class NewSpace(Strict):
+    name: Text
+    address: Text
+    timezone: str = "Europe/Rome"
+    opening_hours: dict[Literal["mon", "tue", "wed", "thu", "fri", "sat", "sun"],
+                        list[tuple[str, str]]]
+    closures: list[str] = Field(default_factory=list,
+                                description="'YYYY-MM-DD' once, or 'MM-DD' every year")
+
+    @field_validator("timezone")
+    @classmethod
+    def known_timezone(cls, value: str) -> str:
+        try:
+            ZoneInfo(value)
+        except (ZoneInfoNotFoundError, ValueError) as exc:
+            raise ValueError(f"unknown timezone {value!r}") from exc
+        return value
+
+    @field_validator("opening_hours")
+    @classmethod
+    def ranges_are_times(cls, hours: dict[str, list[tuple[str, str]]]
+                         ) -> dict[str, list[tuple[str, str]]]:
+        for day, ranges in hours.items():
+            for opens, closes in ranges:
+                if not (_HHMM.match(opens) and _HHMM.match(closes)):
+                    raise ValueError(f"{day}: times are HH:MM")
+                if closes != "24:00" and closes <= opens:
+                    raise ValueError(f"{day}: {opens}-{closes} closes before it opens")
+        return hours
+
+    @field_validator("closures")
+    @classmethod
+    def closures_are_dates(cls, closures: list[str]) -> list[str]:
+        for closure in closures:
+            if not _CLOSURE.match(closure):
+                raise ValueError(f"{closure!r} is neither YYYY-MM-DD nor MM-DD")
+            if len(closure) == 10:
+                date.fromisoformat(closure)
+        return closures
+
+
+class NewResource(Strict):
+    name: Text
+    kind: Kind
+    seats: Annotated[int, Field(ge=1, le=1000)] = 1
+    price_per_hour_cents: Annotated[int, Field(ge=0)]
+    price_per_day_cents: Annotated[int, Field(ge=0)] | None = None
+    slot_minutes: Annotated[int, Field(ge=5, le=1440)] = 30
+    min_minutes: Annotated[int, Field(ge=5)] = 30
+    max_minutes: Annotated[int, Field(ge=5, le=7 * 1440)] = 600
+    advance_days: Annotated[int, Field(ge=0, le=730)] = 60
+    buffer_minutes: Annotated[int, Field(ge=0, le=240)] = 0
+
+
+class NewBooking(Strict):
+    member_id: UUID
+    resource_id: UUID | None = None
+    space_id: UUID | None = Field(None, description="with resource_kind: any free resource")
+    resource_kind: Kind | None = None
+    start: AwareDatetime
+    end: AwareDatetime
+
+
+class NewSeries(Strict):
+    member_id: UUID
+    resource_id: UUID
+    start: AwareDatetime
+    end: AwareDatetime
+    weeks: Annotated[int, Field(ge=1, le=52)]
+    mode: Literal["all_or_nothing", "skip_conflicts"] = "all_or_nothing"
+
+
+class NewWaitlistEntry(Strict):
+    member_id: UUID
+    resource_id: UUID
+    start: AwareDatetime
+    end: AwareDatetime
+
+
+# ---------------------------------------------------------------- representations
+
+
+def space_view(s: asyncpg.Record) -> dict[str, Any]:
+    return {"id": str(s["id"]), "name": s["name"], "address": s["address"],
+            "timezone": s["timezone"], "opening_hours": s["opening_hours"],
+            "closures": list(s["closures"])}
+
+
+def resource_view(r: asyncpg.Record) -> dict[str, Any]:
+    keys = ("name", "kind", "seats", "price_per_hour_cents", "price_per_day_cents",
+            "slot_minutes", "min_minutes", "max_minutes", "advance_days", "buffer_minutes")
+    return {"id": str(r["id"]), "space_id": str(r["space_id"]), **{k: r[k] for k in keys}}
+
+
+def booking_view(b: asyncpg.Record) -> dict[str, Any]:
+    return {"id": str(b["id"]), "member_id": str(b["member_id"]),
+            "resource_id": str(b["resource_id"]), "space_id": str(b["space_id"]),
+            "resource_kind": b["resource_kind"], "start": b["starts_at"], "end": b["ends_at"],
+            "status": b["status"], "price_cents": b["price_cents"],
+            "charged_cents": b["charged_cents"],
+            "series_id": str(b["series_id"]) if b["series_id"] else None,
+            "via_waitlist": b["via_waitlist"]}
+
+
+def waitlist_view(w: asyncpg.Record) -> dict[str, Any]:
+    return {"id": str(w["id"]), "member_id": str(w["member_id"]),
+            "resource_id": str(w["resource_id"]), "start": w["starts_at"], "end": w["ends_at"],
+            "status": w["status"]}
+
+
+@contextlib.asynccontextmanager
+async def translated_errors() -> AsyncIterator[None]:
+    try:
+        yield
+    except commands.NotFound as exc:
+        raise ApiError(404, "not_found", str(exc)) from exc
+    except commands.Taken as exc:
+        raise ApiError(409, "slot_taken", f"the resource is {exc}", field="start",
+                       details={"conflict": {"start": exc.start.isoformat(),
+                                             "end": exc.end.isoformat()}}) from exc
+    except domain.RuleViolation as exc:
+        raise ApiError(exc.status, exc.code, str(exc), field=exc.field) from exc
+    except asyncpg.UniqueViolationError as exc:
+        raise ApiError(409, "conflict", "conflicts with an existing record") from exc
+
+
+def router(runtime: ServiceRuntime, policy: commands.Policy) -> APIRouter:
+    Caller = Annotated[Principal, Depends(runtime.authenticator().principal())]
+    api = APIRouter(prefix="/v1")
+
+    async def in_tx(work: Callable[[asyncpg.Connection], Awaitable[Any]]) -> Any:
+        async with translated_errors(), runtime.db.acquire() as conn, conn.transaction():
+            return await work(conn)
+
+    def booked_by(caller: Principal) -> str:
+        return "staff" if caller.has("staff") else "member"
+
+    async def resource_or_404(conn: asyncpg.Connection, resource_id: UUID) -> asyncpg.Record:
+        resource = await store.resource_by_id(conn, resource_id)
+        if resource is None:
+            raise commands.NotFound("resource", resource_id)
+        return resource
+
+    # -- spaces and resources
+
+    @api.post("/spaces", status_code=201, tags=["spaces"])
+    async def create_space(body: NewSpace, caller: Caller) -> dict[str, Any]:
+        require_roles(caller, "staff")
+        space = await in_tx(lambda conn: commands.create_space(
+            conn, now=runtime.clock(), **body.model_dump()))
+        return space_view(space)
+
+    @api.get("/spaces", tags=["spaces"])
+    async def spaces(caller: Caller) -> list[dict[str, Any]]:
+        async with runtime.db.acquire() as conn:
+            return [space_view(s) for s in await store.list_spaces(conn)]
+
+    @api.get("/spaces/{space_id}", tags=["spaces"])
+    async def space(space_id: UUID, caller: Caller) -> dict[str, Any]:
+        async with runtime.db.acquire() as conn:
+            row = await store.space_by_id(conn, space_id)
+        if row is None:
+            raise not_found("space", space_id)
+        return space_view(row)
+
+    @api.post("/spaces/{space_id}/resources", status_code=201, tags=["spaces"])
+    async def create_resource(space_id: UUID, body: NewResource, caller: Caller
+                              ) -> dict[str, Any]:
+        require_roles(caller, "staff")
+        if body.max_minutes < body.min_minutes:
+            raise invalid("max_minutes", "max_minutes is below min_minutes")
+        resource = await in_tx(lambda conn: commands.create_resource(
+            conn, space_id, body.model_dump(), runtime.clock()))
+        return resource_view(resource)
+
+    @api.get("/spaces/{space_id}/resources", tags=["spaces"])
+    async def resources(space_id: UUID, caller: Caller) -> list[dict[str, Any]]:
+        async with runtime.db.acquire() as conn:
+            return [resource_view(r) for r in await store.resources_of(conn, space_id)]
+
+    @api.get("/resources/{resource_id}/availability", tags=["bookings"])
+    async def availability(resource_id: UUID, date: date, caller: Caller) -> dict[str, Any]:
+        """Free intervals that day, in the space's timezone."""
+        async with translated_errors(), runtime.db.acquire() as conn:
+            resource = await resource_or_404(conn, resource_id)
+            space_row = await store.space_by_id(conn, resource["space_id"])
+            assert space_row is not None
+            space = store.space_rules(space_row)
+            ranges = domain.opening_ranges(space, date)
+            taken = await store.taken_intervals(
+                conn, resource_id, *(ranges[0][0], ranges[-1][1]) if ranges else
+                (datetime.now(space.tz), datetime.now(space.tz)))
+        free = domain.free_intervals(ranges, taken)
+        return {"resource_id": str(resource_id), "date": date.isoformat(),
+                "closed": domain.closed_reason(space, date),
+                "free": [{"start": a.astimezone(space.tz).isoformat(),
+                          "end": b.astimezone(space.tz).isoformat()} for a, b in free]}
+
+    # -- bookings
+
+    @api.post("/bookings", status_code=201, tags=["bookings"])
+    async def create_booking(body: NewBooking, caller: Caller) -> dict[str, Any]:
+        require_self_or_roles(caller, body.member_id, "staff")
+        if body.resource_id is None and (body.space_id is None or body.resource_kind is None):
+            raise invalid("resource_id", "give resource_id, or space_id with resource_kind")
+        now = runtime.clock()
+
+        async def work(conn: asyncpg.Connection) -> asyncpg.Record:
+            if body.resource_id is not None:
+                resource = await resource_or_404(conn, body.resource_id)
+                return await commands.book(conn, member_id=body.member_id, resource=resource,
+                                           start=body.start, end=body.end, now=now,
+                                           policy=policy, booked_by=booked_by(caller))
+            return await commands.book_any(conn, member_id=body.member_id,
+                                           space_id=body.space_id,  # type: ignore[arg-type]
+                                           kind=body.resource_kind,  # type: ignore[arg-type]
+                                           start=body.start, end=body.end, now=now,
+                                           policy=policy, booked_by=booked_by(caller))
+
+        return booking_view(await in_tx(work))
+
+    @api.post("/bookings/series", status_code=201, tags=["bookings"])
+    async def create_series(body: NewSeries, caller: Caller) -> dict[str, Any]:
+        """Weekly occurrences: all_or_nothing books every one or none (409 with the report);
+        skip_conflicts books those it can and reports each occurrence."""
+        require_self_or_roles(caller, body.member_id, "staff")
+        series_id, now = uuid4(), runtime.clock()
+        report: list[dict[str, Any]] = []
+
+        async def work(conn: asyncpg.Connection) -> None:
+            resource = await resource_or_404(conn, body.resource_id)
+            space_row = await store.space_by_id(conn, resource["space_id"])
+            assert space_row is not None
+            tz = ZoneInfo(space_row["timezone"])
+            for week in range(body.weeks):
+                # Same wall-clock time each week, whatever DST does in between.
+                start = (body.start.astimezone(tz).replace(tzinfo=None)
+                         + timedelta(weeks=week)).replace(tzinfo=tz)
+                end = start + (body.end - body.start)
+                entry: dict[str, Any] = {"start": start.isoformat(), "end": end.isoformat()}
+                try:
+                    async with conn.transaction():
+                        booking = await commands.book(
+                            conn, member_id=body.member_id, resource=resource, start=start,
+                            end=end, now=now, policy=policy, booked_by=booked_by(caller),
+                            series_id=series_id)
+                    entry.update(status="booked", booking_id=str(booking["id"]))
+                except commands.Taken as exc:
+                    entry.update(status="conflict", reason=str(exc))
+                except domain.RuleViolation as exc:
+                    entry.update(status="refused", code=exc.code, reason=str(exc))
+                report.append(entry)
+            if body.mode == "all_or_nothing" and any(e["status"] != "booked" for e in report):
+                raise ApiError(409, "series_conflict",
+                               "not every occurrence can be booked; nothing was booked",
+                               details={"occurrences": [
+                                   {**e, "status": "not_booked"} if e["status"] == "booked"
+                                   else e for e in report]})
+
+        await in_tx(work)
+        return {"series_id": str(series_id), "mode": body.mode, "occurrences": report}
+
+    @api.get("/bookings", tags=["bookings"])
+    async def list_bookings(caller: Caller, member_id: UUID | None = None,
+                            from_: Annotated[AwareDatetime | None, Query(alias="from")] = None,
+                            to: AwareDatetime | None = None) -> list[dict[str, Any]]:
+        if not caller.has("staff"):
+            if member_id is None and caller.has("member"):
+                member_id = UUID(caller.sub)
+            require_self_or_roles(caller, member_id, "staff")
+        async with runtime.db.acquire() as conn:
+            return [booking_view(b) for b in await store.bookings_of(conn, member_id, from_, to)]
+
+    @api.get("/bookings/{booking_id}", tags=["bookings"])
+    async def read_booking(booking_id: UUID, caller: Caller) -> dict[str, Any]:
+        async with runtime.db.acquire() as conn:
+            booking = await store.booking_by_id(conn, booking_id)
+        if booking is None:
+            raise not_found("booking", booking_id)
+        require_self_or_roles(caller, booking["member_id"], "staff")
+        return booking_view(booking)
+
+    async def owned(booking_id: UUID, caller: Caller) -> None:
+        async with runtime.db.acquire() as conn:
+            booking = await store.booking_by_id(conn, booking_id)
+        if booking is None:
+            raise not_found("booking", booking_id)
+        require_self_or_roles(caller, booking["member_id"], "staff")
+
+    @api.post("/bookings/{booking_id}/cancel", tags=["bookings"])
+    async def cancel(booking_id: UUID, caller: Caller) -> dict[str, Any]:
+        await owned(booking_id, caller)
+        return booking_view(await in_tx(lambda conn: commands.cancel(
+            conn, booking_id, by=booked_by(caller), now=runtime.clock(), policy=policy)))
+
+    @api.post("/bookings/{booking_id}/check-in", tags=["bookings"])
+    async def check_in(booking_id: UUID, caller: Caller) -> dict[str, Any]:
+        await owned(booking_id, caller)
+        return booking_view(await in_tx(lambda conn: commands.check_in(
+            conn, booking_id, now=runtime.clock(), policy=policy)))
+
+    @api.post("/waitlist", status_code=201, tags=["bookings"])
+    async def join_waitlist(body: NewWaitlistEntry, caller: Caller) -> dict[str, Any]:
+        require_self_or_roles(caller, body.member_id, "staff")
+
+        async def work(conn: asyncpg.Connection) -> asyncpg.Record:
+            resource = await resource_or_404(conn, body.resource_id)
+            return await commands.join_waitlist(conn, member_id=body.member_id,
+                                                resource=resource, start=body.start,
+                                                end=body.end, now=runtime.clock())
+
+        return waitlist_view(await in_tx(work))
+
+    return api

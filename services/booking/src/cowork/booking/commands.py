@@ -1,0 +1,232 @@
+"""Booking use cases: each changes state and writes its events (outbox) in the caller's
+transaction, and schedules or cancels the time-driven work it implies."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+from typing import Any
+from uuid import UUID, uuid4
+
+import asyncpg
+
+from cowork.booking import domain, store
+from cowork.shared import scheduler
+from cowork.shared.events import contracts as ev
+from cowork.shared.outbox import add_event
+
+SOURCE = "/cowork/booking"
+NO_SHOW_JOB = "booking.no_show"
+COMPLETE_JOB = "booking.complete"
+
+
+@dataclass(frozen=True)
+class Policy:
+    cancel_cutoff: timedelta = timedelta(hours=24)
+    check_in_early: timedelta = timedelta(minutes=15)
+    no_show_grace: timedelta = timedelta(minutes=30)
+
+
+class NotFound(LookupError):
+    def __init__(self, what: str, ident: object) -> None:
+        super().__init__(f"{what} {ident} does not exist")
+
+
+class Taken(Exception):
+    """The resource is booked (buffer included) for part of the interval."""
+
+    def __init__(self, start: datetime, end: datetime) -> None:
+        super().__init__(f"taken from {start.isoformat()} to {end.isoformat()}")
+        self.start = start
+        self.end = end
+
+
+# ---------------------------------------------------------------- catalogue
+
+
+async def create_space(conn: asyncpg.Connection, *, now: datetime, **space: Any) -> asyncpg.Record:
+    return await store.insert_space(conn, space_id=uuid4(), now=now, **space)
+
+
+async def create_resource(conn: asyncpg.Connection, space_id: UUID, resource: dict[str, Any],
+                          now: datetime) -> asyncpg.Record:
+    if await store.space_by_id(conn, space_id) is None:
+        raise NotFound("space", space_id)
+    row = await store.insert_resource(conn, resource, resource_id=uuid4(), space_id=space_id,
+                                      now=now)
+    await add_event(conn, ev.ResourcePublished(
+        resource_id=row["id"], space_id=space_id, name=row["name"], kind=row["kind"],
+        seats=row["seats"], price_per_hour_cents=row["price_per_hour_cents"]), source=SOURCE)
+    return row
+
+
+# ---------------------------------------------------------------- booking
+
+
+async def book(conn: asyncpg.Connection, *, member_id: UUID, resource: asyncpg.Record,
+               start: datetime, end: datetime, now: datetime, policy: Policy, booked_by: str,
+               series_id: UUID | None = None, via_waitlist: bool = False) -> asyncpg.Record:
+    """Check every rule, then insert; PostgreSQL's exclusion constraint has the last word on
+    overlaps. Run inside a transaction (or savepoint) of the caller."""
+    space_row = await store.space_by_id(conn, resource["space_id"])
+    assert space_row is not None  # a foreign key
+    space = store.space_rules(space_row)
+    rules = store.resource_rules(resource)
+    domain.check_interval(space, rules, start, end, now)
+    day = domain.local(start, space).date()
+    rights = await store.rights_of(conn, member_id)
+    usage = await store.usage_of(conn, member_id, day, rights) if rights else domain.Usage()
+    domain.check_rights(rights, resource["kind"], day, domain.minutes_between(start, end), usage)
+    try:
+        async with conn.transaction():  # a savepoint: a clash leaves the caller's work intact
+            booking = await store.insert_booking(
+                conn, booking_id=uuid4(), member_id=member_id, resource=resource, start=start,
+                end=end, local_day=day, price=domain.price_cents(rules, start, end),
+                series_id=series_id, via_waitlist=via_waitlist, booked_by=booked_by, now=now)
+    except asyncpg.ExclusionViolationError:
+        clash = await store.clashing_booking(conn, resource, start, end)
+        if clash is None:  # freed again in between: report the requested interval
+            raise Taken(start, end) from None
+        raise Taken(clash["starts_at"], clash["ends_at"]) from None
+    await add_event(conn, confirmed(booking), source=SOURCE)
+    key = str(booking["id"])
+    await scheduler.schedule(conn, NO_SHOW_JOB, key, start + policy.no_show_grace)
+    await scheduler.schedule(conn, COMPLETE_JOB, key, end)
+    return booking
+
+
+def confirmed(booking: asyncpg.Record) -> ev.BookingConfirmed:
+    return ev.BookingConfirmed(
+        booking_id=booking["id"], member_id=booking["member_id"], space_id=booking["space_id"],
+        resource_id=booking["resource_id"], resource_kind=booking["resource_kind"],
+        start=booking["starts_at"], end=booking["ends_at"], price_cents=booking["price_cents"],
+        series_id=booking["series_id"], via_waitlist=booking["via_waitlist"])
+
+
+async def book_any(conn: asyncpg.Connection, *, member_id: UUID, space_id: UUID, kind: str,
+                   start: datetime, end: datetime, now: datetime, policy: Policy,
+                   booked_by: str) -> asyncpg.Record:
+    """'Any hot desk': try each resource of the kind in turn; the constraint keeps it race-free."""
+    candidates = await store.resources_of(conn, space_id, kind)
+    if not candidates:
+        raise NotFound(f"{kind} in space", space_id)
+    last: Taken | None = None
+    for resource in candidates:
+        try:
+            return await book(conn, member_id=member_id, resource=resource, start=start,
+                              end=end, now=now, policy=policy, booked_by=booked_by)
+        except Taken as taken:
+            last = taken
+    assert last is not None
+    raise domain.RuleViolation("none_free", f"no {kind} is free for that interval", "start",
+                               status=409)
+
+
+async def booking_for_update(conn: asyncpg.Connection, booking_id: UUID) -> asyncpg.Record:
+    booking = await store.booking_by_id(conn, booking_id, for_update=True)
+    if booking is None:
+        raise NotFound("booking", booking_id)
+    return booking
+
+
+async def cancel(conn: asyncpg.Connection, booking_id: UUID, *, by: str, now: datetime,
+                 policy: Policy) -> asyncpg.Record:
+    booking = await booking_for_update(conn, booking_id)
+    if booking["status"] != "confirmed":
+        raise domain.RuleViolation("not_cancellable",
+                                   f"a {booking['status'].replace('_', ' ')} booking cannot be "
+                                   "cancelled", status=409)
+    late, charged = domain.cancellation_charge(booking["price_cents"], booking["starts_at"],
+                                               now, policy.cancel_cutoff)
+    if by == "staff":
+        late, charged = False, 0  # the house cancelled: never the member's fault
+    cancelled = await store.set_booking_status(conn, booking_id, "cancelled", now, charged)
+    await add_event(conn, ev.BookingCancelled(
+        booking_id=booking_id, member_id=booking["member_id"], cancelled_by=by,  # type: ignore[arg-type]
+        late=late, charged_cents=charged, cancelled_at=now), source=SOURCE)
+    await _release(conn, booking, now, policy)
+    return cancelled
+
+
+async def check_in(conn: asyncpg.Connection, booking_id: UUID, *, now: datetime,
+                   policy: Policy) -> asyncpg.Record:
+    booking = await booking_for_update(conn, booking_id)
+    if booking["status"] != "confirmed":
+        raise domain.RuleViolation("not_checkable", f"the booking is {booking['status']}",
+                                   status=409)
+    if not domain.check_in_allowed(booking["starts_at"], now, policy.check_in_early,
+                                   policy.no_show_grace):
+        raise domain.RuleViolation(
+            "outside_check_in_window",
+            f"check-in opens {int(policy.check_in_early.total_seconds() // 60)} minutes before "
+            f"the start and closes {int(policy.no_show_grace.total_seconds() // 60)} after it",
+            status=409)
+    checked = await store.set_booking_status(conn, booking_id, "checked_in", now)
+    await scheduler.cancel(conn, NO_SHOW_JOB, str(booking_id))
+    await add_event(conn, ev.BookingCheckedIn(booking_id=booking_id,
+                                              member_id=booking["member_id"], at=now),
+                    source=SOURCE)
+    return checked
+
+
+async def _release(conn: asyncpg.Connection, booking: asyncpg.Record, now: datetime,
+                   policy: Policy) -> None:
+    """A freed slot goes, in the same transaction, to the first waiting request that fits."""
+    key = str(booking["id"])
+    await scheduler.cancel(conn, NO_SHOW_JOB, key)
+    await scheduler.cancel(conn, COMPLETE_JOB, key)
+    resource = await store.resource_by_id(conn, booking["resource_id"])
+    assert resource is not None
+    for entry in await store.waiting_for(conn, booking["resource_id"], booking["starts_at"],
+                                         booking["ends_at"], now):
+        try:
+            promoted = await book(conn, member_id=entry["member_id"], resource=resource,
+                                  start=entry["starts_at"], end=entry["ends_at"], now=now,
+                                  policy=policy, booked_by="waitlist", via_waitlist=True)
+        except (Taken, domain.RuleViolation):
+            continue  # does not fit (or no longer allowed): the next one may
+        await store.mark_promoted(conn, entry["id"], promoted["id"])
+
+
+async def join_waitlist(conn: asyncpg.Connection, *, member_id: UUID, resource: asyncpg.Record,
+                        start: datetime, end: datetime, now: datetime) -> asyncpg.Record:
+    space_row = await store.space_by_id(conn, resource["space_id"])
+    assert space_row is not None
+    space = store.space_rules(space_row)
+    domain.check_interval(space, store.resource_rules(resource), start, end, now)
+    rights = await store.rights_of(conn, member_id)
+    day = domain.local(start, space).date()
+    domain.check_rights(rights, resource["kind"], day, domain.minutes_between(start, end),
+                        domain.Usage())
+    if await store.clashing_booking(conn, resource, start, end) is None:
+        raise domain.RuleViolation("slot_is_free", "the slot is free: book it instead", "start",
+                                   status=409)
+    return await store.insert_waitlist(conn, entry_id=uuid4(), member_id=member_id,
+                                       resource_id=resource["id"], start=start, end=end, now=now)
+
+
+# ---------------------------------------------------------------- time-driven (scheduler jobs)
+
+
+def no_show_job(policy: Policy) -> scheduler.JobHandler:
+    async def mark_no_show(conn: asyncpg.Connection, job: scheduler.Job, now: datetime) -> None:
+        booking = await store.booking_by_id(conn, UUID(job.key), for_update=True)
+        if booking is None or booking["status"] != "confirmed":
+            return  # checked in or cancelled meanwhile
+        await store.set_booking_status(conn, booking["id"], "no_show", now)
+        await add_event(conn, ev.BookingNoShow(booking_id=booking["id"],
+                                               member_id=booking["member_id"], at=now),
+                        source=SOURCE)
+        await _release(conn, booking, now, policy)
+
+    return mark_no_show
+
+
+async def complete_job(conn: asyncpg.Connection, job: scheduler.Job, now: datetime) -> None:
+    booking = await store.booking_by_id(conn, UUID(job.key), for_update=True)
+    if booking is None or booking["status"] != "checked_in":
+        return
+    await store.set_booking_status(conn, booking["id"], "completed", now)
+    await add_event(conn, ev.BookingCompleted(booking_id=booking["id"],
+                                              member_id=booking["member_id"], at=now),
+                    source=SOURCE)
