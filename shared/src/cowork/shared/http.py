@@ -71,7 +71,7 @@ def error_body(code: str, message: str, field: str | None = None,
 
 
 def _field_of(loc: Sequence[Any]) -> str | None:
-    parts = [str(p) for p in loc if p not in ("body", "query", "path", "header")]
+    parts = [str(p) for p in loc if p not in ("body", "query", "path", "header", "[key]")]
     return ".".join(parts) or None
 
 

@@ -5,7 +5,7 @@
 import contextlib
 import re
 from collections.abc import AsyncIterator, Awaitable, Callable
-from datetime import date, datetime, timedelta
+from datetime import UTC, date, datetime, timedelta
 from typing import Annotated, Any, Literal
 from uuid import UUID, uuid4
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
@@ -267,7 +267,7 @@ def router(runtime: ServiceRuntime, policy: commands.Policy) -> APIRouter:
                 # Same wall-clock time each week, whatever DST does in between.
                 start = (body.start.astimezone(tz).replace(tzinfo=None)
                          + timedelta(weeks=week)).replace(tzinfo=tz)
-                end = start + (body.end - body.start)
+                end = start.astimezone(UTC) + (body.end - body.start)  # real elapsed time
                 entry: dict[str, Any] = {"start": start.isoformat(), "end": end.isoformat()}
                 try:
                     async with conn.transaction():

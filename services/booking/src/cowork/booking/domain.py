@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import math
 from dataclasses import dataclass
-from datetime import date, datetime, time, timedelta
+from datetime import UTC, date, datetime, time, timedelta
 from functools import lru_cache
 from zoneinfo import ZoneInfo
 
@@ -118,7 +118,9 @@ def opening_ranges(space: Space, day: date) -> list[tuple[datetime, datetime]]:
 
 
 def minutes_between(start: datetime, end: datetime) -> int:
-    return int((end - start).total_seconds() // 60)
+    """Real elapsed minutes. Python subtracts two datetimes of the same zone as wall-clock
+    times (three hours across the October change for four real ones), so go through UTC."""
+    return int((end.astimezone(UTC) - start.astimezone(UTC)).total_seconds() // 60)
 
 
 def check_interval(space: Space, resource: Resource, start: datetime, end: datetime,
@@ -126,6 +128,8 @@ def check_interval(space: Space, resource: Resource, start: datetime, end: datet
     """Every rule a requested interval must meet, each refused with the field to blame."""
     if start.tzinfo is None or end.tzinfo is None:
         raise RuleViolation("naive_time", "times need an offset (RFC 3339)", "start")
+    # Compare instants, never wall-clock times of one zone (see minutes_between).
+    start, end, now = start.astimezone(UTC), end.astimezone(UTC), now.astimezone(UTC)
     if end <= start:
         raise RuleViolation("end_before_start", "end must be after start", "end")
     if start < now:
@@ -147,7 +151,8 @@ def check_interval(space: Space, resource: Resource, start: datetime, end: datet
     reason = closed_reason(space, day)
     if reason:
         raise RuleViolation("closed", reason, "start")
-    if not any(o <= start and end <= c for o, c in opening_ranges(space, day)):
+    if not any(o.astimezone(UTC) <= start and end <= c.astimezone(UTC)
+               for o, c in opening_ranges(space, day)):
         raise RuleViolation("outside_opening_hours", "outside the space's opening hours", "start")
 
 

@@ -174,7 +174,8 @@ async def insert_booking(conn: asyncpg.Connection, *, booking_id: UUID, member_i
                               ends_at, local_day, minutes, blocked, status, price_cents,
                               series_id, via_waitlist, booked_by, created_at, updated_at)
         VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9,
-                tstzrange($6, $7 + make_interval(mins => $10)), 'confirmed', $11, $12, $13, $14,
+                tstzrange($6::timestamptz, $7::timestamptz + make_interval(mins => $10)),
+                'confirmed', $11, $12, $13, $14,
                 $15, $15)
         RETURNING *
         """,
@@ -190,7 +191,7 @@ async def clashing_booking(conn: asyncpg.Connection, resource: Row, start: datet
         """
         SELECT id, starts_at, ends_at FROM bookings
         WHERE resource_id = $1 AND status IN ('confirmed', 'checked_in')
-          AND blocked && tstzrange($2, $3 + make_interval(mins => $4))
+          AND blocked && tstzrange($2::timestamptz, $3::timestamptz + make_interval(mins => $4))
         ORDER BY starts_at LIMIT 1
         """,
         resource["id"], start, end, resource["buffer_minutes"])
@@ -235,7 +236,7 @@ async def taken_intervals(conn: asyncpg.Connection, resource_id: UUID, start: da
                upper(blocked) AS free_until
         FROM bookings b JOIN resources r ON r.id = b.resource_id
         WHERE b.resource_id = $1 AND b.status IN ('confirmed', 'checked_in')
-          AND b.blocked && tstzrange($2, $3)
+          AND b.blocked && tstzrange($2::timestamptz, $3::timestamptz)
         """, resource_id, start, end)
     return [(r["free_from"], r["free_until"]) for r in rows]
 

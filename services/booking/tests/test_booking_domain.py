@@ -1,0 +1,153 @@
+"""Booking rules with plain values: grid, hours, DST, holidays, pricing, rights."""
+
+from __future__ import annotations
+
+from datetime import UTC, date, datetime, time, timedelta
+
+import pytest
+from hypothesis import given
+from hypothesis import strategies as st
+
+from cowork.booking import domain
+from cowork.booking.domain import Resource, RuleViolation, Space
+
+ROME_OPEN = {d: [(time(8), time(19))] for d in ("mon", "tue", "wed", "thu", "fri")}
+SPACE = Space("Europe/Rome", ROME_OPEN, frozenset({date(2027, 3, 10)}), frozenset({(8, 5)}))
+ALL_DAY = Space("Europe/Rome", {d: [(time(0), time(0))] for d in domain.WEEKDAYS})
+DESK = Resource("hot_desk", 300, 1500, 30, 60, 660, 60)
+NOW = datetime(2027, 3, 1, 7, 0, tzinfo=UTC)  # Monday 08:00 in Rome
+
+
+def at(day: int, hour: int, minute: int = 0, month: int = 3) -> datetime:
+    return datetime(2027, month, day, hour, minute, tzinfo=domain.ZoneInfo("Europe/Rome"))
+
+
+def refused(start: datetime, end: datetime, *, space: Space = SPACE,
+            resource: Resource = DESK, now: datetime = NOW) -> str:
+    with pytest.raises(RuleViolation) as exc:
+        domain.check_interval(space, resource, start, end, now)
+    return exc.value.code
+
+
+def test_a_good_interval_passes() -> None:
+    domain.check_interval(SPACE, DESK, at(1, 9), at(1, 13), NOW)
+
+
+def test_interval_rules() -> None:
+    assert refused(at(1, 13), at(1, 9)) == "end_before_start"
+    assert refused(at(1, 7), at(1, 9), now=NOW - timedelta(days=1)) == "outside_opening_hours"
+    assert refused(at(1, 17), at(1, 20)) == "outside_opening_hours"
+    assert refused(at(1, 9, 15), at(1, 11)) == "off_grid"
+    assert refused(at(1, 9), at(1, 9, 30)) == "too_short"
+    assert refused(at(1, 8), at(1, 19), resource=Resource("hot_desk", 300, None, 30, 60, 600, 60)) == "too_long"
+    assert refused(at(1, 7, 30), at(1, 9), now=NOW + timedelta(hours=1)) == "in_the_past"
+    assert refused(at(3, 9, month=5), at(3, 11, month=5)) == "beyond_advance_window"
+
+
+@pytest.mark.parametrize(("day", "month", "why"), [
+    (6, 3, "weekend"),        # Saturday: no opening hours
+    (10, 3, "one-off closure"),
+    (29, 3, "Easter Monday"),  # Italian public holiday from the holidays library
+    (5, 8, "Madonna della Neve, 5 August"),
+])
+def test_closed_days(day: int, month: int, why: str) -> None:
+    far = Resource("hot_desk", 300, None, 30, 60, 660, 365)
+    assert refused(at(day, 9, month=month), at(day, 11, month=month), resource=far) in (
+        "closed", "outside_opening_hours"), why
+
+
+def test_public_holidays_are_named() -> None:
+    assert "Easter" in (domain.closed_reason(SPACE, date(2027, 3, 29)) or "")
+    assert domain.closed_reason(SPACE, date(2027, 3, 30)) is None
+
+
+def test_a_booking_across_the_october_change_lasts_what_was_asked() -> None:
+    # 31 October 2027: clocks go back from 03:00 CEST to 02:00 CET.
+    start = datetime(2027, 10, 31, 0, 30, tzinfo=domain.ZoneInfo("Europe/Rome"))  # CEST
+    end = datetime(2027, 10, 31, 3, 30, tzinfo=domain.ZoneInfo("Europe/Rome"))    # CET
+    assert domain.minutes_between(start, end) == 240  # four real hours, not three
+    night = Resource("hot_desk", 300, None, 30, 60, 660, 365)
+    domain.check_interval(ALL_DAY, night, start, end, NOW)
+    assert domain.price_cents(night, start, end) == 1200
+
+
+def test_price_is_hourly_or_daily_when_cheaper() -> None:
+    assert domain.price_cents(DESK, at(1, 9), at(1, 11)) == 600
+    assert domain.price_cents(DESK, at(1, 9), at(1, 10, 30)) == 450
+    assert domain.price_cents(DESK, at(1, 8), at(1, 19)) == 1500  # 11 h hourly = 3300
+    room = Resource("meeting_room", 2500, None, 30, 30, 480, 90)
+    assert domain.price_cents(room, at(1, 8), at(1, 16)) == 20000
+
+
+@given(st.integers(min_value=1, max_value=22), st.integers(min_value=0, max_value=3))
+def test_price_never_exceeds_the_daily_tariff_and_grows_with_length(slots: int, extra: int) -> None:
+    start = at(2, 8)
+    shorter = domain.price_cents(DESK, start, start + timedelta(minutes=30 * slots))
+    longer = domain.price_cents(DESK, start, start + timedelta(minutes=30 * (slots + extra)))
+    assert shorter <= longer <= 1500
+
+
+@given(st.lists(st.tuples(st.integers(0, 21), st.integers(1, 4)), max_size=6))
+def test_free_intervals_never_touch_what_is_taken(taken_slots: list[tuple[int, int]]) -> None:
+    opens, closes = at(1, 8), at(1, 19)
+    taken = [(opens + timedelta(minutes=30 * s), opens + timedelta(minutes=30 * (s + n)))
+             for s, n in taken_slots]
+    free = domain.free_intervals([(opens, closes)], taken)
+    for f_start, f_end in free:
+        assert opens <= f_start < f_end <= closes
+        assert all(f_end <= t_start or f_start >= t_end for t_start, t_end in taken)
+    covered = sum((e - s for s, e in free), timedelta()) + sum(
+        (min(e, closes) - max(s, opens) for s, e in _merged(taken)), timedelta())
+    assert covered == closes - opens
+
+
+def _merged(intervals: list[tuple[datetime, datetime]]) -> list[tuple[datetime, datetime]]:
+    out: list[tuple[datetime, datetime]] = []
+    for s, e in sorted(intervals):
+        if out and s <= out[-1][1]:
+            out[-1] = (out[-1][0], max(out[-1][1], e))
+        else:
+            out.append((s, e))
+    return out
+
+
+RIGHTS = domain.Rights("active", frozenset({"hot_desk", "meeting_room"}), date(2027, 3, 1),
+                       date(2027, 3, 31), max_bookings_per_day=2, carnet_days=None,
+                       meeting_room_minutes_per_month=120)
+
+
+def refused_rights(rights: domain.Rights | None, kind: str = "hot_desk", day: date = date(2027, 3, 2),
+                   minutes: int = 60, usage: domain.Usage | None = None) -> str:
+    with pytest.raises(RuleViolation) as exc:
+        domain.check_rights(rights, kind, day, minutes, usage or domain.Usage())
+    assert exc.value.status == 403
+    return exc.value.code
+
+
+def test_rights() -> None:
+    domain.check_rights(RIGHTS, "hot_desk", date(2027, 3, 2), 60, domain.Usage())
+    assert refused_rights(None) == "no_membership"
+    assert refused_rights(domain.Rights(**{**RIGHTS.__dict__, "status": "suspended"})) == "membership_not_active"
+    assert refused_rights(RIGHTS, kind="event_room") == "plan_excludes_resource"
+    assert refused_rights(RIGHTS, day=date(2027, 4, 1)) == "outside_membership_period"
+    assert refused_rights(RIGHTS, usage=domain.Usage(bookings_that_day=2)) == "fair_use_daily"
+    assert refused_rights(RIGHTS, kind="meeting_room", minutes=90,
+                          usage=domain.Usage(meeting_room_minutes_that_month=60)) == "meeting_room_allowance"
+    carnet = domain.Rights(**{**RIGHTS.__dict__, "carnet_days": 2})
+    assert refused_rights(carnet, usage=domain.Usage(carnet_days_used=2)) == "carnet_used_up"
+    # Another booking on a day already counted uses no new carnet day.
+    domain.check_rights(carnet, "hot_desk", date(2027, 3, 2), 60,
+                        domain.Usage(bookings_that_day=1, carnet_days_used=2,
+                                     books_a_new_carnet_day=False))
+
+
+def test_cancellation_charge_and_check_in_window() -> None:
+    start = at(3, 9)
+    cutoff = timedelta(hours=24)
+    assert domain.cancellation_charge(600, start, start - timedelta(hours=25), cutoff) == (False, 0)
+    assert domain.cancellation_charge(600, start, start - timedelta(hours=2), cutoff) == (True, 600)
+    early, grace = timedelta(minutes=15), timedelta(minutes=30)
+    assert not domain.check_in_allowed(start, start - timedelta(minutes=16), early, grace)
+    assert domain.check_in_allowed(start, start - timedelta(minutes=15), early, grace)
+    assert domain.check_in_allowed(start, start + timedelta(minutes=30), early, grace)
+    assert not domain.check_in_allowed(start, start + timedelta(minutes=31), early, grace)
