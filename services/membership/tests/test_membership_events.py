@@ -8,8 +8,8 @@ import uuid
 from datetime import UTC, datetime
 
 import pytest
-from conftest import MONTHLY, PERSON, Membership
 
+from conftest import MONTHLY, PERSON, Membership
 from cowork.membership import commands
 from cowork.shared.events import contracts as ev
 from cowork.shared.events import topics
@@ -103,7 +103,7 @@ async def test_erasure_publishes_erased_and_a_contacts_tombstone(svc: Membership
 
 
 async def test_expiry_notices_catch_up_after_downtime_exactly_once(svc: Membership) -> None:
-    _, membership_id = await _member_with_membership(svc)  # 1–28 February 2027
+    _, membership_id = await _member_with_membership(svc)  # 1 to 28 February 2027
     jobs = {commands.EXPIRE_JOB: commands.expire_job,
             commands.EXPIRING_JOB: commands.expiring_job}
     early = Scheduler(svc.runtime.db, jobs)
