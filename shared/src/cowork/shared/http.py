@@ -17,6 +17,7 @@ from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
 from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 from starlette.exceptions import HTTPException as StarletteHTTPException
+from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from cowork.shared import metrics, tracing
 from cowork.shared.logging import get_logger
@@ -115,26 +116,46 @@ def install_error_handlers(app: FastAPI) -> None:
     app.add_exception_handler(Exception, _on_unexpected)
 
 
-def install_metrics_middleware(app: FastAPI, service: str) -> None:
-    @app.middleware("http")
-    async def measure(request: Request, call_next: Callable[[Request], Awaitable[Response]]
-                      ) -> Response:
+class RequestContextMiddleware:
+    """Pure ASGI (Starlette's BaseHTTPMiddleware costs a task and a stream per request): sets
+    the trace context for the request, answers with `traceparent`, and records the latency by
+    route template."""
+
+    def __init__(self, app: ASGIApp, service: str) -> None:
+        self.app = app
+        self.service = service
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
         started = time.perf_counter()
+        incoming = next((v.decode("latin-1") for k, v in scope.get("headers", [])
+                         if k == b"traceparent"), None)
+        traceparent = tracing.child_of(incoming)
         status = 500
-        traceparent = tracing.child_of(request.headers.get("traceparent"))
+
+        async def send_with_trace(message: Message) -> None:
+            nonlocal status
+            if message["type"] == "http.response.start":
+                status = message["status"]
+                message["headers"] = [*message.get("headers", []),
+                                      (b"traceparent", traceparent.encode())]
+            await send(message)
+
         token = tracing.set_current(traceparent)
         try:
             with structlog.contextvars.bound_contextvars(trace_id=tracing.trace_id(traceparent)):
-                response = await call_next(request)
-            status = response.status_code
-            response.headers["traceparent"] = traceparent
-            return response
+                await self.app(scope, receive, send_with_trace)
         finally:
             tracing.reset(token)
-            route = request.scope.get("route")
-            template = getattr(route, "path", "unmatched")
-            metrics.HTTP_LATENCY.labels(service, request.method, template, str(status)).observe(
-                time.perf_counter() - started)
+            template = getattr(scope.get("route"), "path", "unmatched")
+            metrics.HTTP_LATENCY.labels(self.service, scope["method"], template,
+                                        str(status)).observe(time.perf_counter() - started)
+
+
+def install_metrics_middleware(app: FastAPI, service: str) -> None:
+    app.add_middleware(RequestContextMiddleware, service=service)
 
 
 def health_router(ready_checks: dict[str, ReadyCheck]) -> APIRouter:

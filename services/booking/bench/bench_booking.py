@@ -1,0 +1,211 @@
+"""Benchmark: booking requests through the HTTP API against the raw limit — the same INSERT with
+the same exclusion constraint through asyncpg — and availability queries, in the same run.
+
+The service runs as a real uvicorn process on a fresh database and topic prefix. Every request
+books a different (resource, hour), so none conflicts: this measures the cost of a booking,
+not of refusals. Bounded: N requests each way with C concurrent clients, loopback only.
+Prints a table and a `BENCH_JSON` line.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import os
+import platform
+import socket
+import statistics
+import subprocess
+import sys
+import time
+import uuid
+from datetime import UTC, date, datetime, timedelta
+from zoneinfo import ZoneInfo
+
+import asyncpg
+import httpx
+
+from cowork.booking import domain
+from cowork.booking.app import MIGRATIONS
+from cowork.shared import db
+from cowork.shared.auth import issue_token
+from cowork.shared.settings import LOCAL_DEV_JWT_SECRET
+from cowork.shared.testing import Infra, start_infra
+
+N = int(os.environ.get("BENCH_BOOKINGS", "1500"))
+CLIENTS = int(os.environ.get("BENCH_CLIENTS", "8"))
+RESOURCES = 40
+ROME = ZoneInfo("Europe/Rome")
+ALWAYS_OPEN = {d: [["00:00", "24:00"]] for d in domain.WEEKDAYS}
+
+
+def _slots(count: int) -> list[tuple[int, datetime]]:
+    """(resource index, start) pairs on open days from the day after tomorrow, one hour each."""
+    space = domain.Space("Europe/Rome", {d: [(datetime.min.time(), datetime.min.time())]
+                                         for d in domain.WEEKDAYS})
+    out: list[tuple[int, datetime]] = []
+    day = datetime.now(ROME).date() + timedelta(days=2)
+    while len(out) < count:
+        if domain.closed_reason(space, day) is None:
+            for hour in range(8, 20):
+                for r in range(RESOURCES):
+                    out.append((r, datetime(day.year, day.month, day.day, hour, tzinfo=ROME)))
+        day += timedelta(days=1)
+    return out[:count]
+
+
+def _stats(latencies: list[float], elapsed: float) -> dict[str, float]:
+    q = statistics.quantiles(sorted(latencies), n=100)
+    return {"per_s": round(len(latencies) / elapsed, 1), "p50_ms": round(q[49], 2),
+            "p99_ms": round(q[98], 2)}
+
+
+async def _run(jobs: list, worker) -> dict[str, float]:  # type: ignore[no-untyped-def]
+    queue: asyncio.Queue = asyncio.Queue()
+    for job in jobs:
+        queue.put_nowait(job)
+    latencies: list[float] = []
+
+    async def client(i: int) -> None:
+        while not queue.empty():
+            job = queue.get_nowait()
+            started = time.perf_counter()
+            await worker(i, job)
+            latencies.append((time.perf_counter() - started) * 1000)
+
+    began = time.perf_counter()
+    await asyncio.gather(*(client(i) for i in range(CLIENTS)))
+    return _stats(latencies, time.perf_counter() - began)
+
+
+async def _fresh_database(infra: Infra, admin: asyncpg.Connection) -> str:
+    name = f"cowork_bench_{uuid.uuid4().hex[:8]}"
+    await admin.execute(f'CREATE DATABASE "{name}"')
+    return name
+
+
+async def bench_raw(dsn: str, slots: list[tuple[int, datetime]]) -> dict[str, float]:
+    await db.migrate_service(dsn, "booking", MIGRATIONS)
+    pool = await db.create_pool(dsn, min_size=CLIENTS, max_size=CLIENTS)
+    space = uuid.uuid4()
+    await pool.execute("INSERT INTO spaces VALUES ($1, 's', 'a', 'Europe/Rome', $2, '{}', now())",
+                       space, ALWAYS_OPEN)
+    resources = [uuid.uuid4() for _ in range(RESOURCES)]
+    for r in resources:
+        await pool.execute(
+            "INSERT INTO resources (id, space_id, name, kind, seats, price_per_hour_cents, "
+            "slot_minutes, min_minutes, max_minutes, advance_days, created_at) "
+            "VALUES ($1, $2, $3, 'hot_desk', 1, 300, 60, 60, 600, 365, now())", r, space, str(r))
+
+    async def insert(_: int, slot: tuple[int, datetime]) -> None:
+        r, start = slot
+        end = start + timedelta(hours=1)
+        async with pool.acquire() as conn, conn.transaction():
+            await conn.execute(
+                "INSERT INTO bookings (id, member_id, resource_id, space_id, resource_kind, "
+                "starts_at, ends_at, local_day, minutes, blocked, status, price_cents, "
+                "booked_by, created_at, updated_at) VALUES ($1, $2, $3, $4, 'hot_desk', $5, $6, "
+                "$7, 60, tstzrange($5::timestamptz, $6::timestamptz), 'confirmed', 300, 'bench', "
+                "now(), now())",
+                uuid.uuid4(), uuid.uuid4(), resources[r], space, start, end, start.date())
+
+    result = await _run(slots, insert)
+    await pool.close()
+    return result
+
+
+def _free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+async def bench_api(infra: Infra, dsn: str, slots: list[tuple[int, datetime]]
+                    ) -> tuple[dict[str, float], dict[str, float]]:
+    port = _free_port()
+    env = {**os.environ, "BOOKING_DATABASE_URL": dsn, "BOOKING_KAFKA_BOOTSTRAP": infra.kafka_bootstrap,
+           "COWORK_TOPIC_PREFIX": f"bench{uuid.uuid4().hex[:6]}.", "BOOKING_HTTP_PORT": str(port),
+           "BOOKING_LOG_LEVEL": "WARNING", "BOOKING_DB_POOL_MAX": str(CLIENTS + 4)}
+    server = subprocess.Popen([sys.executable, "-m", "cowork.booking", "serve"], env=env,
+                              stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    base = f"http://127.0.0.1:{port}"
+    staff = {"Authorization": "Bearer " + issue_token(LOCAL_DEV_JWT_SECRET, sub="bench",
+                                                      roles=["staff"])}
+    try:
+        async with httpx.AsyncClient(base_url=base, timeout=30,
+                                     limits=httpx.Limits(max_connections=CLIENTS)) as client:
+            for _ in range(200):
+                try:
+                    if (await client.get("/readyz")).status_code == 200:
+                        break
+                except httpx.TransportError:
+                    pass
+                await asyncio.sleep(0.1)
+            space = (await client.post("/v1/spaces", headers=staff, json={
+                "name": "Bench", "address": "loopback", "opening_hours": ALWAYS_OPEN})).json()
+            resources = [(await client.post(f"/v1/spaces/{space['id']}/resources", headers=staff,
+                                            json={"name": f"Desk {i}", "kind": "hot_desk",
+                                                  "price_per_hour_cents": 300, "slot_minutes": 60,
+                                                  "min_minutes": 60, "advance_days": 365})).json()
+                         for i in range(RESOURCES)]
+            members = [uuid.uuid4() for _ in range(CLIENTS)]
+            conn = await asyncpg.connect(dsn)
+            for m in members:  # what membership.activated would have written
+                await conn.execute(
+                    "INSERT INTO eligibility (member_id, membership_id, status, plan_code, "
+                    "plan_kind, resource_kinds, period_start, period_end) VALUES "
+                    "($1, $2, 'active', 'annual', 'annual', '{hot_desk}', $3, $4)",
+                    m, uuid.uuid4(), date.today() - timedelta(days=1),
+                    date.today() + timedelta(days=365))
+            await conn.close()
+
+            async def book(i: int, slot: tuple[int, datetime]) -> None:
+                r, start = slot
+                response = await client.post("/v1/bookings", headers=staff, json={
+                    "member_id": str(members[i]), "resource_id": resources[r]["id"],
+                    "start": start.isoformat(), "end": (start + timedelta(hours=1)).isoformat()})
+                assert response.status_code == 201, response.text
+
+            booking = await _run(slots, book)
+            day = slots[0][1].date().isoformat()
+
+            async def availability(_: int, r: int) -> None:
+                response = await client.get(
+                    f"/v1/resources/{resources[r % RESOURCES]['id']}/availability?date={day}",
+                    headers=staff)
+                assert response.status_code == 200
+
+            queries = await _run(list(range(N)), availability)
+    finally:
+        server.terminate()
+        server.wait(30)
+    return booking, queries
+
+
+async def main(infra: Infra) -> None:
+    admin = await asyncpg.connect(infra.pg_admin_url)
+    names = [await _fresh_database(infra, admin) for _ in range(2)]
+    try:
+        slots = _slots(N)
+        raw = await bench_raw(infra.database_url(names[0]), slots)
+        api, availability = await bench_api(infra, infra.database_url(names[1]), slots)
+    finally:
+        for name in names:
+            await admin.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+        await admin.close()
+    ratio = round(api["per_s"] / raw["per_s"], 3)
+    print(f"\nBookings: {N}, {CLIENTS} concurrent clients, {RESOURCES} resources, on "
+          f"{platform.node()}, {os.cpu_count()} cores, {datetime.now(UTC):%Y-%m-%d %H:%M} UTC")
+    print(f"{'path':<52}{'per s':>10}{'p50 ms':>10}{'p99 ms':>10}")
+    for name, r in (("raw INSERT with the exclusion constraint (asyncpg)", raw),
+                    ("POST /v1/bookings (HTTP, rules, outbox, jobs)", api),
+                    ("GET /v1/resources/{id}/availability", availability)):
+        print(f"{name:<52}{r['per_s']:>10}{r['p50_ms']:>10}{r['p99_ms']:>10}")
+    print(f"ratio API / raw insert: {ratio}  (goal ≥ 0.3)")
+    print("BENCH_JSON " + json.dumps({"bench": "booking", "bookings": N, "clients": CLIENTS,
+                                      "raw_insert": raw, "api_booking": api,
+                                      "availability": availability, "ratio": ratio}))
+
+
+if __name__ == "__main__":
+    asyncio.run(main(start_infra()))
