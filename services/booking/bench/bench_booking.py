@@ -126,7 +126,7 @@ async def bench_api(infra: Infra, dsn: str, slots: list[tuple[int, datetime]]
     env = {**os.environ, "BOOKING_DATABASE_URL": dsn, "BOOKING_KAFKA_BOOTSTRAP": infra.kafka_bootstrap,
            "COWORK_TOPIC_PREFIX": f"bench{uuid.uuid4().hex[:6]}.", "BOOKING_HTTP_PORT": str(port),
            "BOOKING_LOG_LEVEL": "WARNING", "BOOKING_DB_POOL_MAX": str(CLIENTS + 4)}
-    server = subprocess.Popen([sys.executable, "-m", "cowork.booking", "serve"], env=env,
+    server = subprocess.Popen([sys.executable, "-m", "cowork.booking", "serve"], env=env,  # noqa: ASYNC220 - started once, before timing
                               stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
     base = f"http://127.0.0.1:{port}"
     staff = {"Authorization": "Bearer " + issue_token(LOCAL_DEV_JWT_SECRET, sub="bench",
