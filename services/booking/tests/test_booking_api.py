@@ -5,8 +5,7 @@ from __future__ import annotations
 import uuid
 
 import pytest
-
-from conftest import ROOM, Booking, rome
+from booking_testkit import ROOM, Booking, rome
 
 pytestmark = [pytest.mark.infra]
 
@@ -42,7 +41,7 @@ async def test_spaces_and_resources_are_managed_by_staff(svc: Booking) -> None:
     ({"closures": ["5 August"]}, "closures"),
 ])
 async def test_invalid_spaces_are_422(svc: Booking, change: dict, field: str) -> None:
-    from conftest import SPACE
+    from booking_testkit import SPACE
 
     response = await svc.client.post("/v1/spaces", json={**SPACE, **change}, headers=svc.staff())
     assert response.status_code == 422, response.text

@@ -9,8 +9,8 @@ import uuid
 from datetime import UTC, date, datetime
 
 import pytest
+from booking_testkit import Booking, rome
 
-from conftest import Booking, rome
 from cowork.booking import commands
 from cowork.shared.events import Envelope, topics
 from cowork.shared.events import contracts as ev

@@ -8,8 +8,8 @@ import uuid
 from datetime import UTC, datetime
 
 import pytest
+from membership_testkit import MONTHLY, PERSON, Membership
 
-from conftest import MONTHLY, PERSON, Membership
 from cowork.membership import commands
 from cowork.shared.events import contracts as ev
 from cowork.shared.events import topics
