@@ -2,7 +2,7 @@ from __future__ import annotations
 
 from collections.abc import AsyncIterator
 from dataclasses import dataclass
-from datetime import UTC, date, datetime, timedelta
+from datetime import UTC, date, datetime
 from typing import Any
 from uuid import UUID, uuid4
 
@@ -16,7 +16,7 @@ from cowork.shared.events import Envelope
 from cowork.shared.events import contracts as ev
 from cowork.shared.service import ServiceRuntime
 from cowork.shared.settings import LOCAL_DEV_JWT_SECRET
-from cowork.shared.testing import Infra
+from cowork.shared.testing import Infra, ManualClock
 
 # Monday 1 March 2027, 08:00 in Rome (CET, UTC+1).
 MONDAY_8AM = datetime(2027, 3, 1, 7, 0, tzinfo=UTC)
@@ -33,17 +33,6 @@ ROOM = {"name": "Sala Marconi", "kind": "meeting_room", "seats": 10, "price_per_
         "buffer_minutes": 15}
 
 
-class Clock:
-    def __init__(self, now: datetime) -> None:
-        self.now = now
-
-    def __call__(self) -> datetime:
-        return self.now
-
-    def advance(self, **delta: float) -> None:
-        self.now += timedelta(**delta)
-
-
 def rome(day: int, hour: int, minute: int = 0, month: int = 3) -> str:
     """A March 2027 time in Rome (UTC+1), as a client would send it."""
     return f"2027-{month:02d}-{day:02d}T{hour:02d}:{minute:02d}:00+01:00"
@@ -53,7 +42,7 @@ def rome(day: int, hour: int, minute: int = 0, month: int = 3) -> str:
 class Booking:
     client: httpx.AsyncClient
     runtime: ServiceRuntime
-    clock: Clock
+    clock: ManualClock
     topic_prefix: str
     bootstrap: str
 
@@ -99,7 +88,7 @@ class Booking:
 
 @pytest.fixture
 async def svc(infra: Infra, database_url: str, topic_prefix: str) -> AsyncIterator[Booking]:
-    clock = Clock(MONDAY_8AM)
+    clock = ManualClock(MONDAY_8AM)
     settings = BookingSettings(database_url=database_url, kafka_bootstrap=infra.kafka_bootstrap,
                                topic_prefix=topic_prefix, run_scheduler=False,
                                outbox_poll_seconds=0.2, log_json=False, db_pool_max=30)

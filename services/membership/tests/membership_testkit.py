@@ -2,7 +2,7 @@ from __future__ import annotations
 
 from collections.abc import AsyncIterator
 from dataclasses import dataclass
-from datetime import UTC, datetime, timedelta
+from datetime import UTC, datetime
 
 import httpx
 import pytest
@@ -11,27 +11,14 @@ from cowork.membership.app import MembershipSettings, create_app
 from cowork.shared.auth import issue_token
 from cowork.shared.service import ServiceRuntime
 from cowork.shared.settings import LOCAL_DEV_JWT_SECRET
-from cowork.shared.testing import Infra
-
-
-class Clock:
-    """A clock the test moves by hand."""
-
-    def __init__(self, now: datetime) -> None:
-        self.now = now
-
-    def __call__(self) -> datetime:
-        return self.now
-
-    def advance(self, **delta: float) -> None:
-        self.now += timedelta(**delta)
+from cowork.shared.testing import Infra, ManualClock
 
 
 @dataclass
 class Membership:
     client: httpx.AsyncClient
     runtime: ServiceRuntime
-    clock: Clock
+    clock: ManualClock
     topic_prefix: str
     bootstrap: str
 
@@ -45,7 +32,7 @@ class Membership:
 
 @pytest.fixture
 async def svc(infra: Infra, database_url: str, topic_prefix: str) -> AsyncIterator[Membership]:
-    clock = Clock(datetime(2027, 1, 31, 9, 0, tzinfo=UTC))
+    clock = ManualClock(datetime(2027, 1, 31, 9, 0, tzinfo=UTC))
     settings = MembershipSettings(database_url=database_url, kafka_bootstrap=infra.kafka_bootstrap,
                                   topic_prefix=topic_prefix, run_scheduler=False,
                                   outbox_poll_seconds=0.2, log_json=False)

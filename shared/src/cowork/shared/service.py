@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import sys
 from collections.abc import AsyncIterator, Awaitable, Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -172,3 +173,24 @@ class ServiceRuntime:
         for router in routers:
             app.include_router(router)
         return app
+
+
+def run_service_cli(argv: Sequence[str], *, settings: ServiceSettings, migrations: Path,
+                    create_app: Callable[[Any], FastAPI]) -> int:
+    """`python -m cowork.<service> [serve|migrate]`: serve with uvicorn (SIGTERM is a graceful
+    lifespan shutdown), or apply the migrations and exit (a Kubernetes Job)."""
+    import uvicorn
+
+    command = argv[0] if argv else "serve"
+    if command == "migrate":
+        applied = asyncio.run(db.migrate_service(settings.database_url.get_secret_value(),
+                                                 settings.service_name, migrations))
+        print("\n".join(applied) or "nothing to apply")
+        return 0
+    if command == "serve":
+        uvicorn.run(create_app(settings), host=settings.http_host, port=settings.http_port,
+                    log_level="warning", timeout_graceful_shutdown=20)
+        return 0
+    print(f"usage: python -m cowork.{settings.service_name} [serve|migrate], not {command!r}",
+          file=sys.stderr)
+    return 2

@@ -164,23 +164,25 @@ async def renew(conn: asyncpg.Connection, membership_id: UUID, now: datetime) ->
 
 async def suspend(conn: asyncpg.Connection, membership_id: UUID, reason: str,
                   now: datetime) -> asyncpg.Record:
-    membership = await _membership(conn, membership_id)
-    status = domain.transition(membership["status"], "suspend")
-    changed = await store.set_membership_status(conn, membership_id, status, reason, now)
-    await add_event(conn, ev.MembershipSuspended(
-        membership_id=membership_id, member_id=membership["member_id"], reason=reason),
-        source=SOURCE)
-    return changed
+    return await _change_status(conn, membership_id, "suspend", reason, now,
+                                ev.MembershipSuspended)
 
 
 async def reinstate(conn: asyncpg.Connection, membership_id: UUID, reason: str,
                     now: datetime) -> asyncpg.Record:
+    return await _change_status(conn, membership_id, "reinstate", reason, now,
+                                ev.MembershipReinstated)
+
+
+async def _change_status(conn: asyncpg.Connection, membership_id: UUID, action: domain.Action,
+                         reason: str, now: datetime,
+                         event: type[ev.MembershipSuspended | ev.MembershipReinstated]
+                         ) -> asyncpg.Record:
     membership = await _membership(conn, membership_id)
-    status = domain.transition(membership["status"], "reinstate")
+    status = domain.transition(membership["status"], action)
     changed = await store.set_membership_status(conn, membership_id, status, reason, now)
-    await add_event(conn, ev.MembershipReinstated(
-        membership_id=membership_id, member_id=membership["member_id"], reason=reason),
-        source=SOURCE)
+    await add_event(conn, event(membership_id=membership_id, member_id=membership["member_id"],
+                                reason=reason), source=SOURCE)
     return changed
 
 

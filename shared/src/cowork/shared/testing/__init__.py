@@ -15,6 +15,7 @@ from __future__ import annotations
 import os
 import uuid
 from dataclasses import dataclass
+from datetime import datetime, timedelta
 
 
 @dataclass(frozen=True)
@@ -47,3 +48,16 @@ def start_infra() -> Infra:
 
 def unique_name(prefix: str = "t") -> str:
     return f"{prefix}{uuid.uuid4().hex[:12]}"
+
+
+class ManualClock:
+    """A clock a test moves by hand; pass it wherever a service takes `clock`."""
+
+    def __init__(self, now: datetime) -> None:
+        self.now = now
+
+    def __call__(self) -> datetime:
+        return self.now
+
+    def advance(self, **delta: float) -> None:
+        self.now += timedelta(**delta)
