@@ -43,18 +43,24 @@ class Job:
 JobHandler = Callable[[asyncpg.Connection, Job, datetime], Awaitable[None]]
 
 
+_SCHEDULE = """
+INSERT INTO scheduled_jobs (kind, key, due_at, payload) VALUES ($1, $2, $3, $4::jsonb)
+ON CONFLICT (kind, key) DO UPDATE
+    SET due_at = EXCLUDED.due_at, payload = EXCLUDED.payload,
+        done_at = NULL, cancelled = false, attempts = 0, last_error = NULL
+"""
+
+
 async def schedule(conn: asyncpg.Connection, kind: str, key: str, due_at: datetime,
                    payload: dict[str, Any] | None = None) -> None:
     """Schedule (or move) the job `(kind, key)`; a done or cancelled one is armed again."""
-    await conn.execute(
-        """
-        INSERT INTO scheduled_jobs (kind, key, due_at, payload) VALUES ($1, $2, $3, $4::jsonb)
-        ON CONFLICT (kind, key) DO UPDATE
-            SET due_at = EXCLUDED.due_at, payload = EXCLUDED.payload,
-                done_at = NULL, cancelled = false, attempts = 0, last_error = NULL
-        """,
-        kind, key, due_at, payload or {},
-    )
+    await conn.execute(_SCHEDULE, kind, key, due_at, payload or {})
+
+
+async def schedule_many(conn: asyncpg.Connection,
+                        jobs: list[tuple[str, str, datetime, dict[str, Any]]]) -> None:
+    """Several `schedule` calls in one round trip."""
+    await conn.executemany(_SCHEDULE, [(k, key, due, payload) for k, key, due, payload in jobs])
 
 
 async def cancel(conn: asyncpg.Connection, kind: str, key: str) -> bool:

@@ -214,9 +214,7 @@ def router(runtime: ServiceRuntime, policy: commands.Policy) -> APIRouter:
         """Free intervals that day, in the space's timezone."""
         async with translated_errors(), runtime.db.acquire() as conn:
             resource = await resource_or_404(conn, resource_id)
-            space_row = await store.space_by_id(conn, resource["space_id"])
-            assert space_row is not None
-            space = store.space_rules(space_row)
+            space = store.space_rules(resource)
             ranges = domain.opening_ranges(space, date)
             taken = await store.taken_intervals(
                 conn, resource_id, *(ranges[0][0], ranges[-1][1]) if ranges else
@@ -260,9 +258,7 @@ def router(runtime: ServiceRuntime, policy: commands.Policy) -> APIRouter:
 
         async def work(conn: asyncpg.Connection) -> None:
             resource = await resource_or_404(conn, body.resource_id)
-            space_row = await store.space_by_id(conn, resource["space_id"])
-            assert space_row is not None
-            tz = ZoneInfo(space_row["timezone"])
+            tz = ZoneInfo(resource["timezone"])
             for week in range(body.weeks):
                 # Same wall-clock time each week, whatever DST does in between.
                 start = (body.start.astimezone(tz).replace(tzinfo=None)

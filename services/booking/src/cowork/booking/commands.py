@@ -68,30 +68,26 @@ async def book(conn: asyncpg.Connection, *, member_id: UUID, resource: asyncpg.R
                series_id: UUID | None = None, via_waitlist: bool = False) -> asyncpg.Record:
     """Check every rule, then insert; PostgreSQL's exclusion constraint has the last word on
     overlaps. Run inside a transaction (or savepoint) of the caller."""
-    space_row = await store.space_by_id(conn, resource["space_id"])
-    assert space_row is not None  # a foreign key
-    space = store.space_rules(space_row)
+    space = store.space_rules(resource)  # the resource row carries its space's calendar
     rules = store.resource_rules(resource)
     domain.check_interval(space, rules, start, end, now)
     day = domain.local(start, space).date()
     rights = await store.rights_of(conn, member_id)
     usage = await store.usage_of(conn, member_id, day, rights) if rights else domain.Usage()
     domain.check_rights(rights, resource["kind"], day, domain.minutes_between(start, end), usage)
-    try:
-        async with conn.transaction():  # a savepoint: a clash leaves the caller's work intact
-            booking = await store.insert_booking(
-                conn, booking_id=uuid4(), member_id=member_id, resource=resource, start=start,
-                end=end, local_day=day, price=domain.price_cents(rules, start, end),
-                series_id=series_id, via_waitlist=via_waitlist, booked_by=booked_by, now=now)
-    except asyncpg.ExclusionViolationError:
+    booking = await store.insert_booking(
+        conn, booking_id=uuid4(), member_id=member_id, resource=resource, start=start,
+        end=end, local_day=day, price=domain.price_cents(rules, start, end),
+        series_id=series_id, via_waitlist=via_waitlist, booked_by=booked_by, now=now)
+    if booking is None:
         clash = await store.clashing_booking(conn, resource, start, end)
         if clash is None:  # freed again in between: report the requested interval
-            raise Taken(start, end) from None
-        raise Taken(clash["starts_at"], clash["ends_at"]) from None
+            raise Taken(start, end)
+        raise Taken(clash["starts_at"], clash["ends_at"])
     await add_event(conn, confirmed(booking), source=SOURCE)
     key = str(booking["id"])
-    await scheduler.schedule(conn, NO_SHOW_JOB, key, start + policy.no_show_grace)
-    await scheduler.schedule(conn, COMPLETE_JOB, key, end)
+    await scheduler.schedule_many(conn, [(NO_SHOW_JOB, key, start + policy.no_show_grace, {}),
+                                         (COMPLETE_JOB, key, end, {})])
     return booking
 
 
@@ -190,9 +186,7 @@ async def _release(conn: asyncpg.Connection, booking: asyncpg.Record, now: datet
 
 async def join_waitlist(conn: asyncpg.Connection, *, member_id: UUID, resource: asyncpg.Record,
                         start: datetime, end: datetime, now: datetime) -> asyncpg.Record:
-    space_row = await store.space_by_id(conn, resource["space_id"])
-    assert space_row is not None
-    space = store.space_rules(space_row)
+    space = store.space_rules(resource)
     domain.check_interval(space, store.resource_rules(resource), start, end, now)
     rights = await store.rights_of(conn, member_id)
     day = domain.local(start, space).date()

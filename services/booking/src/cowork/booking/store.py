@@ -50,16 +50,23 @@ async def insert_resource(conn: asyncpg.Connection, resource: dict[str, Any], *,
     return row
 
 
+# A resource row carries its space's calendar, so the rules need no second query.
+_RESOURCE_WITH_SPACE = """
+SELECT r.*, s.timezone, s.opening_hours, s.closures
+FROM resources r JOIN spaces s ON s.id = r.space_id
+"""
+
+
 async def resource_by_id(conn: asyncpg.Connection, resource_id: UUID) -> Row | None:
-    row: Row | None = await conn.fetchrow("SELECT * FROM resources WHERE id = $1", resource_id)
+    row: Row | None = await conn.fetchrow(_RESOURCE_WITH_SPACE + "WHERE r.id = $1", resource_id)
     return row
 
 
 async def resources_of(conn: asyncpg.Connection, space_id: UUID, kind: str | None = None
                        ) -> list[Row]:
     return list(await conn.fetch(
-        "SELECT * FROM resources WHERE space_id = $1 AND ($2::text IS NULL OR kind = $2) "
-        "ORDER BY kind, name", space_id, kind))
+        _RESOURCE_WITH_SPACE + "WHERE r.space_id = $1 AND ($2::text IS NULL OR r.kind = $2) "
+        "ORDER BY r.kind, r.name", space_id, kind))
 
 
 def space_rules(row: Row) -> domain.Space:
@@ -166,9 +173,10 @@ async def usage_of(conn: asyncpg.Connection, member_id: UUID, day: date, rights:
 async def insert_booking(conn: asyncpg.Connection, *, booking_id: UUID, member_id: UUID,
                          resource: Row, start: datetime, end: datetime, local_day: date,
                          price: int, series_id: UUID | None, via_waitlist: bool, booked_by: str,
-                         now: datetime) -> Row:
-    """Raises asyncpg.ExclusionViolationError when the resource is taken (buffer included)."""
-    row: Row = await conn.fetchrow(
+                         now: datetime) -> Row | None:
+    """None when the resource is taken (buffer included): ON CONFLICT DO NOTHING lets the
+    exclusion constraint refuse without aborting the transaction, so no savepoint is needed."""
+    row: Row | None = await conn.fetchrow(
         """
         INSERT INTO bookings (id, member_id, resource_id, space_id, resource_kind, starts_at,
                               ends_at, local_day, minutes, blocked, status, price_cents,
@@ -177,6 +185,7 @@ async def insert_booking(conn: asyncpg.Connection, *, booking_id: UUID, member_i
                 tstzrange($6::timestamptz, $7::timestamptz + make_interval(mins => $10)),
                 'confirmed', $11, $12, $13, $14,
                 $15, $15)
+        ON CONFLICT DO NOTHING
         RETURNING *
         """,
         booking_id, member_id, resource["id"], resource["space_id"], resource["kind"], start, end,
