@@ -121,7 +121,7 @@ def _free_port() -> int:
 
 
 async def bench_api(infra: Infra, dsn: str, slots: list[tuple[int, datetime]]
-                    ) -> tuple[dict[str, float], dict[str, float]]:
+                    ) -> tuple[dict[str, float], dict[str, float], dict[str, float]]:
     port = _free_port()
     env = {**os.environ, "BOOKING_DATABASE_URL": dsn, "BOOKING_KAFKA_BOOTSTRAP": infra.kafka_bootstrap,
            "COWORK_TOPIC_PREFIX": f"bench{uuid.uuid4().hex[:6]}.", "BOOKING_HTTP_PORT": str(port),
@@ -176,10 +176,15 @@ async def bench_api(infra: Infra, dsn: str, slots: list[tuple[int, datetime]]
                 assert response.status_code == 200
 
             queries = await _run(list(range(N)), availability)
+
+            async def health(_: int, __: int) -> None:
+                assert (await client.get("/healthz")).status_code == 200
+
+            floor = await _run(list(range(N)), health)
     finally:
         server.terminate()
         server.wait(30)
-    return booking, queries
+    return booking, queries, floor
 
 
 async def main(infra: Infra) -> None:
@@ -188,7 +193,7 @@ async def main(infra: Infra) -> None:
     try:
         slots = _slots(N)
         raw = await bench_raw(infra.database_url(names[0]), slots)
-        api, availability = await bench_api(infra, infra.database_url(names[1]), slots)
+        api, availability, floor = await bench_api(infra, infra.database_url(names[1]), slots)
     finally:
         for name in names:
             await admin.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
@@ -199,12 +204,14 @@ async def main(infra: Infra) -> None:
     print(f"{'path':<52}{'per s':>10}{'p50 ms':>10}{'p99 ms':>10}")
     for name, r in (("raw INSERT with the exclusion constraint (asyncpg)", raw),
                     ("POST /v1/bookings (HTTP, rules, outbox, jobs)", api),
-                    ("GET /v1/resources/{id}/availability", availability)):
+                    ("GET /v1/resources/{id}/availability", availability),
+                    ("GET /healthz (the HTTP stack alone, for scale)", floor)):
         print(f"{name:<52}{r['per_s']:>10}{r['p50_ms']:>10}{r['p99_ms']:>10}")
     print(f"ratio API / raw insert: {ratio}  (goal ≥ 0.3)")
     print("BENCH_JSON " + json.dumps({"bench": "booking", "bookings": N, "clients": CLIENTS,
                                       "raw_insert": raw, "api_booking": api,
-                                      "availability": availability, "ratio": ratio}))
+                                      "availability": availability, "http_floor": floor,
+                                      "ratio": ratio}))
 
 
 if __name__ == "__main__":
