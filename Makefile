@@ -47,7 +47,7 @@ lint: setup
 	@$(UV) run mypy -p cowork.shared
 
 bench: stack
-	@command -v wrk >/dev/null 2>&1 || { [ "$$(id -u)" = 0 ] && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq wrk >/dev/null 2>&1; } || echo "wrk not installed: the booking benchmark skips its wrk run"
+	@command -v wrk >/dev/null 2>&1 || { [ "$$(id -u)" = 0 ] && apt-get update -qq >/dev/null 2>&1 && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq wrk >/dev/null 2>&1; } || echo "wrk not installed: the booking benchmark skips its wrk run"
 	@$(UV) run python shared/bench/bench_events.py
 	@if [ -f services/booking/bench/bench_booking.py ]; then \
 		$(UV) run python services/booking/bench/bench_booking.py; fi
