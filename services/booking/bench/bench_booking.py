@@ -160,21 +160,7 @@ async def bench_wrk(infra: Infra, dsn: str, workers: int) -> dict[str, float] | 
     staff = issue_token(LOCAL_DEV_JWT_SECRET, sub="bench", roles=["staff"])
     try:
         async with httpx.AsyncClient(base_url=f"http://127.0.0.1:{port}", timeout=30) as client:
-            for _ in range(300):
-                try:
-                    if (await client.get("/readyz")).status_code == 200:
-                        break
-                except httpx.TransportError:
-                    pass
-                await asyncio.sleep(0.1)
-            headers = {"Authorization": f"Bearer {staff}"}
-            space = (await client.post("/v1/spaces", headers=headers, json={
-                "name": "Bench", "address": "loopback", "opening_hours": ALWAYS_OPEN})).json()
-            resources = [(await client.post(f"/v1/spaces/{space['id']}/resources", headers=headers,
-                                            json={"name": f"Desk {i}", "kind": "hot_desk",
-                                                  "price_per_hour_cents": 300, "slot_minutes": 60,
-                                                  "min_minutes": 60, "advance_days": 365})).json()["id"]
-                         for i in range(RESOURCES)]
+            resources = await _seed_over_http(client, {"Authorization": f"Bearer {staff}"})
         members = [str(uuid.uuid4()) for _ in range(64)]
         conn = await asyncpg.connect(dsn)
         for m in members:
@@ -222,6 +208,25 @@ def _parse_wrk(out: str) -> dict[str, float]:
             "p99_ms": ms("99"), "non_2xx": bad}
 
 
+async def _seed_over_http(client: httpx.AsyncClient, headers: dict[str, str]) -> list[str]:
+    """Wait until the service is ready, then create the bench space and its resources through
+    the API, as staff would; return the resource ids."""
+    for _ in range(300):
+        try:
+            if (await client.get("/readyz")).status_code == 200:
+                break
+        except httpx.TransportError:
+            pass
+        await asyncio.sleep(0.1)
+    space = (await client.post("/v1/spaces", headers=headers, json={
+        "name": "Bench", "address": "loopback", "opening_hours": ALWAYS_OPEN})).json()
+    return [(await client.post(f"/v1/spaces/{space['id']}/resources", headers=headers,
+                               json={"name": f"Desk {i}", "kind": "hot_desk",
+                                     "price_per_hour_cents": 300, "slot_minutes": 60,
+                                     "min_minutes": 60, "advance_days": 365})).json()["id"]
+            for i in range(RESOURCES)]
+
+
 def _free_port() -> int:
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))
@@ -242,20 +247,7 @@ async def bench_api(infra: Infra, dsn: str, slots: list[tuple[int, datetime]]
     try:
         async with httpx.AsyncClient(base_url=base, timeout=30,
                                      limits=httpx.Limits(max_connections=CLIENTS)) as client:
-            for _ in range(200):
-                try:
-                    if (await client.get("/readyz")).status_code == 200:
-                        break
-                except httpx.TransportError:
-                    pass
-                await asyncio.sleep(0.1)
-            space = (await client.post("/v1/spaces", headers=staff, json={
-                "name": "Bench", "address": "loopback", "opening_hours": ALWAYS_OPEN})).json()
-            resources = [(await client.post(f"/v1/spaces/{space['id']}/resources", headers=staff,
-                                            json={"name": f"Desk {i}", "kind": "hot_desk",
-                                                  "price_per_hour_cents": 300, "slot_minutes": 60,
-                                                  "min_minutes": 60, "advance_days": 365})).json()
-                         for i in range(RESOURCES)]
+            resource_ids = await _seed_over_http(client, staff)
             members = [uuid.uuid4() for _ in range(CLIENTS)]
             conn = await asyncpg.connect(dsn)
             for m in members:  # what membership.activated would have written
@@ -270,7 +262,7 @@ async def bench_api(infra: Infra, dsn: str, slots: list[tuple[int, datetime]]
             async def book(i: int, slot: tuple[int, datetime]) -> None:
                 r, start = slot
                 response = await client.post("/v1/bookings", headers=staff, json={
-                    "member_id": str(members[i]), "resource_id": resources[r]["id"],
+                    "member_id": str(members[i]), "resource_id": resource_ids[r],
                     "start": start.isoformat(), "end": (start + timedelta(hours=1)).isoformat()})
                 assert response.status_code == 201, response.text
 
@@ -279,7 +271,7 @@ async def bench_api(infra: Infra, dsn: str, slots: list[tuple[int, datetime]]
 
             async def availability(_: int, r: int) -> None:
                 response = await client.get(
-                    f"/v1/resources/{resources[r % RESOURCES]['id']}/availability?date={day}",
+                    f"/v1/resources/{resource_ids[r % RESOURCES]}/availability?date={day}",
                     headers=staff)
                 assert response.status_code == 200
 
