@@ -22,7 +22,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import dataclasses
+import copy
 import time
 import traceback
 from collections.abc import Awaitable, Callable, Iterator, Mapping, Sequence
@@ -337,9 +337,15 @@ async def _parse_batch_without_headers(records: tuple[ConsumerRecord[bytes, byte
     a binary header would fail the whole batch inside the framework, out of our error handling,
     and the work is wasted since the consumer decodes records itself. Hand it header-less copies
     and keep the original records as the raw message."""
-    message = await default_parser(tuple(dataclasses.replace(r, headers=[]) for r in records))
+    message = await default_parser(tuple(_without_headers(r) for r in records))
     message.raw_message = records
     return message
+
+
+def _without_headers(record: ConsumerRecord[bytes, bytes]) -> ConsumerRecord[bytes, bytes]:
+    stripped = copy.copy(record)  # a shallow copy is several times cheaper than replace()
+    stripped.headers = []
+    return stripped
 
 
 async def _keep_raw(msg: Any) -> Any:
