@@ -46,6 +46,13 @@ class ApiError(Exception):
         self.details = details or {}
 
 
+class NotFound(LookupError):
+    """Raised by use cases for an unknown id; answered as 404 wherever it escapes."""
+
+    def __init__(self, what: str, ident: object) -> None:
+        super().__init__(f"{what} {ident} does not exist")
+
+
 def not_found(what: str, ident: object) -> ApiError:
     return ApiError(404, "not_found", f"{what} {ident} does not exist")
 
@@ -82,6 +89,10 @@ async def _on_api_error(_: Request, exc: Exception) -> Response:
                         status_code=exc.status)
 
 
+async def _on_not_found(_: Request, exc: Exception) -> Response:
+    return JSONResponse(error_body("not_found", str(exc)), status_code=404)
+
+
 async def _on_validation_error(_: Request, exc: Exception) -> Response:
     assert isinstance(exc, RequestValidationError)
     errors = exc.errors()
@@ -111,6 +122,7 @@ async def _on_unexpected(request: Request, exc: Exception) -> Response:
 
 def install_error_handlers(app: FastAPI) -> None:
     app.add_exception_handler(ApiError, _on_api_error)
+    app.add_exception_handler(NotFound, _on_not_found)
     app.add_exception_handler(RequestValidationError, _on_validation_error)
     app.add_exception_handler(StarletteHTTPException, _on_http_error)
     app.add_exception_handler(Exception, _on_unexpected)

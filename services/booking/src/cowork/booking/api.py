@@ -16,7 +16,7 @@ from pydantic import AwareDatetime, BaseModel, ConfigDict, Field, field_validato
 
 from cowork.booking import commands, domain, store
 from cowork.shared.auth import Principal, require_roles, require_self_or_roles
-from cowork.shared.http import ApiError, invalid, not_found
+from cowork.shared.http import ApiError, NotFound, invalid, not_found
 from cowork.shared.service import ServiceRuntime
 
 Kind = Literal["hot_desk", "fixed_desk", "meeting_room", "phone_booth", "event_room"]
@@ -143,8 +143,6 @@ def waitlist_view(w: asyncpg.Record) -> dict[str, Any]:
 async def translated_errors() -> AsyncIterator[None]:
     try:
         yield
-    except commands.NotFound as exc:
-        raise ApiError(404, "not_found", str(exc)) from exc
     except commands.Taken as exc:
         raise ApiError(409, "slot_taken", f"the resource is {exc}", field="start",
                        details={"conflict": {"start": exc.start.isoformat(),
@@ -169,7 +167,7 @@ def router(runtime: ServiceRuntime, policy: commands.Policy) -> APIRouter:
     async def resource_or_404(conn: asyncpg.Connection, resource_id: UUID) -> asyncpg.Record:
         resource = await store.resource_by_id(conn, resource_id)
         if resource is None:
-            raise commands.NotFound("resource", resource_id)
+            raise NotFound("resource", resource_id)
         return resource
 
     # -- spaces and resources

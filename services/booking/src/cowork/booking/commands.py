@@ -13,6 +13,7 @@ import asyncpg
 from cowork.booking import domain, store
 from cowork.shared import scheduler
 from cowork.shared.events import contracts as ev
+from cowork.shared.http import NotFound
 from cowork.shared.outbox import add_event
 
 SOURCE = "/cowork/booking"
@@ -25,11 +26,6 @@ class Policy:
     cancel_cutoff: timedelta = timedelta(hours=24)
     check_in_early: timedelta = timedelta(minutes=15)
     no_show_grace: timedelta = timedelta(minutes=30)
-
-
-class NotFound(LookupError):
-    def __init__(self, what: str, ident: object) -> None:
-        super().__init__(f"{what} {ident} does not exist")
 
 
 class Taken(Exception):

@@ -155,8 +155,6 @@ async def translated_errors() -> AsyncIterator[None]:
     """The rules' and the database's refusals become API.md errors."""
     try:
         yield
-    except commands.NotFound as exc:
-        raise ApiError(404, "not_found", str(exc)) from exc
     except domain.RuleViolation as exc:
         status = 409 if exc.code in ("invalid_transition", "plan_retired") and not exc.field else 422
         raise ApiError(status, exc.code, str(exc), field=exc.field) from exc

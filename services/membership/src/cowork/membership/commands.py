@@ -13,16 +13,12 @@ from cowork.membership import domain, store
 from cowork.shared import scheduler
 from cowork.shared.events import contracts as ev
 from cowork.shared.events import topics
+from cowork.shared.http import NotFound
 from cowork.shared.outbox import add_event, add_tombstone
 
 SOURCE = "/cowork/membership"
 EXPIRE_JOB = "membership.expire"
 EXPIRING_JOB = "membership.expiring"
-
-
-class NotFound(LookupError):
-    def __init__(self, what: str, ident: object) -> None:
-        super().__init__(f"{what} {ident} does not exist")
 
 
 # ---------------------------------------------------------------- members
