@@ -164,10 +164,19 @@ def router(runtime: ServiceRuntime, policy: commands.Policy) -> APIRouter:
     def booked_by(caller: Principal) -> str:
         return "staff" if caller.has("staff") else "member"
 
+    # Resources and their spaces cannot be changed once created (the API has no update), so a
+    # replica may keep the rows it has read: one query less on every booking. An update
+    # endpoint would have to come with invalidation across replicas.
+    known_resources: dict[UUID, asyncpg.Record] = {}
+
     async def resource_or_404(conn: asyncpg.Connection, resource_id: UUID) -> asyncpg.Record:
-        resource = await store.resource_by_id(conn, resource_id)
+        resource = known_resources.get(resource_id)
         if resource is None:
-            raise NotFound("resource", resource_id)
+            resource = await store.resource_by_id(conn, resource_id)
+            if resource is None:
+                raise NotFound("resource", resource_id)
+            if len(known_resources) < 10_000:
+                known_resources[resource_id] = resource
         return resource
 
     # -- spaces and resources

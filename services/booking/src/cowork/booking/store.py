@@ -150,6 +150,11 @@ async def usage_of(conn: asyncpg.Connection, member_id: UUID, day: date, rights:
                    ) -> domain.Usage:
     week_start, week_end = domain.week_bounds(day)
     month_start, month_end = domain.month_bounds(day)
+    # Read only the days some limit looks at: a member's whole history is not needed (and
+    # grows), except the membership period when a carnet counts its days.
+    since, until = min(week_start, month_start), max(week_end, month_end)
+    if rights.carnet_days is not None:
+        since, until = min(since, rights.period_start), max(until, rights.period_end)
     row = await conn.fetchrow(
         """
         SELECT count(*) FILTER (WHERE local_day = $2)                          AS that_day,
@@ -159,10 +164,11 @@ async def usage_of(conn: asyncpg.Connection, member_id: UUID, day: date, rights:
                coalesce(sum(minutes) FILTER (WHERE resource_kind = 'meeting_room'
                                               AND local_day BETWEEN $5 AND $6), 0) AS room_minutes
         FROM bookings
-        WHERE member_id = $1 AND status IN ('confirmed', 'checked_in', 'completed', 'no_show')
+        WHERE member_id = $1 AND local_day BETWEEN $9 AND $10
+          AND status IN ('confirmed', 'checked_in', 'completed', 'no_show')
         """,
         member_id, day, week_start, week_end, month_start, month_end, rights.period_start,
-        rights.period_end)
+        rights.period_end, since, until)
     return domain.Usage(row["that_day"], row["that_week"], row["carnet_days"],
                         not row["day_already_used"], row["room_minutes"])
 
