@@ -66,9 +66,10 @@ class Booking:
         assert response.status_code == 201, response.text
         return response.json()
 
-    async def member_with(self, **plan: Any) -> UUID:
-        """A member with an active membership, applied through the real event handler."""
-        member_id = uuid4()
+    async def member_with(self, member_id: UUID | None = None, **plan: Any) -> UUID:
+        """A member (new, or the one given) with an active membership, applied through the
+        real event handler."""
+        member_id = member_id or uuid4()
         event = ev.MembershipActivated(**{
             "membership_id": uuid4(), "member_id": member_id, "plan_code": "monthly",
             "plan_kind": "monthly", "resource_kinds": ["hot_desk", "meeting_room"],

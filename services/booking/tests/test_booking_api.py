@@ -139,6 +139,28 @@ async def test_fair_use_carnet_and_meeting_room_allowance(svc: Booking) -> None:
     assert over.status_code == 403 and _error(over)["code"] == "meeting_room_allowance"
 
 
+async def test_a_stackable_plan_beside_a_base_plan(svc: Booking) -> None:
+    """An annual desk plan (one booking a day) plus a stackable two-day carnet that includes
+    the meeting room: each booking draws on the plan that allows it, and each plan's limits
+    count only its own bookings."""
+    space = await svc.space()
+    desks = [await svc.resource(space["id"], name=f"Desk {n}") for n in range(3)]
+    room = await svc.resource(space["id"], **ROOM)
+    member = await svc.member_with(plan_code="annual", plan_kind="annual",
+                                   resource_kinds=["hot_desk"], max_bookings_per_day=1)
+    await svc.member_with(member_id=member, plan_code="rooms", plan_kind="carnet",
+                          resource_kinds=["meeting_room"], carnet_days=1)
+    assert (await svc.book(member, desks[0]["id"], rome(2, 9), rome(2, 10))).status_code == 201
+    assert (await svc.book(member, room["id"], rome(2, 11), rome(2, 12))).status_code == 201, \
+        "the desk booking counted against the annual plan, not the carnet"
+    second_desk = await svc.book(member, desks[1]["id"], rome(2, 14), rome(2, 15))
+    assert second_desk.status_code == 403 and _error(second_desk)["code"] == "fair_use_daily"
+    another_room_day = await svc.book(member, room["id"], rome(3, 11), rome(3, 12))
+    assert another_room_day.status_code == 403 and \
+        _error(another_room_day)["code"] == "carnet_used_up"
+    assert (await svc.book(member, desks[0]["id"], rome(3, 9), rome(3, 10))).status_code == 201
+
+
 async def test_any_free_hot_desk(svc: Booking) -> None:
     space = await svc.space()
     for n in (1, 2):

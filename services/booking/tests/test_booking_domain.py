@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import uuid
 from datetime import UTC, date, datetime, time, timedelta
 
 import pytest
@@ -139,6 +140,58 @@ def test_rights() -> None:
     domain.check_rights(carnet, "hot_desk", date(2027, 3, 2), 60,
                         domain.Usage(bookings_that_day=1, carnet_days_used=2,
                                      books_a_new_carnet_day=False))
+
+
+ANNUAL = domain.Rights("active", frozenset({"hot_desk"}), date(2027, 1, 1), date(2027, 12, 31),
+                      max_bookings_per_day=1, membership_id=uuid.UUID(int=1))
+ROOM_CARNET = domain.Rights("active", frozenset({"hot_desk", "meeting_room"}), date(2027, 3, 1),
+                           date(2027, 5, 31), carnet_days=2, membership_id=uuid.UUID(int=2))
+
+
+def test_a_booking_draws_on_the_membership_that_spends_no_allowance_first() -> None:
+    both = [(ROOM_CARNET, domain.Usage()), (ANNUAL, domain.Usage())]
+    assert domain.choose_membership(both, "hot_desk", date(2027, 3, 2), 60) is ANNUAL
+    assert domain.choose_membership(both, "meeting_room", date(2027, 3, 2), 60) is ROOM_CARNET
+    # The annual plan's daily limit is reached: the carnet takes the desk booking.
+    busy = [(ROOM_CARNET, domain.Usage()), (ANNUAL, domain.Usage(bookings_that_day=1))]
+    assert domain.choose_membership(busy, "hot_desk", date(2027, 3, 2), 60) is ROOM_CARNET
+
+
+def test_when_no_membership_allows_it_the_closest_refusal_is_told() -> None:
+    used_up = [(ROOM_CARNET, domain.Usage(carnet_days_used=2)), (ANNUAL, domain.Usage())]
+    with pytest.raises(RuleViolation) as exc:
+        domain.choose_membership(used_up, "meeting_room", date(2027, 3, 2), 60)
+    assert exc.value.code == "carnet_used_up"  # not the annual's "plan_excludes_resource"
+    with pytest.raises(RuleViolation) as exc:
+        domain.choose_membership([], "hot_desk", date(2027, 3, 2), 60)
+    assert exc.value.code == "no_membership"
+
+
+@given(st.lists(st.tuples(st.sampled_from(["active", "suspended", "expired"]),
+                          st.sets(st.sampled_from(["hot_desk", "meeting_room", "phone_booth"])),
+                          st.none() | st.integers(0, 3), st.integers(0, 3)), max_size=4),
+       st.sampled_from(["hot_desk", "meeting_room", "phone_booth"]))
+def test_a_booking_is_allowed_exactly_when_one_membership_allows_it(
+        held: list[tuple[str, set[str], int | None, int]], kind: str) -> None:
+    options = [(domain.Rights(status, frozenset(kinds), date(2027, 3, 1), date(2027, 3, 31),
+                              carnet_days=carnet, membership_id=uuid.UUID(int=n)),
+                domain.Usage(carnet_days_used=used))
+               for n, (status, kinds, carnet, used) in enumerate(held)]
+
+    def allows(rights: domain.Rights, usage: domain.Usage) -> bool:
+        try:
+            domain.check_rights(rights, kind, date(2027, 3, 2), 60, usage)
+        except RuleViolation:
+            return False
+        return True
+
+    try:
+        chosen = domain.choose_membership(options, kind, date(2027, 3, 2), 60)
+    except RuleViolation as refusal:
+        assert refusal.status == 403
+        assert not any(allows(r, u) for r, u in options)
+    else:
+        assert any(r is chosen and allows(r, u) for r, u in options)
 
 
 def test_cancellation_charge_and_check_in_window() -> None:

@@ -68,11 +68,14 @@ async def book(conn: asyncpg.Connection, *, member_id: UUID, resource: asyncpg.R
     rules = store.resource_rules(resource)
     domain.check_interval(space, rules, start, end, now)
     day = domain.local(start, space).date()
-    rights = await store.rights_of(conn, member_id)
-    usage = await store.usage_of(conn, member_id, day, rights) if rights else domain.Usage()
-    domain.check_rights(rights, resource["kind"], day, domain.minutes_between(start, end), usage)
+    memberships = await store.memberships_of(conn, member_id)
+    usage = await store.usage_of(conn, member_id, day, memberships) if memberships else {}
+    drawn_on = domain.choose_membership(
+        [(m, usage.get(m.membership_id, domain.Usage())) for m in memberships],  # type: ignore[arg-type]
+        resource["kind"], day, domain.minutes_between(start, end))
     booking = await store.insert_booking(
-        conn, booking_id=uuid4(), member_id=member_id, resource=resource, start=start,
+        conn, booking_id=uuid4(), member_id=member_id, membership_id=drawn_on.membership_id,
+        resource=resource, start=start,
         end=end, local_day=day, price=domain.price_cents(rules, start, end),
         series_id=series_id, via_waitlist=via_waitlist, booked_by=booked_by, now=now)
     if booking is None:
@@ -184,10 +187,9 @@ async def join_waitlist(conn: asyncpg.Connection, *, member_id: UUID, resource: 
                         start: datetime, end: datetime, now: datetime) -> asyncpg.Record:
     space = store.space_rules(resource)
     domain.check_interval(space, store.resource_rules(resource), start, end, now)
-    rights = await store.rights_of(conn, member_id)
     day = domain.local(start, space).date()
-    domain.check_rights(rights, resource["kind"], day, domain.minutes_between(start, end),
-                        domain.Usage())
+    domain.choose_membership([(m, domain.Usage()) for m in await store.memberships_of(conn, member_id)],
+                             resource["kind"], day, domain.minutes_between(start, end))
     if await store.clashing_booking(conn, resource, start, end) is None:
         raise domain.RuleViolation("slot_is_free", "the slot is free: book it instead", "start",
                                    status=409)

@@ -11,6 +11,7 @@ import math
 from dataclasses import dataclass
 from datetime import UTC, date, datetime, time, timedelta
 from functools import lru_cache
+from uuid import UUID
 from zoneinfo import ZoneInfo
 
 import holidays
@@ -66,11 +67,16 @@ class Rights:
     max_bookings_per_week: int | None = None
     carnet_days: int | None = None
     meeting_room_minutes_per_month: int | None = None
+    membership_id: UUID | None = None
+
+    def spends_allowance_on(self, resource_kind: str) -> bool:
+        return self.carnet_days is not None or (
+            resource_kind == "meeting_room" and self.meeting_room_minutes_per_month is not None)
 
 
 @dataclass(frozen=True)
 class Usage:
-    """What the member already holds, counted by the store for the booking's day/week/month."""
+    """What one membership has already been drawn on, for the booking's day/week/month."""
 
     bookings_that_day: int = 0
     bookings_that_week: int = 0
@@ -195,6 +201,34 @@ def check_rights(rights: Rights | None, resource_kind: str, day: date, minutes: 
         left = rights.meeting_room_minutes_per_month - usage.meeting_room_minutes_that_month
         raise refuse("meeting_room_allowance",
                      f"{max(left, 0)} meeting-room minutes left this month")
+
+
+# Refusals in the order check_rights tries them: the later a membership failed, the closer it
+# came to allowing the booking, so its reason is the one worth telling the member.
+_REFUSAL_DEPTH = ("no_membership", "membership_not_active", "outside_membership_period",
+                  "plan_excludes_resource", "fair_use_daily", "fair_use_weekly", "carnet_used_up",
+                  "meeting_room_allowance")
+
+
+def choose_membership(options: list[tuple[Rights, Usage]], resource_kind: str, day: date,
+                      minutes: int) -> Rights:
+    """The membership a booking draws on when a member holds several (a stackable plan beside
+    a base plan): one that spends no carnet day or meeting-room minutes first, then the one
+    ending soonest. Each membership's limits count only the bookings drawn on it. When none
+    allows the booking, the refusal of the one that came closest."""
+    if not options:
+        check_rights(None, resource_kind, day, minutes, Usage())
+    ordered = sorted(options, key=lambda o: (o[0].spends_allowance_on(resource_kind),
+                                              o[0].period_end, str(o[0].membership_id)))
+    refusals: list[RuleViolation] = []
+    for rights, usage in ordered:
+        try:
+            check_rights(rights, resource_kind, day, minutes, usage)
+        except RuleViolation as refusal:
+            refusals.append(refusal)
+        else:
+            return rights
+    raise max(refusals, key=lambda r: _REFUSAL_DEPTH.index(r.code))
 
 
 # ---------------------------------------------------------------- cancellation and check-in

@@ -88,7 +88,7 @@ def resource_rules(row: Row) -> domain.Resource:
 
 
 async def upsert_eligibility(conn: asyncpg.Connection, event: Any) -> None:
-    """A newer activation replaces whatever the member had."""
+    """One row per membership: a member may hold a stackable plan beside another."""
     await conn.execute(
         """
         INSERT INTO eligibility (member_id, membership_id, status, plan_code, plan_kind,
@@ -96,8 +96,8 @@ async def upsert_eligibility(conn: asyncpg.Connection, event: Any) -> None:
                                  max_bookings_per_week, carnet_days,
                                  meeting_room_minutes_per_month, updated_at)
         VALUES ($1, $2, 'active', $3, $4, $5, $6, $7, $8, $9, $10, $11, now())
-        ON CONFLICT (member_id) DO UPDATE SET
-            membership_id = EXCLUDED.membership_id, status = 'active',
+        ON CONFLICT (membership_id) DO UPDATE SET
+            status = 'active',
             plan_code = EXCLUDED.plan_code, plan_kind = EXCLUDED.plan_kind,
             resource_kinds = EXCLUDED.resource_kinds, period_start = EXCLUDED.period_start,
             period_end = EXCLUDED.period_end,
@@ -133,70 +133,80 @@ async def forget_member(conn: asyncpg.Connection, member_id: UUID) -> None:
                        "WHERE member_id = $1 AND status = 'waiting'", member_id)
 
 
-async def rights_of(conn: asyncpg.Connection, member_id: UUID) -> domain.Rights | None:
-    """Locks the member's row: one member's bookings are decided one at a time, so fair-use
-    limits and allowances hold under concurrency too."""
-    row = await conn.fetchrow("SELECT * FROM eligibility WHERE member_id = $1 FOR UPDATE",
-                              member_id)
-    if row is None:
-        return None
-    return domain.Rights(row["status"], frozenset(row["resource_kinds"]), row["period_start"],
-                         row["period_end"], row["max_bookings_per_day"],
-                         row["max_bookings_per_week"], row["carnet_days"],
-                         row["meeting_room_minutes_per_month"])
+async def memberships_of(conn: asyncpg.Connection, member_id: UUID) -> list[domain.Rights]:
+    """Locks the member's rows: one member's bookings are decided one at a time, so fair-use
+    limits and allowances hold under concurrency too (in one order, so two bookings of one
+    member cannot deadlock)."""
+    rows = await conn.fetch(
+        "SELECT * FROM eligibility WHERE member_id = $1 ORDER BY membership_id FOR UPDATE",
+        member_id)
+    return [domain.Rights(row["status"], frozenset(row["resource_kinds"]), row["period_start"],
+                          row["period_end"], row["max_bookings_per_day"],
+                          row["max_bookings_per_week"], row["carnet_days"],
+                          row["meeting_room_minutes_per_month"], row["membership_id"])
+            for row in rows]
 
 
-async def usage_of(conn: asyncpg.Connection, member_id: UUID, day: date, rights: domain.Rights
-                   ) -> domain.Usage:
+async def usage_of(conn: asyncpg.Connection, member_id: UUID, day: date,
+                   memberships: list[domain.Rights]) -> dict[UUID, domain.Usage]:
+    """What each membership has been drawn on, in one query (memberships drawn on for nothing
+    yet are absent: their usage is zero)."""
     week_start, week_end = domain.week_bounds(day)
     month_start, month_end = domain.month_bounds(day)
     # Read only the days some limit looks at: a member's whole history is not needed (and
-    # grows), except the membership period when a carnet counts its days.
+    # grows), except a carnet's period, whose days it counts.
     since, until = min(week_start, month_start), max(week_end, month_end)
-    if rights.carnet_days is not None:
-        since, until = min(since, rights.period_start), max(until, rights.period_end)
-    row = await conn.fetchrow(
+    for rights in memberships:
+        if rights.carnet_days is not None:
+            since, until = min(since, rights.period_start), max(until, rights.period_end)
+    rows = await conn.fetch(
         """
-        SELECT count(*) FILTER (WHERE local_day = $2)                          AS that_day,
-               count(*) FILTER (WHERE local_day BETWEEN $3 AND $4)             AS that_week,
-               count(DISTINCT local_day) FILTER (WHERE local_day BETWEEN $7 AND $8) AS carnet_days,
-               bool_or(local_day = $2)                                         AS day_already_used,
-               coalesce(sum(minutes) FILTER (WHERE resource_kind = 'meeting_room'
-                                              AND local_day BETWEEN $5 AND $6), 0) AS room_minutes
-        FROM bookings
-        WHERE member_id = $1 AND local_day BETWEEN $9 AND $10
-          AND status IN ('confirmed', 'checked_in', 'completed', 'no_show')
+        SELECT e.membership_id,
+               count(*) FILTER (WHERE b.local_day = $2)                          AS that_day,
+               count(*) FILTER (WHERE b.local_day BETWEEN $3 AND $4)             AS that_week,
+               count(DISTINCT b.local_day)
+                   FILTER (WHERE b.local_day BETWEEN e.period_start AND e.period_end) AS carnet_days,
+               bool_or(b.local_day = $2)                                         AS day_already_used,
+               coalesce(sum(b.minutes) FILTER (WHERE b.resource_kind = 'meeting_room'
+                                                AND b.local_day BETWEEN $5 AND $6), 0) AS room_minutes
+        FROM eligibility e
+        JOIN bookings b ON b.membership_id = e.membership_id
+        WHERE e.member_id = $1 AND b.local_day BETWEEN $7 AND $8
+          AND b.status IN ('confirmed', 'checked_in', 'completed', 'no_show')
+        GROUP BY e.membership_id
         """,
-        member_id, day, week_start, week_end, month_start, month_end, rights.period_start,
-        rights.period_end, since, until)
-    return domain.Usage(row["that_day"], row["that_week"], row["carnet_days"],
-                        not row["day_already_used"], row["room_minutes"])
+        member_id, day, week_start, week_end, month_start, month_end, since, until)
+    return {row["membership_id"]: domain.Usage(row["that_day"], row["that_week"],
+                                               row["carnet_days"], not row["day_already_used"],
+                                               row["room_minutes"])
+            for row in rows}
 
 
 # ---------------------------------------------------------------- bookings
 
 
 async def insert_booking(conn: asyncpg.Connection, *, booking_id: UUID, member_id: UUID,
-                         resource: Row, start: datetime, end: datetime, local_day: date,
-                         price: int, series_id: UUID | None, via_waitlist: bool, booked_by: str,
-                         now: datetime) -> Row | None:
+                         membership_id: UUID | None, resource: Row, start: datetime,
+                         end: datetime, local_day: date, price: int, series_id: UUID | None,
+                         via_waitlist: bool, booked_by: str, now: datetime) -> Row | None:
     """None when the resource is taken (buffer included): ON CONFLICT DO NOTHING lets the
     exclusion constraint refuse without aborting the transaction, so no savepoint is needed."""
     row: Row | None = await conn.fetchrow(
         """
         INSERT INTO bookings (id, member_id, resource_id, space_id, resource_kind, starts_at,
                               ends_at, local_day, minutes, blocked, status, price_cents,
-                              series_id, via_waitlist, booked_by, created_at, updated_at)
+                              series_id, via_waitlist, booked_by, created_at, updated_at,
+                              membership_id)
         VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9,
                 tstzrange($6::timestamptz, $7::timestamptz + make_interval(mins => $10)),
                 'confirmed', $11, $12, $13, $14,
-                $15, $15)
+                $15, $15, $16)
         ON CONFLICT DO NOTHING
         RETURNING *
         """,
         booking_id, member_id, resource["id"], resource["space_id"], resource["kind"], start, end,
         local_day, domain.minutes_between(start, end), resource["buffer_minutes"], price,
-        series_id, via_waitlist, booked_by, now)
+        series_id, via_waitlist, booked_by, now, membership_id)
     return row
 
 

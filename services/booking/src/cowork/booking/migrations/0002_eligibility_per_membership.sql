@@ -1,0 +1,12 @@
+-- A member may hold several live memberships (a stackable plan beside a base plan, e.g. a
+-- meeting-room carnet beside an annual desk plan). The replica keeps one row per membership,
+-- and each booking records the membership it drew on, so every plan's allowances and fair-use
+-- limits count only the bookings made under it.
+ALTER TABLE bookings ADD COLUMN membership_id uuid;
+UPDATE bookings b SET membership_id = e.membership_id
+FROM eligibility e WHERE e.member_id = b.member_id;   -- until now: one row per member
+
+ALTER TABLE eligibility DROP CONSTRAINT eligibility_pkey;
+ALTER TABLE eligibility ADD PRIMARY KEY (membership_id);
+CREATE INDEX eligibility_by_member ON eligibility (member_id);
+CREATE INDEX bookings_by_membership_day ON bookings (membership_id, local_day);
