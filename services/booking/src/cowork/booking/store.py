@@ -171,7 +171,7 @@ async def usage_of(conn: asyncpg.Connection, member_id: UUID, day: date,
                                                 AND b.local_day BETWEEN $5 AND $6), 0) AS room_minutes
         FROM eligibility e
         JOIN bookings b ON b.membership_id = e.membership_id
-        WHERE e.member_id = $1 AND b.local_day BETWEEN $7 AND $8
+        WHERE e.member_id = $1 AND b.member_id = $1 AND b.local_day BETWEEN $7 AND $8
           AND b.status IN ('confirmed', 'checked_in', 'completed', 'no_show')
         GROUP BY e.membership_id
         """,

@@ -9,4 +9,3 @@ FROM eligibility e WHERE e.member_id = b.member_id;   -- until now: one row per 
 ALTER TABLE eligibility DROP CONSTRAINT eligibility_pkey;
 ALTER TABLE eligibility ADD PRIMARY KEY (membership_id);
 CREATE INDEX eligibility_by_member ON eligibility (member_id);
-CREATE INDEX bookings_by_membership_day ON bookings (membership_id, local_day);
