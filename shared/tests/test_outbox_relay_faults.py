@@ -12,6 +12,7 @@ import pytest
 from cowork.devstack import stack
 from cowork.shared.events.topics import TopicSpec
 from cowork.shared.kafka import ensure_topics
+from cowork.shared.outbox import RELAY_LOCK_KEY
 
 from sharedkit import DLQ, fetchval, wait_until, write_events
 from support import TOPIC
@@ -40,24 +41,41 @@ async def _assert_all_applied_once_in_order(dsn: str, total: int) -> None:
     assert await fetchval(dsn, ORDER_VIOLATIONS) == 0, "an aggregate's events arrived out of order"
 
 
-async def test_10k_events_survive_the_relay_being_sigkilled_twice(infra, service_db, topics, procs):
+async def test_10k_events_survive_the_leading_relay_being_sigkilled_twice(
+        infra, service_db, topics, procs):
+    """Two relays on one database, as two replicas run them: only the leader publishes; it is
+    SIGKILLed twice mid-stream, the standby takes over and a fresh standby is started."""
     total = 10_000
     consumer = procs("consumer_proc.py", [service_db, infra.kafka_bootstrap, topics]).start()
     relay_args = [service_db, infra.kafka_bootstrap, topics, "100"]
-    relay = procs("relay_proc.py", relay_args).start()
+    relays = [procs("relay_proc.py", relay_args).start() for _ in range(2)]
     writer = asyncio.create_task(write_events(service_db, streams=20, per_stream=total // 20,
                                               per_tx=50, pause=0.01))
     kills = 0
     for threshold in (1500, 5000):
         await wait_until(lambda t=threshold: _reached(service_db, t), 120, f"{threshold} published")
         assert await _published(service_db) < total, "the kill must land mid-stream"
-        relay.kill()
-        kills += 1
-        relay = procs("relay_proc.py", relay_args).start()
+        leader = await _leading_relay(service_db)
+        assert [r.popen.pid for r in relays].count(leader) == 1, "exactly one relay leads"  # type: ignore[union-attr]
+        for relay in [r for r in relays if r.popen.pid == leader]:  # type: ignore[union-attr]
+            relay.kill()
+            kills += 1
+            relays.remove(relay)
+        relays.append(procs("relay_proc.py", relay_args).start())
     await writer
     assert kills == 2
     await _assert_all_applied_once_in_order(service_db, total)
     assert consumer.alive()
+
+
+async def _leading_relay(dsn: str) -> int:
+    """The OS pid of the relay holding the leadership lock (see relay_proc.py)."""
+    name = await fetchval(dsn, """
+        SELECT a.application_name FROM pg_locks l JOIN pg_stat_activity a ON a.pid = l.pid
+        WHERE l.locktype = 'advisory' AND l.granted AND l.classid = $1 AND l.objid = $2""",
+                          RELAY_LOCK_KEY >> 32, RELAY_LOCK_KEY & 0xFFFFFFFF)
+    assert isinstance(name, str) and name.startswith("relay-"), name
+    return int(name.removeprefix("relay-"))
 
 
 async def _reached(dsn: str, n: int) -> bool:

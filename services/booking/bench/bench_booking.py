@@ -114,6 +114,47 @@ async def bench_raw(dsn: str, slots: list[tuple[int, datetime]]) -> dict[str, fl
     return result
 
 
+async def bench_use_case(dsn: str, slots: list[tuple[int, datetime]]) -> dict[str, float]:
+    """`commands.book` itself — rules, the member's lock, usage, insert, outbox row, jobs, in
+    one transaction — through an asyncpg pool, without HTTP and without a relay: what the
+    booking's database work costs, to split the API's gap between SQL and the HTTP layer."""
+    from cowork.booking import commands, store
+
+    await db.migrate_service(dsn, "booking", MIGRATIONS)
+    pool = await db.create_pool(dsn, min_size=CLIENTS, max_size=CLIENTS)
+    async with pool.acquire() as conn:
+        space = await commands.create_space(
+            conn, now=datetime.now(UTC), name="Bench", address="loopback",
+            timezone="Europe/Rome", opening_hours=ALWAYS_OPEN, closures=[])
+        resources = []
+        for i in range(RESOURCES):
+            row = await store.insert_resource(
+                conn, {"name": f"Desk {i}", "kind": "hot_desk", "seats": 1,
+                       "price_per_hour_cents": 300, "slot_minutes": 60, "min_minutes": 60,
+                       "max_minutes": 600, "advance_days": 365},
+                resource_id=uuid.uuid4(), space_id=space["id"], now=datetime.now(UTC))
+            resources.append(await store.resource_by_id(conn, row["id"]))
+        members = [uuid.uuid4() for _ in range(CLIENTS)]
+        for m in members:
+            await conn.execute(
+                "INSERT INTO eligibility (member_id, membership_id, status, plan_code, plan_kind, "
+                "resource_kinds, period_start, period_end) VALUES ($1, $2, 'active', 'annual', "
+                "'annual', '{hot_desk}', $3, $4)", m, uuid.uuid4(),
+                date.today() - timedelta(days=1), date.today() + timedelta(days=365))
+    policy = commands.Policy()
+
+    async def book(i: int, slot: tuple[int, datetime]) -> None:
+        r, start = slot
+        async with pool.acquire() as conn, conn.transaction():
+            await commands.book(conn, member_id=members[i], resource=resources[r], start=start,
+                                end=start + timedelta(hours=1), now=datetime.now(UTC),
+                                policy=policy, booked_by="staff")
+
+    result = await _run(slots, book)
+    await pool.close()
+    return result
+
+
 WRK_SECONDS = int(os.environ.get("BENCH_WRK_SECONDS", "10"))
 WRK_LUA = """
 local n = 0
@@ -289,10 +330,11 @@ async def bench_api(infra: Infra, dsn: str, slots: list[tuple[int, datetime]]
 
 async def main(infra: Infra) -> None:
     admin = await asyncpg.connect(infra.pg_admin_url)
-    names = [await _fresh_database(infra, admin) for _ in range(3)]
+    names = [await _fresh_database(infra, admin) for _ in range(4)]
     try:
         slots = _slots(N)
         raw = await bench_raw(infra.database_url(names[0]), slots)
+        use_case = await bench_use_case(infra.database_url(names[3]), slots)
         api, availability, floor = await bench_api(infra, infra.database_url(names[1]), slots)
         wrk = await bench_wrk(infra, infra.database_url(names[2]), workers=2)
     finally:
@@ -305,6 +347,7 @@ async def main(infra: Infra) -> None:
           f"{platform.node()}, {os.cpu_count()} cores, {datetime.now(UTC):%Y-%m-%d %H:%M} UTC")
     print(f"{'path':<52}{'per s':>10}{'p50 ms':>10}{'p99 ms':>10}")
     for name, r in (("raw INSERT with the exclusion constraint (asyncpg)", raw),
+                    ("commands.book in-process (rules + SQL, no HTTP)", use_case),
                     ("POST /v1/bookings (HTTP, rules, outbox, jobs)", api),
                     ("GET /v1/resources/{id}/availability", availability),
                     ("GET /healthz (the HTTP stack alone, for scale)", floor)):
@@ -315,7 +358,9 @@ async def main(infra: Infra) -> None:
     print(f"ratio API / raw insert: {ratio} (httpx, 1 worker); {wrk_ratio} (wrk, 2 workers)"
           "  (goal ≥ 0.3)")
     print("BENCH_JSON " + json.dumps({"bench": "booking", "bookings": N, "clients": CLIENTS,
-                                      "raw_insert": raw, "api_booking": api,
+                                      "raw_insert": raw, "use_case": use_case,
+                                      "use_case_ratio": round(use_case["per_s"] / raw["per_s"], 3),
+                                      "api_booking": api,
                                       "availability": availability, "http_floor": floor,
                                       "api_booking_wrk_2_workers": wrk, "ratio": ratio,
                                       "wrk_ratio": wrk_ratio}))

@@ -6,6 +6,7 @@
 from __future__ import annotations
 
 import asyncio
+import os
 import signal
 import sys
 
@@ -16,7 +17,9 @@ from cowork.shared.outbox import OutboxRelay
 
 async def main() -> None:
     dsn, bootstrap, prefix, batch = sys.argv[1], sys.argv[2], sys.argv[3], int(sys.argv[4])
-    pool = await db.create_pool(dsn, max_size=3)
+    # The test finds the leading relay by its connection's application_name.
+    pool = await db.create_pool(dsn + ("&" if "?" in dsn else "?")
+                                + f"application_name=relay-{os.getpid()}", max_size=3)
     producer = reliable_producer(bootstrap, client_id="test-relay")
     await producer.start()
     relay = OutboxRelay(pool, producer, topic_prefix=prefix, batch_size=batch, poll_seconds=0.2,

@@ -62,9 +62,9 @@ async def _init_connection(conn: asyncpg.Connection) -> None:
 async def _keep_session(conn: asyncpg.Connection) -> None:
     """Pool release without asyncpg's default reset query (UNLISTEN *, RESET ALL, advisory
     unlock, CLOSE ALL): one round trip per request saved. Safe because the services keep no
-    session state on pooled connections: locks are transaction-scoped, nothing runs SET, and
-    the relay UNLISTENs before it gives its listener back. asyncpg still rolls back an open
-    transaction and drops Python-side listeners before calling this."""
+    session state on pooled connections: nothing runs SET, and the outbox relay unlocks its
+    leadership lock and UNLISTENs before it gives its connection back (or closes it).
+    asyncpg still rolls back an open transaction and drops Python-side listeners first."""
 
 
 async def create_pool(dsn: str, *, min_size: int = 1, max_size: int = 10) -> asyncpg.Pool:

@@ -2,9 +2,10 @@
 
 `add_event` is called by a service inside the transaction that changes its state; nothing is
 sent then. The `OutboxRelay` publishes committed rows in commit order (acks=all, idempotent
-producer, so one key's events stay in order), then marks them published. It is woken by
-LISTEN/NOTIFY at commit and polls as a fallback. If it dies between sending and marking, the
-next run sends those rows again: at-least-once, which consumers absorb with their inbox.
+producer, so one key's events stay in order), then marks them published. One relay per
+database leads (see OutboxRelay); it is woken by LISTEN/NOTIFY at commit and polls as a
+fallback. If it dies between sending and marking, the next leader sends those rows again:
+at-least-once, which consumers absorb with their inbox.
 """
 
 from __future__ import annotations
@@ -63,17 +64,23 @@ async def add_tombstone(conn: asyncpg.Connection, *, topic: str, key: str, event
     return envelope
 
 
-_CLAIM = """
+_PENDING = """
 SELECT seq, aggregatetype, aggregateid, payload::text AS payload, headers
 FROM outbox
 WHERE published_at IS NULL
 ORDER BY seq
 LIMIT $1
-FOR UPDATE
 """
 
 
 class OutboxRelay:
+    """Publishes a database's outbox. Of several relays on one database (one per replica) only
+    the leader publishes — the one holding a session-level advisory lock on its own connection
+    — so rows go out in commit order. The others try for the lock every `poll_seconds`: when a
+    leader dies its connection closes, the lock goes with it and a standby takes over. The
+    leader reads, sends and marks on that same connection, with no transaction around the send:
+    two round trips a batch, and standbys cost the database nothing while they wait."""
+
     def __init__(self, pool: asyncpg.Pool, producer: AIOKafkaProducer, *, topic_prefix: str = "",
                  batch_size: int = 500, poll_seconds: float = 1.0, service: str = "cowork",
                  retention_hours: int = 168) -> None:
@@ -86,30 +93,27 @@ class OutboxRelay:
         self._retention_hours = retention_hours
         self._wake = asyncio.Event()
         self._stopping = False
+        self.leading = False
 
-    async def publish_pending(self) -> int:
-        """Publish one batch of pending rows. Returns how many were published (0: none or
-        another relay holds the lock)."""
-        async with self._pool.acquire() as conn, conn.transaction():
-            if not await conn.fetchval("SELECT pg_try_advisory_xact_lock($1)", RELAY_LOCK_KEY):
-                return 0
-            rows = await conn.fetch(_CLAIM, self._batch_size)
-            if not rows:
-                return 0
-            started = time.perf_counter()
-            futures = []
-            for row in rows:
-                headers: dict[str, Any] = row["headers"]
-                payload: str | None = row["payload"]
-                futures.append(await self._producer.send(
-                    self._prefix + row["aggregatetype"],
-                    value=payload.encode() if payload is not None else None,
-                    key=row["aggregateid"].encode(),
-                    headers=[(k, str(v).encode()) for k, v in headers.items()],
-                ))
-            await asyncio.gather(*futures)
-            await conn.execute("UPDATE outbox SET published_at = now() WHERE seq = ANY($1::bigint[])",
-                               [r["seq"] for r in rows])
+    async def publish_pending(self, conn: asyncpg.Connection) -> int:
+        """Publish one batch of pending rows on the leader's connection; return how many."""
+        rows = await conn.fetch(_PENDING, self._batch_size)
+        if not rows:
+            return 0
+        started = time.perf_counter()
+        futures = []
+        for row in rows:
+            headers: dict[str, Any] = row["headers"]
+            payload: str | None = row["payload"]
+            futures.append(await self._producer.send(
+                self._prefix + row["aggregatetype"],
+                value=payload.encode() if payload is not None else None,
+                key=row["aggregateid"].encode(),
+                headers=[(k, str(v).encode()) for k, v in headers.items()],
+            ))
+        await asyncio.gather(*futures)  # acks=all from Kafka before a row counts as published
+        await conn.execute("UPDATE outbox SET published_at = now() WHERE seq = ANY($1::bigint[])",
+                           [r["seq"] for r in rows])
         metrics.OUTBOX_PUBLISHED.labels(self._service).inc(len(rows))
         metrics.OUTBOX_PUBLISH_SECONDS.labels(self._service).observe(time.perf_counter() - started)
         return len(rows)
@@ -133,43 +137,64 @@ class OutboxRelay:
         self._wake.set()
 
     async def run(self) -> None:
-        """Publish until stopped; survive broker and database outages with backoff."""
-        listener: asyncpg.Connection | None = None
+        """Lead or stand by until stopped; survive broker and database outages with backoff."""
+        conn: asyncpg.Connection | None = None
         backoff = 0.2
         last_housekeeping = 0.0
-        while not self._stopping:
-            try:
-                if listener is None or listener.is_closed():
-                    listener = await self._pool.acquire()
-                    await listener.add_listener(NOTIFY_CHANNEL, self._on_notify)
-                self._wake.clear()
-                while not self._stopping and await self.publish_pending() == self._batch_size:
-                    pass
-                if time.monotonic() - last_housekeeping > 30:
-                    last_housekeeping = time.monotonic()
-                    await self.backlog()
-                    await self.purge_published()
-                backoff = 0.2
-                with contextlib.suppress(TimeoutError):
-                    await asyncio.wait_for(self._wake.wait(), self._poll_seconds)
-            except asyncio.CancelledError:
-                raise
-            except Exception as exc:  # broker or database away: keep the rows, try again
-                log.warning("outbox relay retrying", error=str(exc), error_type=type(exc).__name__,
-                            backoff_s=backoff)
-                if listener is not None:
-                    await self._release(listener)
-                    listener = None
-                await asyncio.sleep(backoff)
-                backoff = min(backoff * 2, 10.0)
-        if listener is not None:
-            await self._release(listener)
+        try:
+            while not self._stopping:
+                try:
+                    if conn is None or conn.is_closed():
+                        conn = await self._pool.acquire()
+                    if not self.leading:
+                        self.leading = await conn.fetchval("SELECT pg_try_advisory_lock($1)",
+                                                           RELAY_LOCK_KEY)
+                        if not self.leading:
+                            await self._sleep(self._poll_seconds)
+                            continue
+                        await conn.add_listener(NOTIFY_CHANNEL, self._on_notify)
+                        log.info("outbox relay leading")
+                    self._wake.clear()
+                    while not self._stopping and \
+                            await self.publish_pending(conn) == self._batch_size:
+                        pass
+                    if time.monotonic() - last_housekeeping > 30:
+                        last_housekeeping = time.monotonic()
+                        await self.backlog()
+                        await self.purge_published()
+                    backoff = 0.2
+                    await self._sleep(self._poll_seconds)
+                except asyncio.CancelledError:
+                    raise
+                except Exception as exc:  # broker or database away: keep the rows, try again
+                    log.warning("outbox relay retrying", error=str(exc),
+                                error_type=type(exc).__name__, backoff_s=backoff)
+                    if conn is not None:
+                        await self._release(conn)
+                        conn = None
+                    await asyncio.sleep(backoff)
+                    backoff = min(backoff * 2, 10.0)
+        finally:
+            if conn is not None:
+                await self._release(conn)
 
-    async def _release(self, listener: asyncpg.Connection) -> None:
+    async def _sleep(self, seconds: float) -> None:
+        with contextlib.suppress(TimeoutError):
+            await asyncio.wait_for(self._wake.wait(), seconds)
+
+    async def _release(self, conn: asyncpg.Connection) -> None:
+        """Give the connection back without the lock or the LISTEN (the pool does not reset
+        sessions, see db.create_pool); a connection that cannot be cleaned is closed, which
+        drops both on the server."""
+        leading, self.leading = self.leading, False
+        try:
+            await conn.remove_listener(NOTIFY_CHANNEL, self._on_notify)
+            if leading:
+                await conn.execute("SELECT pg_advisory_unlock($1)", RELAY_LOCK_KEY)
+        except Exception:  # a broken connection: closing it is the cleanup
+            conn.terminate()
         with contextlib.suppress(Exception):
-            await listener.remove_listener(NOTIFY_CHANNEL, self._on_notify)
-        with contextlib.suppress(Exception):
-            await self._pool.release(listener)
+            await self._pool.release(conn)
 
     def _on_notify(self, *_: object) -> None:
         self._wake.set()
