@@ -136,3 +136,23 @@ async def test_200_concurrent_requests_for_one_slot_confirm_exactly_one(svc: Boo
     active = await svc.runtime.db.fetchval(
         "SELECT count(*) FROM bookings WHERE status IN ('confirmed', 'checked_in')")
     assert active == 1
+
+
+async def test_concurrent_bookings_of_one_member_never_exceed_the_plan_limits(svc: Booking) -> None:
+    """Fair use and allowances hold under concurrency: a member with one booking a day sends
+    twenty at once for twenty desks; a member with a one-day carnet sends ten for ten days."""
+    space = await svc.space()
+    desks = [await svc.resource(space["id"], name=f"Desk {n}") for n in range(20)]
+    daily = await svc.member_with(max_bookings_per_day=1)
+    carnet = await svc.member_with(plan_kind="carnet", carnet_days=1)
+
+    same_day = await asyncio.gather(*(svc.book(daily, desk["id"], rome(2, 9), rome(2, 10))
+                                      for desk in desks))
+    assert sorted(r.status_code for r in same_day) == [201] + [403] * 19
+    assert {r.json()["error"]["code"] for r in same_day if r.status_code == 403} == {"fair_use_daily"}
+
+    days = [2, 3, 4, 5, 8, 9, 11, 12, 15, 16]  # open weekdays of March 2027 (10th: closed)
+    many_days = await asyncio.gather(*(svc.book(carnet, desks[n]["id"], rome(day, 14), rome(day, 15))
+                                       for n, day in enumerate(days)))
+    assert sorted(r.status_code for r in many_days) == [201] + [403] * 9
+    assert {r.json()["error"]["code"] for r in many_days if r.status_code == 403} == {"carnet_used_up"}
