@@ -118,9 +118,10 @@ async def bench_raw(dsn: str, slots: list[tuple[int, datetime]]) -> dict[str, fl
 
 
 async def bench_use_case(dsn: str, slots: list[tuple[int, datetime]]) -> dict[str, float]:
-    """`commands.book` itself — rules, the member's lock, usage, insert, outbox row, jobs, in
-    one transaction — through an asyncpg pool, without HTTP and without a relay: what the
-    booking's database work costs, to split the API's gap between SQL and the HTTP layer."""
+    """`commands.book` itself — rules, the memberships and their usage, then the claim, the
+    insert, the outbox row and the jobs in one statement — through an asyncpg pool, without
+    HTTP and without a relay: what the booking's database work costs, to split the API's gap
+    between SQL and the HTTP layer."""
     from cowork.booking import commands, store
 
     await db.migrate_service(dsn, "booking", MIGRATIONS)
@@ -148,7 +149,7 @@ async def bench_use_case(dsn: str, slots: list[tuple[int, datetime]]) -> dict[st
 
     async def book(i: int, slot: tuple[int, datetime]) -> None:
         r, start = slot
-        async with pool.acquire() as conn, conn.transaction():
+        async with pool.acquire() as conn:  # as the API calls it: one statement, no transaction
             await commands.book(conn, member_id=members[i], resource=resources[r], start=start,
                                 end=start + timedelta(hours=1), now=datetime.now(UTC),
                                 policy=policy, booked_by="staff")

@@ -43,12 +43,27 @@ class Job:
 JobHandler = Callable[[asyncpg.Connection, Job, datetime], Awaitable[None]]
 
 
-_SCHEDULE = """
-INSERT INTO scheduled_jobs (kind, key, due_at, payload) VALUES ($1, $2, $3, $4::jsonb)
+_REARM = """
 ON CONFLICT (kind, key) DO UPDATE
     SET due_at = EXCLUDED.due_at, payload = EXCLUDED.payload,
         done_at = NULL, cancelled = false, attempts = 0, last_error = NULL
 """
+
+
+_SCHEDULE = """
+INSERT INTO scheduled_jobs (kind, key, due_at, payload) VALUES ($1, $2, $3, $4::jsonb)
+""" + _REARM
+
+
+def schedule_after(change: str, key: str, first_param: int, count: int) -> str:
+    """SQL for a data-modifying CTE that schedules `count` jobs — parameters from
+    `$first_param`, pairs of (kind, due_at) — keyed by the expression `key` over each row the
+    CTE `change` returned, as `schedule` would (see outbox.insert_event_after)."""
+    pairs = ", ".join(f"(${first_param + 2 * i}::text, ${first_param + 2 * i + 1}::timestamptz)"
+                      for i in range(count))
+    return (f"INSERT INTO scheduled_jobs (kind, key, due_at) "  # noqa: S608 - names from code
+            f"SELECT job.kind, {key}, job.due_at "
+            f"FROM {change}, (VALUES {pairs}) AS job (kind, due_at)" + _REARM)
 
 
 async def schedule(conn: asyncpg.Connection, kind: str, key: str, due_at: datetime,

@@ -253,7 +253,9 @@ def router(runtime: ServiceRuntime, policy: commands.Policy) -> APIRouter:
                                            start=body.start, end=body.end, now=now,
                                            policy=policy, booked_by=booked_by(caller))
 
-        return booking_view(await in_tx(work))
+        # No transaction: commands.book writes in one statement (see store.book_drawing_on).
+        async with translated_errors(), runtime.db.acquire() as conn:
+            return booking_view(await work(conn))
 
     @api.post("/bookings/series", status_code=201, tags=["bookings"])
     async def create_series(body: NewSeries, caller: Caller) -> dict[str, Any]:

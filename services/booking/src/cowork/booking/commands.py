@@ -4,7 +4,7 @@ transaction, and schedules or cancels the time-driven work it implies."""
 from __future__ import annotations
 
 from dataclasses import dataclass
-from datetime import datetime, timedelta
+from datetime import UTC, datetime, timedelta
 from typing import Any
 from uuid import UUID, uuid4
 
@@ -14,7 +14,7 @@ from cowork.booking import domain, store
 from cowork.shared import scheduler
 from cowork.shared.events import contracts as ev
 from cowork.shared.http import NotFound
-from cowork.shared.outbox import add_event
+from cowork.shared.outbox import add_event, outbox_values
 
 SOURCE = "/cowork/booking"
 NO_SHOW_JOB = "booking.no_show"
@@ -59,43 +59,49 @@ async def create_resource(conn: asyncpg.Connection, space_id: UUID, resource: di
 # ---------------------------------------------------------------- booking
 
 
+CLAIM_ATTEMPTS = 5
+
+
 async def book(conn: asyncpg.Connection, *, member_id: UUID, resource: asyncpg.Record,
                start: datetime, end: datetime, now: datetime, policy: Policy, booked_by: str,
                series_id: UUID | None = None, via_waitlist: bool = False) -> asyncpg.Record:
-    """Check every rule, then insert; PostgreSQL's exclusion constraint has the last word on
-    overlaps. Run inside a transaction (or savepoint) of the caller."""
+    """Check every rule, then write the booking with its event and jobs in one statement;
+    PostgreSQL's exclusion constraint has the last word on overlaps, the membership's usage
+    version on limits. Needs no transaction of its own (two round trips in all); inside a
+    caller's transaction or savepoint it joins it."""
     space = store.space_rules(resource)  # the resource row carries its space's calendar
     rules = store.resource_rules(resource)
     domain.check_interval(space, rules, start, end, now)
     day = domain.local(start, space).date()
-    memberships = await store.memberships_of(conn, member_id)
-    usage = await store.usage_of(conn, member_id, day, memberships) if memberships else {}
-    drawn_on = domain.choose_membership(
-        [(m, usage.get(m.membership_id, domain.Usage())) for m in memberships],  # type: ignore[arg-type]
-        resource["kind"], day, domain.minutes_between(start, end))
-    booking = await store.insert_booking(
-        conn, booking_id=uuid4(), member_id=member_id, membership_id=drawn_on.membership_id,
-        resource=resource, start=start,
-        end=end, local_day=day, price=domain.price_cents(rules, start, end),
-        series_id=series_id, via_waitlist=via_waitlist, booked_by=booked_by, now=now)
-    if booking is None:
-        clash = await store.clashing_booking(conn, resource, start, end)
-        if clash is None:  # freed again in between: report the requested interval
-            raise Taken(start, end)
-        raise Taken(clash["starts_at"], clash["ends_at"])
-    await add_event(conn, confirmed(booking), source=SOURCE)
-    key = str(booking["id"])
-    await scheduler.schedule_many(conn, [(NO_SHOW_JOB, key, start + policy.no_show_grace, {}),
-                                         (COMPLETE_JOB, key, end, {})])
-    return booking
-
-
-def confirmed(booking: asyncpg.Record) -> ev.BookingConfirmed:
-    return ev.BookingConfirmed(
-        booking_id=booking["id"], member_id=booking["member_id"], space_id=booking["space_id"],
-        resource_id=booking["resource_id"], resource_kind=booking["resource_kind"],
-        start=booking["starts_at"], end=booking["ends_at"], price_cents=booking["price_cents"],
-        series_id=booking["series_id"], via_waitlist=booking["via_waitlist"])
+    minutes = domain.minutes_between(start, end)
+    booking_id, price = uuid4(), domain.price_cents(rules, start, end)
+    for _ in range(CLAIM_ATTEMPTS):
+        held = await store.memberships_with_usage(conn, member_id, day)
+        rights = domain.choose_membership([(m.rights, m.usage) for m in held], resource["kind"],
+                                          day, minutes)
+        drawn_on = next(m for m in held if m.rights is rights)
+        event = ev.BookingConfirmed(
+            booking_id=booking_id, member_id=member_id, space_id=resource["space_id"],
+            resource_id=resource["id"], resource_kind=resource["kind"],
+            start=start.astimezone(UTC), end=end.astimezone(UTC), price_cents=price,
+            series_id=series_id, via_waitlist=via_waitlist)
+        _, event_values = outbox_values(event, source=SOURCE)
+        booking = await store.book_drawing_on(
+            conn, drawn_on, booking_id=booking_id, member_id=member_id, resource=resource,
+            start=start, end=end, local_day=day, price=price, series_id=series_id,
+            via_waitlist=via_waitlist, booked_by=booked_by, now=now, event_values=event_values,
+            jobs=[(NO_SHOW_JOB, start + policy.no_show_grace), (COMPLETE_JOB, end)])
+        if booking is None:
+            clash = await store.clashing_booking(conn, resource, start, end)
+            if clash is None:  # freed again in between: report the requested interval
+                raise Taken(start, end)
+            raise Taken(clash["starts_at"], clash["ends_at"])
+        if not isinstance(booking, str):
+            return booking
+        # CLAIM_LOST: another booking of this member was decided first; decide again on the
+        # usage as it is now.
+    raise domain.RuleViolation("member_busy", "other bookings of this member are being made; "
+                               "try again", "member_id", status=409)
 
 
 async def book_any(conn: asyncpg.Connection, *, member_id: UUID, space_id: UUID, kind: str,
@@ -136,6 +142,7 @@ async def cancel(conn: asyncpg.Connection, booking_id: UUID, *, by: str, now: da
     if by == "staff":
         late, charged = False, 0  # the house cancelled: never the member's fault
     cancelled = await store.set_booking_status(conn, booking_id, "cancelled", now, charged)
+    await store.usage_changed(conn, booking["membership_id"])
     await add_event(conn, ev.BookingCancelled(
         booking_id=booking_id, member_id=booking["member_id"], cancelled_by=by,  # type: ignore[arg-type]
         late=late, charged_cents=charged, cancelled_at=now), source=SOURCE)
@@ -188,7 +195,8 @@ async def join_waitlist(conn: asyncpg.Connection, *, member_id: UUID, resource: 
     space = store.space_rules(resource)
     domain.check_interval(space, store.resource_rules(resource), start, end, now)
     day = domain.local(start, space).date()
-    domain.choose_membership([(m, domain.Usage()) for m in await store.memberships_of(conn, member_id)],
+    domain.choose_membership([(m.rights, domain.Usage())
+                              for m in await store.memberships_with_usage(conn, member_id, day)],
                              resource["kind"], day, domain.minutes_between(start, end))
     if await store.clashing_booking(conn, resource, start, end) is None:
         raise domain.RuleViolation("slot_is_free", "the slot is free: book it instead", "start",

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from datetime import date, datetime, time
 from typing import Any
 from uuid import UUID
@@ -9,6 +10,7 @@ from uuid import UUID
 import asyncpg
 
 from cowork.booking import domain
+from cowork.shared import outbox, scheduler
 
 Row = asyncpg.Record
 
@@ -133,81 +135,125 @@ async def forget_member(conn: asyncpg.Connection, member_id: UUID) -> None:
                        "WHERE member_id = $1 AND status = 'waiting'", member_id)
 
 
-async def memberships_of(conn: asyncpg.Connection, member_id: UUID) -> list[domain.Rights]:
-    """Locks the member's rows: one member's bookings are decided one at a time, so fair-use
-    limits and allowances hold under concurrency too (in one order, so two bookings of one
-    member cannot deadlock)."""
-    rows = await conn.fetch(
-        "SELECT * FROM eligibility WHERE member_id = $1 ORDER BY membership_id FOR UPDATE",
-        member_id)
-    return [domain.Rights(row["status"], frozenset(row["resource_kinds"]), row["period_start"],
-                          row["period_end"], row["max_bookings_per_day"],
-                          row["max_bookings_per_week"], row["carnet_days"],
-                          row["meeting_room_minutes_per_month"], row["membership_id"])
-            for row in rows]
+@dataclass(frozen=True)
+class Drawable:
+    """A membership a booking may draw on: its rights, what it has been drawn on for around the
+    booking's day, and the version that usage was read at."""
+
+    rights: domain.Rights
+    usage: domain.Usage
+    usage_version: int
 
 
-async def usage_of(conn: asyncpg.Connection, member_id: UUID, day: date,
-                   memberships: list[domain.Rights]) -> dict[UUID, domain.Usage]:
-    """What each membership has been drawn on, in one query (memberships drawn on for nothing
-    yet are absent: their usage is zero)."""
+async def memberships_with_usage(conn: asyncpg.Connection, member_id: UUID, day: date
+                                 ) -> list[Drawable]:
+    """Every membership the replica holds for the member, with its usage, in one statement
+    and without locks (see book_drawing_on for why none is needed)."""
     week_start, week_end = domain.week_bounds(day)
     month_start, month_end = domain.month_bounds(day)
-    # Read only the days some limit looks at: a member's whole history is not needed (and
-    # grows), except a carnet's period, whose days it counts.
-    since, until = min(week_start, month_start), max(week_end, month_end)
-    for rights in memberships:
-        if rights.carnet_days is not None:
-            since, until = min(since, rights.period_start), max(until, rights.period_end)
     rows = await conn.fetch(
         """
-        SELECT e.membership_id,
-               count(*) FILTER (WHERE b.local_day = $2)                          AS that_day,
-               count(*) FILTER (WHERE b.local_day BETWEEN $3 AND $4)             AS that_week,
-               count(DISTINCT b.local_day)
-                   FILTER (WHERE b.local_day BETWEEN e.period_start AND e.period_end) AS carnet_days,
-               bool_or(b.local_day = $2)                                         AS day_already_used,
-               coalesce(sum(b.minutes) FILTER (WHERE b.resource_kind = 'meeting_room'
-                                                AND b.local_day BETWEEN $5 AND $6), 0) AS room_minutes
+        SELECT e.*, u.*
         FROM eligibility e
-        JOIN bookings b ON b.membership_id = e.membership_id
-        WHERE e.member_id = $1 AND b.member_id = $1 AND b.local_day BETWEEN $7 AND $8
-          AND b.status IN ('confirmed', 'checked_in', 'completed', 'no_show')
-        GROUP BY e.membership_id
+        CROSS JOIN LATERAL (
+            SELECT count(*) FILTER (WHERE b.local_day = $2)                   AS that_day,
+                   count(*) FILTER (WHERE b.local_day BETWEEN $3 AND $4)      AS that_week,
+                   count(DISTINCT b.local_day)
+                       FILTER (WHERE b.local_day BETWEEN e.period_start AND e.period_end)
+                                                                             AS carnet_days_used,
+                   coalesce(bool_or(b.local_day = $2), false)                 AS day_already_used,
+                   coalesce(sum(b.minutes) FILTER (WHERE b.resource_kind = 'meeting_room'
+                                                    AND b.local_day BETWEEN $5 AND $6), 0)
+                                                                             AS room_minutes
+            FROM bookings b
+            WHERE b.member_id = e.member_id AND b.membership_id = e.membership_id
+              -- only the days some limit counts: the week, the month, and a carnet's period
+              AND b.local_day BETWEEN
+                  least(least($3::date, $5::date),
+                        CASE WHEN e.carnet_days IS NOT NULL THEN e.period_start END)
+                  AND greatest(greatest($4::date, $6::date),
+                               CASE WHEN e.carnet_days IS NOT NULL THEN e.period_end END)
+              AND b.status IN ('confirmed', 'checked_in', 'completed', 'no_show')
+        ) AS u
+        WHERE e.member_id = $1
+        ORDER BY e.membership_id
         """,
-        member_id, day, week_start, week_end, month_start, month_end, since, until)
-    return {row["membership_id"]: domain.Usage(row["that_day"], row["that_week"],
-                                               row["carnet_days"], not row["day_already_used"],
-                                               row["room_minutes"])
-            for row in rows}
+        member_id, day, week_start, week_end, month_start, month_end)
+    return [Drawable(
+        domain.Rights(row["status"], frozenset(row["resource_kinds"]), row["period_start"],
+                      row["period_end"], row["max_bookings_per_day"],
+                      row["max_bookings_per_week"], row["carnet_days"],
+                      row["meeting_room_minutes_per_month"], row["membership_id"]),
+        domain.Usage(row["that_day"], row["that_week"], row["carnet_days_used"],
+                     not row["day_already_used"], row["room_minutes"]),
+        row["usage_version"]) for row in rows]
+
+
+async def usage_changed(conn: asyncpg.Connection, membership_id: UUID | None) -> None:
+    """A booking drawn on the membership stopped counting (cancelled): bookings decided on the
+    old usage must decide again."""
+    await conn.execute("UPDATE eligibility SET usage_version = usage_version + 1 "
+                       "WHERE membership_id = $1", membership_id)
 
 
 # ---------------------------------------------------------------- bookings
 
 
-async def insert_booking(conn: asyncpg.Connection, *, booking_id: UUID, member_id: UUID,
-                         membership_id: UUID | None, resource: Row, start: datetime,
-                         end: datetime, local_day: date, price: int, series_id: UUID | None,
-                         via_waitlist: bool, booked_by: str, now: datetime) -> Row | None:
-    """None when the resource is taken (buffer included): ON CONFLICT DO NOTHING lets the
-    exclusion constraint refuse without aborting the transaction, so no savepoint is needed."""
-    row: Row | None = await conn.fetchrow(
-        """
-        INSERT INTO bookings (id, member_id, resource_id, space_id, resource_kind, starts_at,
-                              ends_at, local_day, minutes, blocked, status, price_cents,
-                              series_id, via_waitlist, booked_by, created_at, updated_at,
-                              membership_id)
-        VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9,
-                tstzrange($6::timestamptz, $7::timestamptz + make_interval(mins => $10)),
-                'confirmed', $11, $12, $13, $14,
-                $15, $15, $16)
-        ON CONFLICT DO NOTHING
-        RETURNING *
-        """,
+CLAIM_LOST = "claim_lost"
+
+# One statement, so no transaction of its own is needed: claim the membership at the usage
+# version the decision was made on (PostgreSQL re-checks the version after waiting for a
+# concurrent claim, which then wins), insert the booking (the exclusion constraint refuses an
+# overlap without aborting: ON CONFLICT DO NOTHING), and write its event and its two jobs, all
+# or none. Parameters: the booking $1-$15, the membership and version $16-$17, the event's
+# outbox values $18-$23, the jobs $24-$27.
+_BOOK_DRAWING_ON = f"""
+WITH claim AS (
+    UPDATE eligibility SET usage_version = usage_version + 1
+    WHERE membership_id = $16 AND usage_version = $17 AND status = 'active'
+    RETURNING membership_id
+), booking AS (
+    INSERT INTO bookings (id, member_id, resource_id, space_id, resource_kind, starts_at,
+                          ends_at, local_day, minutes, blocked, status, price_cents,
+                          series_id, via_waitlist, booked_by, created_at, updated_at,
+                          membership_id)
+    SELECT $1::uuid, $2::uuid, $3::uuid, $4::uuid, $5::text, $6::timestamptz, $7::timestamptz,
+           $8::date, $9::integer,
+           tstzrange($6::timestamptz, $7::timestamptz + make_interval(mins => $10::integer)),
+           'confirmed', $11::integer, $12::uuid, $13::boolean, $14::text, $15::timestamptz,
+           $15::timestamptz, claim.membership_id
+    FROM claim
+    ON CONFLICT DO NOTHING
+    RETURNING *
+), event AS (
+    {outbox.insert_event_after("booking", 18)}
+), jobs AS (
+    {scheduler.schedule_after("booking", "booking.id::text", 24, 2)}
+)
+SELECT (SELECT count(*) FROM claim) AS claimed, booking.*
+FROM (VALUES (1)) AS one LEFT JOIN booking ON true
+"""  # noqa: S608 - composed from constants only, never from input
+
+
+async def book_drawing_on(conn: asyncpg.Connection, drawn_on: Drawable, *, booking_id: UUID,
+                          member_id: UUID, resource: Row, start: datetime, end: datetime,
+                          local_day: date, price: int, series_id: UUID | None,
+                          via_waitlist: bool, booked_by: str, now: datetime,
+                          event_values: list[Any], jobs: list[tuple[str, datetime]]
+                          ) -> Row | str | None:
+    """The booking row; None when the resource is taken (buffer included); CLAIM_LOST when
+    the membership's usage changed since it was read (another booking of the member came
+    first, or the membership is no longer active): decide again."""
+    row: Row = await conn.fetchrow(
+        _BOOK_DRAWING_ON,
         booking_id, member_id, resource["id"], resource["space_id"], resource["kind"], start, end,
         local_day, domain.minutes_between(start, end), resource["buffer_minutes"], price,
-        series_id, via_waitlist, booked_by, now, membership_id)
-    return row
+        series_id, via_waitlist, booked_by, now,
+        drawn_on.rights.membership_id, drawn_on.usage_version,
+        *event_values, *(value for job in jobs for value in job))
+    if not row["claimed"]:
+        return CLAIM_LOST
+    return row if row["id"] is not None else None
 
 
 async def clashing_booking(conn: asyncpg.Connection, resource: Row, start: datetime,

@@ -9,3 +9,9 @@ FROM eligibility e WHERE e.member_id = b.member_id;   -- until now: one row per 
 ALTER TABLE eligibility DROP CONSTRAINT eligibility_pkey;
 ALTER TABLE eligibility ADD PRIMARY KEY (membership_id);
 CREATE INDEX eligibility_by_member ON eligibility (member_id);
+
+-- Bumped by every booking drawn on the membership (and every cancellation of one): a booking
+-- is decided on the usage read at one version and written only if the version is unchanged,
+-- so two concurrent bookings of one member cannot both pass a limit (optimistic concurrency,
+-- see store.book_drawing_on).
+ALTER TABLE eligibility ADD COLUMN usage_version bigint NOT NULL DEFAULT 0;
