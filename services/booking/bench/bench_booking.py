@@ -372,13 +372,17 @@ async def bench_api(infra: Infra, dsn: str, slots: list[tuple[int, datetime]]
 
 async def main(infra: Infra) -> None:
     admin = await asyncpg.connect(infra.pg_admin_url)
-    names = [await _fresh_database(infra, admin) for _ in range(4)]
+    names = [await _fresh_database(infra, admin) for _ in range(5)]
     try:
         slots = _slots(N)
-        raw = await bench_raw(infra.database_url(names[0]), _slots(N_DIRECT))
+        # The raw limit is measured first and last and the higher taken: on a shared VM it
+        # moves by a third between minutes, and the ratio should not flatter the service.
+        raw_first = await bench_raw(infra.database_url(names[0]), _slots(N_DIRECT))
         use_case = await bench_use_case(infra.database_url(names[3]), _slots(N_DIRECT))
         api, availability, floor = await bench_api(infra, infra.database_url(names[1]), slots)
         wrk = await bench_wrk(infra, infra.database_url(names[2]), replicas=2)
+        raw_last = await bench_raw(infra.database_url(names[4]), _slots(N_DIRECT))
+        raw = max(raw_first, raw_last, key=lambda r: r["per_s"])
     finally:
         for name in names:
             await admin.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
@@ -389,6 +393,8 @@ async def main(infra: Infra) -> None:
           f"{CLIENTS} concurrent clients, {RESOURCES} resources, on "
           f"{platform.node()}, {os.cpu_count()} cores, {datetime.now(UTC):%Y-%m-%d %H:%M} UTC")
     print(f"{'path':<52}{'per s':>10}{'p50 ms':>10}{'p99 ms':>10}")
+    print(f"raw INSERT measured first and last: {raw_first['per_s']} and {raw_last['per_s']} "
+          "per s; the higher is the limit")
     for name, r in (("raw INSERT with the exclusion constraint (asyncpg)", raw),
                     ("commands.book in-process (rules + SQL, no HTTP)", use_case),
                     ("POST /v1/bookings (HTTP, rules, outbox, jobs)", api),
@@ -403,7 +409,8 @@ async def main(infra: Infra) -> None:
           "  (goal ≥ 0.3)")
     print("BENCH_JSON " + json.dumps({"bench": "booking", "bookings": N,
                                       "direct_bookings": N_DIRECT, "clients": CLIENTS,
-                                      "raw_insert": raw, "use_case": use_case,
+                                      "raw_insert": raw, "raw_insert_runs": [raw_first, raw_last],
+                                      "use_case": use_case,
                                       "use_case_ratio": round(use_case["per_s"] / raw["per_s"], 3),
                                       "api_booking": api,
                                       "availability": availability, "http_floor": floor,
