@@ -5,7 +5,7 @@ from __future__ import annotations
 import uuid
 
 import pytest
-from booking_testkit import ROOM, Booking, rome
+from booking_testkit import DESK, ROOM, Booking, rome
 
 pytestmark = [pytest.mark.infra]
 
@@ -159,6 +159,23 @@ async def test_a_stackable_plan_beside_a_base_plan(svc: Booking) -> None:
     assert another_room_day.status_code == 403 and \
         _error(another_room_day)["code"] == "carnet_used_up"
     assert (await svc.book(member, desks[0]["id"], rome(3, 9), rome(3, 10))).status_code == 201
+
+
+async def test_a_resource_reserved_for_some_plans(svc: Booking) -> None:
+    space = await svc.space()
+    fixed = await svc.resource(space["id"], name="Fixed 1", kind="fixed_desk",
+                               plan_codes=["annual"])
+    assert fixed["plan_codes"] == ["annual"]
+    monthly = await svc.member_with(plan_code="monthly", resource_kinds=["fixed_desk"])
+    annual = await svc.member_with(plan_code="annual", resource_kinds=["fixed_desk"])
+    refused = await svc.book(monthly, fixed["id"], rome(2, 9), rome(2, 10))
+    assert refused.status_code == 403
+    assert _error(refused)["code"] == "resource_reserved_for_other_plans"
+    assert "annual" in _error(refused)["message"]
+    assert (await svc.book(annual, fixed["id"], rome(2, 9), rome(2, 10))).status_code == 201
+    repeated = await svc.client.post(f"/v1/spaces/{space['id']}/resources", headers=svc.staff(),
+                                     json={**DESK, "name": "Fixed 2", "plan_codes": ["a", "a"]})
+    assert repeated.status_code == 422 and _error(repeated)["field"].startswith("plan_codes")
 
 
 async def test_any_free_hot_desk(svc: Booking) -> None:

@@ -157,6 +157,20 @@ def test_a_booking_draws_on_the_membership_that_spends_no_allowance_first() -> N
     assert domain.choose_membership(busy, "hot_desk", date(2027, 3, 2), 60) is ROOM_CARNET
 
 
+def test_a_resource_reserved_for_some_plans() -> None:
+    annual = domain.Rights(**{**ANNUAL.__dict__, "plan_code": "annual"})
+    monthly = domain.Rights(**{**ANNUAL.__dict__, "plan_code": "monthly"})
+    domain.check_rights(annual, "hot_desk", date(2027, 3, 2), 60, domain.Usage(),
+                        frozenset({"annual"}))
+    with pytest.raises(RuleViolation) as exc:
+        domain.check_rights(monthly, "hot_desk", date(2027, 3, 2), 60, domain.Usage(),
+                            frozenset({"annual"}))
+    assert (exc.value.code, exc.value.status) == ("resource_reserved_for_other_plans", 403)
+    assert domain.choose_membership([(monthly, domain.Usage()), (annual, domain.Usage())],
+                                    "hot_desk", date(2027, 3, 2), 60,
+                                    frozenset({"annual"})) is annual
+
+
 def test_when_no_membership_allows_it_the_closest_refusal_is_told() -> None:
     used_up = [(ROOM_CARNET, domain.Usage(carnet_days_used=2)), (ANNUAL, domain.Usage())]
     with pytest.raises(RuleViolation) as exc:

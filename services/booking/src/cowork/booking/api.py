@@ -81,6 +81,16 @@ class NewResource(Strict):
     max_minutes: Annotated[int, Field(ge=5, le=7 * 1440)] = 600
     advance_days: Annotated[int, Field(ge=0, le=730)] = 60
     buffer_minutes: Annotated[int, Field(ge=0, le=240)] = 0
+    plan_codes: Annotated[list[Text], Field(min_length=1, max_length=50)] | None = Field(
+        None, description="only members on these plans may book it (absent: any plan that "
+                          "includes its kind)")
+
+    @field_validator("plan_codes")
+    @classmethod
+    def distinct_plans(cls, codes: list[str] | None) -> list[str] | None:
+        if codes is not None and len(set(codes)) != len(codes):
+            raise ValueError("plan codes repeat")
+        return codes
 
 
 class NewBooking(Strict):
@@ -119,7 +129,8 @@ def space_view(s: asyncpg.Record) -> dict[str, Any]:
 
 def resource_view(r: asyncpg.Record) -> dict[str, Any]:
     keys = ("name", "kind", "seats", "price_per_hour_cents", "price_per_day_cents",
-            "slot_minutes", "min_minutes", "max_minutes", "advance_days", "buffer_minutes")
+            "slot_minutes", "min_minutes", "max_minutes", "advance_days", "buffer_minutes",
+            "plan_codes")
     return {"id": str(r["id"]), "space_id": str(r["space_id"]), **{k: r[k] for k in keys}}
 
 

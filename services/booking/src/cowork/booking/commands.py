@@ -78,7 +78,7 @@ async def book(conn: asyncpg.Connection, *, member_id: UUID, resource: asyncpg.R
     for _ in range(CLAIM_ATTEMPTS):
         held = await store.memberships_with_usage(conn, member_id, day)
         rights = domain.choose_membership([(m.rights, m.usage) for m in held], resource["kind"],
-                                          day, minutes)
+                                          day, minutes, store.plans_allowed(resource))
         drawn_on = next(m for m in held if m.rights is rights)
         event = ev.BookingConfirmed(
             booking_id=booking_id, member_id=member_id, space_id=resource["space_id"],
@@ -197,7 +197,8 @@ async def join_waitlist(conn: asyncpg.Connection, *, member_id: UUID, resource: 
     day = domain.local(start, space).date()
     domain.choose_membership([(m.rights, domain.Usage())
                               for m in await store.memberships_with_usage(conn, member_id, day)],
-                             resource["kind"], day, domain.minutes_between(start, end))
+                             resource["kind"], day, domain.minutes_between(start, end),
+                             store.plans_allowed(resource))
     if await store.clashing_booking(conn, resource, start, end) is None:
         raise domain.RuleViolation("slot_is_free", "the slot is free: book it instead", "start",
                                    status=409)

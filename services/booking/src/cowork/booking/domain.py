@@ -68,6 +68,7 @@ class Rights:
     carnet_days: int | None = None
     meeting_room_minutes_per_month: int | None = None
     membership_id: UUID | None = None
+    plan_code: str | None = None
 
     def spends_allowance_on(self, resource_kind: str) -> bool:
         return self.carnet_days is not None or (
@@ -174,7 +175,9 @@ def price_cents(resource: Resource, start: datetime, end: datetime) -> int:
 
 
 def check_rights(rights: Rights | None, resource_kind: str, day: date, minutes: int,
-                 usage: Usage) -> None:
+                 usage: Usage, plans_allowed: frozenset[str] | None = None) -> None:
+    """`plans_allowed`: the resource's own list of plans that may book it (None: any plan
+    that includes its kind)."""
     def refuse(code: str, message: str) -> RuleViolation:
         return RuleViolation(code, message, "member_id", status=403)
 
@@ -187,6 +190,9 @@ def check_rights(rights: Rights | None, resource_kind: str, day: date, minutes: 
                      f"the membership covers {rights.period_start} to {rights.period_end}")
     if resource_kind not in rights.resource_kinds:
         raise refuse("plan_excludes_resource", f"the plan does not include {resource_kind}")
+    if plans_allowed is not None and rights.plan_code not in plans_allowed:
+        raise refuse("resource_reserved_for_other_plans",
+                     f"this resource is reserved for the plans {', '.join(sorted(plans_allowed))}")
     if rights.max_bookings_per_day is not None and \
             usage.bookings_that_day >= rights.max_bookings_per_day:
         raise refuse("fair_use_daily", f"at most {rights.max_bookings_per_day} bookings a day")
@@ -206,12 +212,12 @@ def check_rights(rights: Rights | None, resource_kind: str, day: date, minutes: 
 # Refusals in the order check_rights tries them: the later a membership failed, the closer it
 # came to allowing the booking, so its reason is the one worth telling the member.
 _REFUSAL_DEPTH = ("no_membership", "membership_not_active", "outside_membership_period",
-                  "plan_excludes_resource", "fair_use_daily", "fair_use_weekly", "carnet_used_up",
-                  "meeting_room_allowance")
+                  "plan_excludes_resource", "resource_reserved_for_other_plans", "fair_use_daily",
+                  "fair_use_weekly", "carnet_used_up", "meeting_room_allowance")
 
 
 def choose_membership(options: list[tuple[Rights, Usage]], resource_kind: str, day: date,
-                      minutes: int) -> Rights:
+                      minutes: int, plans_allowed: frozenset[str] | None = None) -> Rights:
     """The membership a booking draws on when a member holds several (a stackable plan beside
     a base plan): one that spends no carnet day or meeting-room minutes first, then the one
     ending soonest. Each membership's limits count only the bookings drawn on it. When none
@@ -223,7 +229,7 @@ def choose_membership(options: list[tuple[Rights, Usage]], resource_kind: str, d
     refusals: list[RuleViolation] = []
     for rights, usage in ordered:
         try:
-            check_rights(rights, resource_kind, day, minutes, usage)
+            check_rights(rights, resource_kind, day, minutes, usage, plans_allowed)
         except RuleViolation as refusal:
             refusals.append(refusal)
         else:

@@ -42,13 +42,14 @@ async def insert_resource(conn: asyncpg.Connection, resource: dict[str, Any], *,
         """
         INSERT INTO resources (id, space_id, name, kind, seats, price_per_hour_cents,
                                price_per_day_cents, slot_minutes, min_minutes, max_minutes,
-                               advance_days, buffer_minutes, created_at)
-        VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13) RETURNING *
+                               advance_days, buffer_minutes, created_at, plan_codes)
+        VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14) RETURNING *
         """,
         resource_id, space_id, resource["name"], resource["kind"], resource["seats"],
         resource["price_per_hour_cents"], resource.get("price_per_day_cents"),
         resource["slot_minutes"], resource["min_minutes"], resource["max_minutes"],
-        resource["advance_days"], resource.get("buffer_minutes", 0), now)
+        resource["advance_days"], resource.get("buffer_minutes", 0), now,
+        resource.get("plan_codes"))
     return row
 
 
@@ -78,6 +79,11 @@ def space_rules(row: Row) -> domain.Space:
     once = frozenset(date.fromisoformat(c) for c in row["closures"] if len(c) == 10)
     yearly = frozenset((int(c[:2]), int(c[3:])) for c in row["closures"] if len(c) == 5)
     return domain.Space(row["timezone"], hours, once, yearly)
+
+
+def plans_allowed(row: Row) -> frozenset[str] | None:
+    """The plans a resource is reserved for; None when any plan including its kind may book."""
+    return frozenset(row["plan_codes"]) if row["plan_codes"] is not None else None
 
 
 def resource_rules(row: Row) -> domain.Resource:
@@ -183,7 +189,8 @@ async def memberships_with_usage(conn: asyncpg.Connection, member_id: UUID, day:
         domain.Rights(row["status"], frozenset(row["resource_kinds"]), row["period_start"],
                       row["period_end"], row["max_bookings_per_day"],
                       row["max_bookings_per_week"], row["carnet_days"],
-                      row["meeting_room_minutes_per_month"], row["membership_id"]),
+                      row["meeting_room_minutes_per_month"], row["membership_id"],
+                      row["plan_code"]),
         domain.Usage(row["that_day"], row["that_week"], row["carnet_days_used"],
                      not row["day_already_used"], row["room_minutes"]),
         row["usage_version"]) for row in rows]
