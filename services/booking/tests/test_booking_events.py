@@ -112,6 +112,10 @@ async def test_lifecycle_waitlist_promotion_no_show_and_completion(svc: Booking)
     assert confirmations[first["id"]].via_waitlist is False
     assert confirmations[first["id"]].price_cents == 600
     assert confirmations[first["id"]].resource_kind == "hot_desk"
+    [first_confirmed] = [r for r in of_type(records, ev.BookingConfirmed.event_type)
+                         if r.key == first["id"]]
+    assert json.loads(first_confirmed.value or b"")["start"] in (
+        "2027-03-01T09:00:00Z", "2027-03-01T09:00:00+00:00"), "times travel in UTC (EVENTS.md)"
     assert records[-1].headers["ce_source"] == "/cowork/booking"
     published = of_type(records, ev.ResourcePublished.event_type)
     assert [r.key for r in published] == [desk["id"]]
