@@ -3,21 +3,26 @@
 from __future__ import annotations
 
 import asyncio
+import uuid
 
 import pytest
+from prometheus_client import REGISTRY
 
 from cowork.shared import db
 from cowork.shared.kafka import reliable_producer
 from cowork.shared.outbox import RELAY_LOCK_KEY, OutboxRelay
 from cowork.shared.testing import Infra
+from cowork.shared.testing.kafka import collect
 
 from sharedkit import fetchval, wait_until, write_events
+from support import TOPIC
 
 pytestmark = [pytest.mark.infra]
 
 LEADERSHIP_HELD = """
 SELECT count(*) FROM pg_locks
 WHERE locktype = 'advisory' AND granted AND classid = $1 AND objid = $2
+  AND database = (SELECT oid FROM pg_database WHERE datname = current_database())
 """
 
 
@@ -61,3 +66,47 @@ async def test_one_relay_leads_and_a_stopped_leader_hands_over(infra: Infra, ser
         await producer.stop()
         for pool in pools:
             await pool.close()
+
+
+async def test_a_row_kafka_will_never_accept_is_parked_and_the_rest_flow(
+        infra: Infra, service_db: str, topics: str) -> None:
+    """An event over Kafka's size limit must not stop every later event of the service."""
+    await write_events(service_db, streams=2, per_stream=5)
+    conn = await db.connect(service_db)
+    try:
+        await conn.execute(
+            "INSERT INTO outbox (id, aggregatetype, aggregateid, type, payload, headers) "
+            "VALUES ($1, $2, 'big', 'cowork.test.sequenced.v1', $3::jsonb, '{}'::jsonb)",
+            uuid.uuid4(), TOPIC, {"padding": "x" * 2_000_000})
+    finally:
+        await conn.close()
+    await write_events(service_db, streams=2, per_stream=5)
+    pool = await db.create_pool(service_db, max_size=3)
+    producer = reliable_producer(infra.kafka_bootstrap, client_id="test-relay")
+    await producer.start()
+    relay = OutboxRelay(pool, producer, topic_prefix=topics, poll_seconds=0.1, service="parking")
+    parked_before = _sample("cowork_outbox_parked_total", "parking")
+    task = asyncio.create_task(relay.run())
+    try:
+        async def all_but_one_published() -> bool:
+            return await fetchval(service_db, "SELECT count(*) FROM outbox "
+                                              "WHERE published_at IS NOT NULL") == 20
+
+        await wait_until(all_but_one_published, 30, "the events after the big one to go out")
+        reason = await fetchval(service_db, "SELECT parked_reason FROM outbox "
+                                            "WHERE aggregateid = 'big' AND published_at IS NULL")
+        assert isinstance(reason, str) and reason.startswith("MessageSizeTooLargeError")
+        assert _sample("cowork_outbox_parked_total", "parking") == parked_before + 1
+        records = await collect(infra.kafka_bootstrap, topics + TOPIC,
+                                until=lambda seen: len(seen) >= 20)
+        await asyncio.sleep(0.5)
+        assert len(records) == 20 and all(r.key != "big" for r in records)
+    finally:
+        relay.stop()
+        await task
+        await producer.stop()
+        await pool.close()
+
+
+def _sample(name: str, service: str) -> float:
+    return REGISTRY.get_sample_value(name, {"service": service}) or 0.0

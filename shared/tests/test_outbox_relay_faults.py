@@ -72,7 +72,8 @@ async def _leading_relay(dsn: str) -> int:
     """The OS pid of the relay holding the leadership lock (see relay_proc.py)."""
     name = await fetchval(dsn, """
         SELECT a.application_name FROM pg_locks l JOIN pg_stat_activity a ON a.pid = l.pid
-        WHERE l.locktype = 'advisory' AND l.granted AND l.classid = $1 AND l.objid = $2""",
+        WHERE l.locktype = 'advisory' AND l.granted AND l.classid = $1 AND l.objid = $2
+          AND l.database = (SELECT oid FROM pg_database WHERE datname = current_database())""",
                           RELAY_LOCK_KEY >> 32, RELAY_LOCK_KEY & 0xFFFFFFFF)
     assert isinstance(name, str) and name.startswith("relay-"), name
     return int(name.removeprefix("relay-"))

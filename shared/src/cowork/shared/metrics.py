@@ -27,6 +27,8 @@ CONSUMER_LAG = Gauge(
 )
 OUTBOX_BACKLOG = Gauge("cowork_outbox_backlog", "Outbox rows not yet published", ["service"])
 OUTBOX_PUBLISHED = Counter("cowork_outbox_published_total", "Outbox rows published", ["service"])
+OUTBOX_PARKED = Counter("cowork_outbox_parked_total",
+                        "Outbox rows Kafka refused for good, set aside", ["service"])
 OUTBOX_PUBLISH_SECONDS = Histogram(
     "cowork_outbox_publish_batch_seconds", "Time to publish one outbox batch", ["service"],
 )

@@ -18,6 +18,7 @@ from typing import Any
 
 import asyncpg
 from aiokafka import AIOKafkaProducer
+from aiokafka.errors import MessageSizeTooLargeError, RecordTooLargeError
 
 from cowork.shared import metrics, tracing
 from cowork.shared.events.contracts import DomainEvent
@@ -83,12 +84,16 @@ async def add_tombstone(conn: asyncpg.Connection, *, topic: str, key: str, event
 
 
 _PENDING = """
-SELECT seq, aggregatetype, aggregateid, payload::text AS payload, headers
+SELECT seq, id, type, aggregatetype, aggregateid, payload::text AS payload, headers
 FROM outbox
-WHERE published_at IS NULL
+WHERE published_at IS NULL AND parked_reason IS NULL
 ORDER BY seq
 LIMIT $1
 """
+
+# Errors that say this record can never be published, whatever is retried: park it rather than
+# stop every later event of the service behind it.
+_NEVER_ACCEPTED = (MessageSizeTooLargeError, RecordTooLargeError)
 
 
 class OutboxRelay:
@@ -119,26 +124,53 @@ class OutboxRelay:
         if not rows:
             return 0
         started = time.perf_counter()
-        futures = []
+        sent: list[tuple[asyncpg.Record, asyncio.Future[Any]]] = []
+        refused: list[tuple[asyncpg.Record, BaseException]] = []
         for row in rows:
             headers: dict[str, Any] = row["headers"]
             payload: str | None = row["payload"]
-            futures.append(await self._producer.send(
-                self._prefix + row["aggregatetype"],
-                value=payload.encode() if payload is not None else None,
-                key=row["aggregateid"].encode(),
-                headers=[(k, str(v).encode()) for k, v in headers.items()],
-            ))
-        await asyncio.gather(*futures)  # acks=all from Kafka before a row counts as published
+            try:
+                sent.append((row, await self._producer.send(
+                    self._prefix + row["aggregatetype"],
+                    value=payload.encode() if payload is not None else None,
+                    key=row["aggregateid"].encode(),
+                    headers=[(k, str(v).encode()) for k, v in headers.items()],
+                )))
+            except _NEVER_ACCEPTED as exc:
+                refused.append((row, exc))
+        # acks=all from Kafka before a row counts as published; any other failure raises, and
+        # the whole batch is sent again later (at-least-once).
+        outcomes = await asyncio.gather(*(future for _, future in sent), return_exceptions=True)
+        published = []
+        for (row, _), outcome in zip(sent, outcomes, strict=True):
+            if isinstance(outcome, _NEVER_ACCEPTED):
+                refused.append((row, outcome))
+            elif isinstance(outcome, BaseException):
+                raise outcome
+            else:
+                published.append(row["seq"])
         await conn.execute("UPDATE outbox SET published_at = now() WHERE seq = ANY($1::bigint[])",
-                           [r["seq"] for r in rows])
-        metrics.OUTBOX_PUBLISHED.labels(self._service).inc(len(rows))
+                           published)
+        if refused:
+            await self._park(conn, refused)
+        metrics.OUTBOX_PUBLISHED.labels(self._service).inc(len(published))
         metrics.OUTBOX_PUBLISH_SECONDS.labels(self._service).observe(time.perf_counter() - started)
         return len(rows)
 
+    async def _park(self, conn: asyncpg.Connection,
+                    refused: list[tuple[asyncpg.Record, BaseException]]) -> None:
+        await conn.executemany("UPDATE outbox SET parked_reason = $2 WHERE seq = $1",
+                               [(row["seq"], f"{type(exc).__name__}: {exc}") for row, exc in refused])
+        metrics.OUTBOX_PARKED.labels(self._service).inc(len(refused))
+        for row, exc in refused:  # the event's id and type, never its payload
+            log.error("outbox row parked: Kafka will not accept it", seq=row["seq"],
+                      event_id=str(row["id"]), event_type=row["type"],
+                      error_type=type(exc).__name__, error=str(exc))
+
     async def backlog(self) -> int:
         async with self._pool.acquire() as conn:
-            n: int = await conn.fetchval("SELECT count(*) FROM outbox WHERE published_at IS NULL")
+            n: int = await conn.fetchval("SELECT count(*) FROM outbox "
+                                         "WHERE published_at IS NULL AND parked_reason IS NULL")
         metrics.OUTBOX_BACKLOG.labels(self._service).set(n)
         return n
 
