@@ -31,7 +31,8 @@ async def test_one_relay_leads_and_a_stopped_leader_hands_over(infra: Infra, ser
     pools = [await db.create_pool(service_db, max_size=3) for _ in range(2)]
     producer = reliable_producer(infra.kafka_bootstrap, client_id="test-relay")
     await producer.start()
-    relays = [OutboxRelay(pool, producer, topic_prefix=topics, poll_seconds=0.1) for pool in pools]
+    relays = [OutboxRelay(pool, producer, topic_prefix=topics, poll_seconds=0.1,
+                          service=f"replica-{n}") for n, pool in enumerate(pools)]
     tasks = [asyncio.create_task(r.run()) for r in relays]
     try:
         async def someone_leads() -> bool:
@@ -41,6 +42,8 @@ async def test_one_relay_leads_and_a_stopped_leader_hands_over(infra: Infra, ser
         await asyncio.sleep(0.5)  # the standby keeps trying meanwhile
         assert sum(r.leading for r in relays) == 1
         first = next(i for i, r in enumerate(relays) if r.leading)
+        assert [_leading_metric(f"replica-{n}") for n in range(2)] == \
+            [1.0 if n == first else 0.0 for n in range(2)], "operators see which replica leads"
         relays[first].stop()
         await tasks[first]
         # Its pool stays open and its connection went back to it: the lock must not have.
@@ -50,6 +53,7 @@ async def test_one_relay_leads_and_a_stopped_leader_hands_over(infra: Infra, ser
             return other.leading
 
         await wait_until(other_leads, 10, "the standby to take over")
+        assert _leading_metric(f"replica-{first}") == 0.0
         assert await fetchval(service_db, LEADERSHIP_HELD, RELAY_LOCK_KEY >> 32,
                               RELAY_LOCK_KEY & 0xFFFFFFFF) == 1
         await write_events(service_db, streams=2, per_stream=50)
@@ -110,3 +114,9 @@ async def test_a_row_kafka_will_never_accept_is_parked_and_the_rest_flow(
 
 def _sample(name: str, service: str) -> float:
     return REGISTRY.get_sample_value(name, {"service": service}) or 0.0
+
+
+def _leading_metric(service: str) -> float:
+    value = REGISTRY.get_sample_value("cowork_outbox_relay_leading", {"service": service})
+    assert value is not None, f"{service} exports no leadership gauge"
+    return value

@@ -27,6 +27,9 @@ CONSUMER_LAG = Gauge(
 )
 OUTBOX_BACKLOG = Gauge("cowork_outbox_backlog", "Outbox rows not yet published", ["service"])
 OUTBOX_PUBLISHED = Counter("cowork_outbox_published_total", "Outbox rows published", ["service"])
+OUTBOX_RELAY_LEADING = Gauge("cowork_outbox_relay_leading",
+                             "1 on the replica whose relay publishes the outbox, 0 on standbys",
+                             ["service"])
 OUTBOX_PARKED = Counter("cowork_outbox_parked_total",
                         "Outbox rows Kafka refused for good, set aside", ["service"])
 OUTBOX_PUBLISH_SECONDS = Histogram(

@@ -191,6 +191,7 @@ class OutboxRelay:
         conn: asyncpg.Connection | None = None
         backoff = 0.2
         last_housekeeping = 0.0
+        metrics.OUTBOX_RELAY_LEADING.labels(self._service).set(0)
         try:
             while not self._stopping:
                 try:
@@ -203,6 +204,7 @@ class OutboxRelay:
                             await self._sleep(self._poll_seconds)
                             continue
                         await conn.add_listener(NOTIFY_CHANNEL, self._on_notify)
+                        metrics.OUTBOX_RELAY_LEADING.labels(self._service).set(1)
                         log.info("outbox relay leading")
                     self._wake.clear()
                     while not self._stopping and \
@@ -237,6 +239,7 @@ class OutboxRelay:
         sessions, see db.create_pool); a connection that cannot be cleaned is closed, which
         drops both on the server."""
         leading, self.leading = self.leading, False
+        metrics.OUTBOX_RELAY_LEADING.labels(self._service).set(0)
         try:
             await conn.remove_listener(NOTIFY_CHANNEL, self._on_notify)
             if leading:
