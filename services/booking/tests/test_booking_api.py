@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import uuid
 
+import httpx
 import pytest
 from booking_testkit import DESK, ROOM, Booking, rome
 
@@ -196,6 +197,25 @@ async def test_any_free_hot_desk(svc: Booking) -> None:
         "member_id": str(members[0]), "start": rome(2, 9), "end": rome(2, 12)},
         headers=svc.member(members[0]))
     assert neither.status_code == 422 and _error(neither)["field"] == "resource_id"
+
+
+async def test_any_free_desk_passes_over_desks_reserved_for_other_plans(svc: Booking) -> None:
+    space = await svc.space()
+    await svc.resource(space["id"], name="A reserved", plan_codes=["annual"])
+    open_desk = await svc.resource(space["id"], name="B open")
+    monthly = await svc.member_with(plan_code="monthly")
+
+    async def any_desk(member: uuid.UUID, hour: int) -> httpx.Response:
+        return await svc.client.post("/v1/bookings", json={
+            "member_id": str(member), "space_id": space["id"], "resource_kind": "hot_desk",
+            "start": rome(2, hour), "end": rome(2, hour + 1)}, headers=svc.member(member))
+
+    first = await any_desk(monthly, 9)
+    assert first.status_code == 201 and first.json()["resource_id"] == open_desk["id"]
+    other = await svc.member_with(plan_code="monthly")
+    second = await any_desk(other, 9)  # only the reserved desk is free now
+    assert second.status_code == 403
+    assert _error(second)["code"] == "resource_reserved_for_other_plans"
 
 
 async def test_cancel_free_then_late_and_check_in_window(svc: Booking) -> None:

@@ -107,18 +107,28 @@ async def book(conn: asyncpg.Connection, *, member_id: UUID, resource: asyncpg.R
 async def book_any(conn: asyncpg.Connection, *, member_id: UUID, space_id: UUID, kind: str,
                    start: datetime, end: datetime, now: datetime, policy: Policy,
                    booked_by: str) -> asyncpg.Record:
-    """'Any hot desk': try each resource of the kind in turn; the constraint keeps it race-free."""
-    candidates = await store.resources_of(conn, space_id, kind)
+    """'Any hot desk': the resources of the kind that were free when asked, by name, tried in
+    turn; the exclusion constraint keeps it race-free when another request takes one first.
+    A resource reserved for plans the member does not hold is passed over."""
+    candidates = await store.resources_of(conn, space_id, kind, free_from=start, free_until=end)
     if not candidates:
         raise NotFound(f"{kind} in space", space_id)
-    last: Taken | None = None
+    reserved: domain.RuleViolation | None = None
+    raced = False
     for resource in candidates:
+        if resource["taken"]:
+            continue
         try:
             return await book(conn, member_id=member_id, resource=resource, start=start,
                               end=end, now=now, policy=policy, booked_by=booked_by)
-        except Taken as taken:
-            last = taken
-    assert last is not None
+        except Taken:
+            raced = True  # taken in between: the next one
+        except domain.RuleViolation as refusal:
+            if refusal.code != "resource_reserved_for_other_plans":
+                raise  # the same answer for every resource: tell it at once
+            reserved = refusal
+    if reserved is not None and not raced:  # free ones there were, but not for this member
+        raise reserved
     raise domain.RuleViolation("none_free", f"no {kind} is free for that interval", "start",
                                status=409)
 

@@ -65,11 +65,24 @@ async def resource_by_id(conn: asyncpg.Connection, resource_id: UUID) -> Row | N
     return row
 
 
-async def resources_of(conn: asyncpg.Connection, space_id: UUID, kind: str | None = None
+async def resources_of(conn: asyncpg.Connection, space_id: UUID, kind: str | None = None, *,
+                       free_from: datetime | None = None, free_until: datetime | None = None
                        ) -> list[Row]:
+    """A space's resources by kind and name; given an interval, each row also says whether an
+    active booking (buffer included) takes part of it (`taken`)."""
     return list(await conn.fetch(
-        _RESOURCE_WITH_SPACE + "WHERE r.space_id = $1 AND ($2::text IS NULL OR r.kind = $2) "
-        "ORDER BY r.kind, r.name", space_id, kind))
+        """
+        SELECT r.*, s.timezone, s.opening_hours, s.closures,
+               $3::timestamptz IS NOT NULL AND EXISTS (
+                   SELECT 1 FROM bookings b
+                   WHERE b.resource_id = r.id AND b.status IN ('confirmed', 'checked_in')
+                     AND b.blocked && tstzrange($3::timestamptz,
+                                                $4::timestamptz + make_interval(mins => r.buffer_minutes))
+               ) AS taken
+        FROM resources r JOIN spaces s ON s.id = r.space_id
+        WHERE r.space_id = $1 AND ($2::text IS NULL OR r.kind = $2)
+        ORDER BY r.kind, r.name
+        """, space_id, kind, free_from, free_until))
 
 
 def space_rules(row: Row) -> domain.Space:
