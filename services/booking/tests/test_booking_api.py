@@ -8,6 +8,8 @@ import httpx
 import pytest
 from booking_testkit import DESK, ROOM, Booking, rome
 
+from cowork.booking import commands, store
+
 pytestmark = [pytest.mark.infra]
 
 
@@ -321,3 +323,23 @@ async def test_waitlist(svc: Booking) -> None:
     await svc.client.post(f"/v1/bookings/{taken['id']}/cancel", headers=svc.member(alice))
     bobs = (await svc.client.get("/v1/bookings", headers=svc.member(bob))).json()
     assert len(bobs) == 1 and bobs[0]["via_waitlist"] is True and bobs[0]["status"] == "confirmed"
+
+
+async def test_a_member_whose_claims_keep_losing_gets_a_clean_409(
+        svc: Booking, monkeypatch: pytest.MonkeyPatch) -> None:
+    """When another booking of the same member wins the claim five times running, the answer
+    is 409 member_busy and nothing is written."""
+    space = await svc.space()
+    desk = await svc.resource(space["id"])
+    member = await svc.member_with()
+    attempts = []
+
+    async def always_lost(*args: object, **kwargs: object) -> str:
+        attempts.append(1)
+        return store.CLAIM_LOST
+
+    monkeypatch.setattr(store, "book_drawing_on", always_lost)
+    busy = await svc.book(member, desk["id"], rome(2, 9), rome(2, 10))
+    assert busy.status_code == 409 and _error(busy)["code"] == "member_busy"
+    assert len(attempts) == commands.CLAIM_ATTEMPTS
+    assert await svc.runtime.db.fetchval("SELECT count(*) FROM bookings") == 0

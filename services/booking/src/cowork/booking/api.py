@@ -162,6 +162,9 @@ async def translated_errors() -> AsyncIterator[None]:
         raise ApiError(exc.status, exc.code, str(exc), field=exc.field) from exc
     except asyncpg.UniqueViolationError as exc:
         raise ApiError(409, "conflict", "conflicts with an existing record") from exc
+    except asyncpg.DeadlockDetectedError as exc:  # PostgreSQL rolled this one back: nothing half-done
+        raise ApiError(409, "concurrent_change", "a concurrent change got in the way; "
+                       "nothing was changed, try again") from exc
 
 
 def router(runtime: ServiceRuntime, policy: commands.Policy) -> APIRouter:

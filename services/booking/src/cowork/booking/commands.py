@@ -142,6 +142,13 @@ async def booking_for_update(conn: asyncpg.Connection, booking_id: UUID) -> asyn
 
 async def cancel(conn: asyncpg.Connection, booking_id: UUID, *, by: str, now: datetime,
                  policy: Policy) -> asyncpg.Record:
+    seen = await store.booking_by_id(conn, booking_id)
+    if seen is None:
+        raise NotFound("booking", booking_id)
+    # The membership's usage first, then the booking: the order every writer takes them in
+    # (a booking claims the membership, then its insert may wait on a booking row), so a
+    # cancellation and a series of the same member cannot deadlock.
+    await store.usage_changed(conn, seen["membership_id"])
     booking = await booking_for_update(conn, booking_id)
     if booking["status"] != "confirmed":
         raise domain.RuleViolation("not_cancellable",
@@ -152,7 +159,6 @@ async def cancel(conn: asyncpg.Connection, booking_id: UUID, *, by: str, now: da
     if by == "staff":
         late, charged = False, 0  # the house cancelled: never the member's fault
     cancelled = await store.set_booking_status(conn, booking_id, "cancelled", now, charged)
-    await store.usage_changed(conn, booking["membership_id"])
     await add_event(conn, ev.BookingCancelled(
         booking_id=booking_id, member_id=booking["member_id"], cancelled_by=by,  # type: ignore[arg-type]
         late=late, charged_cents=charged, cancelled_at=now), source=SOURCE)
@@ -162,6 +168,13 @@ async def cancel(conn: asyncpg.Connection, booking_id: UUID, *, by: str, now: da
 
 async def check_in(conn: asyncpg.Connection, booking_id: UUID, *, now: datetime,
                    policy: Policy) -> asyncpg.Record:
+    seen = await store.booking_by_id(conn, booking_id)
+    if seen is None:
+        raise NotFound("booking", booking_id)
+    # The membership's usage first, then the booking: the order every writer takes them in
+    # (a booking claims the membership, then its insert may wait on a booking row), so a
+    # cancellation and a series of the same member cannot deadlock.
+    await store.usage_changed(conn, seen["membership_id"])
     booking = await booking_for_update(conn, booking_id)
     if booking["status"] != "confirmed":
         raise domain.RuleViolation("not_checkable", f"the booking is {booking['status']}",
