@@ -75,17 +75,16 @@ async def book(conn: asyncpg.Connection, *, member_id: UUID, resource: asyncpg.R
     day = domain.local(start, space).date()
     minutes = domain.minutes_between(start, end)
     booking_id, price = uuid4(), domain.price_cents(rules, start, end)
+    _, event_values = outbox_values(ev.BookingConfirmed(
+        booking_id=booking_id, member_id=member_id, space_id=resource["space_id"],
+        resource_id=resource["id"], resource_kind=resource["kind"], start=start.astimezone(UTC),
+        end=end.astimezone(UTC), price_cents=price, series_id=series_id,
+        via_waitlist=via_waitlist), source=SOURCE)
     for _ in range(CLAIM_ATTEMPTS):
         held = await store.memberships_with_usage(conn, member_id, day)
         rights = domain.choose_membership([(m.rights, m.usage) for m in held], resource["kind"],
                                           day, minutes, store.plans_allowed(resource))
         drawn_on = next(m for m in held if m.rights is rights)
-        event = ev.BookingConfirmed(
-            booking_id=booking_id, member_id=member_id, space_id=resource["space_id"],
-            resource_id=resource["id"], resource_kind=resource["kind"],
-            start=start.astimezone(UTC), end=end.astimezone(UTC), price_cents=price,
-            series_id=series_id, via_waitlist=via_waitlist)
-        _, event_values = outbox_values(event, source=SOURCE)
         booking = await store.book_drawing_on(
             conn, drawn_on, booking_id=booking_id, member_id=member_id, resource=resource,
             start=start, end=end, local_day=day, price=price, series_id=series_id,
