@@ -105,7 +105,7 @@ async def bench_cowork(bootstrap: str, dsn: str, prefix: str, *, live: bool) -> 
     producer = reliable_producer(bootstrap, client_id="bench-cowork")
     await producer.start()
     relay = OutboxRelay(pool, producer, topic_prefix=prefix, batch_size=RELAY_BATCH, service="bench")
-    applied_at: dict[uuid.UUID, float] = {}
+    applied_at: dict[bytes, float] = {}  # by ce_id as it travels, as the raw path keys it
 
     @applies_batches
     async def apply(conn: asyncpg.Connection, envelopes: list[Envelope]) -> None:
@@ -125,7 +125,7 @@ async def bench_cowork(bootstrap: str, dsn: str, prefix: str, *, live: bool) -> 
         await original(records)
         now = time.perf_counter()
         for r in records:
-            applied_at[uuid.UUID(dict(r.headers)["ce_id"].decode())] = now
+            applied_at[dict(r.headers)["ce_id"]] = now
 
     consumer.apply_records = timed_apply  # type: ignore[method-assign]
     broker = KafkaBroker(bootstrap, logger=None)
@@ -167,26 +167,31 @@ async def bench_cowork(bootstrap: str, dsn: str, prefix: str, *, live: bool) -> 
     await broker.stop()
     await producer.stop()
     await pool.close()
-    latencies = [(applied_at[i] - committed_at[i]) * 1000 for i in committed_at]
+    latencies = [(applied_at[str(i).encode()] - committed_at[i]) * 1000 for i in committed_at]
     return {"events_per_s": round(N / (finished - started)), **_percentiles(latencies)}
 
 
 async def main(infra: Infra) -> None:
     prefix = f"bench{uuid.uuid4().hex[:8]}."
-    for p in (prefix, prefix + "raw.", prefix + "live."):  # each path reads only its own records
+    # each path reads only its own records
+    for p in (prefix, prefix + "raw.", prefix + "raw2.", prefix + "live."):
         await ensure_topics(infra.kafka_bootstrap,
                             [TopicSpec(TOPIC), TopicSpec("cowork.test.dlq")], prefix=p)
     admin = await asyncpg.connect(infra.pg_admin_url)
     dbname = f"cowork_bench_{uuid.uuid4().hex[:8]}"
     await admin.execute(f'CREATE DATABASE "{dbname}"')
     try:
-        raw = await bench_raw(infra.kafka_bootstrap, prefix + "raw.")
+        # The raw limit is measured first and last and the higher taken: on a shared VM it
+        # moves by a third between runs, and the ratio should not flatter the outbox path.
+        raw_first = await bench_raw(infra.kafka_bootstrap, prefix + "raw.")
         drain = await bench_cowork(infra.kafka_bootstrap, infra.database_url(dbname), prefix,
                                    live=False)
         await admin.execute(f'DROP DATABASE IF EXISTS "{dbname}" WITH (FORCE)')
         await admin.execute(f'CREATE DATABASE "{dbname}"')
         live = await bench_cowork(infra.kafka_bootstrap, infra.database_url(dbname),
                                   prefix + "live.", live=True)
+        raw_last = await bench_raw(infra.kafka_bootstrap, prefix + "raw2.")
+        raw = max(raw_first, raw_last, key=lambda r: r["events_per_s"])
     finally:
         await admin.execute(f'DROP DATABASE IF EXISTS "{dbname}" WITH (FORCE)')
         await admin.close()
@@ -194,6 +199,8 @@ async def main(infra: Infra) -> None:
     live_ratio = round(live["events_per_s"] / raw["events_per_s"], 3)
     print(f"\nEvents: {N} ({STREAMS} keys, {PER_TX} per transaction) on {platform.node()}, "
           f"{os.cpu_count()} cores, {datetime.now(UTC):%Y-%m-%d %H:%M} UTC")
+    print(f"raw measured first and last: {raw_first['events_per_s']} and "
+          f"{raw_last['events_per_s']} events/s; the higher is the limit")
     print(f"{'path':<40}{'events/s':>10}{'p50 ms':>10}{'p95 ms':>10}{'p99 ms':>10}")
     for name, r in (("raw aiokafka producer → consumer", raw),
                     ("outbox → relay → Kafka → inbox (drain)", drain),
@@ -202,6 +209,7 @@ async def main(infra: Infra) -> None:
               f"{r['p99_ms']:>10}")
     print(f"ratio drain / raw throughput: {ratio}  (goal ≥ 0.5); live / raw: {live_ratio}")
     print("BENCH_JSON " + json.dumps({"bench": "events", "events": N, "raw": raw,
+                                      "raw_runs": [raw_first, raw_last],
                                       "drain": drain, "live": live, "ratio": ratio,
                                       "live_ratio": live_ratio}))
 

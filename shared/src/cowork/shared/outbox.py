@@ -84,7 +84,7 @@ async def add_tombstone(conn: asyncpg.Connection, *, topic: str, key: str, event
 
 
 _PENDING = """
-SELECT seq, id, type, aggregatetype, aggregateid, payload::text AS payload, headers
+SELECT seq, aggregatetype, aggregateid, payload::text AS payload, headers
 FROM outbox
 WHERE published_at IS NULL AND parked_reason IS NULL
 ORDER BY seq
@@ -159,10 +159,15 @@ class OutboxRelay:
 
     async def _park(self, conn: asyncpg.Connection,
                     refused: list[tuple[asyncpg.Record, BaseException]]) -> None:
-        await conn.executemany("UPDATE outbox SET parked_reason = $2 WHERE seq = $1",
-                               [(row["seq"], f"{type(exc).__name__}: {exc}") for row, exc in refused])
-        metrics.OUTBOX_PARKED.labels(self._service).inc(len(refused))
-        for row, exc in refused:  # the event's id and type, never its payload
+        parked = await conn.fetch(
+            "UPDATE outbox SET parked_reason = r.reason FROM unnest($1::bigint[], $2::text[]) "
+            "AS r (seq, reason) WHERE outbox.seq = r.seq RETURNING outbox.seq, id, type",
+            [row["seq"] for row, _ in refused],
+            [f"{type(exc).__name__}: {exc}" for _, exc in refused])
+        metrics.OUTBOX_PARKED.labels(self._service).inc(len(parked))
+        errors = {row["seq"]: exc for row, exc in refused}
+        for row in parked:  # the event's id and type, never its payload
+            exc = errors[row["seq"]]
             log.error("outbox row parked: Kafka will not accept it", seq=row["seq"],
                       event_id=str(row["id"]), event_type=row["type"],
                       error_type=type(exc).__name__, error=str(exc))
