@@ -392,9 +392,9 @@ async def main(infra: Infra) -> None:
     print(f"\nBookings: {N_DIRECT} raw and in-process, {N} through httpx, {WRK_SECONDS} s of wrk; "
           f"{CLIENTS} concurrent clients, {RESOURCES} resources, on "
           f"{platform.node()}, {os.cpu_count()} cores, {datetime.now(UTC):%Y-%m-%d %H:%M} UTC")
-    print(f"{'path':<52}{'per s':>10}{'p50 ms':>10}{'p99 ms':>10}")
     print(f"raw INSERT measured first and last: {raw_first['per_s']} and {raw_last['per_s']} "
           "per s; the higher is the limit")
+    print(f"{'path':<52}{'per s':>10}{'p50 ms':>10}{'p99 ms':>10}")
     for name, r in (("raw INSERT with the exclusion constraint (asyncpg)", raw),
                     ("commands.book in-process (rules + SQL, no HTTP)", use_case),
                     ("POST /v1/bookings (HTTP, rules, outbox, jobs)", api),
