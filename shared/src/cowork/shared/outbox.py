@@ -91,8 +91,10 @@ ORDER BY seq
 LIMIT $1
 """
 
-# Errors that say this record can never be published, whatever is retried: park it rather than
-# stop every later event of the service behind it.
+# The producer's own verdict, before sending, that this one record can never be published
+# (it exceeds max_request_size): park it rather than stop every later event behind it. A
+# broker-side refusal is not parked: it fails a whole batch, innocent records included, so it
+# is retried like any other failure (keep max_request_size within the broker's limit).
 _NEVER_ACCEPTED = (MessageSizeTooLargeError, RecordTooLargeError)
 
 
@@ -138,17 +140,10 @@ class OutboxRelay:
                 )))
             except _NEVER_ACCEPTED as exc:
                 refused.append((row, exc))
-        # acks=all from Kafka before a row counts as published; any other failure raises, and
-        # the whole batch is sent again later (at-least-once).
-        outcomes = await asyncio.gather(*(future for _, future in sent), return_exceptions=True)
-        published = []
-        for (row, _), outcome in zip(sent, outcomes, strict=True):
-            if isinstance(outcome, _NEVER_ACCEPTED):
-                refused.append((row, outcome))
-            elif isinstance(outcome, BaseException):
-                raise outcome
-            else:
-                published.append(row["seq"])
+        # acks=all from Kafka before a row counts as published; a failure raises, and the
+        # batch is sent again later (at-least-once).
+        await asyncio.gather(*(future for _, future in sent))
+        published = [row["seq"] for row, _ in sent]
         await conn.execute("UPDATE outbox SET published_at = now() WHERE seq = ANY($1::bigint[])",
                            published)
         if refused:
