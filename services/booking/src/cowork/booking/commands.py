@@ -167,13 +167,6 @@ async def cancel(conn: asyncpg.Connection, booking_id: UUID, *, by: str, now: da
 
 async def check_in(conn: asyncpg.Connection, booking_id: UUID, *, now: datetime,
                    policy: Policy) -> asyncpg.Record:
-    seen = await store.booking_by_id(conn, booking_id)
-    if seen is None:
-        raise NotFound("booking", booking_id)
-    # The membership's usage first, then the booking: the order every writer takes them in
-    # (a booking claims the membership, then its insert may wait on a booking row), so a
-    # cancellation and a series of the same member cannot deadlock.
-    await store.usage_changed(conn, seen["membership_id"])
     booking = await booking_for_update(conn, booking_id)
     if booking["status"] != "confirmed":
         raise domain.RuleViolation("not_checkable", f"the booking is {booking['status']}",
