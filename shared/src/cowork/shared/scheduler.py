@@ -72,12 +72,6 @@ async def schedule(conn: asyncpg.Connection, kind: str, key: str, due_at: dateti
     await conn.execute(_SCHEDULE, kind, key, due_at, payload or {})
 
 
-async def schedule_many(conn: asyncpg.Connection,
-                        jobs: list[tuple[str, str, datetime, dict[str, Any]]]) -> None:
-    """Several `schedule` calls in one round trip."""
-    await conn.executemany(_SCHEDULE, [(k, key, due, payload) for k, key, due, payload in jobs])
-
-
 async def cancel(conn: asyncpg.Connection, kind: str, key: str) -> bool:
     status = await conn.execute(
         "UPDATE scheduled_jobs SET cancelled = true WHERE kind = $1 AND key = $2 "

@@ -71,18 +71,18 @@ async def resources_of(conn: asyncpg.Connection, space_id: UUID, kind: str | Non
     """A space's resources by kind and name; given an interval, each row also says whether an
     active booking (buffer included) takes part of it (`taken`)."""
     return list(await conn.fetch(
-        """
-        SELECT r.*, s.timezone, s.opening_hours, s.closures,
+        f"""
+        SELECT resource.*,
                $3::timestamptz IS NOT NULL AND EXISTS (
                    SELECT 1 FROM bookings b
-                   WHERE b.resource_id = r.id AND b.status IN ('confirmed', 'checked_in')
-                     AND b.blocked && tstzrange($3::timestamptz,
-                                                $4::timestamptz + make_interval(mins => r.buffer_minutes))
+                   WHERE b.resource_id = resource.id AND b.status IN ('confirmed', 'checked_in')
+                     AND b.blocked && tstzrange($3::timestamptz, $4::timestamptz
+                                                + make_interval(mins => resource.buffer_minutes))
                ) AS taken
-        FROM resources r JOIN spaces s ON s.id = r.space_id
-        WHERE r.space_id = $1 AND ($2::text IS NULL OR r.kind = $2)
-        ORDER BY r.kind, r.name
-        """, space_id, kind, free_from, free_until))
+        FROM ({_RESOURCE_WITH_SPACE} WHERE r.space_id = $1 AND ($2::text IS NULL OR r.kind = $2)
+             ) AS resource
+        ORDER BY resource.kind, resource.name
+        """, space_id, kind, free_from, free_until))  # noqa: S608 - a constant, not input
 
 
 def space_rules(row: Row) -> domain.Space:
@@ -188,9 +188,9 @@ async def memberships_with_usage(conn: asyncpg.Connection, member_id: UUID, day:
             WHERE b.member_id = e.member_id AND b.membership_id = e.membership_id
               -- only the days some limit counts: the week, the month, and a carnet's period
               AND b.local_day BETWEEN
-                  least(least($3::date, $5::date),
+                  least($3::date, $5::date,
                         CASE WHEN e.carnet_days IS NOT NULL THEN e.period_start END)
-                  AND greatest(greatest($4::date, $6::date),
+                  AND greatest($4::date, $6::date,
                                CASE WHEN e.carnet_days IS NOT NULL THEN e.period_end END)
               AND b.status IN ('confirmed', 'checked_in', 'completed', 'no_show')
         ) AS u
