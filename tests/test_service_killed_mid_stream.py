@@ -19,6 +19,7 @@ import asyncpg
 import httpx
 import pytest
 
+from cowork.booking import store
 from cowork.shared.auth import issue_token
 from cowork.shared.events import Envelope, topics
 from cowork.shared.events import contracts as ev
@@ -128,13 +129,13 @@ async def test_booking_killed_while_taking_bookings(infra, database_url, topic_p
             for n in range(20)]
     members = [uuid.uuid4() for _ in range(20)]
     conn = await asyncpg.connect(database_url)
-    try:  # what membership.activated would have written into the replica
+    try:  # the replica as membership.activated writes it
         for member in members:
-            await conn.execute(
-                "INSERT INTO eligibility (member_id, membership_id, status, plan_code, plan_kind, "
-                "resource_kinds, period_start, period_end) VALUES ($1, $2, 'active', 'annual', "
-                "'annual', '{hot_desk}', $3, $4)", member, uuid.uuid4(),
-                date.today() - timedelta(days=1), date.today() + timedelta(days=300))
+            await store.upsert_eligibility(conn, ev.MembershipActivated(
+                membership_id=uuid.uuid4(), member_id=member, plan_code="annual",
+                plan_kind="annual", resource_kinds=["hot_desk"],
+                period_start=date.today() - timedelta(days=1),
+                period_end=date.today() + timedelta(days=300), price_cents=140000))
     finally:
         await conn.close()
     first_day = datetime.now(UTC).replace(hour=0, minute=0, second=0, microsecond=0) \

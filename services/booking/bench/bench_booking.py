@@ -19,17 +19,18 @@ import subprocess
 import sys
 import time
 import uuid
+from collections.abc import Callable
 from datetime import UTC, date, datetime, timedelta
-from typing import Any
 from zoneinfo import ZoneInfo
 
 import asyncpg
 import httpx
 
-from cowork.booking import domain
+from cowork.booking import commands, domain, store
 from cowork.booking.app import MIGRATIONS
 from cowork.shared import db
 from cowork.shared.auth import issue_token
+from cowork.shared.events import contracts as ev
 from cowork.shared.settings import LOCAL_DEV_JWT_SECRET
 from cowork.shared.testing import Infra, start_infra
 
@@ -123,8 +124,6 @@ async def bench_use_case(dsn: str, slots: list[tuple[int, datetime]]) -> dict[st
     insert, the outbox row and the jobs in one statement — through an asyncpg pool, without
     HTTP and without a relay: what the booking's database work costs, to split the API's gap
     between SQL and the HTTP layer."""
-    from cowork.booking import commands, store
-
     await db.migrate_service(dsn, "booking", MIGRATIONS)
     pool = await db.create_pool(dsn, min_size=CLIENTS, max_size=CLIENTS)
     async with pool.acquire() as conn:
@@ -139,13 +138,7 @@ async def bench_use_case(dsn: str, slots: list[tuple[int, datetime]]) -> dict[st
                        "max_minutes": 600, "advance_days": 365},
                 resource_id=uuid.uuid4(), space_id=space["id"], now=datetime.now(UTC))
             resources.append(await store.resource_by_id(conn, row["id"]))
-        members = [uuid.uuid4() for _ in range(CLIENTS)]
-        for m in members:
-            await conn.execute(
-                "INSERT INTO eligibility (member_id, membership_id, status, plan_code, plan_kind, "
-                "resource_kinds, period_start, period_end) VALUES ($1, $2, 'active', 'annual', "
-                "'annual', '{hot_desk}', $3, $4)", m, uuid.uuid4(),
-                date.today() - timedelta(days=1), date.today() + timedelta(days=365))
+        members = await _annual_members(conn, CLIENTS)
     policy = commands.Policy()
 
     async def book(i: int, slot: tuple[int, datetime]) -> None:
@@ -158,6 +151,18 @@ async def bench_use_case(dsn: str, slots: list[tuple[int, datetime]]) -> dict[st
     result = await _run(slots, book)
     await pool.close()
     return result
+
+
+async def _annual_members(conn: asyncpg.Connection, count: int) -> list[uuid.UUID]:
+    """`count` members on an annual hot-desk plan, written into the replica by the same code
+    that applies `membership.activated`."""
+    members = [uuid.uuid4() for _ in range(count)]
+    for member in members:
+        await store.upsert_eligibility(conn, ev.MembershipActivated(
+            membership_id=uuid.uuid4(), member_id=member, plan_code="annual", plan_kind="annual",
+            resource_kinds=["hot_desk"], period_start=date.today() - timedelta(days=1),
+            period_end=date.today() + timedelta(days=365), price_cents=140000))
+    return members
 
 
 WRK_SECONDS = int(os.environ.get("BENCH_WRK_SECONDS", "10"))
@@ -206,14 +211,8 @@ async def bench_wrk(infra: Infra, dsn: str, replicas: int) -> dict[str, float] |
         for port in ports[1:]:
             async with httpx.AsyncClient(base_url=f"http://127.0.0.1:{port}", timeout=30) as client:
                 await _wait_ready(client)
-        members = [str(uuid.uuid4()) for _ in range(64)]
         conn = await asyncpg.connect(dsn)
-        for m in members:
-            await conn.execute(
-                "INSERT INTO eligibility (member_id, membership_id, status, plan_code, plan_kind, "
-                "resource_kinds, period_start, period_end) VALUES ($1, $2, 'active', 'annual', "
-                "'annual', '{hot_desk}', $3, $4)", uuid.UUID(m), uuid.uuid4(),
-                date.today() - timedelta(days=1), date.today() + timedelta(days=365))
+        members = [str(m) for m in await _annual_members(conn, 64)]
         await conn.close()
         slots = _slots(RESOURCES * 12 * 60)
         lua_slots = "{" + ",".join(
@@ -235,34 +234,28 @@ async def bench_wrk(infra: Infra, dsn: str, replicas: int) -> dict[str, float] |
             scripts.append(f.name)
             return f.name
 
-        def wrk(port: int, seconds: int, lua: str) -> str:
-            return subprocess.run(
+        def wrk(port: int, seconds: int, path: str, *options: str) -> dict[str, float]:
+            return _parse_wrk(subprocess.run(
                 ["wrk", "-t", "1", "-c", str(CLIENTS // replicas), "-d", f"{seconds}s",
-                 "--latency", "-s", lua, f"http://127.0.0.1:{port}"],
-                capture_output=True, text=True, check=True).stdout
+                 "--latency", *options, f"http://127.0.0.1:{port}{path}"],
+                capture_output=True, text=True, check=True).stdout)
 
-        async def drive(seconds: int, warm_up: bool) -> list[dict[str, float]]:
-            outs = await asyncio.gather(*(asyncio.to_thread(wrk, port, seconds, script(i, warm_up))
+        async def on_every_replica(seconds: int, path: str,
+                                   options: Callable[[int], list[str]]) -> list[dict[str, float]]:
+            return await asyncio.gather(*(asyncio.to_thread(wrk, port, seconds, path, *options(i))
                                           for i, port in enumerate(ports)))
-            return [_parse_wrk(out) for out in outs]
 
         # Warm up first (pool connections opened, statements prepared, resources cached), so
         # the figures are the steady state.
-        await drive(2, warm_up=True)
-        parts = await drive(WRK_SECONDS, warm_up=False)
-        def get(path: str, *auth: str) -> Any:
-            return asyncio.gather(*(asyncio.to_thread(
-                lambda port=port: subprocess.run(
-                    ["wrk", "-t", "1", "-c", str(CLIENTS // replicas), "-d", "3s", "--latency",
-                     *auth, f"http://127.0.0.1:{port}{path}"], capture_output=True, text=True,
-                    check=True).stdout) for port in ports))
-
+        await on_every_replica(2, "", lambda i: ["-s", script(i, warm_up=True)])
+        parts = await on_every_replica(WRK_SECONDS, "", lambda i: ["-s", script(i, warm_up=False)])
         # The hottest read, on a day the run above filled, and for scale the HTTP stack alone
         # (no JWT, no database), on the same replicas.
         day = slots[0][1].date().isoformat()
-        availability = await get(f"/v1/resources/{resources[0]}/availability?date={day}",
-                                 "-H", f"Authorization: Bearer {staff}")
-        floor = await get("/healthz")
+        availability = await on_every_replica(
+            3, f"/v1/resources/{resources[0]}/availability?date={day}",
+            lambda _: ["-H", f"Authorization: Bearer {staff}"])
+        floor = await on_every_replica(3, "/healthz", lambda _: [])
     finally:
         for server in servers:
             server.terminate()
@@ -274,8 +267,8 @@ async def bench_wrk(infra: Infra, dsn: str, replicas: int) -> dict[str, float] |
             "p50_ms": round(statistics.mean(p["p50_ms"] for p in parts), 2),
             "p99_ms": max(p["p99_ms"] for p in parts),
             "non_2xx": sum(p["non_2xx"] for p in parts),
-            "availability_per_s": round(sum(_parse_wrk(out)["per_s"] for out in availability), 1),
-            "healthz_per_s": round(sum(_parse_wrk(out)["per_s"] for out in floor), 1)}
+            "availability_per_s": round(sum(p["per_s"] for p in availability), 1),
+            "healthz_per_s": round(sum(p["per_s"] for p in floor), 1)}
 
 
 def _parse_wrk(out: str) -> dict[str, float]:
@@ -340,15 +333,8 @@ async def bench_api(infra: Infra, dsn: str, slots: list[tuple[int, datetime]]
         async with httpx.AsyncClient(base_url=base, timeout=30,
                                      limits=httpx.Limits(max_connections=CLIENTS)) as client:
             resource_ids = await _seed_over_http(client, staff)
-            members = [uuid.uuid4() for _ in range(CLIENTS)]
             conn = await asyncpg.connect(dsn)
-            for m in members:  # what membership.activated would have written
-                await conn.execute(
-                    "INSERT INTO eligibility (member_id, membership_id, status, plan_code, "
-                    "plan_kind, resource_kinds, period_start, period_end) VALUES "
-                    "($1, $2, 'active', 'annual', 'annual', '{hot_desk}', $3, $4)",
-                    m, uuid.uuid4(), date.today() - timedelta(days=1),
-                    date.today() + timedelta(days=365))
+            members = await _annual_members(conn, CLIENTS)
             await conn.close()
 
             async def book(i: int, slot: tuple[int, datetime]) -> None:
