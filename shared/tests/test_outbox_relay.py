@@ -120,3 +120,46 @@ def _leading_metric(service: str) -> float:
     value = REGISTRY.get_sample_value("cowork_outbox_relay_leading", {"service": service})
     assert value is not None, f"{service} exports no leadership gauge"
     return value
+
+
+async def test_a_leader_whose_connection_is_cut_leads_no_more(infra: Infra, service_db: str,
+                                                              topics: str) -> None:
+    """The database ends the leader's session (failover, idle kill): the lock is gone with it,
+    so the old leader must stop leading while a standby takes over — never two at once."""
+    pools = [await db.create_pool(service_db, max_size=3) for _ in range(2)]
+    producer = reliable_producer(infra.kafka_bootstrap, client_id="test-relay")
+    await producer.start()
+    relays = [OutboxRelay(pool, producer, topic_prefix=topics, poll_seconds=0.1,
+                          service=f"cut-{n}") for n, pool in enumerate(pools)]
+    tasks = [asyncio.create_task(r.run()) for r in relays]
+    try:
+        async def one_leads() -> bool:
+            return sum(r.leading for r in relays) == 1
+
+        await wait_until(one_leads, 10, "a relay to lead")
+        first = next(i for i, r in enumerate(relays) if r.leading)
+        await fetchval(service_db, """
+            SELECT pg_terminate_backend(pid) FROM pg_locks
+            WHERE locktype = 'advisory' AND granted AND classid = $1 AND objid = $2
+              AND database = (SELECT oid FROM pg_database WHERE datname = current_database())""",
+                       RELAY_LOCK_KEY >> 32, RELAY_LOCK_KEY & 0xFFFFFFFF)
+
+        async def lock_changed_hands() -> bool:
+            return await fetchval(service_db, LEADERSHIP_HELD, RELAY_LOCK_KEY >> 32,
+                                  RELAY_LOCK_KEY & 0xFFFFFFFF) == 1 and one_leads_now()
+
+        def one_leads_now() -> bool:
+            return sum(r.leading for r in relays) == 1
+
+        await wait_until(lock_changed_hands, 10, "leadership to settle after the cut")
+        for _ in range(10):  # and it stays settled
+            assert sum(r.leading for r in relays) <= 1, "two relays lead at once"
+            await asyncio.sleep(0.1)
+        assert any(r.leading for r in relays), f"relay {first} was cut and nobody leads"
+    finally:
+        for relay in relays:
+            relay.stop()
+        await asyncio.gather(*tasks, return_exceptions=True)
+        await producer.stop()
+        for pool in pools:
+            await pool.close()

@@ -195,7 +195,11 @@ class OutboxRelay:
         try:
             while not self._stopping:
                 try:
-                    if conn is None or conn.is_closed():
+                    if conn is not None and conn.is_closed():
+                        # Closed under us: the lock went with it, so this relay leads no more.
+                        await self._release(conn)
+                        conn = None
+                    if conn is None:
                         conn = await self._pool.acquire()
                     if not self.leading:
                         self.leading = await conn.fetchval("SELECT pg_try_advisory_lock($1)",
