@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import uuid
+from collections.abc import AsyncIterator
 
 import pytest
 from prometheus_client import REGISTRY
@@ -19,22 +21,42 @@ from support import TOPIC
 
 pytestmark = [pytest.mark.infra]
 
-LEADERSHIP_HELD = """
-SELECT count(*) FROM pg_locks
-WHERE locktype = 'advisory' AND granted AND classid = $1 AND objid = $2
+# The relays' leadership lock in the test's database (other databases' relays hold the same key).
+LEADERSHIP = """
+FROM pg_locks WHERE locktype = 'advisory' AND granted AND classid = $1 AND objid = $2
   AND database = (SELECT oid FROM pg_database WHERE datname = current_database())
 """
+LOCK_KEY = (RELAY_LOCK_KEY >> 32, RELAY_LOCK_KEY & 0xFFFFFFFF)
 
 
-async def test_one_relay_leads_and_a_stopped_leader_hands_over(infra: Infra, service_db: str,
-                                                               topics: str) -> None:
+async def _leadership_held(dsn: str) -> object:
+    return await fetchval(dsn, "SELECT count(*) " + LEADERSHIP, *LOCK_KEY)
+
+
+@contextlib.asynccontextmanager
+async def two_replicas(infra: Infra, service_db: str, topics: str, name: str
+                       ) -> AsyncIterator[tuple[list[OutboxRelay], list[asyncio.Task[None]]]]:
+    """Two relays on one database, each with its own pool, as two replicas run them."""
     pools = [await db.create_pool(service_db, max_size=3) for _ in range(2)]
     producer = reliable_producer(infra.kafka_bootstrap, client_id="test-relay")
     await producer.start()
     relays = [OutboxRelay(pool, producer, topic_prefix=topics, poll_seconds=0.1,
-                          service=f"replica-{n}") for n, pool in enumerate(pools)]
+                          service=f"{name}-{n}") for n, pool in enumerate(pools)]
     tasks = [asyncio.create_task(r.run()) for r in relays]
     try:
+        yield relays, tasks
+    finally:
+        for relay in relays:
+            relay.stop()
+        await asyncio.gather(*tasks, return_exceptions=True)
+        await producer.stop()
+        for pool in pools:
+            await pool.close()
+
+
+async def test_one_relay_leads_and_a_stopped_leader_hands_over(infra: Infra, service_db: str,
+                                                               topics: str) -> None:
+    async with two_replicas(infra, service_db, topics, "replica") as (relays, tasks):
         async def someone_leads() -> bool:
             return any(r.leading for r in relays)
 
@@ -54,8 +76,7 @@ async def test_one_relay_leads_and_a_stopped_leader_hands_over(infra: Infra, ser
 
         await wait_until(other_leads, 10, "the standby to take over")
         assert _leading_metric(f"replica-{first}") == 0.0
-        assert await fetchval(service_db, LEADERSHIP_HELD, RELAY_LOCK_KEY >> 32,
-                              RELAY_LOCK_KEY & 0xFFFFFFFF) == 1
+        assert await _leadership_held(service_db) == 1
         await write_events(service_db, streams=2, per_stream=50)
 
         async def all_published() -> bool:
@@ -63,13 +84,6 @@ async def test_one_relay_leads_and_a_stopped_leader_hands_over(infra: Infra, ser
                                               "WHERE published_at IS NULL") == 0
 
         await wait_until(all_published, 30, "the new leader to publish everything")
-    finally:
-        for relay in relays:
-            relay.stop()
-        await asyncio.gather(*tasks, return_exceptions=True)
-        await producer.stop()
-        for pool in pools:
-            await pool.close()
 
 
 async def test_a_row_kafka_will_never_accept_is_parked_and_the_rest_flow(
@@ -126,40 +140,19 @@ async def test_a_leader_whose_connection_is_cut_leads_no_more(infra: Infra, serv
                                                               topics: str) -> None:
     """The database ends the leader's session (failover, idle kill): the lock is gone with it,
     so the old leader must stop leading while a standby takes over — never two at once."""
-    pools = [await db.create_pool(service_db, max_size=3) for _ in range(2)]
-    producer = reliable_producer(infra.kafka_bootstrap, client_id="test-relay")
-    await producer.start()
-    relays = [OutboxRelay(pool, producer, topic_prefix=topics, poll_seconds=0.1,
-                          service=f"cut-{n}") for n, pool in enumerate(pools)]
-    tasks = [asyncio.create_task(r.run()) for r in relays]
-    try:
+    async with two_replicas(infra, service_db, topics, "cut") as (relays, _):
         async def one_leads() -> bool:
             return sum(r.leading for r in relays) == 1
 
         await wait_until(one_leads, 10, "a relay to lead")
         first = next(i for i, r in enumerate(relays) if r.leading)
-        await fetchval(service_db, """
-            SELECT pg_terminate_backend(pid) FROM pg_locks
-            WHERE locktype = 'advisory' AND granted AND classid = $1 AND objid = $2
-              AND database = (SELECT oid FROM pg_database WHERE datname = current_database())""",
-                       RELAY_LOCK_KEY >> 32, RELAY_LOCK_KEY & 0xFFFFFFFF)
+        await fetchval(service_db, "SELECT pg_terminate_backend(pid) " + LEADERSHIP, *LOCK_KEY)
 
-        async def lock_changed_hands() -> bool:
-            return await fetchval(service_db, LEADERSHIP_HELD, RELAY_LOCK_KEY >> 32,
-                                  RELAY_LOCK_KEY & 0xFFFFFFFF) == 1 and one_leads_now()
+        async def settled() -> bool:
+            return await _leadership_held(service_db) == 1 and await one_leads()
 
-        def one_leads_now() -> bool:
-            return sum(r.leading for r in relays) == 1
-
-        await wait_until(lock_changed_hands, 10, "leadership to settle after the cut")
+        await wait_until(settled, 10, "leadership to settle after the cut")
         for _ in range(10):  # and it stays settled
             assert sum(r.leading for r in relays) <= 1, "two relays lead at once"
             await asyncio.sleep(0.1)
         assert any(r.leading for r in relays), f"relay {first} was cut and nobody leads"
-    finally:
-        for relay in relays:
-            relay.stop()
-        await asyncio.gather(*tasks, return_exceptions=True)
-        await producer.stop()
-        for pool in pools:
-            await pool.close()
