@@ -4,7 +4,7 @@ SHELL := /bin/bash
 UV := uv
 PYTEST_ARGS ?=
 
-.PHONY: help setup stack run down status logs test test-fast lint bench token
+.PHONY: help setup helm image image-test stack run down status logs test test-fast lint bench token
 
 help:
 	@echo "make run     start Kafka, PostgreSQL, every service and demo data (detached)"
@@ -12,10 +12,21 @@ help:
 	@echo "make down    stop the services and the stack"
 	@echo "make bench   throughput/latency benchmarks against raw aiokafka/asyncpg"
 	@echo "make lint    ruff + mypy (strict on shared/)"
+	@echo "make image   build the services' container image (deploy/images; needs root here)"
+	@echo "make image-test  run each service from that image against the local stack"
 	@echo "make logs    follow the services' logs"
 
 setup:
 	@deploy/local/scripts/setup.sh
+
+helm:
+	@deploy/local/scripts/install-helm.sh
+
+image:
+	@deploy/images/build-local.sh
+
+image-test: stack
+	@$(UV) run pytest deploy/images/test_image.py $(PYTEST_ARGS)
 
 stack: setup
 	@$(UV) run cowork-devstack up
@@ -36,10 +47,10 @@ status:
 logs:
 	@tail -n 50 -F .devstack/services/*.log
 
-test: stack
+test: stack helm
 	@$(UV) run pytest $(PYTEST_ARGS)
 
-test-fast: stack
+test-fast: stack helm
 	@$(UV) run pytest -m "not slow" $(PYTEST_ARGS)
 
 lint: setup

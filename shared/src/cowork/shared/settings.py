@@ -1,8 +1,8 @@
 """Settings from the environment: one pydantic-settings class per service, each with its prefix.
 
 A few values are the same for every service and come from `COWORK_*` variables whatever the
-service's prefix (the Kafka address, the JWT secret, the topic prefix), so one environment can
-serve the whole stack.
+service's prefix (the JWT secret and issuer, the topic prefix), so one environment can serve the
+whole stack. The Kafka address is per service (`<SERVICE>_KAFKA_BOOTSTRAP`).
 """
 
 from __future__ import annotations
