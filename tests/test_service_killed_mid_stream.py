@@ -5,6 +5,7 @@ booking that exists has its event on Kafka, and no event exists without its book
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import os
 import signal
 import socket
@@ -13,6 +14,7 @@ import sys
 import time
 import urllib.request
 import uuid
+from collections.abc import AsyncIterator
 from datetime import UTC, date, datetime, timedelta
 
 import asyncpg
@@ -37,24 +39,63 @@ def _free_port() -> int:
         return int(s.getsockname()[1])
 
 
-def _start_booking(database_url: str, bootstrap: str, prefix: str,
-                   port: int | None = None) -> subprocess.Popen[bytes]:
-    port = port or _free_port()
-    env = {**os.environ, "BOOKING_DATABASE_URL": database_url,
-           "BOOKING_KAFKA_BOOTSTRAP": bootstrap, "COWORK_TOPIC_PREFIX": prefix,
-           "BOOKING_HTTP_PORT": str(port), "BOOKING_CONSUMER_BATCH_SIZE": "20"}
-    proc = subprocess.Popen([sys.executable, "-m", "cowork.booking", "serve"], env=env,
-                            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-    proc.port = port  # type: ignore[attr-defined]
-    for _ in range(300):
-        try:
-            with urllib.request.urlopen(f"http://127.0.0.1:{port}/readyz", timeout=1):
-                return proc
-        except OSError:
-            if proc.poll() is not None:
-                raise RuntimeError("the booking service exited at start") from None
-        time.sleep(0.1)
-    raise RuntimeError("the booking service never became ready")
+class BookingProcess:
+    """A real booking service process on a fixed port, to be SIGKILLed and started again."""
+
+    def __init__(self, database_url: str, bootstrap: str, prefix: str) -> None:
+        self.database_url, self.port = database_url, _free_port()
+        self._env = {**os.environ, "BOOKING_DATABASE_URL": database_url,
+                     "BOOKING_KAFKA_BOOTSTRAP": bootstrap, "COWORK_TOPIC_PREFIX": prefix,
+                     "BOOKING_HTTP_PORT": str(self.port), "BOOKING_CONSUMER_BATCH_SIZE": "20"}
+        self._proc: subprocess.Popen[bytes] | None = None
+
+    async def start(self) -> None:
+        await asyncio.to_thread(self._start_and_wait)
+
+    def _start_and_wait(self) -> None:
+        self._proc = subprocess.Popen([sys.executable, "-m", "cowork.booking", "serve"],
+                                      env=self._env, stdout=subprocess.DEVNULL,
+                                      stderr=subprocess.DEVNULL)
+        for _ in range(300):
+            try:
+                with urllib.request.urlopen(f"http://127.0.0.1:{self.port}/readyz", timeout=1):
+                    return
+            except OSError:
+                if self._proc.poll() is not None:
+                    raise RuntimeError("the booking service exited at start") from None
+            time.sleep(0.1)
+        raise RuntimeError("the booking service never became ready")
+
+    async def sigkill_mid_stream(self, progress: str, at_least: int, total: int) -> int:
+        """Once the query `progress` counts `at_least`, SIGKILL the process (no shutdown, no
+        offset commit, no flush) and return the count at the kill, which must lie strictly
+        inside the stream."""
+        for _ in range(1500):
+            if await _count(self.database_url, progress) >= at_least:
+                break
+            await asyncio.sleep(0.01)
+        assert self._proc is not None
+        self._proc.send_signal(signal.SIGKILL)
+        self._proc.wait(10)
+        done = await _count(self.database_url, progress)
+        assert 0 < done < total, "the kill must land mid-stream"
+        return done
+
+    def stop(self) -> None:
+        if self._proc is not None and self._proc.poll() is None:
+            self._proc.terminate()
+            self._proc.wait(30)
+
+
+@contextlib.asynccontextmanager
+async def _booking_service(infra, database_url: str, topic_prefix: str
+                           ) -> AsyncIterator[BookingProcess]:
+    service = BookingProcess(database_url, infra.kafka_bootstrap, topic_prefix)
+    await service.start()
+    try:
+        yield service
+    finally:
+        service.stop()
 
 
 async def _count(dsn: str, sql: str) -> int:
@@ -74,24 +115,14 @@ async def test_booking_killed_while_replicating_membership_events(infra, databas
         plan_kind="monthly", resource_kinds=["hot_desk"], period_start=date(2027, 3, 1),
         period_end=date(2027, 3, 31), price_cents=15000), source="/cowork/membership")
         for _ in range(EVENTS)]
-    booking = await asyncio.to_thread(_start_booking, database_url, infra.kafka_bootstrap,
-                                      topic_prefix)
-    try:
+    async with _booking_service(infra, database_url, topic_prefix) as booking:
         # Published one by one while the service consumes, so the kill lands mid-stream.
         publishing = asyncio.create_task(publish(
             infra.kafka_bootstrap, topic_prefix + topics.MEMBERSHIP_EVENTS, activations))
-        for _ in range(1500):
-            if await _count(database_url, "SELECT count(*) FROM eligibility") >= 20:
-                break
-            await asyncio.sleep(0.02)
-        booking.send_signal(signal.SIGKILL)  # no shutdown, no offset commit, no flush
-        booking.wait(10)
-        applied_at_kill = await _count(database_url, "SELECT count(*) FROM eligibility")
-        assert 0 < applied_at_kill < EVENTS, "the kill must land mid-stream"
+        await booking.sigkill_mid_stream("SELECT count(*) FROM eligibility", 20, EVENTS)
         await publishing
 
-        booking = await asyncio.to_thread(_start_booking, database_url, infra.kafka_bootstrap,
-                                          topic_prefix)
+        await booking.start()
         for _ in range(600):
             if await _count(database_url, "SELECT count(*) FROM inbox") >= EVENTS:
                 break
@@ -99,11 +130,6 @@ async def test_booking_killed_while_replicating_membership_events(infra, databas
         await asyncio.sleep(1)
         assert await _count(database_url, "SELECT count(*) FROM eligibility") == EVENTS
         assert await _count(database_url, "SELECT count(*) FROM inbox") == EVENTS
-    finally:
-        if booking.poll() is None:
-            booking.terminate()
-            booking.wait(30)
-
 
 BOOKINGS = 600
 
@@ -144,85 +170,55 @@ async def test_booking_killed_while_taking_bookings(infra, database_url, topic_p
     """Each booking is written with its event in one statement: whatever instant the process
     dies at, a booking exists with its event or neither does, and the relay (also killed)
     publishes every event after the restart."""
-    booking = await asyncio.to_thread(_start_booking, database_url, infra.kafka_bootstrap,
-                                      topic_prefix)
-    port = booking.port  # type: ignore[attr-defined]
-    desks, members = await _desks_and_members(port, database_url, 20)
-    first_day = datetime.now(UTC).replace(hour=0, minute=0, second=0, microsecond=0) \
-        + timedelta(days=2)
-    requests = [(members[i % 20], desks[i % 20], first_day + timedelta(hours=i // 20))
-                for i in range(BOOKINGS)]
-
-    try:
-        taking = asyncio.create_task(_take_bookings(port, requests))
-        for _ in range(1500):
-            if await _count(database_url, "SELECT count(*) FROM bookings") >= 100:
-                break
-            await asyncio.sleep(0.01)
-        booking.send_signal(signal.SIGKILL)  # mid-request, mid-relay-batch
-        booking.wait(10)
-        booked_at_kill = await _count(database_url, "SELECT count(*) FROM bookings")
-        assert 0 < booked_at_kill < BOOKINGS, "the kill must land mid-stream"
-        booking = await asyncio.to_thread(_start_booking, database_url, infra.kafka_bootstrap,
-                                          topic_prefix, port)
+    async with _booking_service(infra, database_url, topic_prefix) as booking:
+        desks, members = await _desks_and_members(booking.port, database_url, 20)
+        taking = asyncio.create_task(_take_bookings(booking.port,
+                                                    _hourly_bookings(members, desks)))
+        # mid-request, mid-relay-batch
+        booked_at_kill = await booking.sigkill_mid_stream("SELECT count(*) FROM bookings", 100,
+                                                          BOOKINGS)
+        await booking.start()
         await taking
 
-        booked = {str(row_id) for row_id in await _ids(database_url, "SELECT id FROM bookings")}
+        booked = await _booking_ids(database_url)
         assert len(booked) > booked_at_kill
         await _one_event_each(infra.kafka_bootstrap, topic_prefix + topics.BOOKING_EVENTS,
                               ev.BookingConfirmed.event_type, booked)
-    finally:
-        if booking.poll() is None:
-            booking.terminate()
-            booking.wait(30)
-
 
 async def test_booking_killed_while_marking_no_shows(infra, database_url, topic_prefix) -> None:
     """The durable scheduler's jobs run once each: the process dies in the middle of marking
     hundreds of no-shows (some jobs done, one maybe half-way in its transaction), and after
     the restart every booking is a no-show with exactly one `booking.no_show` event."""
-    booking = await asyncio.to_thread(_start_booking, database_url, infra.kafka_bootstrap,
-                                      topic_prefix)
-    port = booking.port  # type: ignore[attr-defined]
-    try:
-        desks, members = await _desks_and_members(port, database_url, 20)
-        first_day = datetime.now(UTC).replace(hour=0, minute=0, second=0, microsecond=0) \
-            + timedelta(days=2)
-        await _take_bookings(port, [(members[i % 20], desks[i % 20],
-                                     first_day + timedelta(hours=i // 20))
-                                    for i in range(BOOKINGS)])
+    async with _booking_service(infra, database_url, topic_prefix) as booking:
+        desks, members = await _desks_and_members(booking.port, database_url, 20)
+        await _take_bookings(booking.port, _hourly_bookings(members, desks))
         assert await _count(database_url, "SELECT count(*) FROM bookings") == BOOKINGS
         # Time passes: every booking's grace period is over. (The job's due time is the
         # scheduler's whole notion of time; the handler reads only the booking.)
         await _count(database_url, "WITH due AS (UPDATE scheduled_jobs SET due_at = now() "
                                    "WHERE kind = 'booking.no_show' RETURNING 1) "
                                    "SELECT count(*) FROM due")
-        for _ in range(1500):
-            if await _count(database_url, NO_SHOWS) >= 100:
-                break
-            await asyncio.sleep(0.01)
-        booking.send_signal(signal.SIGKILL)
-        booking.wait(10)
-        marked_at_kill = await _count(database_url, NO_SHOWS)
-        assert 0 < marked_at_kill < BOOKINGS, "the kill must land mid-stream"
+        await booking.sigkill_mid_stream(NO_SHOWS, 100, BOOKINGS)
 
-        booking = await asyncio.to_thread(_start_booking, database_url, infra.kafka_bootstrap,
-                                          topic_prefix, port)
+        await booking.start()
         for _ in range(600):
             if await _count(database_url, NO_SHOWS) == BOOKINGS:
                 break
             await asyncio.sleep(0.1)
-        booked = {str(row_id) for row_id in await _ids(database_url, "SELECT id FROM bookings")}
         assert await _count(database_url, NO_SHOWS) == BOOKINGS
         assert await _count(database_url, "SELECT count(*) FROM outbox "
                                           "WHERE type = 'cowork.booking.booking.no_show.v1'") \
             == BOOKINGS, "one event per no-show, none twice"
         await _one_event_each(infra.kafka_bootstrap, topic_prefix + topics.BOOKING_EVENTS,
-                              ev.BookingNoShow.event_type, booked)
-    finally:
-        if booking.poll() is None:
-            booking.terminate()
-            booking.wait(30)
+                              ev.BookingNoShow.event_type, await _booking_ids(database_url))
+
+def _hourly_bookings(members: list[uuid.UUID], desks: list[str]
+                     ) -> list[tuple[uuid.UUID, str, datetime]]:
+    """BOOKINGS requests for an hour each from the day after tomorrow, none overlapping."""
+    first_day = datetime.now(UTC).replace(hour=0, minute=0, second=0, microsecond=0) \
+        + timedelta(days=2)
+    return [(members[i % len(members)], desks[i % len(desks)],
+             first_day + timedelta(hours=i // len(desks))) for i in range(BOOKINGS)]
 
 
 NO_SHOWS = "SELECT count(*) FROM bookings WHERE status = 'no_show'"
@@ -267,9 +263,9 @@ async def _one_event_each(bootstrap: str, topic: str, event_type: str, keys: set
     assert all(len(ids) == 1 for ids in event_ids.values()), "one event per change"
 
 
-async def _ids(dsn: str, sql: str) -> list[object]:
+async def _booking_ids(dsn: str) -> set[str]:
     conn = await asyncpg.connect(dsn)
     try:
-        return [row[0] for row in await conn.fetch(sql)]
+        return {str(row["id"]) for row in await conn.fetch("SELECT id FROM bookings")}
     finally:
         await conn.close()
