@@ -1,6 +1,7 @@
 """A real service process SIGKILLed mid-stream: while it consumes another service's events
-(after a restart every event is applied exactly once), and while it takes bookings (every
-booking that exists has its event on Kafka, and no event exists without its booking)."""
+(after a restart every event is applied exactly once), while it takes bookings (every booking
+that exists has its event on Kafka, and no event exists without its booking), and while its
+scheduler marks no-shows (each exactly once, with one event)."""
 
 from __future__ import annotations
 
