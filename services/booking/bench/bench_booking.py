@@ -65,6 +65,39 @@ def _stats(latencies: list[float], elapsed: float) -> dict[str, float]:
             "p99_ms": round(q[98], 2)}
 
 
+def _cpu_seconds_by_process() -> dict[str, float]:
+    """CPU seconds (user + system) used so far by the processes taking part, grouped: the
+    benchmark itself, the service replicas, PostgreSQL, Kafka, and the wrk runs it reaped.
+    Linux (/proc) only; sampled before and after a run, it says where the machine's time went
+    per booking."""
+    tick = os.sysconf("SC_CLK_TCK")
+    groups: dict[str, float] = {}
+    for pid in filter(str.isdigit, os.listdir("/proc")):
+        try:
+            with open(f"/proc/{pid}/cmdline", "rb") as f:
+                command = f.read().replace(b"\0", b" ").decode(errors="replace")
+            with open(f"/proc/{pid}/stat") as f:
+                fields = f.read().rsplit(")", 1)[1].split()
+        except OSError:
+            continue  # exited meanwhile
+        group = ("this benchmark" if int(pid) == os.getpid() else
+                 "service replicas" if "cowork.booking.app:create_app" in command else
+                 "PostgreSQL" if "postgres" in command else
+                 "Kafka" if "kafka" in command and "java" in command else None)
+        if group:
+            groups[group] = groups.get(group, 0.0) + (int(fields[11]) + int(fields[12])) / tick
+        if int(pid) == os.getpid():  # wrk runs as this process's child, reaped when it ends
+            groups["wrk"] = (int(fields[13]) + int(fields[14])) / tick
+    return groups
+
+
+def _cpu_per_operation(before: dict[str, float], after: dict[str, float], operations: int
+                       ) -> dict[str, float]:
+    """Microseconds of CPU per operation by group, from two samples."""
+    return {group: round((after[group] - before.get(group, 0.0)) * 1e6 / operations)
+            for group in sorted(after) if after[group] > before.get(group, 0.0)}
+
+
 async def _run(jobs: list, worker) -> dict[str, float]:  # type: ignore[no-untyped-def]
     queue: asyncio.Queue = asyncio.Queue()
     for job in jobs:
@@ -114,7 +147,9 @@ async def bench_raw(dsn: str, slots: list[tuple[int, datetime]]) -> dict[str, fl
                 "now(), now())",
                 uuid.uuid4(), uuid.uuid4(), resources[r], space, start, end, start.date())
 
+    before = _cpu_seconds_by_process()
     result = await _run(slots, insert)
+    result["cpu_us"] = _cpu_per_operation(before, _cpu_seconds_by_process(), len(slots))  # type: ignore[assignment]
     await pool.close()
     return result
 
@@ -248,7 +283,9 @@ async def bench_wrk(infra: Infra, dsn: str, replicas: int) -> dict[str, float] |
         # Warm up first (pool connections opened, statements prepared, resources cached), so
         # the figures are the steady state.
         await on_every_replica(2, "", lambda i: ["-s", script(i, warm_up=True)])
+        before = _cpu_seconds_by_process()
         parts = await on_every_replica(WRK_SECONDS, "", lambda i: ["-s", script(i, warm_up=False)])
+        cpu_after = _cpu_seconds_by_process()
         # The hottest read, on a day the run above filled, and for scale the HTTP stack alone
         # (no JWT, no database), on the same replicas.
         day = slots[0][1].date().isoformat()
@@ -263,7 +300,9 @@ async def bench_wrk(infra: Infra, dsn: str, replicas: int) -> dict[str, float] |
             server.wait(30)
         for name in scripts:
             os.unlink(name)
+    booked = sum(p["requests"] for p in parts)
     return {"per_s": round(sum(p["per_s"] for p in parts), 1),
+            "cpu_us": _cpu_per_operation(before, cpu_after, int(booked)),
             "p50_ms": round(statistics.mean(p["p50_ms"] for p in parts), 2),
             "p99_ms": max(p["p99_ms"] for p in parts),
             "non_2xx": sum(p["non_2xx"] for p in parts),
@@ -284,7 +323,8 @@ def _parse_wrk(out: str) -> dict[str, float]:
     seconds = float(re.search(r"requests in ([\d.]+)s", out)[1])  # type: ignore[index]
     failed = re.search(r"Non-2xx or 3xx responses: (\d+)", out)
     bad = int(failed[1]) if failed else 0
-    return {"per_s": round((requests - bad) / seconds, 1), "p50_ms": ms("50"),
+    return {"per_s": round((requests - bad) / seconds, 1), "requests": requests - bad,
+            "p50_ms": ms("50"),
             "p99_ms": ms("99"), "non_2xx": bad}
 
 
@@ -403,6 +443,13 @@ async def main(infra: Infra) -> None:
         print(f"{'GET /healthz, wrk, the same 2 replicas':<52}{wrk['healthz_per_s']:>10}")
     print(f"ratio API / raw insert: {ratio} (httpx, 1 process); {wrk_ratio} (wrk, 2 replicas)"
           "  (goal ≥ 0.3)")
+    if wrk:
+        # On a saturated machine the ratio is the CPU one insert costs over the CPU one booking
+        # costs, summed over every process that takes part: where it goes, per operation.
+        print("CPU per operation, µs:  raw insert " + ", ".join(
+            f"{g} {v}" for g, v in raw["cpu_us"].items()) + f" (all {sum(raw['cpu_us'].values())})")
+        print("                        API booking (wrk) " + ", ".join(
+            f"{g} {v}" for g, v in wrk["cpu_us"].items()) + f" (all {sum(wrk['cpu_us'].values())})")
     print("BENCH_JSON " + json.dumps({"bench": "booking", "bookings": N,
                                       "direct_bookings": N_DIRECT, "clients": CLIENTS,
                                       "raw_insert": raw, "raw_insert_runs": [raw_first, raw_last],
