@@ -160,6 +160,8 @@ def test_the_prometheus_operator_scrape_is_optional() -> None:
     ("services.bookings.enabled=true", "bookings"),          # a misspelt service
     ("services.booking.env.booking_cutoff=1", "booking_cutoff"),  # not a variable's name
     ("terminationGracePeriodSeconds=10", "terminationGracePeriodSeconds"),
+    # a secret as a plain value would sit in the release history: only by Secret
+    ("services.booking.env.BOOKING_DATABASE_URL=postgresql://u:p@db/x", "BOOKING_DATABASE_URL"),
 ])
 def test_values_that_cannot_work_are_refused_at_install(setting: str, complaint: str) -> None:
     done = _run("template", "town", str(CHART), "--set", setting)
