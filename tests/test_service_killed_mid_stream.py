@@ -9,7 +9,6 @@ import asyncio
 import contextlib
 import os
 import signal
-import socket
 import subprocess
 import sys
 import time
@@ -27,6 +26,7 @@ from cowork.shared.auth import issue_token
 from cowork.shared.events import Envelope, topics
 from cowork.shared.events import contracts as ev
 from cowork.shared.settings import LOCAL_DEV_JWT_SECRET
+from cowork.shared.testing import free_port
 from cowork.shared.testing.kafka import SeenRecord, collect, publish
 
 pytestmark = [pytest.mark.infra, pytest.mark.slow]
@@ -34,17 +34,12 @@ pytestmark = [pytest.mark.infra, pytest.mark.slow]
 EVENTS = 1500
 
 
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
-
 
 class BookingProcess:
     """A real booking service process on a fixed port, to be SIGKILLed and started again."""
 
     def __init__(self, database_url: str, bootstrap: str, prefix: str) -> None:
-        self.database_url, self.port = database_url, _free_port()
+        self.database_url, self.port = database_url, free_port()
         self._env = {**os.environ, "BOOKING_DATABASE_URL": database_url,
                      "BOOKING_KAFKA_BOOTSTRAP": bootstrap, "COWORK_TOPIC_PREFIX": prefix,
                      "BOOKING_HTTP_PORT": str(self.port), "BOOKING_CONSUMER_BATCH_SIZE": "20"}

@@ -8,7 +8,6 @@ deploy/images/build-local.sh); run it with `make image-test`."""
 from __future__ import annotations
 
 import os
-import socket
 import subprocess
 import time
 from pathlib import Path
@@ -17,7 +16,7 @@ import httpx
 import pytest
 
 from cowork.shared.auth import issue_token
-from cowork.shared.testing import Infra
+from cowork.shared.testing import Infra, free_port
 
 pytestmark = [pytest.mark.infra]
 
@@ -37,11 +36,6 @@ def docker() -> dict[str, str]:
     return env
 
 
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
-
 
 def _get(url: str, token: str | None = None) -> int:
     headers = {"Authorization": f"Bearer {token}"} if token else {}
@@ -51,7 +45,7 @@ def _get(url: str, token: str | None = None) -> int:
 @pytest.mark.parametrize("service", sorted(PROBE_READ))
 def test_each_service_runs_from_the_image(service: str, docker: dict[str, str], infra: Infra,
                                          database_url: str, topic_prefix: str) -> None:
-    port, prefix = _free_port(), service.upper()
+    port, prefix = free_port(), service.upper()
     settings = {f"{prefix}_HTTP_HOST": "0.0.0.0", f"{prefix}_HTTP_PORT": str(port),  # noqa: S104
                 f"{prefix}_DATABASE_URL": database_url,
                 f"{prefix}_KAFKA_BOOTSTRAP": infra.kafka_bootstrap,

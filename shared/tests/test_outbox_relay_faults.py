@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import asyncio
-import socket
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -13,6 +12,7 @@ from cowork.devstack import stack
 from cowork.shared.events.topics import TopicSpec
 from cowork.shared.kafka import ensure_topics
 from cowork.shared.outbox import RELAY_LOCK_KEY
+from cowork.shared.testing import free_port
 
 from sharedkit import DLQ, fetchval, wait_until, write_events
 from support import TOPIC
@@ -83,18 +83,13 @@ async def _reached(dsn: str, n: int) -> bool:
     return await _published(dsn) >= n
 
 
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
-
 
 @pytest.fixture
 def private_kafka(infra, tmp_path: Path) -> Iterator[stack.StackConfig]:
     """A broker of this test's own, so stopping it disturbs nobody else's tests."""
     shared = stack.StackConfig.from_env()
     cfg = stack.StackConfig(
-        state_dir=tmp_path / "stack", kafka_port=_free_port(), kafka_controller_port=_free_port(),
+        state_dir=tmp_path / "stack", kafka_port=free_port(), kafka_controller_port=free_port(),
         pg_port=shared.pg_port, pg_bin=None, kafka_heap="384m",
         kafka_libs=shared.kafka_libs or shared.state_dir / "kafka" / "libs",
     )

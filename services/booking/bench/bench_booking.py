@@ -13,7 +13,6 @@ import asyncio
 import json
 import os
 import platform
-import socket
 import statistics
 import subprocess
 import sys
@@ -32,7 +31,7 @@ from cowork.shared import db
 from cowork.shared.auth import issue_token
 from cowork.shared.events import contracts as ev
 from cowork.shared.settings import LOCAL_DEV_JWT_SECRET
-from cowork.shared.testing import Infra, start_infra
+from cowork.shared.testing import Infra, free_port, start_infra
 
 N = int(os.environ.get("BENCH_BOOKINGS", "1500"))
 # The raw insert and the in-process use case are fast: more of them, so each runs for seconds
@@ -71,23 +70,28 @@ def _cpu_seconds_by_process() -> dict[str, float]:
     Linux (/proc) only; sampled before and after a run, it says where the machine's time went
     per booking."""
     tick = os.sysconf("SC_CLK_TCK")
-    groups: dict[str, float] = {}
+
+    def cpu_fields(pid: str) -> list[int]:  # utime, stime, cutime, cstime
+        with open(f"/proc/{pid}/stat") as f:
+            return [int(v) for v in f.read().rsplit(")", 1)[1].split()[11:15]]
+
+    mine = cpu_fields("self")
+    # wrk runs as this process's child: its time is added to ours once it is reaped.
+    groups = {"this benchmark": (mine[0] + mine[1]) / tick, "wrk": (mine[2] + mine[3]) / tick}
     for pid in filter(str.isdigit, os.listdir("/proc")):
+        if int(pid) == os.getpid():
+            continue
         try:
             with open(f"/proc/{pid}/cmdline", "rb") as f:
                 command = f.read().replace(b"\0", b" ").decode(errors="replace")
-            with open(f"/proc/{pid}/stat") as f:
-                fields = f.read().rsplit(")", 1)[1].split()
+            used = cpu_fields(pid)
         except OSError:
             continue  # exited meanwhile
-        group = ("this benchmark" if int(pid) == os.getpid() else
-                 "service replicas" if "cowork.booking.app:create_app" in command else
+        group = ("service replicas" if "cowork.booking.app:create_app" in command else
                  "PostgreSQL" if "postgres" in command else
                  "Kafka" if "kafka" in command and "java" in command else None)
         if group:
-            groups[group] = groups.get(group, 0.0) + (int(fields[11]) + int(fields[12])) / tick
-        if int(pid) == os.getpid():  # wrk runs as this process's child, reaped when it ends
-            groups["wrk"] = (int(fields[13]) + int(fields[14])) / tick
+            groups[group] = groups.get(group, 0.0) + (used[0] + used[1]) / tick
     return groups
 
 
@@ -230,7 +234,7 @@ async def bench_wrk(infra: Infra, dsn: str, replicas: int) -> dict[str, float] |
 
     if shutil.which("wrk") is None:
         return None
-    ports = [_free_port() for _ in range(replicas)]
+    ports = [free_port() for _ in range(replicas)]
     env = {**os.environ, "BOOKING_DATABASE_URL": dsn, "BOOKING_KAFKA_BOOTSTRAP": infra.kafka_bootstrap,
            "COWORK_TOPIC_PREFIX": f"benchw{uuid.uuid4().hex[:6]}.", "BOOKING_LOG_LEVEL": "WARNING",
            "BOOKING_DB_POOL_MAX": str(CLIENTS + 4)}
@@ -300,9 +304,9 @@ async def bench_wrk(infra: Infra, dsn: str, replicas: int) -> dict[str, float] |
             server.wait(30)
         for name in scripts:
             os.unlink(name)
-    booked = sum(p["requests"] for p in parts)
     return {"per_s": round(sum(p["per_s"] for p in parts), 1),
-            "cpu_us": _cpu_per_operation(before, cpu_after, int(booked)),
+            "cpu_us": _cpu_per_operation(before, cpu_after,
+                                         int(sum(p["requests"] for p in parts))),
             "p50_ms": round(statistics.mean(p["p50_ms"] for p in parts), 2),
             "p99_ms": max(p["p99_ms"] for p in parts),
             "non_2xx": sum(p["non_2xx"] for p in parts),
@@ -324,8 +328,7 @@ def _parse_wrk(out: str) -> dict[str, float]:
     failed = re.search(r"Non-2xx or 3xx responses: (\d+)", out)
     bad = int(failed[1]) if failed else 0
     return {"per_s": round((requests - bad) / seconds, 1), "requests": requests - bad,
-            "p50_ms": ms("50"),
-            "p99_ms": ms("99"), "non_2xx": bad}
+            "p50_ms": ms("50"), "p99_ms": ms("99"), "non_2xx": bad}
 
 
 async def _seed_over_http(client: httpx.AsyncClient, headers: dict[str, str]) -> list[str]:
@@ -352,15 +355,10 @@ async def _wait_ready(client: httpx.AsyncClient) -> None:
     raise RuntimeError(f"{client.base_url} never became ready")
 
 
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
-
 
 async def bench_api(infra: Infra, dsn: str, slots: list[tuple[int, datetime]]
                     ) -> tuple[dict[str, float], dict[str, float], dict[str, float]]:
-    port = _free_port()
+    port = free_port()
     env = {**os.environ, "BOOKING_DATABASE_URL": dsn, "BOOKING_KAFKA_BOOTSTRAP": infra.kafka_bootstrap,
            "COWORK_TOPIC_PREFIX": f"bench{uuid.uuid4().hex[:6]}.", "BOOKING_HTTP_PORT": str(port),
            "BOOKING_LOG_LEVEL": "WARNING", "BOOKING_DB_POOL_MAX": str(CLIENTS + 4)}

@@ -87,8 +87,9 @@ async def book(conn: asyncpg.Connection, *, member_id: UUID, resource: asyncpg.R
         drawn_on = next(m for m in held if m.rights is rights)
         booking = await store.book_drawing_on(
             conn, drawn_on, booking_id=booking_id, member_id=member_id, resource=resource,
-            start=start, end=end, local_day=day, price=price, series_id=series_id,
-            via_waitlist=via_waitlist, booked_by=booked_by, now=now, event_values=event_values,
+            start=start, end=end, local_day=day, minutes=minutes, price=price,
+            series_id=series_id, via_waitlist=via_waitlist, booked_by=booked_by, now=now,
+            event_values=event_values,
             jobs=[(NO_SHOW_JOB, start + policy.no_show_grace), (COMPLETE_JOB, end)])
         if booking is None:
             clash = await store.clashing_booking(conn, resource, start, end)

@@ -257,7 +257,7 @@ FROM (VALUES (1)) AS one LEFT JOIN booking ON true
 
 async def book_drawing_on(conn: asyncpg.Connection, drawn_on: Drawable, *, booking_id: UUID,
                           member_id: UUID, resource: Row, start: datetime, end: datetime,
-                          local_day: date, price: int, series_id: UUID | None,
+                          local_day: date, minutes: int, price: int, series_id: UUID | None,
                           via_waitlist: bool, booked_by: str, now: datetime,
                           event_values: list[Any], jobs: list[tuple[str, datetime]]
                           ) -> Row | str | None:
@@ -267,7 +267,7 @@ async def book_drawing_on(conn: asyncpg.Connection, drawn_on: Drawable, *, booki
     row: Row = await conn.fetchrow(
         _BOOK_DRAWING_ON,
         booking_id, member_id, resource["id"], resource["space_id"], resource["kind"], start, end,
-        local_day, domain.minutes_between(start, end), resource["buffer_minutes"], price,
+        local_day, minutes, resource["buffer_minutes"], price,
         series_id, via_waitlist, booked_by, now,
         drawn_on.rights.membership_id, drawn_on.usage_version,
         *event_values, *(value for job in jobs for value in job))

@@ -13,6 +13,7 @@ Nothing here ever skips: a test that needs the infrastructure fails when it cann
 from __future__ import annotations
 
 import os
+import socket
 import uuid
 from dataclasses import dataclass
 from datetime import datetime, timedelta
@@ -44,6 +45,13 @@ def start_infra() -> Infra:
         raise RuntimeError("COWORK_TEST_INFRA=containers comes with the deploy issue; "
                            "use local or external")
     raise RuntimeError(f"unknown COWORK_TEST_INFRA={mode!r} (local | external | containers)")
+
+
+def free_port() -> int:
+    """A loopback TCP port nothing listens on now, for a process a test starts."""
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
 
 
 def unique_name(prefix: str = "t") -> str:
