@@ -174,6 +174,11 @@ class BookingConfirmed(_BookingEvent):
     price_cents: Cents = Field(ge=0)
     series_id: UUID | None = None
     via_waitlist: bool = False
+    # Optional addition to v1: what the member owes for this booking (0 when their plan
+    # includes it; the tariff for pay-per-use or overage). Vouchers subsidise this, never
+    # price_cents. None only on records produced before the field existed: consumers must not
+    # read it as "charged at the tariff".
+    charged_cents: Cents | None = Field(default=None, ge=0)
 
 
 class BookingCancelled(_BookingEvent):

@@ -1,0 +1,1 @@
+"""Cowork vouchers: municipal subsidy programmes, vouchers and their double-entry ledger."""
