@@ -230,9 +230,17 @@ async def test_cancel_free_then_late_and_check_in_window(svc: Booking) -> None:
     again = await svc.client.post(f"/v1/bookings/{early['id']}/cancel", headers=svc.member(member))
     assert again.status_code == 409
 
+    # A late cancellation costs what the booking was charged: nothing more than the plan when
+    # the plan includes the desk, the tariff for a member whose plan only allows it at the tariff.
     soon = (await svc.book(member, desk["id"], rome(1, 14), rome(1, 16))).json()
+    assert soon["charged_cents"] == 0
     late = await svc.client.post(f"/v1/bookings/{soon['id']}/cancel", headers=svc.member(member))
-    assert late.json()["charged_cents"] == soon["price_cents"] == 600
+    assert late.json()["charged_cents"] == 0
+    paying = await svc.member_with(included_kinds=["meeting_room"])
+    paid = (await svc.book(paying, desk["id"], rome(1, 14), rome(1, 16))).json()
+    assert paid["charged_cents"] == paid["price_cents"] == 600
+    late = await svc.client.post(f"/v1/bookings/{paid['id']}/cancel", headers=svc.member(paying))
+    assert late.json()["charged_cents"] == 600
 
     today = (await svc.book(member, desk["id"], rome(1, 10), rome(1, 12))).json()
     path = f"/v1/bookings/{today['id']}/check-in"

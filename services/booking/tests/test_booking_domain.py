@@ -218,3 +218,97 @@ def test_cancellation_charge_and_check_in_window() -> None:
     assert domain.check_in_allowed(start, start - timedelta(minutes=15), early, grace)
     assert domain.check_in_allowed(start, start + timedelta(minutes=30), early, grace)
     assert not domain.check_in_allowed(start, start + timedelta(minutes=31), early, grace)
+
+
+# ---------------------------------------------------------------- what the member is charged
+
+DESK_TARIFF = domain.Tariff(price_cents=600, per_hour_cents=300)
+ROOM_TARIFF = domain.Tariff(price_cents=5000, per_hour_cents=2500)  # two hours of the room
+
+
+def test_use_the_plan_includes_is_charged_nothing() -> None:
+    assert domain.check_rights(RIGHTS, "hot_desk", date(2027, 3, 2), 120, domain.Usage(),
+                               tariff=DESK_TARIFF) == 0
+    assert domain.check_rights(RIGHTS, "meeting_room", date(2027, 3, 2), 120, domain.Usage(),
+                               tariff=ROOM_TARIFF) == 0
+
+
+def test_a_kind_the_plan_may_book_but_does_not_include_is_charged_the_tariff() -> None:
+    desks_at_tariff = domain.Rights("active", frozenset({"hot_desk", "meeting_room"}),
+                                    date(2027, 3, 1), date(2027, 3, 31),
+                                    included_kinds=frozenset({"meeting_room"}))
+    assert domain.check_rights(desks_at_tariff, "hot_desk", date(2027, 3, 2), 120,
+                               domain.Usage(), tariff=DESK_TARIFF) == 600
+
+
+def test_beyond_an_allowance_overage_charges_and_refuse_refuses() -> None:
+    used = domain.Usage(meeting_room_minutes_that_month=60)  # 60 of 120 minutes left
+    with pytest.raises(RuleViolation) as exc:
+        domain.check_rights(RIGHTS, "meeting_room", date(2027, 3, 2), 120, used,
+                            tariff=ROOM_TARIFF)
+    assert exc.value.code == "meeting_room_allowance" and exc.value.status == 403
+    overage = domain.Rights("active", frozenset({"hot_desk", "meeting_room"}), date(2027, 3, 1),
+                            date(2027, 3, 31), meeting_room_minutes_per_month=120,
+                            overage_kinds=frozenset({"meeting_room"}))
+    # Only the 60 minutes beyond the allowance are charged, at the hourly rate.
+    assert domain.check_rights(overage, "meeting_room", date(2027, 3, 2), 120, used,
+                               tariff=ROOM_TARIFF) == 2500
+    all_used = domain.Usage(meeting_room_minutes_that_month=180)
+    assert domain.check_rights(overage, "meeting_room", date(2027, 3, 2), 120, all_used,
+                               tariff=ROOM_TARIFF) == 5000
+    carnet = domain.Rights("active", frozenset({"hot_desk"}), date(2027, 3, 1), date(2027, 8, 31),
+                           carnet_days=1, overage_kinds=frozenset({"hot_desk"}))
+    spent = domain.Usage(carnet_days_used=1)
+    assert domain.check_rights(carnet, "hot_desk", date(2027, 3, 2), 120, spent,
+                               tariff=DESK_TARIFF) == 600
+    same_day = domain.Usage(carnet_days_used=1, books_a_new_carnet_day=False)
+    assert domain.check_rights(carnet, "hot_desk", date(2027, 3, 2), 120, same_day,
+                               tariff=DESK_TARIFF) == 0, "a carnet day already used is paid"
+
+
+def test_fair_use_limits_refuse_even_with_overage() -> None:
+    overage = domain.Rights("active", frozenset({"hot_desk"}), date(2027, 3, 1), date(2027, 3, 31),
+                            max_bookings_per_day=1, overage_kinds=frozenset({"hot_desk"}))
+    assert refused_rights(overage, usage=domain.Usage(bookings_that_day=1)) == "fair_use_daily"
+
+
+def test_decide_draws_on_the_membership_that_charges_least() -> None:
+    at_tariff = domain.Rights("active", frozenset({"hot_desk"}), date(2027, 3, 1),
+                              date(2027, 3, 5), included_kinds=frozenset(),
+                              membership_id=uuid.uuid4())
+    included = domain.Rights("active", frozenset({"hot_desk"}), date(2027, 3, 1),
+                             date(2027, 12, 31), membership_id=uuid.uuid4())
+    decision = domain.decide([(at_tariff, domain.Usage()), (included, domain.Usage())],
+                             "hot_desk", date(2027, 3, 2), 120, tariff=DESK_TARIFF)
+    assert decision == domain.Decision(included, 0)
+
+
+def test_pay_per_use() -> None:
+    """Without a plan covering the kind, a known member pays the tariff where the resource
+    allows it; an unknown id or a suspended member gets nothing."""
+    decision = domain.decide([], "meeting_room", date(2027, 3, 2), 120, tariff=ROOM_TARIFF,
+                             pay_per_use=True, known_member=True)
+    assert decision == domain.Decision(None, 5000)
+    desks_only = domain.Rights("active", frozenset({"hot_desk"}), date(2027, 3, 1),
+                               date(2027, 3, 31))
+    assert domain.decide([(desks_only, domain.Usage())], "meeting_room", date(2027, 3, 2), 120,
+                         tariff=ROOM_TARIFF, pay_per_use=True).charged_cents == 5000
+    with pytest.raises(RuleViolation) as exc:
+        domain.decide([], "meeting_room", date(2027, 3, 2), 120, tariff=ROOM_TARIFF,
+                      pay_per_use=True, known_member=False)
+    assert exc.value.code == "no_membership"
+    suspended = domain.Rights("suspended", frozenset({"hot_desk"}), date(2027, 3, 1),
+                              date(2027, 3, 31))
+    with pytest.raises(RuleViolation) as exc:
+        domain.decide([(suspended, domain.Usage())], "meeting_room", date(2027, 3, 2), 120,
+                      tariff=ROOM_TARIFF, pay_per_use=True, known_member=True)
+    assert exc.value.code == "membership_not_active"
+    with pytest.raises(RuleViolation) as exc:  # not open to pay-per-use: the plan's refusal
+        domain.decide([(desks_only, domain.Usage())], "meeting_room", date(2027, 3, 2), 120,
+                      tariff=ROOM_TARIFF)
+    assert exc.value.code == "plan_excludes_resource"
+
+
+@given(st.integers(0, 100_000), st.integers(0, 2000), st.integers(0, 1440))
+def test_the_charge_never_exceeds_the_price(price: int, per_hour: int, minutes: int) -> None:
+    assert 0 <= domain.Tariff(price, per_hour).for_minutes(minutes) <= price

@@ -72,7 +72,9 @@ async def test_eligibility_follows_published_membership_events(svc: Booking) -> 
 async def test_lifecycle_waitlist_promotion_no_show_and_completion(svc: Booking) -> None:
     space = await svc.space()
     desk = await svc.resource(space["id"])
-    alice, bob, carla = await svc.member_with(), await svc.member_with(), await svc.member_with()
+    # Alice's plan allows desks only at the tariff; Bob's and Carla's include them.
+    alice = await svc.member_with(included_kinds=["meeting_room"])
+    bob, carla = await svc.member_with(), await svc.member_with()
     first = (await svc.book(alice, desk["id"], rome(1, 10), rome(1, 12))).json()
     await svc.client.post("/v1/waitlist", json={
         "member_id": str(bob), "resource_id": desk["id"], "start": rome(1, 10),
@@ -111,6 +113,9 @@ async def test_lifecycle_waitlist_promotion_no_show_and_completion(svc: Booking)
     assert confirmations[promoted["id"]].via_waitlist is True
     assert confirmations[first["id"]].via_waitlist is False
     assert confirmations[first["id"]].price_cents == 600
+    assert confirmations[first["id"]].charged_cents == 600, "charged at the tariff"
+    assert confirmations[promoted["id"]].charged_cents == 0, "included in Bob's plan"
+    assert cancelled.envelope.data.reason is None, "the member cancelled, not the system"
     assert confirmations[first["id"]].resource_kind == "hot_desk"
     [first_confirmed] = [r for r in of_type(records, ev.BookingConfirmed.event_type)
                          if r.key == first["id"]]

@@ -81,7 +81,8 @@ async def test_membership_lifecycle_events_with_plan_rights(svc: Membership) -> 
         membership_id=uuid.UUID(membership_id), member_id=uuid.UUID(member_id),
         plan_code="monthly", plan_kind="monthly", resource_kinds=["hot_desk", "meeting_room"],
         period_start="2027-02-01", period_end="2027-02-28", price_cents=15000,
-        max_bookings_per_day=2, meeting_room_minutes_per_month=240)
+        max_bookings_per_day=2, meeting_room_minutes_per_month=240,
+        overage={"hot_desk": "refuse", "meeting_room": "refuse"})
     renewed = of_type(records, ev.MembershipRenewed.event_type)[0].envelope.data
     assert renewed.period_end.isoformat() == "2027-03-31" and renewed.price_cents == 15000
     suspended = of_type(records, ev.MembershipSuspended.event_type)[0].envelope.data
@@ -133,3 +134,43 @@ async def test_renewal_moves_the_expiry(svc: Membership) -> None:
     assert await scheduler.run_due(datetime(2027, 3, 25, tzinfo=UTC)) == 1  # the 7-day notice
     status = await svc.client.get(f"/v1/memberships/{membership_id}", headers=svc.token())
     assert status.json()["status"] == "active"
+
+
+async def test_activation_carries_what_the_plan_includes_and_its_overage(svc: Membership) -> None:
+    """Booking decides the charge from these fields alone; the price paid travels on both the
+    activation and the renewal."""
+    member = (await svc.client.post("/v1/members", json=PERSON)).json()
+    plan = await svc.client.post("/v1/plans", json={
+        **MONTHLY, "code": "desk-plus", "price_cents": 9900,
+        "resource_kinds": ["hot_desk", "meeting_room", "phone_booth"],
+        "included_kinds": ["hot_desk", "meeting_room"], "overage": {"meeting_room": "charge"}},
+        headers=svc.token())
+    assert plan.status_code == 201, plan.text
+    assert plan.json()["included_kinds"] == ["hot_desk", "meeting_room"]
+    assert plan.json()["overage"] == {"hot_desk": "refuse", "meeting_room": "charge",
+                                      "phone_booth": "refuse"}
+    membership = (await svc.client.post(f"/v1/members/{member['id']}/memberships",
+                                        json={"plan_code": "desk-plus", "starts_on": "2027-02-01"},
+                                        headers=svc.token())).json()
+    await svc.client.post(f"/v1/memberships/{membership['id']}/renew", headers=svc.token())
+    records = await _events(svc, _has(ev.MembershipRenewed.event_type))
+    [activated] = of_type(records, ev.MembershipActivated.event_type)
+    assert activated.envelope.data.included_kinds == ["hot_desk", "meeting_room"]
+    assert activated.envelope.data.overage == {"hot_desk": "refuse", "meeting_room": "charge",
+                                               "phone_booth": "refuse"}
+    assert activated.envelope.data.price_cents == membership["price_cents"] == 9900
+    [renewed] = of_type(records, ev.MembershipRenewed.event_type)
+    assert renewed.envelope.data.price_cents == 9900
+
+
+@pytest.mark.parametrize(("change", "field"), [
+    ({"included_kinds": ["event_room"]}, "included_kinds"),
+    ({"overage": {"event_room": "charge"}}, "overage"),
+    ({"overage": {"hot_desk": "maybe"}}, "overage.hot_desk"),
+])
+async def test_plan_charges_name_only_kinds_the_plan_may_book(svc: Membership, change: dict,
+                                                              field: str) -> None:
+    response = await svc.client.post("/v1/plans", json={**MONTHLY, **change},
+                                     headers=svc.token())
+    assert response.status_code == 422, response.text
+    assert response.json()["error"]["field"] == field

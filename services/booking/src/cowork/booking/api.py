@@ -84,6 +84,8 @@ class NewResource(Strict):
     plan_codes: Annotated[list[Text], Field(min_length=1, max_length=50)] | None = Field(
         None, description="only members on these plans may book it (absent: any plan that "
                           "includes its kind)")
+    pay_per_use: bool = Field(False, description="members whose plan does not cover it may "
+                                                 "book it at the tariff")
 
     @field_validator("plan_codes")
     @classmethod
@@ -130,7 +132,7 @@ def space_view(s: asyncpg.Record) -> dict[str, Any]:
 def resource_view(r: asyncpg.Record) -> dict[str, Any]:
     keys = ("name", "kind", "seats", "price_per_hour_cents", "price_per_day_cents",
             "slot_minutes", "min_minutes", "max_minutes", "advance_days", "buffer_minutes",
-            "plan_codes")
+            "plan_codes", "pay_per_use")
     return {"id": str(r["id"]), "space_id": str(r["space_id"]), **{k: r[k] for k in keys}}
 
 

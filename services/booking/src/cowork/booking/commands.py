@@ -4,7 +4,7 @@ transaction, and schedules or cancels the time-driven work it implies."""
 from __future__ import annotations
 
 from dataclasses import dataclass
-from datetime import UTC, datetime, timedelta
+from datetime import UTC, date, datetime, timedelta
 from typing import Any
 from uuid import UUID, uuid4
 
@@ -75,20 +75,22 @@ async def book(conn: asyncpg.Connection, *, member_id: UUID, resource: asyncpg.R
     day = domain.local(start, space).date()
     minutes = domain.minutes_between(start, end)
     booking_id, price = uuid4(), domain.price_cents(rules, start, end)
-    _, event_values = outbox_values(ev.BookingConfirmed(
-        booking_id=booking_id, member_id=member_id, space_id=resource["space_id"],
-        resource_id=resource["id"], resource_kind=resource["kind"], start=start.astimezone(UTC),
-        end=end.astimezone(UTC), price_cents=price, series_id=series_id,
-        via_waitlist=via_waitlist), source=SOURCE)
+    tariff = domain.Tariff(price, rules.price_per_hour_cents)
     for _ in range(CLAIM_ATTEMPTS):
         held = await store.memberships_with_usage(conn, member_id, day)
-        rights = domain.choose_membership([(m.rights, m.usage) for m in held], resource["kind"],
-                                          day, minutes, store.plans_allowed(resource))
-        drawn_on = next(m for m in held if m.rights is rights)
+        decision = await _decide(conn, member_id, resource, held, day, minutes, tariff)
+        drawn_on = next((m for m in held if m.rights is decision.rights), None)
+        _, event_values = outbox_values(ev.BookingConfirmed(
+            booking_id=booking_id, member_id=member_id, space_id=resource["space_id"],
+            resource_id=resource["id"], resource_kind=resource["kind"],
+            start=start.astimezone(UTC), end=end.astimezone(UTC), price_cents=price,
+            charged_cents=decision.charged_cents, series_id=series_id,
+            via_waitlist=via_waitlist), source=SOURCE)
         booking = await store.book_drawing_on(
             conn, drawn_on, booking_id=booking_id, member_id=member_id, resource=resource,
             start=start, end=end, local_day=day, minutes=minutes, price=price,
-            series_id=series_id, via_waitlist=via_waitlist, booked_by=booked_by, now=now,
+            charged=decision.charged_cents, series_id=series_id, via_waitlist=via_waitlist,
+            booked_by=booked_by, now=now,
             event_values=event_values,
             jobs=[(NO_SHOW_JOB, start + policy.no_show_grace), (COMPLETE_JOB, end)])
         if booking is None:
@@ -102,6 +104,24 @@ async def book(conn: asyncpg.Connection, *, member_id: UUID, resource: asyncpg.R
         # usage as it is now.
     raise domain.RuleViolation("member_busy", "other bookings of this member are being made; "
                                "try again", "member_id", status=409)
+
+
+async def _decide(conn: asyncpg.Connection, member_id: UUID, resource: asyncpg.Record,
+                  held: list[store.Drawable], day: date, minutes: int,
+                  tariff: domain.Tariff) -> domain.Decision:
+    """The membership to draw on and the charge; pay-per-use (at the tariff) only when no
+    membership allows the booking and the resource is open to it — then, and only then, is it
+    asked whether the service knows the member (one query off the hot path)."""
+    options = [(m.rights, m.usage) for m in held]
+    try:
+        return domain.decide(options, resource["kind"], day, minutes,
+                             store.plans_allowed(resource), tariff)
+    except domain.RuleViolation:
+        if not resource["pay_per_use"]:
+            raise
+        return domain.decide(options, resource["kind"], day, minutes,
+                             store.plans_allowed(resource), tariff, pay_per_use=True,
+                             known_member=await store.is_known_member(conn, member_id))
 
 
 async def book_any(conn: asyncpg.Connection, *, member_id: UUID, space_id: UUID, kind: str,
@@ -154,7 +174,7 @@ async def cancel(conn: asyncpg.Connection, booking_id: UUID, *, by: str, now: da
         raise domain.RuleViolation("not_cancellable",
                                    f"a {booking['status'].replace('_', ' ')} booking cannot be "
                                    "cancelled", status=409)
-    late, charged = domain.cancellation_charge(booking["price_cents"], booking["starts_at"],
+    late, charged = domain.cancellation_charge(booking["charged_cents"], booking["starts_at"],
                                                now, policy.cancel_cutoff)
     if by == "staff":
         late, charged = False, 0  # the house cancelled: never the member's fault
@@ -211,10 +231,10 @@ async def join_waitlist(conn: asyncpg.Connection, *, member_id: UUID, resource: 
     space = store.space_rules(resource)
     domain.check_interval(space, store.resource_rules(resource), start, end, now)
     day = domain.local(start, space).date()
-    domain.choose_membership([(m.rights, domain.Usage())
-                              for m in await store.memberships_with_usage(conn, member_id, day)],
-                             resource["kind"], day, domain.minutes_between(start, end),
-                             store.plans_allowed(resource))
+    held = [store.Drawable(m.rights, domain.Usage(), m.usage_version)
+            for m in await store.memberships_with_usage(conn, member_id, day)]
+    await _decide(conn, member_id, resource, held, day, domain.minutes_between(start, end),
+                  domain.Tariff())
     if await store.clashing_booking(conn, resource, start, end) is None:
         raise domain.RuleViolation("slot_is_free", "the slot is free: book it instead", "start",
                                    status=409)

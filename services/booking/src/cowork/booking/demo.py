@@ -28,9 +28,10 @@ RESOURCES: list[dict[str, Any]] = (
        for n in range(1, 3)]
     + [{"name": "Sala Marconi", "kind": "meeting_room", "seats": 10,
         "price_per_hour_cents": 2500, "slot_minutes": 30, "min_minutes": 30, "max_minutes": 480,
-        "advance_days": 90, "buffer_minutes": 15},
+        "advance_days": 90, "buffer_minutes": 15, "pay_per_use": True},
        {"name": "Phone booth", "kind": "phone_booth", "seats": 1, "price_per_hour_cents": 200,
-        "slot_minutes": 15, "min_minutes": 15, "max_minutes": 120, "advance_days": 14}]
+        "slot_minutes": 15, "min_minutes": 15, "max_minutes": 120, "advance_days": 14,
+        "pay_per_use": True}]
 )
 
 

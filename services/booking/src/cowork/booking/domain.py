@@ -69,6 +69,14 @@ class Rights:
     meeting_room_minutes_per_month: int | None = None
     membership_id: UUID | None = None
     plan_code: str | None = None
+    # What the plan includes free of charge (None: every kind it may book) and, per kind,
+    # whether use beyond an allowance (carnet days, meeting-room minutes) is charged at the
+    # tariff (overage) instead of refused.
+    included_kinds: frozenset[str] | None = None
+    overage_kinds: frozenset[str] = frozenset()
+
+    def includes(self, resource_kind: str) -> bool:
+        return self.included_kinds is None or resource_kind in self.included_kinds
 
     def spends_allowance_on(self, resource_kind: str) -> bool:
         return self.carnet_days is not None or (
@@ -174,10 +182,29 @@ def price_cents(resource: Resource, start: datetime, end: datetime) -> int:
 # ---------------------------------------------------------------- who may book
 
 
+@dataclass(frozen=True)
+class Tariff:
+    """What the booking would cost at list price: the whole price, and the hourly rate for
+    charging only the minutes beyond a meeting-room allowance."""
+
+    price_cents: int = 0
+    per_hour_cents: int = 0
+
+    def for_minutes(self, minutes: int) -> int:
+        return min(self.price_cents, math.ceil(minutes * self.per_hour_cents / 60))
+
+
 def check_rights(rights: Rights | None, resource_kind: str, day: date, minutes: int,
-                 usage: Usage, plans_allowed: frozenset[str] | None = None) -> None:
-    """`plans_allowed`: the resource's own list of plans that may book it (None: any plan
-    that includes its kind)."""
+                 usage: Usage, plans_allowed: frozenset[str] | None = None,
+                 tariff: Tariff = Tariff()) -> int:
+    """Refuses (RuleViolation, 403) what the membership does not allow; otherwise answers what
+    the member is charged for the booking on it: 0 when the plan includes it within its
+    allowances, the tariff for a kind the plan may book but does not include, and for use
+    beyond an allowance when the plan charges overage for that kind (a carnet day beyond the
+    carnet: the whole price; meeting-room minutes beyond the month's allowance: those minutes
+    at the hourly rate). `plans_allowed`: the resource's own list of plans that may book it
+    (None: any plan that includes its kind). Fair-use limits always refuse: they exist to stop
+    hoarding, which paying does not cure."""
     def refuse(code: str, message: str) -> RuleViolation:
         return RuleViolation(code, message, "member_id", status=403)
 
@@ -199,14 +226,21 @@ def check_rights(rights: Rights | None, resource_kind: str, day: date, minutes: 
     if rights.max_bookings_per_week is not None and \
             usage.bookings_that_week >= rights.max_bookings_per_week:
         raise refuse("fair_use_weekly", f"at most {rights.max_bookings_per_week} bookings a week")
+    if not rights.includes(resource_kind):
+        return tariff.price_cents
+    overage = resource_kind in rights.overage_kinds
     if rights.carnet_days is not None and usage.books_a_new_carnet_day and \
             usage.carnet_days_used >= rights.carnet_days:
+        if overage:
+            return tariff.price_cents
         raise refuse("carnet_used_up", f"all {rights.carnet_days} carnet days are used")
     if resource_kind == "meeting_room" and rights.meeting_room_minutes_per_month is not None and \
             usage.meeting_room_minutes_that_month + minutes > rights.meeting_room_minutes_per_month:
-        left = rights.meeting_room_minutes_per_month - usage.meeting_room_minutes_that_month
-        raise refuse("meeting_room_allowance",
-                     f"{max(left, 0)} meeting-room minutes left this month")
+        left = max(rights.meeting_room_minutes_per_month - usage.meeting_room_minutes_that_month, 0)
+        if overage:
+            return tariff.for_minutes(minutes - left)
+        raise refuse("meeting_room_allowance", f"{left} meeting-room minutes left this month")
+    return 0
 
 
 # Refusals in the order check_rights tries them: the later a membership failed, the closer it
@@ -216,35 +250,67 @@ _REFUSAL_DEPTH = ("no_membership", "membership_not_active", "outside_membership_
                   "fair_use_weekly", "carnet_used_up", "meeting_room_allowance")
 
 
-def choose_membership(options: list[tuple[Rights, Usage]], resource_kind: str, day: date,
-                      minutes: int, plans_allowed: frozenset[str] | None = None) -> Rights:
+@dataclass(frozen=True)
+class Decision:
+    """Which membership a booking draws on (None: pay-per-use) and what the member is charged."""
+
+    rights: Rights | None
+    charged_cents: int
+
+
+def decide(options: list[tuple[Rights, Usage]], resource_kind: str, day: date, minutes: int,
+           plans_allowed: frozenset[str] | None = None, tariff: Tariff = Tariff(),
+           pay_per_use: bool = False, known_member: bool = False) -> Decision:
     """The membership a booking draws on when a member holds several (a stackable plan beside
-    a base plan): one that spends no carnet day or meeting-room minutes first, then the one
-    ending soonest. Each membership's limits count only the bookings drawn on it. When none
-    allows the booking, the refusal of the one that came closest."""
-    if not options:
-        check_rights(None, resource_kind, day, minutes, Usage())
+    a base plan): the one that charges least, then one that spends no carnet day or
+    meeting-room minutes, then the one ending soonest. Each membership's limits count only the
+    bookings drawn on it. When none allows the booking, a resource open to pay-per-use is
+    booked at its tariff by a member the service knows, unless a suspension stands (a
+    suspended member books nothing); otherwise the refusal of the membership that came
+    closest."""
     ordered = sorted(options, key=lambda o: (o[0].spends_allowance_on(resource_kind),
                                               o[0].period_end, str(o[0].membership_id)))
     refusals: list[RuleViolation] = []
+    allowed: list[Decision] = []
     for rights, usage in ordered:
         try:
-            check_rights(rights, resource_kind, day, minutes, usage, plans_allowed)
+            charged = check_rights(rights, resource_kind, day, minutes, usage, plans_allowed,
+                                   tariff)
         except RuleViolation as refusal:
             refusals.append(refusal)
         else:
-            return rights
+            allowed.append(Decision(rights, charged))
+    if allowed:
+        return min(allowed, key=lambda d: d.charged_cents)  # stable: ties keep the order above
+    suspended = [r for r, _ in options if r.status == "suspended"]
+    if suspended:
+        raise RuleViolation("membership_not_active", "the membership is suspended", "member_id",
+                            status=403)
+    if pay_per_use and (known_member or options):
+        return Decision(None, tariff.price_cents)
+    if not refusals:
+        check_rights(None, resource_kind, day, minutes, Usage())
     raise max(refusals, key=lambda r: _REFUSAL_DEPTH.index(r.code))
+
+
+def choose_membership(options: list[tuple[Rights, Usage]], resource_kind: str, day: date,
+                      minutes: int, plans_allowed: frozenset[str] | None = None) -> Rights:
+    """The membership a booking of a member-only resource draws on (see decide)."""
+    rights = decide(options, resource_kind, day, minutes, plans_allowed).rights
+    assert rights is not None  # no pay-per-use asked for
+    return rights
 
 
 # ---------------------------------------------------------------- cancellation and check-in
 
 
-def cancellation_charge(price: int, start: datetime, now: datetime,
+def cancellation_charge(charged: int, start: datetime, now: datetime,
                         cutoff: timedelta) -> tuple[bool, int]:
-    """(late, charged_cents): free before the cut-off, the full price after it."""
+    """(late, charged_cents): free before the cut-off; after it, what the member was charged
+    for the booking (its charge, never the list price: a late cancellation of use the plan
+    includes costs nothing more than the plan)."""
     late = now > start - cutoff
-    return late, price if late else 0
+    return late, charged if late else 0
 
 
 def check_in_allowed(start: datetime, now: datetime, early: timedelta, grace: timedelta) -> bool:

@@ -33,6 +33,12 @@ def status_becomes(status: str) -> Handler:
     return on_status
 
 
+async def on_registered(conn: asyncpg.Connection, envelope: Envelope) -> None:
+    event = envelope.data
+    assert isinstance(event, ev.MemberRegistered)
+    await store.remember_member(conn, event.member_id, event.registered_at)
+
+
 async def on_erased(conn: asyncpg.Connection, envelope: Envelope) -> None:
     event = envelope.data
     assert isinstance(event, ev.MemberErased)
@@ -40,6 +46,7 @@ async def on_erased(conn: asyncpg.Connection, envelope: Envelope) -> None:
 
 
 HANDLERS: dict[str, Handler] = {
+    ev.MemberRegistered.event_type: on_registered,
     ev.MembershipActivated.event_type: on_activated,
     ev.MembershipRenewed.event_type: on_renewed,
     ev.MembershipSuspended.event_type: status_becomes("suspended"),

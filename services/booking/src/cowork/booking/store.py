@@ -42,14 +42,15 @@ async def insert_resource(conn: asyncpg.Connection, resource: dict[str, Any], *,
         """
         INSERT INTO resources (id, space_id, name, kind, seats, price_per_hour_cents,
                                price_per_day_cents, slot_minutes, min_minutes, max_minutes,
-                               advance_days, buffer_minutes, created_at, plan_codes)
-        VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14) RETURNING *
+                               advance_days, buffer_minutes, created_at, plan_codes,
+                               pay_per_use)
+        VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15) RETURNING *
         """,
         resource_id, space_id, resource["name"], resource["kind"], resource["seats"],
         resource["price_per_hour_cents"], resource.get("price_per_day_cents"),
         resource["slot_minutes"], resource["min_minutes"], resource["max_minutes"],
         resource["advance_days"], resource.get("buffer_minutes", 0), now,
-        resource.get("plan_codes"))
+        resource.get("plan_codes"), resource.get("pay_per_use", False))
     return row
 
 
@@ -115,8 +116,9 @@ async def upsert_eligibility(conn: asyncpg.Connection, event: Any) -> None:
         INSERT INTO eligibility (member_id, membership_id, status, plan_code, plan_kind,
                                  resource_kinds, period_start, period_end, max_bookings_per_day,
                                  max_bookings_per_week, carnet_days,
-                                 meeting_room_minutes_per_month, updated_at)
-        VALUES ($1, $2, 'active', $3, $4, $5, $6, $7, $8, $9, $10, $11, now())
+                                 meeting_room_minutes_per_month, included_kinds, overage_kinds,
+                                 updated_at)
+        VALUES ($1, $2, 'active', $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, now())
         ON CONFLICT (membership_id) DO UPDATE SET
             status = 'active',
             plan_code = EXCLUDED.plan_code, plan_kind = EXCLUDED.plan_kind,
@@ -126,12 +128,15 @@ async def upsert_eligibility(conn: asyncpg.Connection, event: Any) -> None:
             max_bookings_per_week = EXCLUDED.max_bookings_per_week,
             carnet_days = EXCLUDED.carnet_days,
             meeting_room_minutes_per_month = EXCLUDED.meeting_room_minutes_per_month,
+            included_kinds = EXCLUDED.included_kinds, overage_kinds = EXCLUDED.overage_kinds,
             updated_at = now()
         """,
         event.member_id, event.membership_id, event.plan_code, event.plan_kind,
         list(event.resource_kinds), event.period_start, event.period_end,
         event.max_bookings_per_day, event.max_bookings_per_week, event.carnet_days,
-        event.meeting_room_minutes_per_month)
+        event.meeting_room_minutes_per_month,
+        list(event.included_kinds) if event.included_kinds is not None else None,
+        sorted(kind for kind, policy in (event.overage or {}).items() if policy == "charge"))
 
 
 async def set_eligibility_status(conn: asyncpg.Connection, member_id: UUID, membership_id: UUID,
@@ -148,7 +153,19 @@ async def extend_eligibility(conn: asyncpg.Connection, member_id: UUID, membersh
         "WHERE member_id = $1 AND membership_id = $2", member_id, membership_id, period_end)
 
 
+async def remember_member(conn: asyncpg.Connection, member_id: UUID,
+                          registered_at: datetime) -> None:
+    await conn.execute("INSERT INTO known_members (member_id, registered_at) VALUES ($1, $2) "
+                       "ON CONFLICT DO NOTHING", member_id, registered_at)
+
+
+async def is_known_member(conn: asyncpg.Connection, member_id: UUID) -> bool:
+    return bool(await conn.fetchval("SELECT EXISTS (SELECT 1 FROM known_members "
+                                    "WHERE member_id = $1)", member_id))
+
+
 async def forget_member(conn: asyncpg.Connection, member_id: UUID) -> None:
+    await conn.execute("DELETE FROM known_members WHERE member_id = $1", member_id)
     await conn.execute("DELETE FROM eligibility WHERE member_id = $1", member_id)
     await conn.execute("UPDATE waitlist SET status = 'withdrawn' "
                        "WHERE member_id = $1 AND status = 'waiting'", member_id)
@@ -203,7 +220,10 @@ async def memberships_with_usage(conn: asyncpg.Connection, member_id: UUID, day:
                       row["period_end"], row["max_bookings_per_day"],
                       row["max_bookings_per_week"], row["carnet_days"],
                       row["meeting_room_minutes_per_month"], row["membership_id"],
-                      row["plan_code"]),
+                      row["plan_code"],
+                      frozenset(row["included_kinds"]) if row["included_kinds"] is not None
+                      else None,
+                      frozenset(row["overage_kinds"])),
         domain.Usage(row["that_day"], row["that_week"], row["carnet_days_used"],
                      not row["day_already_used"], row["room_minutes"]),
         row["usage_version"]) for row in rows]
@@ -225,24 +245,28 @@ CLAIM_LOST = "claim_lost"
 # version the decision was made on (PostgreSQL re-checks the version after waiting for a
 # concurrent claim, which then wins), insert the booking (the exclusion constraint refuses an
 # overlap without aborting: ON CONFLICT DO NOTHING), and write its event and its two jobs, all
-# or none. Parameters: the booking $1-$15, the membership and version $16-$17, the event's
-# outbox values $18-$23, the jobs $24-$27.
+# or none. A pay-per-use booking ($16 NULL) draws on no membership and claims nothing.
+# Parameters: the booking $1-$15, the membership and version $16-$17, the event's outbox
+# values $18-$23, the jobs $24-$27, the charge $28.
 _BOOK_DRAWING_ON = f"""
 WITH claim AS (
     UPDATE eligibility SET usage_version = usage_version + 1
     WHERE membership_id = $16 AND usage_version = $17 AND status = 'active'
     RETURNING membership_id
+), drawn AS (
+    SELECT membership_id FROM claim
+    UNION ALL SELECT NULL::uuid WHERE $16::uuid IS NULL
 ), booking AS (
     INSERT INTO bookings (id, member_id, resource_id, space_id, resource_kind, starts_at,
                           ends_at, local_day, minutes, blocked, status, price_cents,
                           series_id, via_waitlist, booked_by, created_at, updated_at,
-                          membership_id)
+                          membership_id, charged_cents)
     SELECT $1::uuid, $2::uuid, $3::uuid, $4::uuid, $5::text, $6::timestamptz, $7::timestamptz,
            $8::date, $9::integer,
            tstzrange($6::timestamptz, $7::timestamptz + make_interval(mins => $10::integer)),
            'confirmed', $11::integer, $12::uuid, $13::boolean, $14::text, $15::timestamptz,
-           $15::timestamptz, claim.membership_id
-    FROM claim
+           $15::timestamptz, drawn.membership_id, $28::integer
+    FROM drawn
     ON CONFLICT DO NOTHING
     RETURNING *
 ), event AS (
@@ -250,27 +274,29 @@ WITH claim AS (
 ), jobs AS (
     {scheduler.schedule_after("booking", "booking.id::text", 24, 2)}
 )
-SELECT (SELECT count(*) FROM claim) AS claimed, booking.*
+SELECT (SELECT count(*) FROM drawn) AS claimed, booking.*
 FROM (VALUES (1)) AS one LEFT JOIN booking ON true
 """  # noqa: S608 - composed from constants only, never from input
 
 
-async def book_drawing_on(conn: asyncpg.Connection, drawn_on: Drawable, *, booking_id: UUID,
-                          member_id: UUID, resource: Row, start: datetime, end: datetime,
-                          local_day: date, minutes: int, price: int, series_id: UUID | None,
+async def book_drawing_on(conn: asyncpg.Connection, drawn_on: Drawable | None, *,
+                          booking_id: UUID, member_id: UUID, resource: Row, start: datetime,
+                          end: datetime, local_day: date, minutes: int, price: int,
+                          charged: int, series_id: UUID | None,
                           via_waitlist: bool, booked_by: str, now: datetime,
                           event_values: list[Any], jobs: list[tuple[str, datetime]]
                           ) -> Row | str | None:
     """The booking row; None when the resource is taken (buffer included); CLAIM_LOST when
     the membership's usage changed since it was read (another booking of the member came
-    first, or the membership is no longer active): decide again."""
+    first, or the membership is no longer active): decide again. `drawn_on` None: pay-per-use."""
     row: Row = await conn.fetchrow(
         _BOOK_DRAWING_ON,
         booking_id, member_id, resource["id"], resource["space_id"], resource["kind"], start, end,
         local_day, minutes, resource["buffer_minutes"], price,
         series_id, via_waitlist, booked_by, now,
-        drawn_on.rights.membership_id, drawn_on.usage_version,
-        *event_values, *(value for job in jobs for value in job))
+        drawn_on.rights.membership_id if drawn_on else None,
+        drawn_on.usage_version if drawn_on else 0,
+        *event_values, *(value for job in jobs for value in job), charged)
     if not row["claimed"]:
         return CLAIM_LOST
     return row if row["id"] is not None else None

@@ -76,6 +76,12 @@ class NewPlan(Strict):
     max_bookings_per_week: Annotated[int, Field(ge=1)] | None = None
     meeting_room_minutes_per_month: Annotated[int, Field(ge=0)] | None = None
     stackable: bool = False
+    included_kinds: list[ResourceKind] | None = Field(
+        None, description="kinds whose use the plan includes free of charge (absent: all of "
+                          "resource_kinds); the other kinds it may book are charged at the tariff")
+    overage: dict[ResourceKind, Literal["refuse", "charge"]] | None = Field(
+        None, description="per kind, use beyond an allowance (carnet days, meeting-room "
+                          "minutes): refused (default) or charged at the tariff")
 
     def check_consistency(self) -> None:
         """Rules across fields, reported on the field to blame."""
@@ -85,6 +91,11 @@ class NewPlan(Strict):
             raise invalid("days", "only a carnet plan has a number of days")
         if len(set(self.resource_kinds)) != len(self.resource_kinds):
             raise invalid("resource_kinds", "list each resource kind once")
+        if self.included_kinds is not None and not set(self.included_kinds) <= set(
+                self.resource_kinds):
+            raise invalid("included_kinds", "only kinds the plan may book (resource_kinds)")
+        if self.overage and not set(self.overage) <= set(self.resource_kinds):
+            raise invalid("overage", "only kinds the plan may book (resource_kinds)")
 
 
 class NewMembership(Strict):
@@ -122,6 +133,9 @@ def plan_view(p: asyncpg.Record) -> dict[str, Any]:
         "max_bookings_per_week": p["max_bookings_per_week"],
         "meeting_room_minutes_per_month": p["meeting_room_minutes_per_month"],
         "stackable": p["stackable"], "retired": p["retired_at"] is not None,
+        "included_kinds": (list(p["included_kinds"]) if p["included_kinds"] is not None
+                           else list(p["resource_kinds"])),
+        "overage": commands.overage_policy(p),
     }
 
 

@@ -95,7 +95,16 @@ def _activated(membership: asyncpg.Record, plan: asyncpg.Record) -> ev.Membershi
         max_bookings_per_week=plan["max_bookings_per_week"],
         carnet_days=plan["carnet_days"],
         meeting_room_minutes_per_month=plan["meeting_room_minutes_per_month"],
+        included_kinds=(list(plan["included_kinds"]) if plan["included_kinds"] is not None
+                        else None),
+        overage=overage_policy(plan),
     )
+
+
+def overage_policy(plan: asyncpg.Record) -> dict[str, str]:
+    """Per kind the plan may book: `charge` beyond an allowance, or `refuse`."""
+    return {kind: "charge" if kind in plan["overage_kinds"] else "refuse"
+            for kind in plan["resource_kinds"]}
 
 
 async def _schedule_period_jobs(conn: asyncpg.Connection, membership: asyncpg.Record) -> None:

@@ -22,7 +22,7 @@ PLANS: list[dict[str, Any]] = [
     {"code": "monthly", "name": "Monthly", "kind": "monthly", "price_cents": 15000,
      "resource_kinds": ["hot_desk", "meeting_room", "phone_booth"],
      "meeting_room_minutes_per_month": 240, "max_bookings_per_day": 2,
-     "max_bookings_per_week": 8},
+     "max_bookings_per_week": 8, "overage": {"meeting_room": "charge"}},
     {"code": "quarterly", "name": "Quarterly", "kind": "quarterly", "price_cents": 42000,
      "resource_kinds": ["hot_desk", "meeting_room", "phone_booth"],
      "meeting_room_minutes_per_month": 360, "max_bookings_per_day": 3},

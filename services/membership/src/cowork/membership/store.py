@@ -100,13 +100,17 @@ async def insert_plan(conn: asyncpg.Connection, plan: dict[str, Any], now: datet
         """
         INSERT INTO plans (code, name, kind, price_cents, resource_kinds, carnet_days,
                            max_bookings_per_day, max_bookings_per_week,
-                           meeting_room_minutes_per_month, stackable, created_at)
-        VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11)
+                           meeting_room_minutes_per_month, stackable, created_at,
+                           included_kinds, overage_kinds)
+        VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13)
         RETURNING *
         """,
         plan["code"], plan["name"], plan["kind"], plan["price_cents"], plan["resource_kinds"],
         plan.get("days"), plan.get("max_bookings_per_day"), plan.get("max_bookings_per_week"),
         plan.get("meeting_room_minutes_per_month"), plan.get("stackable", False), now,
+        plan.get("included_kinds"),
+        sorted(kind for kind, policy in (plan.get("overage") or {}).items()
+               if policy == "charge"),
     )
     return row
 

@@ -83,6 +83,11 @@ class MembershipActivated(_MembershipEvent):
     max_bookings_per_week: int | None = None
     carnet_days: int | None = None
     meeting_room_minutes_per_month: int | None = None
+    # Optional additions to v1: what the plan includes free of charge (absent: every kind in
+    # resource_kinds) and, per kind, what happens beyond an allowance (carnet days,
+    # meeting-room minutes): `refuse` (absent kinds too) or `charge` at the tariff (overage).
+    included_kinds: list[ResourceKind] | None = None
+    overage: dict[ResourceKind, Literal["refuse", "charge"]] | None = None
 
 
 class MembershipRenewed(_MembershipEvent):
@@ -160,6 +165,11 @@ class ResourcePublished(DomainEvent):
     kind: ResourceKind
     seats: int = Field(ge=0)
     price_per_hour_cents: Cents = Field(ge=0)
+    # Optional additions to v1, re-published whenever staff change the resource: whether it
+    # can be booked at all (false: taken out of service), and by members whose plan does not
+    # cover it, at the tariff.
+    in_service: bool | None = None
+    pay_per_use: bool | None = None
 
 
 class BookingConfirmed(_BookingEvent):
@@ -189,6 +199,10 @@ class BookingCancelled(_BookingEvent):
     late: bool
     charged_cents: Cents = Field(ge=0)
     cancelled_at: AwareDatetime
+    # Optional addition to v1: why the system cancelled (a code: membership_cancelled,
+    # membership_expired, member_erased, space_closed, resource_out_of_service, ...); None
+    # when a member or staff cancelled.
+    reason: str | None = None
 
 
 class BookingCheckedIn(_BookingEvent):
