@@ -161,7 +161,9 @@ async def booking_for_update(conn: asyncpg.Connection, booking_id: UUID) -> asyn
 
 
 async def cancel(conn: asyncpg.Connection, booking_id: UUID, *, by: str, now: datetime,
-                 policy: Policy) -> asyncpg.Record:
+                 policy: Policy, reason: str | None = None) -> asyncpg.Record:
+    """`by`: member, staff or system (with a `reason` code). Only a member's own late
+    cancellation is charged."""
     seen = await store.booking_by_id(conn, booking_id)
     if seen is None:
         raise NotFound("booking", booking_id)
@@ -176,14 +178,70 @@ async def cancel(conn: asyncpg.Connection, booking_id: UUID, *, by: str, now: da
                                    "cancelled", status=409)
     late, charged = domain.cancellation_charge(booking["charged_cents"], booking["starts_at"],
                                                now, policy.cancel_cutoff)
-    if by == "staff":
+    if by in ("staff", "system"):
         late, charged = False, 0  # the house cancelled: never the member's fault
     cancelled = await store.set_booking_status(conn, booking_id, "cancelled", now, charged)
     await add_event(conn, ev.BookingCancelled(
         booking_id=booking_id, member_id=booking["member_id"], cancelled_by=by,  # type: ignore[arg-type]
-        late=late, charged_cents=charged, cancelled_at=now), source=SOURCE)
+        late=late, charged_cents=charged, cancelled_at=now, reason=reason), source=SOURCE)
     await _release(conn, booking, now, policy)
     return cancelled
+
+
+async def cancel_by_system(conn: asyncpg.Connection, bookings: list[asyncpg.Record], *,
+                           reason: str, now: datetime, policy: Policy) -> int:
+    """Cancel what a change made impossible; `booking.cancelled` says `system` and why, so
+    vouchers reverse their redemptions and notifications tell the member. Bookings a member or
+    staff already moved on from (no longer confirmed) are left alone."""
+    cancelled = 0
+    for booking in bookings:
+        current = await store.booking_by_id(conn, booking["id"])
+        if current is None or current["status"] != "confirmed":
+            continue
+        await cancel(conn, booking["id"], by="system", now=now, policy=policy, reason=reason)
+        cancelled += 1
+    return cancelled
+
+
+async def follow_ended_membership(conn: asyncpg.Connection, member_id: UUID,
+                                  membership_id: UUID, *, ended_at: datetime, reason: str,
+                                  now: datetime, policy: Policy) -> None:
+    """A membership was cancelled or expired: each confirmed booking drawn on it from then on
+    moves to another live membership of the member that allows it at no higher charge, or is
+    cancelled by the system."""
+    orphans = []
+    for booking in await store.future_bookings_drawn_on(conn, membership_id, ended_at):
+        other = await _covering_membership(conn, member_id, booking)
+        if other is None:
+            orphans.append(booking)
+        else:
+            await store.redraw_booking(conn, booking["id"], other)
+    await cancel_by_system(conn, orphans, reason=reason, now=now, policy=policy)
+
+
+async def _covering_membership(conn: asyncpg.Connection, member_id: UUID,
+                               booking: asyncpg.Record) -> UUID | None:
+    resource = await store.resource_by_id(conn, booking["resource_id"])
+    assert resource is not None
+    held = await store.memberships_with_usage(conn, member_id, booking["local_day"])
+    try:
+        decision = domain.decide(
+            [(m.rights, m.usage) for m in held if m.rights.membership_id != booking["membership_id"]],
+            booking["resource_kind"], booking["local_day"], booking["minutes"],
+            store.plans_allowed(resource),
+            domain.Tariff(booking["price_cents"], resource["price_per_hour_cents"]))
+    except domain.RuleViolation:
+        return None
+    if decision.rights is None or decision.charged_cents > booking["charged_cents"]:
+        return None
+    return decision.rights.membership_id
+
+
+async def follow_erased_member(conn: asyncpg.Connection, member_id: UUID, *,
+                               erased_at: datetime, now: datetime, policy: Policy) -> None:
+    """Every booking of an erased member from the erasure on is cancelled by the system."""
+    await cancel_by_system(conn, await store.future_bookings_of_member(conn, member_id, erased_at),
+                           reason="member_erased", now=now, policy=policy)
 
 
 async def check_in(conn: asyncpg.Connection, booking_id: UUID, *, now: datetime,
@@ -192,6 +250,10 @@ async def check_in(conn: asyncpg.Connection, booking_id: UUID, *, now: datetime,
     if booking["status"] != "confirmed":
         raise domain.RuleViolation("not_checkable", f"the booking is {booking['status']}",
                                    status=409)
+    if await store.member_is_suspended(conn, booking["member_id"]):
+        raise domain.RuleViolation("membership_suspended",
+                                   "the member's membership is suspended: no check-in",
+                                   "member_id", status=403)
     if not domain.check_in_allowed(booking["starts_at"], now, policy.check_in_early,
                                    policy.no_show_grace):
         raise domain.RuleViolation(

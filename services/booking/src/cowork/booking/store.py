@@ -358,6 +358,35 @@ async def taken_intervals(conn: asyncpg.Connection, resource_id: UUID, start: da
     return [(r["free_from"], r["free_until"]) for r in rows]
 
 
+async def future_bookings_drawn_on(conn: asyncpg.Connection, membership_id: UUID,
+                                   since: datetime) -> list[Row]:
+    """Confirmed bookings drawn on a membership that start at or after `since`."""
+    return list(await conn.fetch(
+        "SELECT * FROM bookings WHERE membership_id = $1 AND status = 'confirmed' "
+        "AND starts_at >= $2 ORDER BY starts_at, id", membership_id, since))
+
+
+async def future_bookings_of_member(conn: asyncpg.Connection, member_id: UUID,
+                                    since: datetime) -> list[Row]:
+    return list(await conn.fetch(
+        "SELECT * FROM bookings WHERE member_id = $1 AND status = 'confirmed' "
+        "AND starts_at >= $2 ORDER BY starts_at, id", member_id, since))
+
+
+async def redraw_booking(conn: asyncpg.Connection, booking_id: UUID,
+                         membership_id: UUID | None) -> None:
+    """The booking now counts against another membership (the one it drew on ended)."""
+    await conn.execute("UPDATE bookings SET membership_id = $2 WHERE id = $1",
+                       booking_id, membership_id)
+    await usage_changed(conn, membership_id)
+
+
+async def member_is_suspended(conn: asyncpg.Connection, member_id: UUID) -> bool:
+    return bool(await conn.fetchval(
+        "SELECT EXISTS (SELECT 1 FROM eligibility WHERE member_id = $1 AND status = 'suspended')",
+        member_id))
+
+
 # ---------------------------------------------------------------- waitlist
 
 
