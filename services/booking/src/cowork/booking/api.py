@@ -95,6 +95,67 @@ class NewResource(Strict):
         return codes
 
 
+class SpaceChanges(Strict):
+    """Any field of creation; what is absent stays as it is."""
+
+    name: Text | None = None
+    address: Text | None = None
+    timezone: str | None = None
+    opening_hours: dict[Literal["mon", "tue", "wed", "thu", "fri", "sat", "sun"],
+                        list[tuple[str, str]]] | None = None
+    closures: list[str] | None = None
+
+    @field_validator("timezone")
+    @classmethod
+    def known_timezone(cls, value: str | None) -> str | None:
+        return None if value is None else NewSpace.known_timezone(value)
+
+    @field_validator("opening_hours")
+    @classmethod
+    def ranges_are_times(cls, hours: dict[str, list[tuple[str, str]]] | None
+                         ) -> dict[str, list[tuple[str, str]]] | None:
+        return None if hours is None else NewSpace.ranges_are_times(hours)
+
+    @field_validator("closures")
+    @classmethod
+    def closures_are_dates(cls, closures: list[str] | None) -> list[str] | None:
+        return None if closures is None else NewSpace.closures_are_dates(closures)
+
+
+class ResourceChanges(Strict):
+    """Any field of creation, and `in_service`; what is absent stays as it is."""
+
+    name: Text | None = None
+    kind: Kind | None = None
+    seats: Annotated[int, Field(ge=1, le=1000)] | None = None
+    price_per_hour_cents: Annotated[int, Field(ge=0, le=10_000_000)] | None = None
+    price_per_day_cents: Annotated[int, Field(ge=0, le=10_000_000)] | None = None
+    slot_minutes: Annotated[int, Field(ge=5, le=1440)] | None = None
+    min_minutes: Annotated[int, Field(ge=5, le=7 * 1440)] | None = None
+    max_minutes: Annotated[int, Field(ge=5, le=7 * 1440)] | None = None
+    advance_days: Annotated[int, Field(ge=0, le=730)] | None = None
+    buffer_minutes: Annotated[int, Field(ge=0, le=240)] | None = None
+    plan_codes: Annotated[list[Text], Field(min_length=1, max_length=50)] | None = None
+    pay_per_use: bool | None = None
+    in_service: bool | None = None
+
+    @field_validator("plan_codes")
+    @classmethod
+    def distinct_plans(cls, codes: list[str] | None) -> list[str] | None:
+        return NewResource.distinct_plans(codes)
+
+
+NULLABLE_RESOURCE_FIELDS = frozenset({"price_per_day_cents", "plan_codes"})
+
+
+class NewClosure(Strict):
+    model_config = ConfigDict(extra="forbid", str_strip_whitespace=True, populate_by_name=True)
+
+    from_: date = Field(alias="from")
+    to: date
+    reason: Annotated[str, Field(min_length=3, max_length=500)]
+
+
 class NewBooking(Strict):
     member_id: UUID
     resource_id: UUID | None = None
@@ -132,8 +193,13 @@ def space_view(s: asyncpg.Record) -> dict[str, Any]:
 def resource_view(r: asyncpg.Record) -> dict[str, Any]:
     keys = ("name", "kind", "seats", "price_per_hour_cents", "price_per_day_cents",
             "slot_minutes", "min_minutes", "max_minutes", "advance_days", "buffer_minutes",
-            "plan_codes", "pay_per_use")
+            "plan_codes", "pay_per_use", "in_service")
     return {"id": str(r["id"]), "space_id": str(r["space_id"]), **{k: r[k] for k in keys}}
+
+
+def closure_view(c: asyncpg.Record) -> dict[str, Any]:
+    return {"id": str(c["id"]), "space_id": str(c["space_id"]), "from": c["from_day"],
+            "to": c["to_day"], "reason": c["reason"]}
 
 
 def booking_view(b: asyncpg.Record) -> dict[str, Any]:
@@ -180,19 +246,13 @@ def router(runtime: ServiceRuntime, policy: commands.Policy) -> APIRouter:
     def booked_by(caller: Principal) -> str:
         return "staff" if caller.has("staff") else "member"
 
-    # Resources and their spaces cannot be changed once created (the API has no update), so a
-    # replica may keep the rows it has read: one query less on every booking. An update
-    # endpoint would have to come with invalidation across replicas.
-    known_resources: dict[UUID, asyncpg.Record] = {}
-
+    # Read on every request, never cached: staff change resources and spaces (PATCH, closures)
+    # through any replica, and the booking statement re-checks in SQL what a change may have
+    # made impossible meanwhile (see store.book_drawing_on).
     async def resource_or_404(conn: asyncpg.Connection, resource_id: UUID) -> asyncpg.Record:
-        resource = known_resources.get(resource_id)
+        resource = await store.resource_by_id(conn, resource_id)
         if resource is None:
-            resource = await store.resource_by_id(conn, resource_id)
-            if resource is None:
-                raise NotFound("resource", resource_id)
-            if len(known_resources) < 10_000:
-                known_resources[resource_id] = resource
+            raise NotFound("resource", resource_id)
         return resource
 
     # -- spaces and resources
@@ -216,6 +276,65 @@ def router(runtime: ServiceRuntime, policy: commands.Policy) -> APIRouter:
         if row is None:
             raise not_found("space", space_id)
         return space_view(row)
+
+    @api.patch("/spaces/{space_id}", tags=["spaces"])
+    async def change_space(space_id: UUID, body: SpaceChanges, caller: Caller) -> dict[str, Any]:
+        """Any field of creation. Confirmed future bookings the new calendar forbids are
+        cancelled by the system (`space_closed`, `opening_hours_changed`)."""
+        require_roles(caller, "staff")
+        changes = body.model_dump(exclude_unset=True)
+        for field, value in changes.items():
+            if value is None:
+                raise invalid(field, f"{field} cannot be removed")
+        space = await in_tx(lambda conn: commands.change_space(
+            conn, space_id, changes, now=runtime.clock(), policy=policy))
+        return space_view(space)
+
+    @api.post("/spaces/{space_id}/closures", status_code=201, tags=["spaces"])
+    async def close_space(space_id: UUID, body: NewClosure, caller: Caller) -> dict[str, Any]:
+        """Closes the space from `from` to `to` (dates, inclusive) for `reason`; the confirmed
+        bookings on those days are cancelled by the system (`space_closed`)."""
+        require_roles(caller, "staff")
+        if body.to < body.from_:
+            raise invalid("to", "to is before from")
+        if (body.to - body.from_).days > 366:
+            raise invalid("to", "a closure lasts at most 367 days")
+        if body.to < runtime.clock().date():
+            raise invalid("to", "the closure is over already")
+        closure, cancelled = await in_tx(lambda conn: commands.close_space(
+            conn, space_id, from_day=body.from_, to_day=body.to, reason=body.reason,
+            now=runtime.clock(), policy=policy))
+        return {**closure_view(closure), "cancelled_bookings": cancelled}
+
+    @api.get("/spaces/{space_id}/closures", tags=["spaces"])
+    async def closures(space_id: UUID, caller: Caller) -> dict[str, Any]:
+        async with runtime.db.acquire() as conn:
+            if await store.space_by_id(conn, space_id) is None:
+                raise not_found("space", space_id)
+            return {"items": [closure_view(c) for c in await store.closures_of(conn, space_id)],
+                    "next_cursor": None}
+
+    @api.patch("/resources/{resource_id}", tags=["spaces"])
+    async def change_resource(resource_id: UUID, body: ResourceChanges, caller: Caller
+                              ) -> dict[str, Any]:
+        """Any field of creation, and `in_service`; `resource.published` again. Out of service:
+        its confirmed future bookings are cancelled by the system (`resource_out_of_service`)."""
+        require_roles(caller, "staff")
+        changes = body.model_dump(exclude_unset=True)
+        for field, value in changes.items():
+            if value is None and field not in NULLABLE_RESOURCE_FIELDS:
+                raise invalid(field, f"{field} cannot be removed")
+        resource = await in_tx(lambda conn: commands.change_resource(
+            conn, resource_id, changes, now=runtime.clock(), policy=policy))
+        return resource_view(resource)
+
+    @api.get("/resources/{resource_id}", tags=["spaces"])
+    async def read_resource(resource_id: UUID, caller: Caller) -> dict[str, Any]:
+        async with runtime.db.acquire() as conn:
+            row = await store.resource_by_id(conn, resource_id)
+        if row is None:
+            raise not_found("resource", resource_id)
+        return resource_view(row)
 
     @api.post("/spaces/{space_id}/resources", status_code=201, tags=["spaces"])
     async def create_resource(space_id: UUID, body: NewResource, caller: Caller
@@ -242,8 +361,9 @@ def router(runtime: ServiceRuntime, policy: commands.Policy) -> APIRouter:
             taken = await store.taken_intervals(
                 conn, resource_id, *(ranges[0][0], ranges[-1][1]) if ranges else
                 (datetime.now(space.tz), datetime.now(space.tz)))
-        free = domain.free_intervals(ranges, taken)
+        free = domain.free_intervals(ranges, taken) if resource["in_service"] else []
         return {"resource_id": str(resource_id), "date": date.isoformat(),
+                "in_service": resource["in_service"],
                 "closed": domain.closed_reason(space, date),
                 "free": [{"start": a.astimezone(space.tz).isoformat(),
                           "end": b.astimezone(space.tz).isoformat()} for a, b in free]}

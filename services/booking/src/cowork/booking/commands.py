@@ -50,10 +50,92 @@ async def create_resource(conn: asyncpg.Connection, space_id: UUID, resource: di
         raise NotFound("space", space_id)
     row = await store.insert_resource(conn, resource, resource_id=uuid4(), space_id=space_id,
                                       now=now)
-    await add_event(conn, ev.ResourcePublished(
-        resource_id=row["id"], space_id=space_id, name=row["name"], kind=row["kind"],
-        seats=row["seats"], price_per_hour_cents=row["price_per_hour_cents"]), source=SOURCE)
+    await add_event(conn, published(row), source=SOURCE)
     return row
+
+
+async def change_space(conn: asyncpg.Connection, space_id: UUID, changes: dict[str, Any], *,
+                       now: datetime, policy: Policy) -> asyncpg.Record:
+    """Change any field of a space; confirmed future bookings the new calendar forbids (a day
+    now closed, hours now shut) are cancelled by the system. The timezone cannot change once the
+    space has bookings: their local days were reckoned in the old one."""
+    before = await store.space_for_update(conn, space_id)
+    if before is None:
+        raise NotFound("space", space_id)
+    if changes.get("timezone", before["timezone"]) != before["timezone"] and \
+            await store.space_has_bookings(conn, space_id):
+        raise domain.RuleViolation("timezone_in_use", "the space has bookings: its timezone "
+                                   "cannot change", "timezone", status=409)
+    after = await store.update_space(conn, space_id, changes)
+    await _cancel_what_the_calendar_forbids(conn, after, now=now, policy=policy)
+    return after
+
+
+async def _cancel_what_the_calendar_forbids(conn: asyncpg.Connection, space: asyncpg.Record, *,
+                                            now: datetime, policy: Policy,
+                                            first_day: date | None = None,
+                                            last_day: date | None = None) -> int:
+    rules = store.space_rules(space)
+    closed, shut = [], []
+    for booking in await store.future_bookings_in_space(conn, space["id"], now, first_day,
+                                                        last_day):
+        if domain.closed_reason(rules, booking["local_day"]):
+            closed.append(booking)
+        elif not domain.within_opening_hours(rules, booking["starts_at"], booking["ends_at"]):
+            shut.append(booking)
+    return (await cancel_by_system(conn, closed, reason="space_closed", now=now, policy=policy)
+            + await cancel_by_system(conn, shut, reason="opening_hours_changed", now=now,
+                                     policy=policy))
+
+
+async def close_space(conn: asyncpg.Connection, space_id: UUID, *, from_day: date,
+                      to_day: date, reason: str, now: datetime,
+                      policy: Policy) -> tuple[asyncpg.Record, int]:
+    """An ad-hoc closure (a date range with a reason): its days are closed to new bookings and
+    the confirmed bookings on them are cancelled by the system. Answers the closure and how
+    many bookings it cancelled."""
+    if await store.space_for_update(conn, space_id) is None:
+        raise NotFound("space", space_id)
+    closure = await store.insert_closure(conn, closure_id=uuid4(), space_id=space_id,
+                                         from_day=from_day, to_day=to_day, reason=reason,
+                                         now=now)
+    space = await store.space_by_id(conn, space_id)
+    assert space is not None
+    cancelled = await _cancel_what_the_calendar_forbids(conn, space, now=now, policy=policy,
+                                                        first_day=from_day, last_day=to_day)
+    return closure, cancelled
+
+
+async def change_resource(conn: asyncpg.Connection, resource_id: UUID,
+                          changes: dict[str, Any], *, now: datetime,
+                          policy: Policy) -> asyncpg.Record:
+    """Change any field of a resource and publish it again. New rules (price, grid, lengths,
+    buffer, plans) apply to new bookings; taking it out of service cancels its confirmed future
+    bookings (system, `resource_out_of_service`) and withdraws the requests waiting for it."""
+    before = await store.resource_for_update(conn, resource_id)
+    if before is None:
+        raise NotFound("resource", resource_id)
+    merged = {**dict(before), **changes}
+    if merged["max_minutes"] < merged["min_minutes"]:
+        raise domain.RuleViolation("max_below_min", "max_minutes is below min_minutes",
+                                   "max_minutes")
+    await store.update_resource(conn, resource_id, changes)
+    if before["in_service"] and not merged["in_service"]:
+        await store.withdraw_waiting_for_resource(conn, resource_id)
+        await cancel_by_system(conn, await store.future_bookings_of_resource(conn, resource_id,
+                                                                             now),
+                               reason="resource_out_of_service", now=now, policy=policy)
+    after = await store.resource_by_id(conn, resource_id)
+    assert after is not None
+    await add_event(conn, published(after), source=SOURCE)
+    return after
+
+
+def published(row: asyncpg.Record) -> ev.ResourcePublished:
+    return ev.ResourcePublished(
+        resource_id=row["id"], space_id=row["space_id"], name=row["name"], kind=row["kind"],
+        seats=row["seats"], price_per_hour_cents=row["price_per_hour_cents"],
+        in_service=row["in_service"], pay_per_use=row["pay_per_use"])
 
 
 # ---------------------------------------------------------------- booking
@@ -71,6 +153,7 @@ async def book(conn: asyncpg.Connection, *, member_id: UUID, resource: asyncpg.R
     caller's transaction or savepoint it joins it."""
     space = store.space_rules(resource)  # the resource row carries its space's calendar
     rules = store.resource_rules(resource)
+    check_in_service(resource)
     domain.check_interval(space, rules, start, end, now)
     day = domain.local(start, space).date()
     minutes = domain.minutes_between(start, end)
@@ -98,12 +181,22 @@ async def book(conn: asyncpg.Connection, *, member_id: UUID, resource: asyncpg.R
             if clash is None:  # freed again in between: report the requested interval
                 raise Taken(start, end)
             raise Taken(clash["starts_at"], clash["ends_at"])
+        if booking == store.UNAVAILABLE:
+            raise domain.RuleViolation(
+                "resource_unavailable", "the resource was taken out of service or the space "
+                "closed that day meanwhile", "resource_id", status=409)
         if not isinstance(booking, str):
             return booking
         # CLAIM_LOST: another booking of this member was decided first; decide again on the
         # usage as it is now.
     raise domain.RuleViolation("member_busy", "other bookings of this member are being made; "
                                "try again", "member_id", status=409)
+
+
+def check_in_service(resource: asyncpg.Record) -> None:
+    if not resource["in_service"]:
+        raise domain.RuleViolation("out_of_service", "the resource is out of service",
+                                   "resource_id", status=409)
 
 
 async def _decide(conn: asyncpg.Connection, member_id: UUID, resource: asyncpg.Record,
@@ -291,6 +384,7 @@ async def _release(conn: asyncpg.Connection, booking: asyncpg.Record, now: datet
 async def join_waitlist(conn: asyncpg.Connection, *, member_id: UUID, resource: asyncpg.Record,
                         start: datetime, end: datetime, now: datetime) -> asyncpg.Record:
     space = store.space_rules(resource)
+    check_in_service(resource)
     domain.check_interval(space, store.resource_rules(resource), start, end, now)
     day = domain.local(start, space).date()
     held = [store.Drawable(m.rights, domain.Usage(), m.usage_version)

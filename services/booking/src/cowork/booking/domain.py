@@ -166,9 +166,16 @@ def check_interval(space: Space, resource: Resource, start: datetime, end: datet
     reason = closed_reason(space, day)
     if reason:
         raise RuleViolation("closed", reason, "start")
-    if not any(o.astimezone(UTC) <= start and end <= c.astimezone(UTC)
-               for o, c in opening_ranges(space, day)):
+    if not within_opening_hours(space, start, end):
         raise RuleViolation("outside_opening_hours", "outside the space's opening hours", "start")
+
+
+def within_opening_hours(space: Space, start: datetime, end: datetime) -> bool:
+    """Inside one opening range of the start's local day (the day must be open)."""
+    day = local(start, space).date()
+    start, end = start.astimezone(UTC), end.astimezone(UTC)
+    return any(o.astimezone(UTC) <= start and end <= c.astimezone(UTC)
+               for o, c in opening_ranges(space, day))
 
 
 def price_cents(resource: Resource, start: datetime, end: datetime) -> int:

@@ -54,6 +54,106 @@ async def insert_resource(conn: asyncpg.Connection, resource: dict[str, Any], *,
     return row
 
 
+_SPACE_COLUMNS = frozenset({"name", "address", "timezone", "opening_hours", "closures"})
+_RESOURCE_COLUMNS = frozenset({
+    "name", "kind", "seats", "price_per_hour_cents", "price_per_day_cents", "slot_minutes",
+    "min_minutes", "max_minutes", "advance_days", "buffer_minutes", "plan_codes", "pay_per_use",
+    "in_service"})
+
+
+def _set_clause(changes: dict[str, Any], allowed: frozenset[str], first: int) -> str:
+    """`column = $n, ...` for the given changes; column names come from code, checked here."""
+    assert set(changes) <= allowed, set(changes) - allowed
+    return ", ".join(f"{column} = ${i}" for i, column in enumerate(changes, start=first))
+
+
+async def space_for_update(conn: asyncpg.Connection, space_id: UUID) -> Row | None:
+    row: Row | None = await conn.fetchrow("SELECT * FROM spaces WHERE id = $1 FOR UPDATE",
+                                          space_id)
+    return row
+
+
+async def update_space(conn: asyncpg.Connection, space_id: UUID, changes: dict[str, Any]
+                       ) -> Row:
+    if not changes:
+        row: Row = await conn.fetchrow("SELECT * FROM spaces WHERE id = $1", space_id)
+        return row
+    row = await conn.fetchrow(
+        f"UPDATE spaces SET {_set_clause(changes, _SPACE_COLUMNS, 2)} WHERE id = $1 "  # noqa: S608
+        "RETURNING *", space_id, *changes.values())
+    return row
+
+
+async def space_has_bookings(conn: asyncpg.Connection, space_id: UUID) -> bool:
+    return bool(await conn.fetchval(
+        "SELECT EXISTS (SELECT 1 FROM bookings WHERE space_id = $1)", space_id))
+
+
+async def resource_for_update(conn: asyncpg.Connection, resource_id: UUID) -> Row | None:
+    row: Row | None = await conn.fetchrow("SELECT * FROM resources WHERE id = $1 FOR UPDATE",
+                                          resource_id)
+    return row
+
+
+async def update_resource(conn: asyncpg.Connection, resource_id: UUID,
+                          changes: dict[str, Any]) -> None:
+    if changes:
+        await conn.execute(
+            f"UPDATE resources SET {_set_clause(changes, _RESOURCE_COLUMNS, 2)} "  # noqa: S608
+            "WHERE id = $1", resource_id, *changes.values())
+
+
+async def insert_closure(conn: asyncpg.Connection, *, closure_id: UUID, space_id: UUID,
+                         from_day: date, to_day: date, reason: str, now: datetime) -> Row:
+    """The closure with its reason, and its days among the space's closures (which the rules
+    and the booking statement read)."""
+    row: Row = await conn.fetchrow(
+        "INSERT INTO space_closures (id, space_id, from_day, to_day, reason, created_at) "
+        "VALUES ($1, $2, $3, $4, $5, $6) RETURNING *",
+        closure_id, space_id, from_day, to_day, reason, now)
+    await conn.execute(
+        """
+        UPDATE spaces SET closures = ARRAY(
+            SELECT DISTINCT c FROM unnest(closures || ARRAY(
+                SELECT to_char(d, 'YYYY-MM-DD')
+                FROM generate_series($2::date, $3::date, interval '1 day') AS d)) AS c
+            ORDER BY c)
+        WHERE id = $1
+        """, space_id, from_day, to_day)
+    return row
+
+
+async def closures_of(conn: asyncpg.Connection, space_id: UUID) -> list[Row]:
+    return list(await conn.fetch(
+        "SELECT * FROM space_closures WHERE space_id = $1 ORDER BY from_day, created_at",
+        space_id))
+
+
+async def future_bookings_in_space(conn: asyncpg.Connection, space_id: UUID, since: datetime,
+                                   first_day: date | None = None, last_day: date | None = None
+                                   ) -> list[Row]:
+    """Confirmed bookings of the space starting at or after `since`, on the given days."""
+    return list(await conn.fetch(
+        """
+        SELECT * FROM bookings
+        WHERE space_id = $1 AND status = 'confirmed' AND starts_at >= $2
+          AND ($3::date IS NULL OR local_day >= $3) AND ($4::date IS NULL OR local_day <= $4)
+        ORDER BY starts_at, id
+        """, space_id, since, first_day, last_day))
+
+
+async def future_bookings_of_resource(conn: asyncpg.Connection, resource_id: UUID,
+                                      since: datetime) -> list[Row]:
+    return list(await conn.fetch(
+        "SELECT * FROM bookings WHERE resource_id = $1 AND status = 'confirmed' "
+        "AND starts_at >= $2 ORDER BY starts_at, id", resource_id, since))
+
+
+async def withdraw_waiting_for_resource(conn: asyncpg.Connection, resource_id: UUID) -> None:
+    await conn.execute("UPDATE waitlist SET status = 'withdrawn' "
+                       "WHERE resource_id = $1 AND status = 'waiting'", resource_id)
+
+
 # A resource row carries its space's calendar, so the rules need no second query.
 _RESOURCE_WITH_SPACE = """
 SELECT r.*, s.timezone, s.opening_hours, s.closures
@@ -81,6 +181,7 @@ async def resources_of(conn: asyncpg.Connection, space_id: UUID, kind: str | Non
                                                 + make_interval(mins => resource.buffer_minutes))
                ) AS taken
         FROM ({_RESOURCE_WITH_SPACE} WHERE r.space_id = $1 AND ($2::text IS NULL OR r.kind = $2)
+                AND ($3::timestamptz IS NULL OR r.in_service)
              ) AS resource
         ORDER BY resource.kind, resource.name
         """, space_id, kind, free_from, free_until))  # noqa: S608 - a constant, not input
@@ -240,6 +341,7 @@ async def usage_changed(conn: asyncpg.Connection, membership_id: UUID | None) ->
 
 
 CLAIM_LOST = "claim_lost"
+UNAVAILABLE = "unavailable"
 
 # One statement, so no transaction of its own is needed: claim the membership at the usage
 # version the decision was made on (PostgreSQL re-checks the version after waiting for a
@@ -256,6 +358,14 @@ WITH claim AS (
 ), drawn AS (
     SELECT membership_id FROM claim
     UNION ALL SELECT NULL::uuid WHERE $16::uuid IS NULL
+), live AS (
+    -- Still in service, and the day not closed since the rules were checked: shared locks,
+    -- so a change taking a resource out of service or closing the space (which lock these
+    -- rows for update) either waits for this booking and then cancels it, or comes first and
+    -- this statement, re-checking after the wait, writes nothing.
+    SELECT r.id FROM resources r JOIN spaces s ON s.id = r.space_id
+    WHERE r.id = $3 AND r.in_service AND NOT (to_char($8::date, 'YYYY-MM-DD') = ANY (s.closures))
+    FOR SHARE OF r, s
 ), booking AS (
     INSERT INTO bookings (id, member_id, resource_id, space_id, resource_kind, starts_at,
                           ends_at, local_day, minutes, blocked, status, price_cents,
@@ -266,7 +376,7 @@ WITH claim AS (
            tstzrange($6::timestamptz, $7::timestamptz + make_interval(mins => $10::integer)),
            'confirmed', $11::integer, $12::uuid, $13::boolean, $14::text, $15::timestamptz,
            $15::timestamptz, drawn.membership_id, $28::integer
-    FROM drawn
+    FROM drawn, live
     ON CONFLICT DO NOTHING
     RETURNING *
 ), event AS (
@@ -274,7 +384,8 @@ WITH claim AS (
 ), jobs AS (
     {scheduler.schedule_after("booking", "booking.id::text", 24, 2)}
 )
-SELECT (SELECT count(*) FROM drawn) AS claimed, booking.*
+SELECT (SELECT count(*) FROM drawn) AS claimed, (SELECT count(*) FROM live) AS live,
+       booking.*
 FROM (VALUES (1)) AS one LEFT JOIN booking ON true
 """  # noqa: S608 - composed from constants only, never from input
 
@@ -288,7 +399,8 @@ async def book_drawing_on(conn: asyncpg.Connection, drawn_on: Drawable | None, *
                           ) -> Row | str | None:
     """The booking row; None when the resource is taken (buffer included); CLAIM_LOST when
     the membership's usage changed since it was read (another booking of the member came
-    first, or the membership is no longer active): decide again. `drawn_on` None: pay-per-use."""
+    first, or the membership is no longer active): decide again; UNAVAILABLE when the resource
+    was taken out of service or its day closed meanwhile. `drawn_on` None: pay-per-use."""
     row: Row = await conn.fetchrow(
         _BOOK_DRAWING_ON,
         booking_id, member_id, resource["id"], resource["space_id"], resource["kind"], start, end,
@@ -299,6 +411,8 @@ async def book_drawing_on(conn: asyncpg.Connection, drawn_on: Drawable | None, *
         *event_values, *(value for job in jobs for value in job), charged)
     if not row["claimed"]:
         return CLAIM_LOST
+    if not row["live"]:
+        return UNAVAILABLE
     return row if row["id"] is not None else None
 
 
