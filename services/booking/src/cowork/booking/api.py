@@ -11,7 +11,7 @@ from uuid import UUID, uuid4
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 import asyncpg
-from fastapi import APIRouter, Depends, Query
+from fastapi import APIRouter, Depends, Query, Response
 from pydantic import AwareDatetime, BaseModel, ConfigDict, Field, field_validator
 
 from cowork.booking import commands, domain, store
@@ -174,6 +174,12 @@ class NewSeries(Strict):
     mode: Literal["all_or_nothing", "skip_conflicts"] = "all_or_nothing"
 
 
+class SeriesCancellation(Strict):
+    from_: date | None = Field(None, alias="from", description="the first local day to cancel "
+                               "(absent: every occurrence not yet started)")
+    model_config = ConfigDict(extra="forbid", populate_by_name=True)
+
+
 class NewWaitlistEntry(Strict):
     member_id: UUID
     resource_id: UUID
@@ -215,7 +221,11 @@ def booking_view(b: asyncpg.Record) -> dict[str, Any]:
 def waitlist_view(w: asyncpg.Record) -> dict[str, Any]:
     return {"id": str(w["id"]), "member_id": str(w["member_id"]),
             "resource_id": str(w["resource_id"]), "start": w["starts_at"], "end": w["ends_at"],
-            "status": w["status"]}
+            "status": w["status"], "created_at": w["created_at"],
+            "booking_id": str(w["booking_id"]) if w["booking_id"] else None}
+
+
+Limit = Annotated[int, Query(ge=1, le=500)]
 
 
 @contextlib.asynccontextmanager
@@ -482,5 +492,51 @@ def router(runtime: ServiceRuntime, policy: commands.Policy) -> APIRouter:
                                                 end=body.end, now=runtime.clock())
 
         return waitlist_view(await in_tx(work))
+
+    @api.get("/waitlist", tags=["bookings"])
+    async def list_waitlist(caller: Caller, member_id: UUID | None = None,
+                            resource_id: UUID | None = None,
+                            status: Literal["waiting", "promoted", "withdrawn"] | None = None,
+                            cursor: UUID | None = None, limit: Limit = 100) -> dict[str, Any]:
+        """A member's own requests (staff: anyone's, or a resource's queue), first come first
+        served; `cursor` is the `next_cursor` of the page before."""
+        if not caller.has("staff"):
+            if member_id is None and caller.has("member"):
+                member_id = UUID(caller.sub)
+            require_self_or_roles(caller, member_id, "staff")
+        async with runtime.db.acquire() as conn:
+            rows = await store.waitlist_entries(conn, member_id=member_id,
+                                                resource_id=resource_id, status=status,
+                                                after=cursor, limit=limit + 1)
+        page = rows[:limit]
+        return {"items": [waitlist_view(w) for w in page],
+                "next_cursor": str(page[-1]["id"]) if len(rows) > limit else None}
+
+    @api.delete("/waitlist/{entry_id}", status_code=204, tags=["bookings"])
+    async def withdraw(entry_id: UUID, caller: Caller) -> Response:
+        async with runtime.db.acquire() as conn:
+            entry = await store.waitlist_entry(conn, entry_id)
+        if entry is None:
+            raise not_found("waitlist entry", entry_id)
+        require_self_or_roles(caller, entry["member_id"], "staff")
+        await in_tx(lambda conn: commands.withdraw_from_waitlist(conn, entry_id))
+        return Response(status_code=204)
+
+    @api.post("/bookings/series/{series_id}/cancel", tags=["bookings"])
+    async def cancel_series(series_id: UUID, caller: Caller,
+                            body: SeriesCancellation | None = None) -> dict[str, Any]:
+        """The whole series, or its occurrences from a local day on; occurrences already
+        started, checked in or cancelled are left as they are."""
+        async with runtime.db.acquire() as conn:
+            occurrences = await store.bookings_of_series(conn, series_id)
+        if not occurrences:
+            raise not_found("series", series_id)
+        require_self_or_roles(caller, occurrences[0]["member_id"], "staff")
+        cancelled = await in_tx(lambda conn: commands.cancel_series(
+            conn, series_id, from_day=body.from_ if body else None, by=booked_by(caller),
+            now=runtime.clock(), policy=policy))
+        return {"series_id": str(series_id),
+                "cancelled": [booking_view(b) for b in cancelled],
+                "charged_cents": sum(b["charged_cents"] for b in cancelled)}
 
     return api

@@ -398,6 +398,34 @@ async def join_waitlist(conn: asyncpg.Connection, *, member_id: UUID, resource: 
                                        resource_id=resource["id"], start=start, end=end, now=now)
 
 
+async def withdraw_from_waitlist(conn: asyncpg.Connection, entry_id: UUID) -> asyncpg.Record:
+    """A waiting request is withdrawn (again: nothing changes); a promoted one is a booking
+    now — cancel that instead (409)."""
+    entry = await store.waitlist_entry(conn, entry_id, for_update=True)
+    if entry is None:
+        raise NotFound("waitlist entry", entry_id)
+    if entry["status"] == "promoted":
+        raise domain.RuleViolation("already_promoted", "the request became a booking: cancel "
+                                   "the booking instead", status=409)
+    await store.withdraw_entry(conn, entry_id)
+    return entry
+
+
+async def cancel_series(conn: asyncpg.Connection, series_id: UUID, *, from_day: date | None,
+                        by: str, now: datetime, policy: Policy) -> list[asyncpg.Record]:
+    """Every confirmed occurrence not yet started (from the local day `from_day` on, when
+    given) is cancelled as one cancellation each: each its own `booking.cancelled`, late and
+    charged by the same rule as a single booking. Answers the cancelled bookings."""
+    cancelled = []
+    for booking in await store.bookings_of_series(conn, series_id):
+        if booking["status"] != "confirmed" or booking["starts_at"] <= now:
+            continue
+        if from_day is not None and booking["local_day"] < from_day:
+            continue
+        cancelled.append(await cancel(conn, booking["id"], by=by, now=now, policy=policy))
+    return cancelled
+
+
 # ---------------------------------------------------------------- time-driven (scheduler jobs)
 
 

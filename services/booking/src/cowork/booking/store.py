@@ -530,3 +530,34 @@ async def waiting_for(conn: asyncpg.Connection, resource_id: UUID, start: dateti
 async def mark_promoted(conn: asyncpg.Connection, entry_id: UUID, booking_id: UUID) -> None:
     await conn.execute("UPDATE waitlist SET status = 'promoted', booking_id = $2 WHERE id = $1",
                        entry_id, booking_id)
+
+
+async def waitlist_entries(conn: asyncpg.Connection, *, member_id: UUID | None,
+                           resource_id: UUID | None, status: str | None,
+                           after: UUID | None, limit: int) -> list[Row]:
+    """Entries first come first served, from after the entry `after` (keyset cursor)."""
+    return list(await conn.fetch(
+        """
+        SELECT * FROM waitlist
+        WHERE ($1::uuid IS NULL OR member_id = $1) AND ($2::uuid IS NULL OR resource_id = $2)
+          AND ($3::text IS NULL OR status = $3)
+          AND ($4::uuid IS NULL OR (created_at, id) > (SELECT created_at, id FROM waitlist
+                                                        WHERE id = $4))
+        ORDER BY created_at, id LIMIT $5
+        """, member_id, resource_id, status, after, limit))
+
+
+async def waitlist_entry(conn: asyncpg.Connection, entry_id: UUID, *,
+                         for_update: bool = False) -> Row | None:
+    sql = "SELECT * FROM waitlist WHERE id = $1" + (" FOR UPDATE" if for_update else "")  # noqa: S608
+    row: Row | None = await conn.fetchrow(sql, entry_id)
+    return row
+
+
+async def withdraw_entry(conn: asyncpg.Connection, entry_id: UUID) -> None:
+    await conn.execute("UPDATE waitlist SET status = 'withdrawn' WHERE id = $1", entry_id)
+
+
+async def bookings_of_series(conn: asyncpg.Connection, series_id: UUID) -> list[Row]:
+    return list(await conn.fetch(
+        "SELECT * FROM bookings WHERE series_id = $1 ORDER BY starts_at, id", series_id))
