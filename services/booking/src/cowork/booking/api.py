@@ -180,6 +180,10 @@ class SeriesCancellation(Strict):
     model_config = ConfigDict(extra="forbid", populate_by_name=True)
 
 
+class DeskCheckIn(Strict):
+    member_id: UUID
+
+
 class NewWaitlistEntry(Strict):
     member_id: UUID
     resource_id: UUID
@@ -215,7 +219,12 @@ def booking_view(b: asyncpg.Record) -> dict[str, Any]:
             "status": b["status"], "price_cents": b["price_cents"],
             "charged_cents": b["charged_cents"],
             "series_id": str(b["series_id"]) if b["series_id"] else None,
-            "via_waitlist": b["via_waitlist"]}
+            "via_waitlist": b["via_waitlist"], "checked_in_at": b["checked_in_at"],
+            "checked_in_by": b["checked_in_by"]}
+
+
+def agenda_view(b: asyncpg.Record) -> dict[str, Any]:
+    return {**booking_view(b), "resource_name": b["resource_name"]}
 
 
 def waitlist_view(w: asyncpg.Record) -> dict[str, Any]:
@@ -479,7 +488,7 @@ def router(runtime: ServiceRuntime, policy: commands.Policy) -> APIRouter:
     async def check_in(booking_id: UUID, caller: Caller) -> dict[str, Any]:
         await owned(booking_id, caller)
         return booking_view(await in_tx(lambda conn: commands.check_in(
-            conn, booking_id, now=runtime.clock(), policy=policy)))
+            conn, booking_id, now=runtime.clock(), policy=policy, by=booked_by(caller))))
 
     @api.post("/waitlist", status_code=201, tags=["bookings"])
     async def join_waitlist(body: NewWaitlistEntry, caller: Caller) -> dict[str, Any]:
@@ -538,5 +547,51 @@ def router(runtime: ServiceRuntime, policy: commands.Policy) -> APIRouter:
         return {"series_id": str(series_id),
                 "cancelled": [booking_view(b) for b in cancelled],
                 "charged_cents": sum(b["charged_cents"] for b in cancelled)}
+
+    # -- the front desk
+
+    @api.get("/spaces/{space_id}/agenda", tags=["front desk"])
+    async def agenda(space_id: UUID, caller: Caller,
+                     date: Annotated[date | None, Query(description="a local day; today when "
+                                                       "absent")] = None) -> dict[str, Any]:
+        """That day's bookings, each with its check-in state, and who is in now."""
+        require_roles(caller, "staff")
+        now = runtime.clock()
+        async with runtime.db.acquire() as conn:
+            space = await store.space_by_id(conn, space_id)
+            if space is None:
+                raise not_found("space", space_id)
+            day = date or now.astimezone(ZoneInfo(space["timezone"])).date()
+            bookings = await store.agenda(conn, space_id, day)
+            present = await store.in_now(conn, space_id, now)
+        return {"space_id": str(space_id), "date": day.isoformat(),
+                "closed": domain.closed_reason(store.space_rules(space), day),
+                "items": [agenda_view(b) for b in bookings],
+                "in_now": [agenda_view(b) for b in present]}
+
+    @api.post("/spaces/{space_id}/check-in", tags=["front desk"])
+    async def check_in_at_desk(space_id: UUID, body: DeskCheckIn, caller: Caller
+                               ) -> dict[str, Any]:
+        """Staff check in a member who shows up at the desk: their booking here whose check-in
+        window is open now (409 `nothing_to_check_in` otherwise: book a walk-in first)."""
+        require_roles(caller, "staff")
+        return booking_view(await in_tx(lambda conn: commands.check_in_at_desk(
+            conn, space_id, body.member_id, now=runtime.clock(), policy=policy)))
+
+    @api.get("/members/{member_id}/no-shows", tags=["front desk"])
+    async def no_shows(member_id: UUID, caller: Caller) -> dict[str, Any]:
+        """A member's no-shows (all, and in the last 90 days), late cancellations and
+        check-ins, with the latest no-shows: what the suspension policy is decided on."""
+        require_self_or_roles(caller, member_id, "staff")
+        since = runtime.clock() - timedelta(days=90)
+        async with runtime.db.acquire() as conn:
+            record = await store.no_show_record(conn, member_id, since)
+            latest = await store.recent_no_shows(conn, member_id, 20)
+        return {"member_id": str(member_id), "no_shows": record["no_shows"],
+                "no_shows_last_90_days": record["recent_no_shows"],
+                "last_no_show_at": record["last_no_show_at"],
+                "late_cancellations": record["late_cancellations"],
+                "check_ins": record["check_ins"],
+                "latest": [booking_view(b) for b in latest]}
 
     return api

@@ -274,6 +274,8 @@ async def cancel(conn: asyncpg.Connection, booking_id: UUID, *, by: str, now: da
     if by in ("staff", "system"):
         late, charged = False, 0  # the house cancelled: never the member's fault
     cancelled = await store.set_booking_status(conn, booking_id, "cancelled", now, charged)
+    if late:
+        await store.mark_cancelled_late(conn, booking_id)
     await add_event(conn, ev.BookingCancelled(
         booking_id=booking_id, member_id=booking["member_id"], cancelled_by=by,  # type: ignore[arg-type]
         late=late, charged_cents=charged, cancelled_at=now, reason=reason), source=SOURCE)
@@ -338,7 +340,7 @@ async def follow_erased_member(conn: asyncpg.Connection, member_id: UUID, *,
 
 
 async def check_in(conn: asyncpg.Connection, booking_id: UUID, *, now: datetime,
-                   policy: Policy) -> asyncpg.Record:
+                   policy: Policy, by: str = "member") -> asyncpg.Record:
     booking = await booking_for_update(conn, booking_id)
     if booking["status"] != "confirmed":
         raise domain.RuleViolation("not_checkable", f"the booking is {booking['status']}",
@@ -354,12 +356,25 @@ async def check_in(conn: asyncpg.Connection, booking_id: UUID, *, now: datetime,
             f"check-in opens {int(policy.check_in_early.total_seconds() // 60)} minutes before "
             f"the start and closes {int(policy.no_show_grace.total_seconds() // 60)} after it",
             status=409)
-    checked = await store.set_booking_status(conn, booking_id, "checked_in", now)
+    checked = await store.mark_checked_in(conn, booking_id, now, by)
     await scheduler.cancel(conn, NO_SHOW_JOB, str(booking_id))
     await add_event(conn, ev.BookingCheckedIn(booking_id=booking_id,
                                               member_id=booking["member_id"], at=now),
                     source=SOURCE)
     return checked
+
+
+async def check_in_at_desk(conn: asyncpg.Connection, space_id: UUID, member_id: UUID, *,
+                           now: datetime, policy: Policy) -> asyncpg.Record:
+    """Staff check a member in at the desk: the member's booking in the space whose check-in
+    window is open now (the earliest, when two are)."""
+    booking = await store.checkable_booking(conn, space_id, member_id,
+                                            now - policy.no_show_grace, now + policy.check_in_early)
+    if booking is None:
+        raise domain.RuleViolation("nothing_to_check_in", "the member has no booking here to "
+                                   "check in now: book a walk-in first", "member_id",
+                                   status=409)
+    return await check_in(conn, booking["id"], now=now, policy=policy, by="staff")
 
 
 async def _release(conn: asyncpg.Connection, booking: asyncpg.Record, now: datetime,

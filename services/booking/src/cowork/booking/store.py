@@ -561,3 +561,69 @@ async def withdraw_entry(conn: asyncpg.Connection, entry_id: UUID) -> None:
 async def bookings_of_series(conn: asyncpg.Connection, series_id: UUID) -> list[Row]:
     return list(await conn.fetch(
         "SELECT * FROM bookings WHERE series_id = $1 ORDER BY starts_at, id", series_id))
+
+
+async def mark_checked_in(conn: asyncpg.Connection, booking_id: UUID, now: datetime,
+                          by: str) -> Row:
+    row: Row = await conn.fetchrow(
+        "UPDATE bookings SET status = 'checked_in', updated_at = $2, checked_in_at = $2, "
+        "checked_in_by = $3 WHERE id = $1 RETURNING *", booking_id, now, by)
+    return row
+
+
+async def checkable_booking(conn: asyncpg.Connection, space_id: UUID, member_id: UUID,
+                            earliest_start: datetime, latest_start: datetime) -> Row | None:
+    """The member's confirmed booking in the space whose check-in window is open now."""
+    row: Row | None = await conn.fetchrow(
+        """
+        SELECT * FROM bookings
+        WHERE member_id = $2 AND space_id = $1 AND status = 'confirmed'
+          AND starts_at BETWEEN $3 AND $4
+        ORDER BY starts_at LIMIT 1
+        """, space_id, member_id, earliest_start, latest_start)
+    return row
+
+
+async def no_show_record(conn: asyncpg.Connection, member_id: UUID, since: datetime) -> Row:
+    row: Row = await conn.fetchrow(
+        """
+        SELECT count(*) FILTER (WHERE status = 'no_show')                     AS no_shows,
+               count(*) FILTER (WHERE status = 'no_show' AND starts_at >= $2)   AS recent_no_shows,
+               max(starts_at) FILTER (WHERE status = 'no_show')               AS last_no_show_at,
+               count(*) FILTER (WHERE status = 'cancelled' AND cancelled_late)
+                                                                            AS late_cancellations,
+               count(*) FILTER (WHERE status IN ('checked_in', 'completed'))  AS check_ins
+        FROM bookings WHERE member_id = $1
+        """, member_id, since)
+    return row
+
+
+async def recent_no_shows(conn: asyncpg.Connection, member_id: UUID, limit: int) -> list[Row]:
+    return list(await conn.fetch(
+        "SELECT * FROM bookings WHERE member_id = $1 AND status = 'no_show' "
+        "ORDER BY starts_at DESC LIMIT $2", member_id, limit))
+
+
+async def agenda(conn: asyncpg.Connection, space_id: UUID, day: date) -> list[Row]:
+    """Every booking of the space on a local day, with its resource's name."""
+    return list(await conn.fetch(
+        """
+        SELECT b.*, r.name AS resource_name FROM bookings b JOIN resources r ON r.id = b.resource_id
+        WHERE b.space_id = $1 AND b.local_day = $2
+        ORDER BY b.starts_at, r.kind, r.name, b.id
+        """, space_id, day))
+
+
+async def in_now(conn: asyncpg.Connection, space_id: UUID, now: datetime) -> list[Row]:
+    """Who is in: checked-in bookings of the space whose interval holds `now`."""
+    return list(await conn.fetch(
+        """
+        SELECT b.*, r.name AS resource_name FROM bookings b JOIN resources r ON r.id = b.resource_id
+        WHERE b.space_id = $1 AND b.status = 'checked_in' AND b.starts_at <= $2
+          AND b.ends_at > $2
+        ORDER BY r.kind, r.name
+        """, space_id, now))
+
+
+async def mark_cancelled_late(conn: asyncpg.Connection, booking_id: UUID) -> None:
+    await conn.execute("UPDATE bookings SET cancelled_late = true WHERE id = $1", booking_id)
