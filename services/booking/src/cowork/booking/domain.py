@@ -113,6 +113,13 @@ def closed_reason(space: Space, day: date) -> str | None:
     return None
 
 
+def public_holidays(first: date, last: date) -> list[date]:
+    """The Italian public holidays between two days (inclusive): the same calendar the rules
+    close the space on."""
+    return sorted(d for year in range(first.year, last.year + 1)
+                  for d in _italian_holidays(year) if first <= d <= last)
+
+
 def local(moment: datetime, space: Space) -> datetime:
     return moment.astimezone(space.tz)
 
