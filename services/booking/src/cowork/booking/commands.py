@@ -67,6 +67,7 @@ async def change_space(conn: asyncpg.Connection, space_id: UUID, changes: dict[s
         raise domain.RuleViolation("timezone_in_use", "the space has bookings: its timezone "
                                    "cannot change", "timezone", status=409)
     after = await store.update_space(conn, space_id, changes)
+    await store.calendar_changed(conn, space_id)
     await _cancel_what_the_calendar_forbids(conn, after, now=now, policy=policy)
     return after
 
@@ -99,6 +100,7 @@ async def close_space(conn: asyncpg.Connection, space_id: UUID, *, from_day: dat
     closure = await store.insert_closure(conn, closure_id=uuid4(), space_id=space_id,
                                          from_day=from_day, to_day=to_day, reason=reason,
                                          now=now)
+    await store.calendar_changed(conn, space_id)
     space = await store.space_by_id(conn, space_id)
     assert space is not None
     cancelled = await _cancel_what_the_calendar_forbids(conn, space, now=now, policy=policy,
@@ -183,8 +185,8 @@ async def book(conn: asyncpg.Connection, *, member_id: UUID, resource: asyncpg.R
             raise Taken(clash["starts_at"], clash["ends_at"])
         if booking == store.UNAVAILABLE:
             raise domain.RuleViolation(
-                "resource_unavailable", "the resource was taken out of service or the space "
-                "closed that day meanwhile", "resource_id", status=409)
+                "resource_unavailable", "the resource or its space's calendar changed while "
+                "booking: try again", "resource_id", status=409)
         if not isinstance(booking, str):
             return booking
         # CLAIM_LOST: another booking of this member was decided first; decide again on the

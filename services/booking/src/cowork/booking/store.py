@@ -68,7 +68,7 @@ def _set_clause(changes: dict[str, Any], allowed: frozenset[str], first: int) ->
 
 
 async def space_for_update(conn: asyncpg.Connection, space_id: UUID) -> Row | None:
-    row: Row | None = await conn.fetchrow("SELECT * FROM spaces WHERE id = $1 FOR UPDATE",
+    row: Row | None = await conn.fetchrow("SELECT * FROM spaces WHERE id = $1 FOR NO KEY UPDATE",
                                           space_id)
     return row
 
@@ -90,17 +90,24 @@ async def space_has_bookings(conn: asyncpg.Connection, space_id: UUID) -> bool:
 
 
 async def resource_for_update(conn: asyncpg.Connection, resource_id: UUID) -> Row | None:
-    row: Row | None = await conn.fetchrow("SELECT * FROM resources WHERE id = $1 FOR UPDATE",
+    row: Row | None = await conn.fetchrow("SELECT * FROM resources WHERE id = $1 FOR NO KEY UPDATE",
                                           resource_id)
     return row
 
 
 async def update_resource(conn: asyncpg.Connection, resource_id: UUID,
                           changes: dict[str, Any]) -> None:
-    if changes:
-        await conn.execute(
-            f"UPDATE resources SET {_set_clause(changes, _RESOURCE_COLUMNS, 2)} "  # noqa: S608
-            "WHERE id = $1", resource_id, *changes.values())
+    sets = _set_clause(changes, _RESOURCE_COLUMNS, 2)
+    await conn.execute(
+        f"UPDATE resources SET calendar_version = calendar_version + 1{', ' if sets else ''}"  # noqa: S608
+        f"{sets} WHERE id = $1", resource_id, *changes.values())
+
+
+async def calendar_changed(conn: asyncpg.Connection, space_id: UUID) -> None:
+    """Every resource of the space: bookings decided on the old calendar must decide again.
+    Waits for bookings of the space in flight, so what is read after this sees them."""
+    await conn.execute("UPDATE resources SET calendar_version = calendar_version + 1 "
+                       "WHERE space_id = $1", space_id)
 
 
 async def insert_closure(conn: asyncpg.Connection, *, closure_id: UUID, space_id: UUID,
@@ -349,23 +356,26 @@ UNAVAILABLE = "unavailable"
 # overlap without aborting: ON CONFLICT DO NOTHING), and write its event and its two jobs, all
 # or none. A pay-per-use booking ($16 NULL) draws on no membership and claims nothing.
 # Parameters: the booking $1-$15, the membership and version $16-$17, the event's outbox
-# values $18-$23, the jobs $24-$27, the charge $28.
+# values $18-$23, the jobs $24-$27, the charge $28, the resource's calendar version $29.
 _BOOK_DRAWING_ON = f"""
-WITH claim AS (
+WITH live AS (
+    -- Neither the resource nor its space's calendar changed since the rules were checked
+    -- (calendar_version $29): a shared lock, so a change (which bumps the version, locking the
+    -- row exclusively) either waits for this booking and then sees it, or comes first and this
+    -- statement, re-checking the row after the wait, writes nothing. Taken before the claim,
+    -- so every writer locks the resource before a membership (no deadlock with a change that
+    -- cancels bookings).
+    SELECT r.id FROM resources r
+    WHERE r.id = $3 AND r.in_service AND r.calendar_version = $29::bigint
+    FOR SHARE
+), claim AS (
     UPDATE eligibility SET usage_version = usage_version + 1
     WHERE membership_id = $16 AND usage_version = $17 AND status = 'active'
+      AND EXISTS (SELECT 1 FROM live)
     RETURNING membership_id
 ), drawn AS (
     SELECT membership_id FROM claim
     UNION ALL SELECT NULL::uuid WHERE $16::uuid IS NULL
-), live AS (
-    -- Still in service, and the day not closed since the rules were checked: shared locks,
-    -- so a change taking a resource out of service or closing the space (which lock these
-    -- rows for update) either waits for this booking and then cancels it, or comes first and
-    -- this statement, re-checking after the wait, writes nothing.
-    SELECT r.id FROM resources r JOIN spaces s ON s.id = r.space_id
-    WHERE r.id = $3 AND r.in_service AND NOT (to_char($8::date, 'YYYY-MM-DD') = ANY (s.closures))
-    FOR SHARE OF r, s
 ), booking AS (
     INSERT INTO bookings (id, member_id, resource_id, space_id, resource_kind, starts_at,
                           ends_at, local_day, minutes, blocked, status, price_cents,
@@ -400,7 +410,7 @@ async def book_drawing_on(conn: asyncpg.Connection, drawn_on: Drawable | None, *
     """The booking row; None when the resource is taken (buffer included); CLAIM_LOST when
     the membership's usage changed since it was read (another booking of the member came
     first, or the membership is no longer active): decide again; UNAVAILABLE when the resource
-    was taken out of service or its day closed meanwhile. `drawn_on` None: pay-per-use."""
+    or its space's calendar changed meanwhile. `drawn_on` None: pay-per-use."""
     row: Row = await conn.fetchrow(
         _BOOK_DRAWING_ON,
         booking_id, member_id, resource["id"], resource["space_id"], resource["kind"], start, end,
@@ -408,11 +418,12 @@ async def book_drawing_on(conn: asyncpg.Connection, drawn_on: Drawable | None, *
         series_id, via_waitlist, booked_by, now,
         drawn_on.rights.membership_id if drawn_on else None,
         drawn_on.usage_version if drawn_on else 0,
-        *event_values, *(value for job in jobs for value in job), charged)
-    if not row["claimed"]:
-        return CLAIM_LOST
+        *event_values, *(value for job in jobs for value in job), charged,
+        resource["calendar_version"])
     if not row["live"]:
         return UNAVAILABLE
+    if not row["claimed"]:
+        return CLAIM_LOST
     return row if row["id"] is not None else None
 
 

@@ -9,7 +9,7 @@ from typing import Annotated, Any, Literal
 from uuid import UUID, uuid4
 
 import asyncpg
-from fastapi import APIRouter, Depends, Request, Response
+from fastapi import APIRouter, Depends, Query, Request, Response
 from pydantic import BaseModel, ConfigDict, EmailStr, Field, field_validator
 
 from cowork.membership import commands, domain, store
@@ -227,6 +227,32 @@ def router(runtime: ServiceRuntime) -> APIRouter:
             residence_istat=body.residence_istat, marketing=body.consents.marketing,
             now=runtime.clock()))
         return member_view(member)
+
+    @api.get("/members", tags=["members"])
+    async def search_members(
+            caller: Caller,
+            q: Annotated[str | None, Query(max_length=200, description="words found in the "
+                                           "name, e-mail or tax code, in any order")] = None,
+            cursor: UUID | None = None,
+            limit: Annotated[int, Query(ge=1, le=100)] = 20) -> dict[str, Any]:
+        """Staff find members by name, e-mail or tax code (case-insensitive, every word must
+        match somewhere), by name, paginated; each with their memberships, so the desk sees a
+        member's plans on one call (their bookings: booking's `GET /v1/bookings?member_id=`)."""
+        require_roles(caller, "staff")
+        if q is not None and "\x00" in q:
+            raise invalid("q", "q cannot hold NUL characters")
+        words = (q or "").split()
+        async with runtime.db.acquire() as conn:
+            rows = await store.search_members(conn, words, after=cursor, limit=limit + 1)
+            page = rows[:limit]
+            memberships = await store.memberships_of_members(conn, [m["id"] for m in page])
+        by_member: dict[UUID, list[dict[str, Any]]] = {}
+        for membership in memberships:
+            by_member.setdefault(membership["member_id"], []).append(
+                membership_view(membership))
+        return {"items": [{**member_view(m), "memberships": by_member.get(m["id"], [])}
+                          for m in page],
+                "next_cursor": str(page[-1]["id"]) if len(rows) > limit else None}
 
     @api.get("/members/{member_id}", tags=["members"])
     async def read_member(member_id: UUID, caller: Caller) -> dict[str, Any]:

@@ -68,6 +68,37 @@ async def erase_member(conn: asyncpg.Connection, member_id: UUID, now: datetime)
     await conn.execute("DELETE FROM member_people WHERE member_id = $1", member_id)
 
 
+def like_pattern(word: str) -> str:
+    """`%word%` with LIKE's own wildcards taken literally."""
+    escaped = word.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_")
+    return f"%{escaped}%"
+
+
+async def search_members(conn: asyncpg.Connection, words: list[str], *, after: UUID | None,
+                         limit: int) -> list[Row]:
+    """Members not erased whose name, e-mail or tax code holds every word (case-insensitive,
+    in any order), by name; from after the member `after` (keyset cursor)."""
+    return list(await conn.fetch(
+        r"""
+        SELECT * FROM members m
+        WHERE m.erased_at IS NULL
+          AND NOT EXISTS (
+              SELECT 1 FROM unnest($1::text[]) AS word
+              WHERE NOT (m.full_name ILIKE word ESCAPE '' OR m.email ILIKE word ESCAPE ''
+                         OR m.tax_code ILIKE word ESCAPE ''))
+          AND ($2::uuid IS NULL OR (lower(m.full_name), m.id) > (
+              SELECT lower(c.full_name), c.id FROM members c WHERE c.id = $2))
+        ORDER BY lower(m.full_name), m.id
+        LIMIT $3
+        """, [like_pattern(w) for w in words], after, limit))
+
+
+async def memberships_of_members(conn: asyncpg.Connection, member_ids: list[UUID]) -> list[Row]:
+    return list(await conn.fetch(
+        "SELECT * FROM memberships WHERE member_id = ANY($1::uuid[]) "
+        "ORDER BY period_start DESC, created_at DESC", member_ids))
+
+
 # ---------------------------------------------------------------- organisation people
 
 
