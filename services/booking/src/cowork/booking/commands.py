@@ -156,7 +156,7 @@ async def book(conn: asyncpg.Connection, *, member_id: UUID, resource: asyncpg.R
     space = store.space_rules(resource)  # the resource row carries its space's calendar
     rules = store.resource_rules(resource)
     check_in_service(resource)
-    domain.check_interval(space, rules, start, end, now)
+    domain.check_interval(space, rules, start, end, walk_in_earliest(rules, now, booked_by))
     day = domain.local(start, space).date()
     minutes = domain.minutes_between(start, end)
     booking_id, price = uuid4(), domain.price_cents(rules, start, end)
@@ -193,6 +193,13 @@ async def book(conn: asyncpg.Connection, *, member_id: UUID, resource: asyncpg.R
         # usage as it is now.
     raise domain.RuleViolation("member_busy", "other bookings of this member are being made; "
                                "try again", "member_id", status=409)
+
+
+def walk_in_earliest(rules: domain.Resource, now: datetime, booked_by: str) -> datetime:
+    """The earliest start the rules accept: now — except that staff may book a walk-in into
+    the slot under way (a start up to one slot ago), since a booking must start on the grid
+    and the person is standing at the desk."""
+    return now - timedelta(minutes=rules.slot_minutes) if booked_by == "staff" else now
 
 
 def check_in_service(resource: asyncpg.Record) -> None:

@@ -626,11 +626,11 @@ async def agenda(conn: asyncpg.Connection, space_id: UUID, day: date) -> list[Ro
 
 
 async def in_now(conn: asyncpg.Connection, space_id: UUID, now: datetime) -> list[Row]:
-    """Who is in: checked-in bookings of the space whose interval holds `now`."""
+    """Who is in: checked-in bookings of the space not yet over (checked in early counts)."""
     return list(await conn.fetch(
         """
         SELECT b.*, r.name AS resource_name FROM bookings b JOIN resources r ON r.id = b.resource_id
-        WHERE b.space_id = $1 AND b.status = 'checked_in' AND b.starts_at <= $2
+        WHERE b.space_id = $1 AND b.status = 'checked_in' AND b.checked_in_at <= $2
           AND b.ends_at > $2
         ORDER BY r.kind, r.name
         """, space_id, now))
