@@ -38,6 +38,9 @@ async def test_a_closure_cancels_the_bookings_inside_and_refuses_new_ones(svc: B
     assert (cancelled[inside["id"]].cancelled_by, cancelled[inside["id"]].reason) == (
         "system", "space_closed")
     assert outside["id"] not in cancelled
+    read = (await svc.client.get(f"/v1/bookings/{inside['id']}", headers=svc.staff())).json()
+    assert (read["status"], read["cancelled_by"], read["cancel_reason"]) == (
+        "cancelled", "system", "space_closed")
     refused = await svc.book(member, desk["id"], rome(4, 9), rome(4, 11))
     assert refused.status_code == 422 and refused.json()["error"]["code"] == "closed"
     listed = await svc.client.get(f"/v1/spaces/{space['id']}/closures", headers=svc.staff())

@@ -81,3 +81,20 @@ async def test_no_shows_are_counted_per_member_for_staff(svc: Booking) -> None:
     assert clean["no_shows"] == 0 and clean["latest"] == []
     assert (await svc.client.get(f"/v1/members/{member}/no-shows",
                                  headers=svc.member(uuid.uuid4()))).status_code == 403
+
+
+async def test_staff_book_a_walk_in_into_the_slot_under_way(svc: Booking) -> None:
+    space = await svc.space()
+    desk = await svc.resource(space["id"])
+    member = await svc.member_with()
+    svc.clock.now = datetime(2027, 3, 1, 8, 10, tzinfo=UTC)  # 09:10 in Rome
+    own = await svc.book(member, desk["id"], rome(1, 9), rome(1, 11))
+    assert own.status_code == 422 and own.json()["error"]["code"] == "in_the_past"
+    earlier = await svc.book(member, desk["id"], rome(1, 8, 30), rome(1, 11),
+                             headers=svc.staff())
+    assert earlier.status_code == 422, "one slot back at most"
+    walk_in = await svc.book(member, desk["id"], rome(1, 9), rome(1, 11), headers=svc.staff())
+    assert walk_in.status_code == 201, walk_in.text
+    checked = await svc.client.post(f"/v1/spaces/{space['id']}/check-in",
+                                    json={"member_id": str(member)}, headers=svc.staff())
+    assert checked.json()["status"] == "checked_in"

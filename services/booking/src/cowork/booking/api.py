@@ -223,7 +223,8 @@ def booking_view(b: asyncpg.Record) -> dict[str, Any]:
             "charged_cents": b["charged_cents"],
             "series_id": str(b["series_id"]) if b["series_id"] else None,
             "via_waitlist": b["via_waitlist"], "checked_in_at": b["checked_in_at"],
-            "checked_in_by": b["checked_in_by"]}
+            "checked_in_by": b["checked_in_by"], "cancelled_by": b["cancelled_by"],
+            "cancel_reason": b["cancel_reason"]}
 
 
 REPORT_COLUMNS = ("period", "scope", "resource_id", "resource_name", "kind", "open_minutes",

@@ -282,9 +282,9 @@ async def cancel(conn: asyncpg.Connection, booking_id: UUID, *, by: str, now: da
                                                now, policy.cancel_cutoff)
     if by in ("staff", "system"):
         late, charged = False, 0  # the house cancelled: never the member's fault
-    cancelled = await store.set_booking_status(conn, booking_id, "cancelled", now, charged)
-    if late:
-        await store.mark_cancelled_late(conn, booking_id)
+    await store.set_booking_status(conn, booking_id, "cancelled", now, charged)
+    cancelled = await store.record_cancellation(conn, booking_id, by=by, reason=reason,
+                                                late=late)
     await add_event(conn, ev.BookingCancelled(
         booking_id=booking_id, member_id=booking["member_id"], cancelled_by=by,  # type: ignore[arg-type]
         late=late, charged_cents=charged, cancelled_at=now, reason=reason), source=SOURCE)

@@ -636,10 +636,6 @@ async def in_now(conn: asyncpg.Connection, space_id: UUID, now: datetime) -> lis
         """, space_id, now))
 
 
-async def mark_cancelled_late(conn: asyncpg.Connection, booking_id: UUID) -> None:
-    await conn.execute("UPDATE bookings SET cancelled_late = true WHERE id = $1", booking_id)
-
-
 # ---------------------------------------------------------------- reports
 
 # Occupancy in one statement: the open minutes of every day of the range come from the space's
@@ -707,3 +703,11 @@ ORDER BY period, GROUPING(kind), kind NULLS LAST, GROUPING(resource_id), resourc
 async def occupancy(conn: asyncpg.Connection, space_id: UUID, first_day: date, last_day: date,
                     holidays: list[date], by: str) -> list[Row]:
     return list(await conn.fetch(OCCUPANCY, space_id, first_day, last_day, holidays, by))
+
+
+async def record_cancellation(conn: asyncpg.Connection, booking_id: UUID, *, by: str,
+                              reason: str | None, late: bool) -> asyncpg.Record:
+    row: Row = await conn.fetchrow(
+        "UPDATE bookings SET cancelled_by = $2, cancel_reason = $3, cancelled_late = $4 "
+        "WHERE id = $1 RETURNING *", booking_id, by, reason, late)
+    return row
