@@ -279,9 +279,13 @@ def decide(options: list[tuple[Rights, Usage]], resource_kind: str, day: date, m
     a base plan): the one that charges least, then one that spends no carnet day or
     meeting-room minutes, then the one ending soonest. Each membership's limits count only the
     bookings drawn on it. When none allows the booking, a resource open to pay-per-use is
-    booked at its tariff by a member the service knows, unless a suspension stands (a
-    suspended member books nothing); otherwise the refusal of the membership that came
-    closest."""
+    booked at its tariff by a member the service knows; otherwise the refusal of the
+    membership that came closest. A suspension anywhere refuses everything."""
+    if any(rights.status == "suspended" for rights, _ in options):
+        # Staff suspend a member for what they did (no-shows, say): nothing is booked for them,
+        # on any membership or paying, until staff reinstate them.
+        raise RuleViolation("membership_not_active", "the membership is suspended", "member_id",
+                            status=403)
     ordered = sorted(options, key=lambda o: (o[0].spends_allowance_on(resource_kind),
                                               o[0].period_end, str(o[0].membership_id)))
     refusals: list[RuleViolation] = []
@@ -296,10 +300,6 @@ def decide(options: list[tuple[Rights, Usage]], resource_kind: str, day: date, m
             allowed.append(Decision(rights, charged))
     if allowed:
         return min(allowed, key=lambda d: d.charged_cents)  # stable: ties keep the order above
-    suspended = [r for r, _ in options if r.status == "suspended"]
-    if suspended:
-        raise RuleViolation("membership_not_active", "the membership is suspended", "member_id",
-                            status=403)
     if pay_per_use and (known_member or options):
         return Decision(None, tariff.price_cents)
     if not refusals:
