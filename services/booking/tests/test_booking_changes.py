@@ -56,6 +56,8 @@ async def test_a_closure_cancels_the_bookings_inside_and_refuses_new_ones(svc: B
     ({"from": "2027-03-05", "to": "2029-03-04", "reason": "works"}, "to"),
     ({"from": "2027-03-05", "to": "2027-03-06"}, "reason"),
     ({"from": "5 March", "to": "2027-03-06", "reason": "works"}, "from"),
+    ({"from": "2027-03-05", "to": "2027-03-06", "reason": "wor\x00ks"}, "reason"),
+    ({"from": "2027-03-05", "to": "2027-03-06", "reason": "x" * 501}, "reason"),
 ])
 async def test_invalid_closures_are_422(svc: Booking, body: dict, field: str) -> None:
     space = await svc.space()

@@ -156,7 +156,7 @@ class NewClosure(Strict):
 
     from_: date = Field(alias="from")
     to: date
-    reason: Annotated[str, Field(min_length=3, max_length=500)]
+    reason: Annotated[str, Field(min_length=3, max_length=500, pattern=r"^[^\x00]*$")]
 
 
 class NewBooking(Strict):
