@@ -10,6 +10,7 @@ from collections.abc import Awaitable, Callable, Iterable
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from typing import Annotated, Literal
+from uuid import UUID
 
 import jwt
 from fastapi import Depends, Request
@@ -56,10 +57,25 @@ def verify_token(token: str, secret: str, *, issuer: str = "cowork") -> Principa
     roles = claims.get("roles", [])
     if not isinstance(roles, list) or not all(isinstance(r, str) for r in roles):
         raise ApiError(401, "invalid_token", "the token's roles claim must be a list of strings")
-    return Principal(sub=str(claims["sub"]), roles=frozenset(roles))
+    return principal_of(str(claims["sub"]), roles)
+
+
+def principal_of(sub: str, roles: Iterable[str]) -> Principal:
+    """A member's `sub` is their member id: a token saying otherwise is not valid here (it
+    would otherwise reach the database as a malformed id)."""
+    roles = frozenset(roles)
+    if "member" in roles:
+        try:
+            sub = str(UUID(sub))
+        except ValueError as exc:
+            raise ApiError(401, "invalid_token",
+                           "a member token's sub must be the member's id (a UUID)") from exc
+    return Principal(sub=sub, roles=roles)
 
 
 _bearer = HTTPBearer(auto_error=False)
+_optional_bearer = HTTPBearer(auto_error=False, scheme_name="OptionalBearer",
+                              description="optional: without it the caller is anonymous")
 
 
 class Authenticator:
@@ -77,11 +93,32 @@ class Authenticator:
             if credentials is None or credentials.scheme.lower() != "bearer":
                 raise ApiError(401, "unauthenticated",
                                "this endpoint needs an 'Authorization: Bearer <JWT>' header")
-            principal = verify_token(credentials.credentials, self._secret, issuer=self._issuer)
+            principal = self.verify(credentials.credentials)
             request.state.principal = principal
             return principal
 
         return dependency
+
+    def optional_principal(self) -> Callable[..., Awaitable[Principal | None]]:
+        """For an endpoint anyone may call (self-registration): None without a token, the
+        principal with a valid one, 401 with an invalid one (never silently anonymous)."""
+
+        async def dependency(
+            request: Request,
+            credentials: Annotated[HTTPAuthorizationCredentials | None, Depends(_optional_bearer)],
+        ) -> Principal | None:
+            if request.headers.get("authorization") is None:
+                return None
+            if credentials is None or credentials.scheme.lower() != "bearer":
+                raise ApiError(401, "unauthenticated", "use 'Authorization: Bearer <JWT>'")
+            principal = self.verify(credentials.credentials)
+            request.state.principal = principal
+            return principal
+
+        return dependency
+
+    def verify(self, token: str) -> Principal:
+        return verify_token(token, self._secret, issuer=self._issuer)
 
 
 def require_roles(principal: Principal, *roles: str) -> None:

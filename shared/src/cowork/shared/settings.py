@@ -35,6 +35,8 @@ class ServiceSettings(BaseSettings):
     jwt_issuer: str = Field(default="cowork", validation_alias=_shared("JWT_ISSUER", "jwt_issuer"))
     http_host: str = "127.0.0.1"
     http_port: int = 8000
+    # Request bodies above this are refused with 413 (every body the API takes is a few KB).
+    http_max_body_bytes: int = Field(default=1024 * 1024, ge=1024)
     log_level: str = "INFO"
     log_json: bool = True
     outbox_batch_size: int = 500

@@ -2,35 +2,53 @@
 
 # No `from __future__ import annotations`: FastAPI resolves the dependency aliases at runtime.
 
-import contextlib
-from collections.abc import AsyncIterator, Awaitable, Callable
-from datetime import date
+from datetime import datetime
 from typing import Annotated, Any, Literal
 from uuid import UUID, uuid4
 
 import asyncpg
-from fastapi import APIRouter, Depends, Request, Response
-from pydantic import BaseModel, ConfigDict, EmailStr, Field, field_validator
+from fastapi import APIRouter, Depends, Path, Response
+from pydantic import EmailStr, Field, field_validator
 
 from cowork.membership import commands, domain, store
-from cowork.shared.auth import Principal, require_roles, require_self_or_roles, verify_token
-from cowork.shared.http import ApiError, conflict, invalid, not_found
+from cowork.shared.api import (
+    INT32_MAX,
+    ApiDate,
+    Cents,
+    Code,
+    LongText,
+    Strict,
+    Text,
+    transactions,
+    v1_router,
+)
+from cowork.shared.api import translated_errors as api_errors
+from cowork.shared.auth import Principal, require_roles, require_self_or_roles
+from cowork.shared.http import ApiError, invalid, not_found
+from cowork.shared.logging import get_logger
 from cowork.shared.service import ServiceRuntime
 
+log = get_logger(__name__)
+
 ResourceKind = Literal["hot_desk", "fixed_desk", "meeting_room", "phone_booth", "event_room"]
-Text = Annotated[str, Field(min_length=1, max_length=200)]
 Phone = Annotated[str, Field(pattern=r"^\+?[0-9][0-9 ]{5,19}$")]
 Istat = Annotated[str, Field(pattern=r"^[0-9]{6}$", description="ISTAT municipality code")]
-Reason = Annotated[str, Field(min_length=3, max_length=500)]
-
-
-class Strict(BaseModel):
-    model_config = ConfigDict(extra="forbid", str_strip_whitespace=True)
+Reason = Annotated[LongText, Field(min_length=3, max_length=500)]
+TaxCode = Annotated[str, Field(min_length=11, max_length=16, pattern=r"^[A-Za-z0-9]+$")]
+PositiveInt32 = Annotated[int, Field(ge=1, le=INT32_MAX)]
+PlanCode = Annotated[str, Path(pattern=r"^[a-z0-9][a-z0-9_-]{0,39}$", max_length=40)]
 
 
 class Consents(Strict):
     privacy: bool
     marketing: bool = False
+
+    @field_validator("privacy")
+    @classmethod
+    def privacy_is_required(cls, privacy: bool) -> bool:
+        if not privacy:
+            raise ValueError("the privacy consent is required to register")
+        return privacy
 
 
 class NewMember(Strict):
@@ -39,16 +57,9 @@ class NewMember(Strict):
     email: EmailStr
     phone: Phone | None = None
     language: Literal["it", "en"] = "it"
-    tax_code: Annotated[str, Field(min_length=11, max_length=16)]
+    tax_code: TaxCode
     residence_istat: Istat | None = None
     consents: Consents
-
-    @field_validator("consents")
-    @classmethod
-    def privacy_is_required(cls, consents: Consents) -> Consents:
-        if not consents.privacy:
-            raise ValueError("the privacy consent is required to register")
-        return consents
 
 
 class MemberChanges(Strict):
@@ -69,12 +80,12 @@ class NewPlan(Strict):
     code: Annotated[str, Field(pattern=r"^[a-z0-9][a-z0-9_-]{1,39}$")]
     name: Text
     kind: Literal["day_pass", "carnet", "monthly", "quarterly", "annual"]
-    price_cents: Annotated[int, Field(ge=0, le=10_000_000)]
-    resource_kinds: Annotated[list[ResourceKind], Field(min_length=1)]
+    price_cents: Annotated[Cents, Field(le=10_000_000)]
+    resource_kinds: Annotated[list[ResourceKind], Field(min_length=1, max_length=5)]
     days: Annotated[int, Field(ge=1, le=366)] | None = None
-    max_bookings_per_day: Annotated[int, Field(ge=1)] | None = None
-    max_bookings_per_week: Annotated[int, Field(ge=1)] | None = None
-    meeting_room_minutes_per_month: Annotated[int, Field(ge=0)] | None = None
+    max_bookings_per_day: PositiveInt32 | None = None
+    max_bookings_per_week: PositiveInt32 | None = None
+    meeting_room_minutes_per_month: Annotated[int, Field(ge=0, le=INT32_MAX)] | None = None
     stackable: bool = False
 
     def check_consistency(self) -> None:
@@ -88,8 +99,8 @@ class NewPlan(Strict):
 
 
 class NewMembership(Strict):
-    plan_code: Annotated[str, Field(min_length=1, max_length=40)]
-    starts_on: date
+    plan_code: Code
+    starts_on: ApiDate
 
 
 class StatusChange(Strict):
@@ -150,44 +161,38 @@ _UNIQUE = {
 }
 
 
-@contextlib.asynccontextmanager
-async def translated_errors() -> AsyncIterator[None]:
-    """The rules' and the database's refusals become API.md errors."""
-    try:
-        yield
-    except domain.RuleViolation as exc:
-        status = 409 if exc.code in ("invalid_transition", "plan_retired") and not exc.field else 422
-        raise ApiError(status, exc.code, str(exc), field=exc.field) from exc
-    except asyncpg.UniqueViolationError as exc:
-        code, field, message = _UNIQUE.get(exc.constraint_name or "",
-                                           ("conflict", None, "conflicts with existing data"))
-        raise conflict(code, message, field=field) from exc
+def _rule_violation(exc: Exception) -> ApiError | None:
+    if not isinstance(exc, domain.RuleViolation):
+        return None
+    status = 409 if exc.code in ("invalid_transition", "plan_retired") and not exc.field else 422
+    return ApiError(status, exc.code, str(exc), field=exc.field)
+
+
+# The rules' and the database's refusals become API.md errors.
+translated_errors = api_errors(_rule_violation, _UNIQUE)
+
+
+def unsaved_member(body: NewMember, tax_code: str, now: datetime) -> dict[str, Any]:
+    """What a new registration answers, for one that was not saved: an anonymous caller must
+    not learn whether a tax code or email is registered (GDPR), so a duplicate gets the same
+    answer as a success, with an id that was never stored."""
+    return {"id": uuid4(), "kind": body.kind, "full_name": body.full_name,
+            "email": str(body.email).lower(), "phone": body.phone, "language": body.language,
+            "tax_code": tax_code, "residence_istat": body.residence_istat,
+            "privacy_consent_at": now, "marketing_consent": body.consents.marketing,
+            "marketing_consent_at": now if body.consents.marketing else None,
+            "registered_at": now, "updated_at": now}
 
 
 # ---------------------------------------------------------------- the router
 
 
 def router(runtime: ServiceRuntime) -> APIRouter:
-    authenticated = runtime.authenticator().principal()
-    Caller = Annotated[Principal, Depends(authenticated)]
-    secret = runtime.settings.jwt_secret.get_secret_value()
-    issuer = runtime.settings.jwt_issuer
-
-    async def optional_caller(request: Request) -> Principal | None:
-        header = request.headers.get("authorization")
-        if header is None:
-            return None
-        scheme, _, token = header.partition(" ")
-        if scheme.lower() != "bearer" or not token:
-            raise ApiError(401, "unauthenticated", "use 'Authorization: Bearer <JWT>'")
-        return verify_token(token, secret, issuer=issuer)
-
-    MaybeCaller = Annotated[Principal | None, Depends(optional_caller)]
-    api = APIRouter(prefix="/v1")
-
-    async def in_tx(work: Callable[[asyncpg.Connection], Awaitable[Any]]) -> Any:
-        async with translated_errors(), runtime.db.acquire() as conn, conn.transaction():
-            return await work(conn)
+    authenticator = runtime.authenticator()
+    Caller = Annotated[Principal, Depends(authenticator.principal())]
+    MaybeCaller = Annotated[Principal | None, Depends(authenticator.optional_principal())]
+    api = v1_router()
+    in_tx = transactions(runtime, translated_errors)
 
     async def member_of_membership(membership_id: UUID) -> asyncpg.Record:
         async with runtime.db.acquire() as conn:
@@ -207,11 +212,18 @@ def router(runtime: ServiceRuntime) -> APIRouter:
             tax_code = domain.normalise_tax_code(body.kind, body.tax_code)
         except domain.RuleViolation as exc:
             raise invalid("tax_code", str(exc), exc.code) from exc
-        member = await in_tx(lambda conn: commands.register_member(
-            conn, kind=body.kind, full_name=body.full_name, email=str(body.email).lower(),
-            phone=body.phone, language=body.language, tax_code=tax_code,
-            residence_istat=body.residence_istat, marketing=body.consents.marketing,
-            now=runtime.clock()))
+        now = runtime.clock()
+        try:
+            member = await in_tx(lambda conn: commands.register_member(
+                conn, kind=body.kind, full_name=body.full_name, email=str(body.email).lower(),
+                phone=body.phone, language=body.language, tax_code=tax_code,
+                residence_istat=body.residence_istat, marketing=body.consents.marketing,
+                now=now))
+        except ApiError as exc:
+            if caller is not None or exc.code not in ("tax_code_taken", "email_taken"):
+                raise
+            log.info("anonymous registration not saved", outcome="already_registered")
+            return member_view(unsaved_member(body, tax_code, now))  # type: ignore[arg-type]
         return member_view(member)
 
     @api.get("/members/{member_id}", tags=["members"])
@@ -291,7 +303,7 @@ def router(runtime: ServiceRuntime) -> APIRouter:
         return plan_view(plan)
 
     @api.post("/plans/{code}/retire", tags=["plans"])
-    async def retire_plan(code: str, caller: Caller) -> dict[str, Any]:
+    async def retire_plan(code: PlanCode, caller: Caller) -> dict[str, Any]:
         """No new memberships on a retired plan; existing ones run their course."""
         require_roles(caller, "staff")
         plan = await in_tx(lambda conn: store.retire_plan(conn, code, runtime.clock()))
