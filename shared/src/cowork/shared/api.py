@@ -84,6 +84,8 @@ def _date_in_range(value: date) -> date:
 
 
 def _datetime_in_range(value: datetime) -> datetime:
+    # Check the wall-clock date first: converting 9999-12-31T23:59-14:00 to UTC overflows.
+    _date_in_range(value.date())
     _date_in_range(value.astimezone(UTC).date())
     return value
 

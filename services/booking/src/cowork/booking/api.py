@@ -2,61 +2,92 @@
 
 # No `from __future__ import annotations`: FastAPI resolves the dependency aliases at runtime.
 
-import contextlib
 import re
-from collections.abc import AsyncIterator, Awaitable, Callable
 from datetime import UTC, date, datetime, timedelta
+from functools import cache
 from typing import Annotated, Any, Literal
 from uuid import UUID, uuid4
-from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
+from zoneinfo import ZoneInfo, available_timezones
 
 import asyncpg
 from fastapi import APIRouter, Depends, Query
-from pydantic import AwareDatetime, BaseModel, ConfigDict, Field, field_validator
+from pydantic import Field, field_validator
 
 from cowork.booking import commands, domain, store
+from cowork.shared.api import (
+    ApiDate,
+    ApiDateTime,
+    Cents,
+    Code,
+    DateOrDateTime,
+    Strict,
+    Text,
+    transactions,
+    v1_router,
+)
+from cowork.shared.api import translated_errors as api_errors
 from cowork.shared.auth import Principal, require_roles, require_self_or_roles
 from cowork.shared.http import ApiError, NotFound, invalid, not_found
 from cowork.shared.service import ServiceRuntime
 
 Kind = Literal["hot_desk", "fixed_desk", "meeting_room", "phone_booth", "event_room"]
-Text = Annotated[str, Field(min_length=1, max_length=200)]
-_HHMM = re.compile(r"^([01][0-9]|2[0-3]):[0-5][0-9]$|^24:00$")
+Weekday = Literal["mon", "tue", "wed", "thu", "fri", "sat", "sun"]
+_OPENS = re.compile(r"^([01][0-9]|2[0-3]):[0-5][0-9]$")
+_CLOSES = re.compile(r"^([01][0-9]|2[0-3]):[0-5][0-9]$|^24:00$")
 _CLOSURE = re.compile(r"^(\d{4}-)?(0[1-9]|1[0-2])-(0[1-9]|[12][0-9]|3[01])$")
+Closure = Annotated[str, Field(max_length=10)]
+# A space's day of opening: a few ranges, each ["HH:MM" opens, "HH:MM" closes].
+DayRanges = Annotated[list[Annotated[list[Annotated[str, Field(max_length=5)]],
+                                     Field(min_length=2, max_length=2)]],
+                      Field(max_length=8)]
 
 
-class Strict(BaseModel):
-    model_config = ConfigDict(extra="forbid", str_strip_whitespace=True)
+@cache
+def _iana_zones() -> frozenset[str]:
+    # Not `localtime`/`posixrules`: they name the server's own zone, not a place.
+    return frozenset(available_timezones()) - {"localtime", "posixrules", "Factory"}
+
+
+def check_day_ranges(day: str, ranges: list[list[str]]) -> None:
+    """Each range opens before it closes (24:00 only closes), and the ranges of a day are in
+    order without overlapping: an availability over them must be computable."""
+    previous_close = ""
+    for opens, closes in ranges:
+        if not _OPENS.match(opens):
+            raise ValueError(f"{day}: a range opens at HH:MM between 00:00 and 23:59, "
+                             f"not {opens!r}")
+        if not _CLOSES.match(closes):
+            raise ValueError(f"{day}: a range closes at HH:MM between 00:01 and 24:00, "
+                             f"not {closes!r}")
+        if closes <= opens:
+            raise ValueError(f"{day}: {opens}-{closes} closes before it opens")
+        if opens < previous_close:
+            raise ValueError(f"{day}: the ranges overlap or are out of order at {opens}")
+        previous_close = closes
 
 
 class NewSpace(Strict):
     name: Text
     address: Text
-    timezone: str = "Europe/Rome"
-    opening_hours: dict[Literal["mon", "tue", "wed", "thu", "fri", "sat", "sun"],
-                        list[tuple[str, str]]]
-    closures: list[str] = Field(default_factory=list,
-                                description="'YYYY-MM-DD' once, or 'MM-DD' every year")
+    timezone: Annotated[str, Field(max_length=64, description="an IANA zone, e.g. Europe/Rome")
+                        ] = "Europe/Rome"
+    opening_hours: dict[Weekday, DayRanges]
+    closures: Annotated[list[Closure], Field(max_length=400)] = Field(
+        default_factory=list, description="'YYYY-MM-DD' once, or 'MM-DD' every year")
 
     @field_validator("timezone")
     @classmethod
     def known_timezone(cls, value: str) -> str:
-        try:
-            ZoneInfo(value)
-        except (ZoneInfoNotFoundError, ValueError) as exc:
-            raise ValueError(f"unknown timezone {value!r}") from exc
+        if value not in _iana_zones():
+            raise ValueError(f"unknown timezone {value!r}; use an IANA zone such as Europe/Rome")
+        ZoneInfo(value)
         return value
 
     @field_validator("opening_hours")
     @classmethod
-    def ranges_are_times(cls, hours: dict[str, list[tuple[str, str]]]
-                         ) -> dict[str, list[tuple[str, str]]]:
+    def ranges_are_times(cls, hours: dict[str, list[list[str]]]) -> dict[str, list[list[str]]]:
         for day, ranges in hours.items():
-            for opens, closes in ranges:
-                if not (_HHMM.match(opens) and _HHMM.match(closes)):
-                    raise ValueError(f"{day}: times are HH:MM")
-                if closes != "24:00" and closes <= opens:
-                    raise ValueError(f"{day}: {opens}-{closes} closes before it opens")
+            check_day_ranges(day, ranges)
         return hours
 
     @field_validator("closures")
@@ -66,7 +97,9 @@ class NewSpace(Strict):
             if not _CLOSURE.match(closure):
                 raise ValueError(f"{closure!r} is neither YYYY-MM-DD nor MM-DD")
             if len(closure) == 10:
-                date.fromisoformat(closure)
+                day = date.fromisoformat(closure)
+                if not 1900 <= day.year <= 2199:
+                    raise ValueError(f"{closure!r} is out of range")
         return closures
 
 
@@ -74,14 +107,15 @@ class NewResource(Strict):
     name: Text
     kind: Kind
     seats: Annotated[int, Field(ge=1, le=1000)] = 1
-    price_per_hour_cents: Annotated[int, Field(ge=0)]
-    price_per_day_cents: Annotated[int, Field(ge=0)] | None = None
+    # At most 10,000 euros an hour / a day: a week's booking still fits an `integer` of cents.
+    price_per_hour_cents: Annotated[Cents, Field(le=1_000_000)]
+    price_per_day_cents: Annotated[Cents, Field(le=1_000_000)] | None = None
     slot_minutes: Annotated[int, Field(ge=5, le=1440)] = 30
-    min_minutes: Annotated[int, Field(ge=5)] = 30
+    min_minutes: Annotated[int, Field(ge=5, le=7 * 1440)] = 30
     max_minutes: Annotated[int, Field(ge=5, le=7 * 1440)] = 600
     advance_days: Annotated[int, Field(ge=0, le=730)] = 60
     buffer_minutes: Annotated[int, Field(ge=0, le=240)] = 0
-    plan_codes: Annotated[list[Text], Field(min_length=1, max_length=50)] | None = Field(
+    plan_codes: Annotated[list[Code], Field(min_length=1, max_length=50)] | None = Field(
         None, description="only members on these plans may book it (absent: any plan that "
                           "includes its kind)")
 
@@ -98,15 +132,15 @@ class NewBooking(Strict):
     resource_id: UUID | None = None
     space_id: UUID | None = Field(None, description="with resource_kind: any free resource")
     resource_kind: Kind | None = None
-    start: AwareDatetime
-    end: AwareDatetime
+    start: ApiDateTime
+    end: ApiDateTime
 
 
 class NewSeries(Strict):
     member_id: UUID
     resource_id: UUID
-    start: AwareDatetime
-    end: AwareDatetime
+    start: ApiDateTime
+    end: ApiDateTime
     weeks: Annotated[int, Field(ge=1, le=52)]
     mode: Literal["all_or_nothing", "skip_conflicts"] = "all_or_nothing"
 
@@ -114,8 +148,8 @@ class NewSeries(Strict):
 class NewWaitlistEntry(Strict):
     member_id: UUID
     resource_id: UUID
-    start: AwareDatetime
-    end: AwareDatetime
+    start: ApiDateTime
+    end: ApiDateTime
 
 
 # ---------------------------------------------------------------- representations
@@ -150,30 +184,25 @@ def waitlist_view(w: asyncpg.Record) -> dict[str, Any]:
             "status": w["status"]}
 
 
-@contextlib.asynccontextmanager
-async def translated_errors() -> AsyncIterator[None]:
-    try:
-        yield
-    except commands.Taken as exc:
-        raise ApiError(409, "slot_taken", f"the resource is {exc}", field="start",
-                       details={"conflict": {"start": exc.start.isoformat(),
-                                             "end": exc.end.isoformat()}}) from exc
-    except domain.RuleViolation as exc:
-        raise ApiError(exc.status, exc.code, str(exc), field=exc.field) from exc
-    except asyncpg.UniqueViolationError as exc:
-        raise ApiError(409, "conflict", "conflicts with an existing record") from exc
-    except asyncpg.DeadlockDetectedError as exc:  # PostgreSQL rolled this one back: nothing half-done
-        raise ApiError(409, "concurrent_change", "a concurrent change got in the way; "
-                       "nothing was changed, try again") from exc
+def _rule_violation(exc: Exception) -> ApiError | None:
+    if isinstance(exc, commands.Taken):
+        return ApiError(409, "slot_taken", f"the resource is {exc}", field="start",
+                        details={"conflict": {"start": exc.start.isoformat(),
+                                              "end": exc.end.isoformat()}})
+    if isinstance(exc, domain.RuleViolation):
+        return ApiError(exc.status, exc.code, str(exc), field=exc.field)
+    return None
+
+
+# The rules' and the database's refusals (a deadlock PostgreSQL rolled back: nothing
+# half-done, 409 try again) become API.md errors.
+translated_errors = api_errors(_rule_violation)
 
 
 def router(runtime: ServiceRuntime, policy: commands.Policy) -> APIRouter:
     Caller = Annotated[Principal, Depends(runtime.authenticator().principal())]
-    api = APIRouter(prefix="/v1")
-
-    async def in_tx(work: Callable[[asyncpg.Connection], Awaitable[Any]]) -> Any:
-        async with translated_errors(), runtime.db.acquire() as conn, conn.transaction():
-            return await work(conn)
+    api = v1_router()
+    in_tx = transactions(runtime, translated_errors)
 
     def booked_by(caller: Principal) -> str:
         return "staff" if caller.has("staff") else "member"
@@ -231,7 +260,7 @@ def router(runtime: ServiceRuntime, policy: commands.Policy) -> APIRouter:
             return [resource_view(r) for r in await store.resources_of(conn, space_id)]
 
     @api.get("/resources/{resource_id}/availability", tags=["bookings"])
-    async def availability(resource_id: UUID, date: date, caller: Caller) -> dict[str, Any]:
+    async def availability(resource_id: UUID, date: ApiDate, caller: Caller) -> dict[str, Any]:
         """Free intervals that day, in the space's timezone."""
         async with translated_errors(), runtime.db.acquire() as conn:
             resource = await resource_or_404(conn, resource_id)
@@ -312,8 +341,8 @@ def router(runtime: ServiceRuntime, policy: commands.Policy) -> APIRouter:
 
     @api.get("/bookings", tags=["bookings"])
     async def list_bookings(caller: Caller, member_id: UUID | None = None,
-                            from_: Annotated[AwareDatetime | None, Query(alias="from")] = None,
-                            to: AwareDatetime | None = None) -> list[dict[str, Any]]:
+                            from_: Annotated[DateOrDateTime | None, Query(alias="from")] = None,
+                            to: DateOrDateTime | None = None) -> list[dict[str, Any]]:
         if not caller.has("staff"):
             if member_id is None and caller.has("member"):
                 member_id = UUID(caller.sub)
