@@ -26,7 +26,7 @@ from cowork.shared.api import (
     v1_router,
 )
 from cowork.shared.api import translated_errors as api_errors
-from cowork.shared.auth import Principal, require_roles, require_self_or_roles
+from cowork.shared.auth import Authenticator, Principal, require_roles, require_self_or_roles
 from cowork.shared.http import ApiError, NotFound, invalid, not_found
 from cowork.shared.service import ServiceRuntime
 
@@ -200,7 +200,8 @@ translated_errors = api_errors(_rule_violation)
 
 
 def router(runtime: ServiceRuntime, policy: commands.Policy) -> APIRouter:
-    Caller = Annotated[Principal, Depends(runtime.authenticator().principal())]
+    Caller = Annotated[Principal,
+                       Depends(Authenticator.from_settings(runtime.settings).principal())]
     api = v1_router()
     in_tx = transactions(runtime, translated_errors)
 

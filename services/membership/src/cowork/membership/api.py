@@ -23,7 +23,7 @@ from cowork.shared.api import (
     v1_router,
 )
 from cowork.shared.api import translated_errors as api_errors
-from cowork.shared.auth import Principal, require_roles, require_self_or_roles
+from cowork.shared.auth import Authenticator, Principal, require_roles, require_self_or_roles
 from cowork.shared.http import ApiError, invalid, not_found
 from cowork.shared.logging import get_logger
 from cowork.shared.service import ServiceRuntime
@@ -188,7 +188,7 @@ def unsaved_member(body: NewMember, tax_code: str, now: datetime) -> dict[str, A
 
 
 def router(runtime: ServiceRuntime) -> APIRouter:
-    authenticator = runtime.authenticator()
+    authenticator = Authenticator.from_settings(runtime.settings)
     Caller = Annotated[Principal, Depends(authenticator.principal())]
     MaybeCaller = Annotated[Principal | None, Depends(authenticator.optional_principal())]
     api = v1_router()
