@@ -118,3 +118,35 @@ async def test_a_member_token_whose_sub_is_not_a_uuid_is_401(svc: Booking) -> No
     response = await svc.client.get("/v1/bookings", headers=svc.member("front-desk"))
     assert response.status_code == 401
     assert _error(response)["code"] == "invalid_token"
+
+
+async def test_bookings_come_a_page_at_a_time_in_the_spaces_zone(svc: Booking) -> None:
+    space = await svc.space()
+    desk = await svc.resource(space["id"])
+    member = await svc.member_with(max_bookings_per_day=None)
+    for day in (2, 3, 4, 5, 8):
+        assert (await svc.book(member, desk["id"], rome(day, 9), rome(day, 10))).status_code == 201
+    seen, cursor, pages = [], None, 0
+    while True:
+        params = {"limit": 2, **({"cursor": cursor} if cursor else {})}
+        page = await svc.client.get("/v1/bookings", params=params, headers=svc.member(member))
+        assert page.status_code == 200, page.text
+        body = page.json()
+        assert len(body["items"]) <= 2
+        seen += [b["start"] for b in body["items"]]
+        pages += 1
+        cursor = body["next_cursor"]
+        if cursor is None:
+            break
+    assert pages == 3
+    assert seen == [rome(day, 9) for day in (2, 3, 4, 5, 8)], "in order, once each, +01:00"
+
+
+@pytest.mark.parametrize(("params", "field"), [
+    ({"limit": 0}, "limit"), ({"limit": 501}, "limit"), ({"cursor": "bm90LWEtY3Vyc29y"}, "cursor"),
+    ({"cursor": "x\x00"}, "cursor"),
+])
+async def test_a_bad_page_request_is_422(svc: Booking, params: dict, field: str) -> None:
+    response = await svc.client.get("/v1/bookings", params=params, headers=svc.staff())
+    assert response.status_code == 422, response.text
+    assert _error(response)["field"] == field

@@ -170,7 +170,7 @@ async def test_organisation_people(svc: Membership) -> None:
                                   headers=headers)
     assert added.status_code == 201
     people = (await svc.client.get(f"/v1/members/{org['id']}/people", headers=headers)).json()
-    assert [p["full_name"] for p in people] == ["Anna Rossi"]
+    assert [p["full_name"] for p in people["items"]] == ["Anna Rossi"]
     removed = await svc.client.delete(f"/v1/members/{org['id']}/people/{added.json()['id']}",
                                       headers=headers)
     assert removed.status_code == 204
@@ -195,7 +195,7 @@ async def test_plans_are_managed_by_staff(svc: Membership) -> None:
     duplicate = await svc.client.post("/v1/plans", json=MONTHLY, headers=svc.token())
     assert duplicate.status_code == 409 and _error(duplicate)["field"] == "code"
     listed = await svc.client.get("/v1/plans", headers=svc.as_member(member["id"]))
-    assert [p["code"] for p in listed.json()] == ["monthly"]
+    assert [p["code"] for p in listed.json()["items"]] == ["monthly"]
 
 
 @pytest.mark.parametrize(("change", "field"), [
@@ -240,7 +240,7 @@ async def test_buying_a_membership(svc: Membership) -> None:
     assert second.status_code == 409 and _error(second)["code"] == "live_membership_exists"
     listed = await svc.client.get(f"/v1/members/{member['id']}/memberships",
                                   headers=svc.as_member(member["id"]))
-    assert [m["id"] for m in listed.json()] == [membership["id"]]
+    assert [m["id"] for m in listed.json()["items"]] == [membership["id"]]
 
 
 @pytest.mark.parametrize(("body", "status", "field"), [

@@ -9,18 +9,20 @@ Every value is stopped here instead, with a 422 naming its field.
 
 # No `from __future__ import annotations`: pydantic and FastAPI read these annotations at runtime.
 
+import base64
 import contextlib
+import json
 import unicodedata
-from collections.abc import AsyncIterator, Awaitable, Callable, Mapping
+from collections.abc import AsyncIterator, Awaitable, Callable, Mapping, Sequence
 from datetime import UTC, date, datetime, time
-from typing import Annotated, Any, Protocol, TypeVar
+from typing import Annotated, Any, Generic, Protocol, TypeVar
 
 import asyncpg
-from fastapi import APIRouter
+from fastapi import APIRouter, Query
 from fastapi.routing import APIRoute
 from pydantic import AfterValidator, AwareDatetime, BaseModel, BeforeValidator, ConfigDict, Field
 
-from cowork.shared.http import ApiError, conflict
+from cowork.shared.http import ApiError, conflict, invalid
 
 INT32_MAX = 2**31 - 1
 INT32_MIN = -(2**31)
@@ -44,9 +46,10 @@ class Strict(BaseModel):
 
 
 class Representation(BaseModel):
-    """A response body: documented field by field in OpenAPI, built from the service's rows."""
+    """A response body, documented field by field in OpenAPI. Fields a representation does not
+    declare are still sent (`extra="allow"`): a field added to a view is never silently lost."""
 
-    model_config = ConfigDict(from_attributes=True)
+    model_config = ConfigDict(extra="allow")
 
 
 def _no_hidden_characters(allow_newlines: bool) -> Callable[[str], str]:
@@ -226,3 +229,57 @@ def v1_router(*, public: bool = False) -> APIRouter:
     statuses = (401, 403, 404, 409, 413, 415, 422) if not public else (404, 409, 413, 415, 422)
     return APIRouter(prefix="/v1", generate_unique_id_function=operation_id,
                      responses=error_responses(*statuses))
+
+
+# ---------------------------------------------------------------- pagination
+
+
+Item = TypeVar("Item")
+
+DEFAULT_PAGE_SIZE = 100
+MAX_PAGE_SIZE = 500
+Limit = Annotated[int, Query(ge=1, le=MAX_PAGE_SIZE,
+                             description=f"items per page (default {DEFAULT_PAGE_SIZE})")]
+CursorParam = Annotated[str | None, Query(max_length=500, pattern=r"^[A-Za-z0-9_=-]+$",
+                                          description="`next_cursor` of the previous page")]
+
+
+class Page(BaseModel, Generic[Item]):
+    """A list's page: `next_cursor` is null on the last page; pass it as `cursor` for the
+    next one."""
+
+    items: list[Item]
+    next_cursor: str | None = None
+
+
+def encode_cursor(*position: Any) -> str:
+    """An opaque cursor holding the sort key of the last item given (keyset pagination)."""
+    text = json.dumps([p.isoformat() if isinstance(p, date | datetime) else str(p)
+                       for p in position], separators=(",", ":"))
+    return base64.urlsafe_b64encode(text.encode()).decode()
+
+
+def decode_cursor(cursor: str, size: int) -> list[str]:
+    """The cursor's parts, or 422 naming `cursor` for one this API did not give out."""
+    try:
+        parts = json.loads(base64.urlsafe_b64decode(cursor.encode()))
+    except (ValueError, UnicodeDecodeError) as exc:
+        raise invalid("cursor", "not a cursor this API gave out") from exc
+    if not isinstance(parts, list) or len(parts) != size or not all(
+            isinstance(p, str) for p in parts):
+        raise invalid("cursor", "not a cursor this API gave out")
+    return parts
+
+
+def page_in_memory(items: Sequence[Item], cursor: str | None, limit: int) -> dict[str, Any]:
+    """A page of a short list read whole (a member's memberships, a space's resources): the
+    cursor is the position in the list's stable order."""
+    start = 0
+    if cursor is not None:
+        (position,) = decode_cursor(cursor, 1)
+        if not position.isdigit():
+            raise invalid("cursor", "not a cursor this API gave out")
+        start = int(position)
+    chunk = list(items[start:start + limit])
+    more = start + limit < len(items)
+    return {"items": chunk, "next_cursor": encode_cursor(start + limit) if more else None}

@@ -15,13 +15,21 @@ from pydantic import Field, field_validator
 
 from cowork.booking import commands, domain, store
 from cowork.shared.api import (
+    DEFAULT_PAGE_SIZE,
     ApiDate,
     ApiDateTime,
     Cents,
     Code,
+    CursorParam,
     DateOrDateTime,
+    Limit,
+    Page,
+    Representation,
     Strict,
     Text,
+    decode_cursor,
+    encode_cursor,
+    page_in_memory,
     transactions,
     v1_router,
 )
@@ -153,6 +161,84 @@ class NewWaitlistEntry(Strict):
 
 
 # ---------------------------------------------------------------- representations
+# Output enums are plain strings: a value added later must not fail a response.
+
+
+class SpaceOut(Representation):
+    id: UUID
+    name: str
+    address: str
+    timezone: str
+    opening_hours: dict[str, list[list[str]]]
+    closures: list[str]
+
+
+class ResourceOut(Representation):
+    id: UUID
+    space_id: UUID
+    name: str
+    kind: str
+    seats: int
+    price_per_hour_cents: int
+    price_per_day_cents: int | None
+    slot_minutes: int
+    min_minutes: int
+    max_minutes: int
+    advance_days: int
+    buffer_minutes: int
+    plan_codes: list[str] | None
+
+
+class BookingOut(Representation):
+    id: UUID
+    member_id: UUID
+    resource_id: UUID
+    space_id: UUID
+    resource_kind: str
+    start: datetime = Field(description="with its offset in the space's timezone")
+    end: datetime = Field(description="with its offset in the space's timezone")
+    status: str = Field(description="confirmed | checked_in | cancelled | no_show | ...")
+    price_cents: int
+    charged_cents: int
+    series_id: UUID | None
+    via_waitlist: bool
+
+
+class WaitlistEntryOut(Representation):
+    id: UUID
+    member_id: UUID
+    resource_id: UUID
+    start: datetime
+    end: datetime
+    status: str
+
+
+class FreeInterval(Representation):
+    start: datetime
+    end: datetime
+
+
+class AvailabilityOut(Representation):
+    resource_id: UUID
+    date: date
+    closed: str | None = Field(description="why the space is closed that day, if it is")
+    free: list[FreeInterval]
+
+
+class Occurrence(Representation):
+    start: datetime
+    end: datetime
+    status: str = Field(description="booked | conflict | refused")
+    booking_id: UUID | None = None
+    code: str | None = None
+    reason: str | None = None
+
+
+class SeriesOut(Representation):
+    series_id: UUID
+    mode: str
+    occurrences: list[Occurrence]
+
 
 
 def space_view(s: asyncpg.Record) -> dict[str, Any]:
@@ -168,19 +254,24 @@ def resource_view(r: asyncpg.Record) -> dict[str, Any]:
     return {"id": str(r["id"]), "space_id": str(r["space_id"]), **{k: r[k] for k in keys}}
 
 
-def booking_view(b: asyncpg.Record) -> dict[str, Any]:
+def booking_view(b: asyncpg.Record, zone: str) -> dict[str, Any]:
+    """Times with their offset in the space's zone (what the member reads on the door)."""
+    tz = ZoneInfo(zone)
     return {"id": str(b["id"]), "member_id": str(b["member_id"]),
             "resource_id": str(b["resource_id"]), "space_id": str(b["space_id"]),
-            "resource_kind": b["resource_kind"], "start": b["starts_at"], "end": b["ends_at"],
+            "resource_kind": b["resource_kind"], "start": b["starts_at"].astimezone(tz),
+            "end": b["ends_at"].astimezone(tz),
             "status": b["status"], "price_cents": b["price_cents"],
             "charged_cents": b["charged_cents"],
             "series_id": str(b["series_id"]) if b["series_id"] else None,
             "via_waitlist": b["via_waitlist"]}
 
 
-def waitlist_view(w: asyncpg.Record) -> dict[str, Any]:
+def waitlist_view(w: asyncpg.Record, zone: str) -> dict[str, Any]:
+    tz = ZoneInfo(zone)
     return {"id": str(w["id"]), "member_id": str(w["member_id"]),
-            "resource_id": str(w["resource_id"]), "start": w["starts_at"], "end": w["ends_at"],
+            "resource_id": str(w["resource_id"]), "start": w["starts_at"].astimezone(tz),
+            "end": w["ends_at"].astimezone(tz),
             "status": w["status"]}
 
 
@@ -225,19 +316,21 @@ def router(runtime: ServiceRuntime, policy: commands.Policy) -> APIRouter:
 
     # -- spaces and resources
 
-    @api.post("/spaces", status_code=201, tags=["spaces"])
+    @api.post("/spaces", status_code=201, tags=["spaces"], response_model=SpaceOut)
     async def create_space(body: NewSpace, caller: Caller) -> dict[str, Any]:
         require_roles(caller, "staff")
         space = await in_tx(lambda conn: commands.create_space(
             conn, now=runtime.clock(), **body.model_dump()))
         return space_view(space)
 
-    @api.get("/spaces", tags=["spaces"])
-    async def spaces(caller: Caller) -> list[dict[str, Any]]:
+    @api.get("/spaces", tags=["spaces"], response_model=Page[SpaceOut])
+    async def spaces(caller: Caller, cursor: CursorParam = None,
+                     limit: Limit = DEFAULT_PAGE_SIZE) -> dict[str, Any]:
         async with runtime.db.acquire() as conn:
-            return [space_view(s) for s in await store.list_spaces(conn)]
+            return page_in_memory([space_view(s) for s in await store.list_spaces(conn)],
+                                  cursor, limit)
 
-    @api.get("/spaces/{space_id}", tags=["spaces"])
+    @api.get("/spaces/{space_id}", tags=["spaces"], response_model=SpaceOut)
     async def space(space_id: UUID, caller: Caller) -> dict[str, Any]:
         async with runtime.db.acquire() as conn:
             row = await store.space_by_id(conn, space_id)
@@ -245,7 +338,8 @@ def router(runtime: ServiceRuntime, policy: commands.Policy) -> APIRouter:
             raise not_found("space", space_id)
         return space_view(row)
 
-    @api.post("/spaces/{space_id}/resources", status_code=201, tags=["spaces"])
+    @api.post("/spaces/{space_id}/resources", status_code=201, tags=["spaces"],
+              response_model=ResourceOut)
     async def create_resource(space_id: UUID, body: NewResource, caller: Caller
                               ) -> dict[str, Any]:
         require_roles(caller, "staff")
@@ -255,12 +349,15 @@ def router(runtime: ServiceRuntime, policy: commands.Policy) -> APIRouter:
             conn, space_id, body.model_dump(), runtime.clock()))
         return resource_view(resource)
 
-    @api.get("/spaces/{space_id}/resources", tags=["spaces"])
-    async def resources(space_id: UUID, caller: Caller) -> list[dict[str, Any]]:
+    @api.get("/spaces/{space_id}/resources", tags=["spaces"], response_model=Page[ResourceOut])
+    async def resources(space_id: UUID, caller: Caller, cursor: CursorParam = None,
+                        limit: Limit = DEFAULT_PAGE_SIZE) -> dict[str, Any]:
         async with runtime.db.acquire() as conn:
-            return [resource_view(r) for r in await store.resources_of(conn, space_id)]
+            return page_in_memory([resource_view(r) for r in
+                                   await store.resources_of(conn, space_id)], cursor, limit)
 
-    @api.get("/resources/{resource_id}/availability", tags=["bookings"])
+    @api.get("/resources/{resource_id}/availability", tags=["bookings"],
+             response_model=AvailabilityOut)
     async def availability(resource_id: UUID, date: ApiDate, caller: Caller) -> dict[str, Any]:
         """Free intervals that day, in the space's timezone."""
         async with translated_errors(), runtime.db.acquire() as conn:
@@ -278,7 +375,7 @@ def router(runtime: ServiceRuntime, policy: commands.Policy) -> APIRouter:
 
     # -- bookings
 
-    @api.post("/bookings", status_code=201, tags=["bookings"])
+    @api.post("/bookings", status_code=201, tags=["bookings"], response_model=BookingOut)
     async def create_booking(body: NewBooking, caller: Caller) -> dict[str, Any]:
         require_self_or_roles(caller, body.member_id, "staff")
         if body.resource_id is None and (body.space_id is None or body.resource_kind is None):
@@ -299,9 +396,10 @@ def router(runtime: ServiceRuntime, policy: commands.Policy) -> APIRouter:
 
         # No transaction: commands.book writes in one statement (see store.book_drawing_on).
         async with translated_errors(), runtime.db.acquire() as conn:
-            return booking_view(await work(conn))
+            booking = await work(conn)
+            return booking_view(booking, await store.space_timezone(conn, booking["space_id"]))
 
-    @api.post("/bookings/series", status_code=201, tags=["bookings"])
+    @api.post("/bookings/series", status_code=201, tags=["bookings"], response_model=SeriesOut)
     async def create_series(body: NewSeries, caller: Caller) -> dict[str, Any]:
         """Weekly occurrences: all_or_nothing books every one or none (409 with the report);
         skip_conflicts books those it can and reports each occurrence."""
@@ -317,7 +415,8 @@ def router(runtime: ServiceRuntime, policy: commands.Policy) -> APIRouter:
                 start = (body.start.astimezone(tz).replace(tzinfo=None)
                          + timedelta(weeks=week)).replace(tzinfo=tz)
                 end = start.astimezone(UTC) + (body.end - body.start)  # real elapsed time
-                entry: dict[str, Any] = {"start": start.isoformat(), "end": end.isoformat()}
+                entry: dict[str, Any] = {"start": start.isoformat(),
+                                         "end": end.astimezone(tz).isoformat()}
                 try:
                     async with conn.transaction():
                         booking = await commands.book(
@@ -340,25 +439,45 @@ def router(runtime: ServiceRuntime, policy: commands.Policy) -> APIRouter:
         await in_tx(work)
         return {"series_id": str(series_id), "mode": body.mode, "occurrences": report}
 
-    @api.get("/bookings", tags=["bookings"])
+    @api.get("/bookings", tags=["bookings"], response_model=Page[BookingOut])
     async def list_bookings(caller: Caller, member_id: UUID | None = None,
                             from_: Annotated[DateOrDateTime | None, Query(alias="from")] = None,
-                            to: DateOrDateTime | None = None) -> list[dict[str, Any]]:
+                            to: DateOrDateTime | None = None, cursor: CursorParam = None,
+                            limit: Limit = DEFAULT_PAGE_SIZE) -> dict[str, Any]:
+        """Bookings overlapping [from, to), in start order, a page at a time (a date alone
+        means its midnight UTC)."""
         if not caller.has("staff"):
             if member_id is None and caller.has("member"):
                 member_id = UUID(caller.sub)
             require_self_or_roles(caller, member_id, "staff")
+        after = None
+        if cursor is not None:
+            start_text, id_text = decode_cursor(cursor, 2)
+            try:
+                after = (datetime.fromisoformat(start_text), UUID(id_text))
+            except ValueError as exc:
+                raise invalid("cursor", "not a cursor this API gave out") from exc
         async with runtime.db.acquire() as conn:
-            return [booking_view(b) for b in await store.bookings_of(conn, member_id, from_, to)]
+            rows = await store.bookings_page(conn, member_id, from_, to, after=after,
+                                             limit=limit + 1)
+        page = rows[:limit]
+        more = len(rows) > limit
+        return {"items": [booking_view(b, b["timezone"]) for b in page],
+                "next_cursor": encode_cursor(page[-1]["starts_at"], page[-1]["id"])
+                if more else None}
 
-    @api.get("/bookings/{booking_id}", tags=["bookings"])
+    async def shown(booking: asyncpg.Record) -> dict[str, Any]:
+        async with runtime.db.acquire() as conn:
+            return booking_view(booking, await store.space_timezone(conn, booking["space_id"]))
+
+    @api.get("/bookings/{booking_id}", tags=["bookings"], response_model=BookingOut)
     async def read_booking(booking_id: UUID, caller: Caller) -> dict[str, Any]:
         async with runtime.db.acquire() as conn:
             booking = await store.booking_by_id(conn, booking_id)
         if booking is None:
             raise not_found("booking", booking_id)
         require_self_or_roles(caller, booking["member_id"], "staff")
-        return booking_view(booking)
+        return await shown(booking)
 
     async def owned(booking_id: UUID, caller: Caller) -> None:
         async with runtime.db.acquire() as conn:
@@ -367,28 +486,29 @@ def router(runtime: ServiceRuntime, policy: commands.Policy) -> APIRouter:
             raise not_found("booking", booking_id)
         require_self_or_roles(caller, booking["member_id"], "staff")
 
-    @api.post("/bookings/{booking_id}/cancel", tags=["bookings"])
+    @api.post("/bookings/{booking_id}/cancel", tags=["bookings"], response_model=BookingOut)
     async def cancel(booking_id: UUID, caller: Caller) -> dict[str, Any]:
         await owned(booking_id, caller)
-        return booking_view(await in_tx(lambda conn: commands.cancel(
+        return await shown(await in_tx(lambda conn: commands.cancel(
             conn, booking_id, by=booked_by(caller), now=runtime.clock(), policy=policy)))
 
-    @api.post("/bookings/{booking_id}/check-in", tags=["bookings"])
+    @api.post("/bookings/{booking_id}/check-in", tags=["bookings"], response_model=BookingOut)
     async def check_in(booking_id: UUID, caller: Caller) -> dict[str, Any]:
         await owned(booking_id, caller)
-        return booking_view(await in_tx(lambda conn: commands.check_in(
+        return await shown(await in_tx(lambda conn: commands.check_in(
             conn, booking_id, now=runtime.clock(), policy=policy)))
 
-    @api.post("/waitlist", status_code=201, tags=["bookings"])
+    @api.post("/waitlist", status_code=201, tags=["bookings"], response_model=WaitlistEntryOut)
     async def join_waitlist(body: NewWaitlistEntry, caller: Caller) -> dict[str, Any]:
         require_self_or_roles(caller, body.member_id, "staff")
 
-        async def work(conn: asyncpg.Connection) -> asyncpg.Record:
+        async def work(conn: asyncpg.Connection) -> dict[str, Any]:
             resource = await resource_or_404(conn, body.resource_id)
-            return await commands.join_waitlist(conn, member_id=body.member_id,
-                                                resource=resource, start=body.start,
-                                                end=body.end, now=runtime.clock())
+            entry = await commands.join_waitlist(conn, member_id=body.member_id,
+                                                 resource=resource, start=body.start,
+                                                 end=body.end, now=runtime.clock())
+            return waitlist_view(entry, resource["timezone"])
 
-        return waitlist_view(await in_tx(work))
+        return await in_tx(work)
 
     return api

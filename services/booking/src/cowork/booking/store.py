@@ -361,3 +361,25 @@ async def waiting_for(conn: asyncpg.Connection, resource_id: UUID, start: dateti
 async def mark_promoted(conn: asyncpg.Connection, entry_id: UUID, booking_id: UUID) -> None:
     await conn.execute("UPDATE waitlist SET status = 'promoted', booking_id = $2 WHERE id = $1",
                        entry_id, booking_id)
+
+
+async def bookings_page(conn: asyncpg.Connection, member_id: UUID | None, start: datetime | None,
+                        end: datetime | None, *, after: tuple[datetime, UUID] | None,
+                        limit: int) -> list[Row]:
+    """Bookings overlapping [start, end) in (starts_at, id) order, those after the given
+    position (keyset pagination), each with its space's timezone."""
+    after_start, after_id = after if after is not None else (None, None)
+    return list(await conn.fetch(
+        """
+        SELECT b.*, s.timezone FROM bookings b JOIN spaces s ON s.id = b.space_id
+        WHERE ($1::uuid IS NULL OR b.member_id = $1)
+          AND ($2::timestamptz IS NULL OR b.ends_at > $2)
+          AND ($3::timestamptz IS NULL OR b.starts_at < $3)
+          AND ($4::timestamptz IS NULL OR (b.starts_at, b.id) > ($4, $5::uuid))
+        ORDER BY b.starts_at, b.id LIMIT $6
+        """, member_id, start, end, after_start, after_id, limit))
+
+
+async def space_timezone(conn: asyncpg.Connection, space_id: UUID) -> str:
+    zone: str = await conn.fetchval("SELECT timezone FROM spaces WHERE id = $1", space_id)
+    return zone

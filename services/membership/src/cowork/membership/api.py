@@ -2,7 +2,7 @@
 
 # No `from __future__ import annotations`: FastAPI resolves the dependency aliases at runtime.
 
-from datetime import datetime
+from datetime import date, datetime
 from typing import Annotated, Any, Literal
 from uuid import UUID, uuid4
 
@@ -12,13 +12,19 @@ from pydantic import EmailStr, Field, field_validator
 
 from cowork.membership import commands, domain, store
 from cowork.shared.api import (
+    DEFAULT_PAGE_SIZE,
     INT32_MAX,
     ApiDate,
     Cents,
     Code,
+    CursorParam,
+    Limit,
     LongText,
+    Page,
+    Representation,
     Strict,
     Text,
+    page_in_memory,
     transactions,
     v1_router,
 )
@@ -112,6 +118,60 @@ class OptionalReason(Strict):
 
 
 # ---------------------------------------------------------------- representations
+# Output enums are plain strings: a value added later must not fail a response. Personal
+# fields are null once the member is erased.
+
+
+class ConsentsOut(Representation):
+    privacy_at: datetime | None
+    marketing: bool | None
+    marketing_at: datetime | None
+
+
+class MemberOut(Representation):
+    id: UUID
+    kind: str
+    full_name: str | None
+    email: str | None
+    phone: str | None
+    language: str
+    tax_code: str | None
+    residence_istat: str | None
+    consents: ConsentsOut
+    registered_at: datetime
+    updated_at: datetime
+
+
+class PlanOut(Representation):
+    code: str
+    name: str
+    kind: str
+    price_cents: int
+    resource_kinds: list[str]
+    days: int | None
+    max_bookings_per_day: int | None
+    max_bookings_per_week: int | None
+    meeting_room_minutes_per_month: int | None
+    stackable: bool
+    retired: bool
+
+
+class MembershipOut(Representation):
+    id: UUID
+    member_id: UUID
+    plan_code: str
+    status: str = Field(description="active | suspended | expired | cancelled")
+    period_start: date
+    period_end: date
+    price_cents: int
+    status_reason: str | None
+
+
+class PersonOut(Representation):
+    id: UUID
+    full_name: str
+    email: str
+
 
 
 def member_view(m: asyncpg.Record) -> dict[str, Any]:
@@ -203,7 +263,7 @@ def router(runtime: ServiceRuntime) -> APIRouter:
 
     # -- members
 
-    @api.post("/members", status_code=201, tags=["members"])
+    @api.post("/members", status_code=201, tags=["members"], response_model=MemberOut)
     async def register(body: NewMember, caller: MaybeCaller) -> dict[str, Any]:
         """Self-registration needs no token; staff may register anyone."""
         if caller is not None and not caller.has("staff"):
@@ -226,12 +286,12 @@ def router(runtime: ServiceRuntime) -> APIRouter:
             return member_view(unsaved_member(body, tax_code, now))  # type: ignore[arg-type]
         return member_view(member)
 
-    @api.get("/members/{member_id}", tags=["members"])
+    @api.get("/members/{member_id}", tags=["members"], response_model=MemberOut)
     async def read_member(member_id: UUID, caller: Caller) -> dict[str, Any]:
         require_self_or_roles(caller, member_id, "staff")
         return member_view(await in_tx(lambda conn: commands.live_member(conn, member_id)))
 
-    @api.patch("/members/{member_id}", tags=["members"])
+    @api.patch("/members/{member_id}", tags=["members"], response_model=MemberOut)
     async def change_member(member_id: UUID, body: MemberChanges, caller: Caller
                             ) -> dict[str, Any]:
         require_self_or_roles(caller, member_id, "staff")
@@ -254,7 +314,8 @@ def router(runtime: ServiceRuntime) -> APIRouter:
 
     # -- people of an organisation
 
-    @api.post("/members/{member_id}/people", status_code=201, tags=["members"])
+    @api.post("/members/{member_id}/people", status_code=201, tags=["members"],
+              response_model=PersonOut)
     async def add_person(member_id: UUID, body: NewPerson, caller: Caller) -> dict[str, Any]:
         require_self_or_roles(caller, member_id, "staff")
 
@@ -269,15 +330,16 @@ def router(runtime: ServiceRuntime) -> APIRouter:
 
         return person_view(await in_tx(work))
 
-    @api.get("/members/{member_id}/people", tags=["members"])
-    async def list_people(member_id: UUID, caller: Caller) -> list[dict[str, Any]]:
+    @api.get("/members/{member_id}/people", tags=["members"], response_model=Page[PersonOut])
+    async def list_people(member_id: UUID, caller: Caller, cursor: CursorParam = None,
+                          limit: Limit = DEFAULT_PAGE_SIZE) -> dict[str, Any]:
         require_self_or_roles(caller, member_id, "staff")
 
         async def work(conn: asyncpg.Connection) -> list[asyncpg.Record]:
             await commands.live_member(conn, member_id)
             return await store.people_of(conn, member_id)
 
-        return [person_view(p) for p in await in_tx(work)]
+        return page_in_memory([person_view(p) for p in await in_tx(work)], cursor, limit)
 
     @api.delete("/members/{member_id}/people/{person_id}", status_code=204, tags=["members"])
     async def remove_person(member_id: UUID, person_id: UUID, caller: Caller) -> Response:
@@ -288,13 +350,14 @@ def router(runtime: ServiceRuntime) -> APIRouter:
 
     # -- plans
 
-    @api.get("/plans", tags=["plans"])
-    async def plans(caller: Caller, include_retired: bool = False) -> list[dict[str, Any]]:
+    @api.get("/plans", tags=["plans"], response_model=Page[PlanOut])
+    async def plans(caller: Caller, include_retired: bool = False, cursor: CursorParam = None,
+                    limit: Limit = DEFAULT_PAGE_SIZE) -> dict[str, Any]:
         async with runtime.db.acquire() as conn:
-            return [plan_view(p) for p in await store.list_plans(
-                conn, include_retired=include_retired)]
+            return page_in_memory([plan_view(p) for p in await store.list_plans(
+                conn, include_retired=include_retired)], cursor, limit)
 
-    @api.post("/plans", status_code=201, tags=["plans"])
+    @api.post("/plans", status_code=201, tags=["plans"], response_model=PlanOut)
     async def create_plan(body: NewPlan, caller: Caller) -> dict[str, Any]:
         require_roles(caller, "staff")
         body.check_consistency()
@@ -302,7 +365,7 @@ def router(runtime: ServiceRuntime) -> APIRouter:
                                                           runtime.clock()))
         return plan_view(plan)
 
-    @api.post("/plans/{code}/retire", tags=["plans"])
+    @api.post("/plans/{code}/retire", tags=["plans"], response_model=PlanOut)
     async def retire_plan(code: PlanCode, caller: Caller) -> dict[str, Any]:
         """No new memberships on a retired plan; existing ones run their course."""
         require_roles(caller, "staff")
@@ -313,7 +376,8 @@ def router(runtime: ServiceRuntime) -> APIRouter:
 
     # -- memberships
 
-    @api.post("/members/{member_id}/memberships", status_code=201, tags=["memberships"])
+    @api.post("/members/{member_id}/memberships", status_code=201, tags=["memberships"],
+              response_model=MembershipOut)
     async def buy(member_id: UUID, body: NewMembership, caller: Caller) -> dict[str, Any]:
         require_self_or_roles(caller, member_id, "staff")
         membership = await in_tx(lambda conn: commands.start_membership(
@@ -321,33 +385,41 @@ def router(runtime: ServiceRuntime) -> APIRouter:
             now=runtime.clock()))
         return membership_view(membership)
 
-    @api.get("/members/{member_id}/memberships", tags=["memberships"])
-    async def memberships(member_id: UUID, caller: Caller) -> list[dict[str, Any]]:
+    @api.get("/members/{member_id}/memberships", tags=["memberships"],
+             response_model=Page[MembershipOut])
+    async def memberships(member_id: UUID, caller: Caller, cursor: CursorParam = None,
+                          limit: Limit = DEFAULT_PAGE_SIZE) -> dict[str, Any]:
+        """Newest first."""
         require_self_or_roles(caller, member_id, "staff")
         async with runtime.db.acquire() as conn:
-            return [membership_view(s) for s in await store.memberships_of(conn, member_id)]
+            return page_in_memory([membership_view(s) for s in
+                                   await store.memberships_of(conn, member_id)], cursor, limit)
 
-    @api.get("/memberships/{membership_id}", tags=["memberships"])
+    @api.get("/memberships/{membership_id}", tags=["memberships"],
+             response_model=MembershipOut)
     async def read_membership(membership_id: UUID, caller: Caller) -> dict[str, Any]:
         membership = await member_of_membership(membership_id)
         require_self_or_roles(caller, membership["member_id"], "staff")
         return membership_view(membership)
 
-    @api.post("/memberships/{membership_id}/renew", tags=["memberships"])
+    @api.post("/memberships/{membership_id}/renew", tags=["memberships"],
+              response_model=MembershipOut)
     async def renew(membership_id: UUID, caller: Caller) -> dict[str, Any]:
         membership = await member_of_membership(membership_id)
         require_self_or_roles(caller, membership["member_id"], "staff")
         return membership_view(await in_tx(
             lambda conn: commands.renew(conn, membership_id, runtime.clock())))
 
-    @api.post("/memberships/{membership_id}/suspend", tags=["memberships"])
+    @api.post("/memberships/{membership_id}/suspend", tags=["memberships"],
+              response_model=MembershipOut)
     async def suspend(membership_id: UUID, body: StatusChange, caller: Caller) -> dict[str, Any]:
         require_roles(caller, "staff")
         await member_of_membership(membership_id)
         return membership_view(await in_tx(
             lambda conn: commands.suspend(conn, membership_id, body.reason, runtime.clock())))
 
-    @api.post("/memberships/{membership_id}/reinstate", tags=["memberships"])
+    @api.post("/memberships/{membership_id}/reinstate", tags=["memberships"],
+              response_model=MembershipOut)
     async def reinstate(membership_id: UUID, body: StatusChange, caller: Caller
                         ) -> dict[str, Any]:
         require_roles(caller, "staff")
@@ -355,7 +427,8 @@ def router(runtime: ServiceRuntime) -> APIRouter:
         return membership_view(await in_tx(
             lambda conn: commands.reinstate(conn, membership_id, body.reason, runtime.clock())))
 
-    @api.post("/memberships/{membership_id}/cancel", tags=["memberships"])
+    @api.post("/memberships/{membership_id}/cancel", tags=["memberships"],
+              response_model=MembershipOut)
     async def cancel(membership_id: UUID, caller: Caller,
                      body: OptionalReason | None = None) -> dict[str, Any]:
         membership = await member_of_membership(membership_id)
