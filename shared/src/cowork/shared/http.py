@@ -278,7 +278,7 @@ def install_metrics_middleware(app: FastAPI, service: str) -> None:
 
 def health_router(ready_checks: dict[str, ReadyCheck]) -> APIRouter:
     """`/healthz` (the process answers), `/readyz` (its dependencies answer), `/metrics`."""
-    router = APIRouter(tags=["operations"])
+    router = APIRouter(tags=["operations"], generate_unique_id_function=lambda route: route.name)
 
     @router.get("/healthz")
     async def healthz() -> dict[str, str]:
