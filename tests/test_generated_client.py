@@ -86,3 +86,42 @@ async def test_a_generated_client_drives_a_happy_path(infra: Infra, database_url
         refused = await members.read_member.asyncio(str(member.id), client=stranger)
         assert isinstance(refused, models.ErrorBody)
         assert refused.error.code == "forbidden"
+
+
+async def test_a_generated_booking_client_drives_a_happy_path(
+        infra: Infra, database_url: str, topic_prefix: str, tmp_path: Path,
+        monkeypatch: pytest.MonkeyPatch) -> None:
+    from cowork.booking.app import BookingSettings
+    from cowork.booking.app import create_app as create_booking
+
+    app = create_booking(BookingSettings(database_url=database_url,
+                                         kafka_bootstrap=infra.kafka_bootstrap,
+                                         topic_prefix=topic_prefix, run_scheduler=False,
+                                         log_json=False))
+    generate_client(app.openapi(), tmp_path, "booking_client")
+    monkeypatch.syspath_prepend(str(tmp_path))
+    gen = importlib.import_module("booking_client")
+    models = importlib.import_module("booking_client.models")
+    api = {name: importlib.import_module(f"booking_client.api.{name}") for name in (
+        "spaces.create_space", "spaces.create_resource", "spaces.spaces",
+        "bookings.availability")}
+
+    http = httpx.AsyncClient(transport=httpx.ASGITransport(app=app), base_url="http://booking",
+                             headers=_bearer("staff", "staff-1"))
+    staff = gen.Client(base_url="http://booking").set_async_httpx_client(http)
+    async with app.router.lifespan_context(app):
+        hours = models.NewSpaceOpeningHours.from_dict({"mon": [["08:00", "19:00"]]})
+        space = await api["spaces.create_space"].asyncio(client=staff, body=models.NewSpace(
+            name="Biblioteca", address="Via Marconi 36", opening_hours=hours))
+        assert isinstance(space, models.SpaceOut), space
+        desk = await api["spaces.create_resource"].asyncio(
+            str(space.id), client=staff, body=models.NewResource(
+                name="Desk 1", kind=models.NewResourceKind.HOT_DESK, price_per_hour_cents=300))
+        assert isinstance(desk, models.ResourceOut), desk
+        page = await api["spaces.spaces"].asyncio(client=staff, limit=5)
+        assert isinstance(page, models.PageSpaceOut) and [s.id for s in page.items] == [space.id]
+        free = await api["bookings.availability"].asyncio(str(desk.id), client=staff,
+                                                           date=date(2027, 3, 1))
+        assert isinstance(free, models.AvailabilityOut)
+        assert [(f.start.isoformat(), f.end.isoformat()) for f in free.free] == [
+            ("2027-03-01T08:00:00+01:00", "2027-03-01T19:00:00+01:00")]
