@@ -22,6 +22,8 @@ from cowork.shared.auth import (
 from cowork.shared.http import conflict, health_router, install_error_handlers
 
 SECRET = "test-secret-of-enough-length-for-hs256"
+M1 = "00000000-0000-4000-8000-000000000001"
+M2 = "00000000-0000-4000-8000-000000000002"
 
 
 class NewThing(BaseModel):
@@ -78,45 +80,45 @@ async def test_health_endpoints_need_no_token(client: httpx.AsyncClient) -> None
 
 
 async def test_missing_token_is_401_in_the_error_format(client: httpx.AsyncClient) -> None:
-    response = await client.get("/v1/members/m1")
+    response = await client.get(f"/v1/members/{M1}")
     assert response.status_code == 401
     assert response.json()["error"]["code"] == "unauthenticated"
 
 
 @pytest.mark.parametrize("token", [
     "not-a-jwt",
-    issue_token("another-secret-of-enough-length-for-hs256", sub="m1", roles=["member"]),
+    issue_token("another-secret-of-enough-length-for-hs256", sub=M1, roles=["member"]),
 ])
 async def test_forged_or_garbage_token_is_401(client: httpx.AsyncClient, token: str) -> None:
-    response = await client.get("/v1/members/m1", headers={"Authorization": f"Bearer {token}"})
+    response = await client.get(f"/v1/members/{M1}", headers={"Authorization": f"Bearer {token}"})
     assert response.status_code == 401
     assert response.json()["error"]["code"] == "invalid_token"
 
 
 async def test_expired_token_is_401(client: httpx.AsyncClient) -> None:
-    headers = _bearer(sub="m1", roles=["member"], now=datetime.now(UTC) - timedelta(days=2),
+    headers = _bearer(sub=M1, roles=["member"], now=datetime.now(UTC) - timedelta(days=2),
                       ttl=timedelta(hours=1))
-    response = await client.get("/v1/members/m1", headers=headers)
+    response = await client.get(f"/v1/members/{M1}", headers=headers)
     assert response.status_code == 401
     assert response.json()["error"]["code"] == "token_expired"
 
 
 async def test_member_reads_own_data_but_not_someone_elses(client: httpx.AsyncClient) -> None:
-    headers = _bearer(sub="m1", roles=["member"])
-    assert (await client.get("/v1/members/m1", headers=headers)).status_code == 200
-    response = await client.get("/v1/members/m2", headers=headers)
+    headers = _bearer(sub=M1, roles=["member"])
+    assert (await client.get(f"/v1/members/{M1}", headers=headers)).status_code == 200
+    response = await client.get(f"/v1/members/{M2}", headers=headers)
     assert response.status_code == 403
     assert response.json()["error"]["code"] == "forbidden"
 
 
 async def test_staff_reads_anyone(client: httpx.AsyncClient) -> None:
-    response = await client.get("/v1/members/m2", headers=_bearer(sub="s1", roles=["staff"]))
+    response = await client.get(f"/v1/members/{M2}", headers=_bearer(sub="s1", roles=["staff"]))
     assert response.status_code == 200
 
 
 async def test_wrong_role_is_403(client: httpx.AsyncClient) -> None:
     response = await client.post("/v1/things", json={"name": "desk", "seats": 1},
-                                 headers=_bearer(sub="m1", roles=["member"]))
+                                 headers=_bearer(sub=M1, roles=["member"]))
     assert response.status_code == 403
 
 

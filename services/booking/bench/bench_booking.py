@@ -235,7 +235,8 @@ async def bench_wrk(infra: Infra, dsn: str, replicas: int) -> dict[str, float] |
     if shutil.which("wrk") is None:
         return None
     ports = [free_port() for _ in range(replicas)]
-    env = {**os.environ, "BOOKING_DATABASE_URL": dsn, "BOOKING_KAFKA_BOOTSTRAP": infra.kafka_bootstrap,
+    env = {**os.environ, "COWORK_ENV": "local",
+           "BOOKING_DATABASE_URL": dsn, "BOOKING_KAFKA_BOOTSTRAP": infra.kafka_bootstrap,
            "COWORK_TOPIC_PREFIX": f"benchw{uuid.uuid4().hex[:6]}.", "BOOKING_LOG_LEVEL": "WARNING",
            "BOOKING_DB_POOL_MAX": str(CLIENTS + 4)}
     servers = [subprocess.Popen(  # noqa: ASYNC220 - started once, before timing
@@ -359,7 +360,8 @@ async def _wait_ready(client: httpx.AsyncClient) -> None:
 async def bench_api(infra: Infra, dsn: str, slots: list[tuple[int, datetime]]
                     ) -> tuple[dict[str, float], dict[str, float], dict[str, float]]:
     port = free_port()
-    env = {**os.environ, "BOOKING_DATABASE_URL": dsn, "BOOKING_KAFKA_BOOTSTRAP": infra.kafka_bootstrap,
+    env = {**os.environ, "COWORK_ENV": "local",
+           "BOOKING_DATABASE_URL": dsn, "BOOKING_KAFKA_BOOTSTRAP": infra.kafka_bootstrap,
            "COWORK_TOPIC_PREFIX": f"bench{uuid.uuid4().hex[:6]}.", "BOOKING_HTTP_PORT": str(port),
            "BOOKING_LOG_LEVEL": "WARNING", "BOOKING_DB_POOL_MAX": str(CLIENTS + 4)}
     server = subprocess.Popen([sys.executable, "-m", "cowork.booking", "serve"], env=env,  # noqa: ASYNC220 - started once, before timing

@@ -26,7 +26,7 @@ async def test_spaces_and_resources_are_managed_by_staff(svc: Booking) -> None:
     desk = await svc.resource(space["id"])
     assert desk["kind"] == "hot_desk"
     listed = await svc.client.get(f"/v1/spaces/{space['id']}/resources", headers=member)
-    assert [r["name"] for r in listed.json()] == ["Hot desk 1"]
+    assert [r["name"] for r in listed.json()["items"]] == ["Hot desk 1"]
     dup = await svc.client.post(f"/v1/spaces/{space['id']}/resources",
                                 json={"name": "Hot desk 1", "kind": "hot_desk",
                                       "price_per_hour_cents": 100}, headers=svc.staff())
@@ -260,13 +260,13 @@ async def test_members_list_only_their_own_bookings(svc: Booking) -> None:
     await svc.book(alice, desk["id"], rome(2, 9), rome(2, 10))
     await svc.book(bob, desk["id"], rome(2, 10), rome(2, 11))
     mine = await svc.client.get("/v1/bookings", headers=svc.member(alice))
-    assert [b["member_id"] for b in mine.json()] == [str(alice)]
+    assert [b["member_id"] for b in mine.json()["items"]] == [str(alice)]
     theirs = await svc.client.get(f"/v1/bookings?member_id={bob}", headers=svc.member(alice))
     assert theirs.status_code == 403
     everyone = await svc.client.get("/v1/bookings?from=2027-03-02T00:00:00Z&to=2027-03-03T00:00:00Z",
                                     headers=svc.staff())
-    assert len(everyone.json()) == 2
-    one = everyone.json()[1]
+    assert len(everyone.json()["items"]) == 2
+    one = everyone.json()["items"][1]
     assert (await svc.client.get(f"/v1/bookings/{one['id']}", headers=svc.member(alice))).status_code == 403
     assert (await svc.client.get(f"/v1/bookings/{uuid.uuid4()}", headers=svc.staff())).status_code == 404
 
@@ -329,7 +329,7 @@ async def test_waitlist(svc: Booking) -> None:
         "end": rome(3, 11)}, headers=svc.member(bob))
     assert entry.status_code == 201 and entry.json()["status"] == "waiting"
     await svc.client.post(f"/v1/bookings/{taken['id']}/cancel", headers=svc.member(alice))
-    bobs = (await svc.client.get("/v1/bookings", headers=svc.member(bob))).json()
+    bobs = (await svc.client.get("/v1/bookings", headers=svc.member(bob))).json()["items"]
     assert len(bobs) == 1 and bobs[0]["via_waitlist"] is True and bobs[0]["status"] == "confirmed"
 
 

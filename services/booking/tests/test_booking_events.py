@@ -80,7 +80,7 @@ async def test_lifecycle_waitlist_promotion_no_show_and_completion(svc: Booking)
         "member_id": str(bob), "resource_id": desk["id"], "start": rome(1, 10),
         "end": rome(1, 12)}, headers=svc.member(bob))
     await svc.client.post(f"/v1/bookings/{first['id']}/cancel", headers=svc.member(alice))
-    bobs = (await svc.client.get("/v1/bookings", headers=svc.member(bob))).json()
+    bobs = (await svc.client.get("/v1/bookings", headers=svc.member(bob))).json()["items"]
     [promoted] = bobs
 
     later = (await svc.book(carla, desk["id"], rome(1, 14), rome(1, 16))).json()

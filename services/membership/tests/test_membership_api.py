@@ -59,7 +59,7 @@ async def test_organisation_needs_a_partita_iva(svc: Membership) -> None:
 
 
 @pytest.mark.parametrize(("change", "field"), [
-    ({"consents": {"privacy": False}}, "consents"),
+    ({"consents": {"privacy": False}}, "consents.privacy"),
     ({"email": "not-an-email"}, "email"),
     ({"kind": "robot"}, "kind"),
     ({"language": "de"}, "language"),
@@ -74,15 +74,35 @@ async def test_invalid_registration_is_422_naming_the_field(svc: Membership, cha
     assert _error(response)["field"] == field
 
 
-async def test_duplicate_tax_code_or_email_is_409(svc: Membership) -> None:
+async def test_duplicate_tax_code_or_email_is_409_to_staff(svc: Membership) -> None:
     await _register(svc)
-    same_code = await svc.client.post("/v1/members", json={**PERSON, "email": "other@example.org"})
+    same_code = await svc.client.post("/v1/members", json={**PERSON, "email": "other@example.org"},
+                                     headers=svc.token())
     assert same_code.status_code == 409 and _error(same_code)["field"] == "tax_code"
     same_email = await svc.client.post("/v1/members", json={
-        **PERSON, "tax_code": "VRDLCU80C01F965J", "email": "GIULIA@example.org"})
+        **PERSON, "tax_code": "VRDLCU80C01F965J", "email": "GIULIA@example.org"},
+        headers=svc.token())
     assert same_email.status_code == 409 and _error(same_email)["field"] == "email"
     rows = await svc.runtime.db.fetchval("SELECT count(*) FROM members")
     assert rows == 1, "nothing half-written"
+
+
+async def test_anonymous_registration_does_not_reveal_a_registered_tax_code_or_email(
+        svc: Membership) -> None:
+    first = await svc.client.post("/v1/members", json=PERSON)
+    same_code = await svc.client.post("/v1/members",
+                                      json={**PERSON, "email": "other@example.org"})
+    same_email = await svc.client.post("/v1/members", json={
+        **PERSON, "tax_code": "VRDLCU80C01F965J", "email": "GIULIA@example.org"})
+    for duplicate in (same_code, same_email):
+        assert duplicate.status_code == first.status_code == 201, duplicate.text
+        assert set(duplicate.json()) == set(first.json())
+        assert duplicate.json()["id"] != first.json()["id"]
+        assert "taken" not in duplicate.text
+    assert await svc.runtime.db.fetchval("SELECT count(*) FROM members") == 1
+    staff_reads = await svc.client.get(f"/v1/members/{same_code.json()['id']}",
+                                       headers=svc.token())
+    assert staff_reads.status_code == 404, "the duplicate was not saved"
 
 
 async def test_staff_registers_on_behalf_but_a_member_cannot(svc: Membership) -> None:
@@ -150,7 +170,7 @@ async def test_organisation_people(svc: Membership) -> None:
                                   headers=headers)
     assert added.status_code == 201
     people = (await svc.client.get(f"/v1/members/{org['id']}/people", headers=headers)).json()
-    assert [p["full_name"] for p in people] == ["Anna Rossi"]
+    assert [p["full_name"] for p in people["items"]] == ["Anna Rossi"]
     removed = await svc.client.delete(f"/v1/members/{org['id']}/people/{added.json()['id']}",
                                       headers=headers)
     assert removed.status_code == 204
@@ -175,7 +195,7 @@ async def test_plans_are_managed_by_staff(svc: Membership) -> None:
     duplicate = await svc.client.post("/v1/plans", json=MONTHLY, headers=svc.token())
     assert duplicate.status_code == 409 and _error(duplicate)["field"] == "code"
     listed = await svc.client.get("/v1/plans", headers=svc.as_member(member["id"]))
-    assert [p["code"] for p in listed.json()] == ["monthly"]
+    assert [p["code"] for p in listed.json()["items"]] == ["monthly"]
 
 
 @pytest.mark.parametrize(("change", "field"), [
@@ -220,7 +240,7 @@ async def test_buying_a_membership(svc: Membership) -> None:
     assert second.status_code == 409 and _error(second)["code"] == "live_membership_exists"
     listed = await svc.client.get(f"/v1/members/{member['id']}/memberships",
                                   headers=svc.as_member(member["id"]))
-    assert [m["id"] for m in listed.json()] == [membership["id"]]
+    assert [m["id"] for m in listed.json()["items"]] == [membership["id"]]
 
 
 @pytest.mark.parametrize(("body", "status", "field"), [

@@ -1,21 +1,34 @@
 """JWT bearer authentication and the roles of API.md.
 
-Tokens are HS256 with the deployment's shared secret (`COWORK_JWT_SECRET`), claims `sub`,
-`roles` (a list) and `exp`. A member's `sub` is their member id.
+Two kinds of token are accepted:
+- HS256 signed with the deployment's shared secret (`COWORK_JWT_SECRET`; the local stack and
+  `cowork token`), claims `sub`, `roles` (a list), `exp`, `iss`;
+- with OpenID Connect configured (`COWORK_OIDC_ISSUER`), RS256/ES256 tokens of that issuer,
+  verified against its JWKS (fetched, cached, fetched again for an unknown `kid`), with `iss`
+  the issuer and `aud` this service's audience; the roles come from a configurable claim
+  (`realm_access.roles` for Keycloak).
+A member's `sub` is their member id (a UUID).
 """
 
 from __future__ import annotations
 
-from collections.abc import Awaitable, Callable, Iterable
+import asyncio
+import json
+import urllib.request
+from collections.abc import Awaitable, Callable, Iterable, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
-from typing import Annotated, Literal
+from typing import TYPE_CHECKING, Annotated, Any, Literal
+from uuid import UUID
 
 import jwt
 from fastapi import Depends, Request
 from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 
 from cowork.shared.http import ApiError
+
+if TYPE_CHECKING:
+    from cowork.shared.settings import ServiceSettings
 
 Role = Literal["member", "staff", "officer", "partner", "operator"]
 ROLES: tuple[Role, ...] = ("member", "staff", "officer", "partner", "operator")
@@ -46,6 +59,8 @@ def issue_token(secret: str, *, sub: str, roles: Iterable[str], ttl: timedelta =
 
 
 def verify_token(token: str, secret: str, *, issuer: str = "cowork") -> Principal:
+    if not secret:  # an empty HMAC key would verify anyone's signature
+        raise ApiError(401, "invalid_token", "this service accepts no HS256 tokens")
     try:
         claims = jwt.decode(token, secret, algorithms=[ALGORITHM], issuer=issuer,
                             options={"require": ["sub", "exp"]})
@@ -56,18 +71,142 @@ def verify_token(token: str, secret: str, *, issuer: str = "cowork") -> Principa
     roles = claims.get("roles", [])
     if not isinstance(roles, list) or not all(isinstance(r, str) for r in roles):
         raise ApiError(401, "invalid_token", "the token's roles claim must be a list of strings")
-    return Principal(sub=str(claims["sub"]), roles=frozenset(roles))
+    return principal_of(str(claims["sub"]), roles)
+
+
+def principal_of(sub: str, roles: Iterable[str]) -> Principal:
+    """A member's `sub` is their member id: a token saying otherwise is not valid here (it
+    would otherwise reach the database as a malformed id)."""
+    roles = frozenset(roles)
+    if "member" in roles:
+        try:
+            sub = str(UUID(sub))
+        except ValueError as exc:
+            raise ApiError(401, "invalid_token",
+                           "a member token's sub must be the member's id (a UUID)") from exc
+    return Principal(sub=sub, roles=roles)
+
+
+def _invalid(message: str) -> ApiError:
+    return ApiError(401, "invalid_token", f"the bearer token is not valid: {message}")
+
+
+def claim_at(claims: dict[str, Any], path: str) -> Any:
+    """The claim at a dotted path (`realm_access.roles`), None when absent."""
+    value: Any = claims
+    for part in path.split("."):
+        if not isinstance(value, dict):
+            return None
+        value = value.get(part)
+    return value
+
+
+def _fetch_json(url: str, timeout: float) -> Any:
+    with urllib.request.urlopen(url, timeout=timeout) as response:  # noqa: S310 - the operator's URL
+        return json.load(response)
+
+
+class OidcVerifier:
+    """Tokens of one OpenID Connect issuer for one audience. The JWKS is fetched on first use
+    (from `jwks_url`, or the issuer's discovery document), kept `cache_seconds`, and fetched
+    again when a token names a key id it does not hold (the provider rotated its keys)."""
+
+    def __init__(self, issuer: str, audience: str, *, jwks_url: str | None = None,
+                 roles_claim: str = "roles", algorithms: Sequence[str] = ("RS256", "ES256"),
+                 cache_seconds: int = 300, refresh_cooldown_seconds: float = 30.0,
+                 timeout: float = 5.0) -> None:
+        self.issuer = issuer
+        self.audience = audience
+        self.roles_claim = roles_claim
+        self.algorithms = tuple(algorithms)
+        self._jwks_url = jwks_url
+        self._cache_seconds = cache_seconds
+        # Tokens naming made-up key ids must not make us hammer the provider: after a fetch,
+        # an unknown kid fetches again only once this has passed.
+        self._refresh_cooldown_seconds = refresh_cooldown_seconds
+        self._timeout = timeout
+        self._client: jwt.PyJWKClient | None = None
+        self._lock = asyncio.Lock()
+
+    async def _jwks_client(self) -> jwt.PyJWKClient:
+        async with self._lock:
+            if self._client is None:
+                url = self._jwks_url
+                if url is None:
+                    discovery = f"{self.issuer.rstrip('/')}/.well-known/openid-configuration"
+                    url = (await asyncio.to_thread(_fetch_json, discovery, self._timeout))[
+                        "jwks_uri"]
+                self._client = jwt.PyJWKClient(url, cache_keys=False, cache_jwk_set=True,
+                                               lifespan=max(self._cache_seconds, 1),
+                                               timeout=self._timeout,
+                                               cooldown_duration=self._refresh_cooldown_seconds)
+            return self._client
+
+    async def verify(self, token: str) -> Principal:
+        try:
+            client = await self._jwks_client()
+            # PyJWKClient fetches with urllib: off the event loop.
+            signing_key = await asyncio.to_thread(client.get_signing_key_from_jwt, token)
+        except (jwt.PyJWKClientConnectionError, OSError, KeyError, ValueError) as exc:
+            raise ApiError(503, "identity_provider_unavailable",
+                           "the identity provider's keys cannot be fetched; try again") from exc
+        except jwt.PyJWKClientError as exc:  # no key with the token's kid, even after a refresh
+            raise _invalid(str(exc)) from exc
+        except jwt.InvalidTokenError as exc:
+            raise _invalid(str(exc)) from exc
+        try:
+            claims = jwt.decode(token, signing_key.key, algorithms=list(self.algorithms),
+                                audience=self.audience, issuer=self.issuer, leeway=30,
+                                options={"require": ["sub", "exp", "iss", "aud"]})
+        except jwt.ExpiredSignatureError as exc:
+            raise ApiError(401, "token_expired", "the bearer token has expired") from exc
+        except jwt.InvalidTokenError as exc:
+            raise _invalid(str(exc)) from exc
+        roles = claim_at(claims, self.roles_claim) or []
+        if not isinstance(roles, list) or not all(isinstance(r, str) for r in roles):
+            raise _invalid(f"the {self.roles_claim} claim must be a list of strings")
+        # A provider's other roles (offline_access, uma_authorization) mean nothing here.
+        return principal_of(str(claims["sub"]), [r for r in roles if r in ROLES])
 
 
 _bearer = HTTPBearer(auto_error=False)
+_optional_bearer = HTTPBearer(auto_error=False, scheme_name="OptionalBearer",
+                              description="optional: without it the caller is anonymous")
 
 
 class Authenticator:
-    """Builds the FastAPI dependencies for one secret."""
+    """Verifies bearer tokens (HS256 with the shared secret, OIDC when configured) and builds
+    the FastAPI dependencies."""
 
-    def __init__(self, secret: str, issuer: str = "cowork") -> None:
+    def __init__(self, secret: str, issuer: str = "cowork", *,
+                 oidc: OidcVerifier | None = None) -> None:
         self._secret = secret
         self._issuer = issuer
+        self._oidc = oidc
+
+    @classmethod
+    def from_settings(cls, settings: ServiceSettings) -> Authenticator:
+        oidc = None
+        if settings.oidc_issuer:
+            oidc = OidcVerifier(settings.oidc_issuer,
+                                settings.oidc_audience or settings.service_name,
+                                jwks_url=settings.oidc_jwks_url,
+                                roles_claim=settings.oidc_roles_claim,
+                                algorithms=settings.oidc_algorithms,
+                                cache_seconds=settings.oidc_jwks_cache_seconds,
+                                refresh_cooldown_seconds=settings.oidc_jwks_refresh_cooldown_seconds)
+        return cls(settings.jwt_secret.get_secret_value(), settings.jwt_issuer, oidc=oidc)
+
+    async def verify(self, token: str) -> Principal:
+        try:
+            algorithm = jwt.get_unverified_header(token).get("alg")
+        except jwt.InvalidTokenError as exc:
+            raise _invalid(str(exc)) from exc
+        if algorithm == ALGORITHM:
+            return verify_token(token, self._secret, issuer=self._issuer)
+        if self._oidc is not None and algorithm in self._oidc.algorithms:
+            return await self._oidc.verify(token)
+        raise _invalid(f"tokens signed with {algorithm!r} are not accepted here")
 
     def principal(self) -> Callable[..., Awaitable[Principal]]:
         async def dependency(
@@ -77,11 +216,31 @@ class Authenticator:
             if credentials is None or credentials.scheme.lower() != "bearer":
                 raise ApiError(401, "unauthenticated",
                                "this endpoint needs an 'Authorization: Bearer <JWT>' header")
-            principal = verify_token(credentials.credentials, self._secret, issuer=self._issuer)
+            principal = await self.verify(credentials.credentials)
             request.state.principal = principal
             return principal
 
         return dependency
+
+    def optional_principal(self) -> Callable[..., Awaitable[Principal | None]]:
+        """For an endpoint anyone may call (self-registration): None without a token, the
+        principal with a valid one, 401 with an invalid one (never silently anonymous)."""
+
+        async def dependency(
+            request: Request,
+            credentials: Annotated[HTTPAuthorizationCredentials | None, Depends(_optional_bearer)],
+        ) -> Principal | None:
+            if request.headers.get("authorization") is None:
+                return None
+            if credentials is None or credentials.scheme.lower() != "bearer":
+                raise ApiError(401, "unauthenticated", "use 'Authorization: Bearer <JWT>'")
+            principal = await self.verify(credentials.credentials)
+            request.state.principal = principal
+            return principal
+
+        return dependency
+
+
 
 
 def require_roles(principal: Principal, *roles: str) -> None:

@@ -44,8 +44,10 @@ def main(argv: list[str] | None = None) -> int:
     args = parser.parse_args(argv)
     if args.command == "catalogue":
         return _catalogue(write=args.write, check=args.check)
+    # The console serves the local stack unless told otherwise (its tokens are for it).
     settings = ServiceSettings(kafka_bootstrap=os.environ.get("COWORK_KAFKA_BOOTSTRAP",
-                                                              "127.0.0.1:9092"))
+                                                              "127.0.0.1:9092"),
+                               environment=os.environ.get("COWORK_ENV", "local"))
     if args.command == "token":
         subject = args.sub or (str(uuid.uuid4()) if "member" not in args.role else None)
         if subject is None:

@@ -8,7 +8,7 @@ A client's mistake is never a 500; an unexpected failure is a 500 that leaks not
 from __future__ import annotations
 
 import time
-from collections.abc import Awaitable, Callable, Sequence
+from collections.abc import Awaitable, Callable, Mapping
 from typing import Any
 
 import structlog
@@ -78,9 +78,35 @@ def error_body(code: str, message: str, field: str | None = None,
     return {"error": body}
 
 
-def _field_of(loc: Sequence[Any]) -> str | None:
-    parts = [str(p) for p in loc if p not in ("body", "query", "path", "header", "[key]")]
+# A flood of unknown keys must not become a flood of problems in the answer.
+MAX_REPORTED_PROBLEMS = 20
+# Request bodies above this many bytes are refused with 413 before anything parses them.
+DEFAULT_MAX_BODY_BYTES = 1024 * 1024
+_LOCATIONS = ("body", "query", "path", "header", "cookie")
+
+
+def _field_of(error: Mapping[str, Any]) -> str | None:
+    """The dotted path of the input to blame (`consents.privacy`, `plan_codes.2`); None for a
+    body that is not JSON at all (its location is a byte offset, meaningless to a client)."""
+    if error.get("type") == "json_invalid":
+        return None
+    loc = list(error.get("loc", ()))
+    if loc and loc[0] in _LOCATIONS:
+        loc = loc[1:]
+    # pydantic names the validator a value went through (`function-after[...]`, `str`) in the
+    # location of a union member; a client knows only the field.
+    parts = [str(p) for p in loc if p != "[key]" and not (
+        isinstance(p, str) and ("[" in p or p in ("str", "int", "bool", "float", "none")))]
     return ".".join(parts) or None
+
+
+def _reason_of(error: Mapping[str, Any]) -> str:
+    message = str(error.get("msg", "invalid value"))
+    for prefix in ("Value error, ", "Assertion failed, "):
+        message = message.removeprefix(prefix)
+    if error.get("type") == "json_invalid":
+        return "the body is not valid JSON"
+    return message
 
 
 async def _on_api_error(_: Request, exc: Exception) -> Response:
@@ -97,13 +123,19 @@ async def _on_validation_error(_: Request, exc: Exception) -> Response:
     assert isinstance(exc, RequestValidationError)
     errors = exc.errors()
     first = errors[0] if errors else {"loc": (), "msg": "invalid request"}
-    field = _field_of(first.get("loc", ()))
-    problems = [{"field": _field_of(e.get("loc", ())), "reason": e.get("msg", "")} for e in errors]
-    message = str(first.get("msg", "invalid request"))
+    field = _field_of(first)
+    problems = [{"field": _field_of(e), "reason": _reason_of(e)}
+                for e in errors[:MAX_REPORTED_PROBLEMS]]
+    message = _reason_of(first)
     if field:
         message = f"{field}: {message}"
-    return JSONResponse(error_body("validation_error", message, field, problems=problems),
-                        status_code=422)
+    details: dict[str, Any] = {"problems": problems}
+    if len(errors) > MAX_REPORTED_PROBLEMS:
+        details["problems_omitted"] = len(errors) - MAX_REPORTED_PROBLEMS
+    # Always `field` in the body, null for a body that is not JSON.
+    body = error_body("validation_error", message, None, **details)
+    body["error"]["field"] = field
+    return JSONResponse(body, status_code=422)
 
 
 async def _on_http_error(_: Request, exc: Exception) -> Response:
@@ -120,7 +152,81 @@ async def _on_unexpected(request: Request, exc: Exception) -> Response:
                         status_code=500)
 
 
+class RequestBodyGuard:
+    """Pure ASGI: a body larger than the cap is refused with 413 before anything parses it
+    (a 13 MB body of unknown keys once held the event loop for seconds), and a body that is
+    not JSON is refused with 415 (not a confusing 422)."""
+
+    def __init__(self, app: ASGIApp, max_body_bytes: int = DEFAULT_MAX_BODY_BYTES) -> None:
+        self.app = app
+        self.max_body_bytes = max_body_bytes
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http" or scope["method"] not in ("POST", "PUT", "PATCH"):
+            await self.app(scope, receive, send)
+            return
+        headers = dict(scope.get("headers", []))
+        declared = headers.get(b"content-length", b"").decode("latin-1")
+        if declared.isdigit() and int(declared) > self.max_body_bytes:
+            await self._refuse(send, 413, self._too_large())
+            return
+        chunks: list[bytes] = []
+        size = 0
+        while True:
+            message = await receive()
+            if message["type"] == "http.disconnect":
+                return
+            chunk = message.get("body", b"")
+            size += len(chunk)
+            if size > self.max_body_bytes:
+                await self._refuse(send, 413, self._too_large())
+                return
+            chunks.append(chunk)
+            if not message.get("more_body", False):
+                break
+        body = b"".join(chunks)
+        media_type = headers.get(b"content-type", b"").decode("latin-1").split(";")[0]
+        media_type = media_type.strip().lower()
+        if body.strip() and not (media_type == "application/json"
+                                 or (media_type.startswith("application/")
+                                     and media_type.endswith("+json"))):
+            await self._refuse(send, 415, error_body(
+                "unsupported_media_type", "send the body as JSON with "
+                "'Content-Type: application/json'", "Content-Type"))
+            return
+        replayed = False
+
+        async def replay() -> Message:
+            nonlocal replayed
+            if not replayed:
+                replayed = True
+                return {"type": "http.request", "body": body, "more_body": False}
+            return await receive()
+
+        await self.app(scope, replay, send)
+
+    def _too_large(self) -> dict[str, Any]:
+        return error_body("payload_too_large",
+                          f"the request body is larger than {self.max_body_bytes} bytes")
+
+    @staticmethod
+    async def _refuse(send: Send, status: int, body: dict[str, Any]) -> None:
+        response = JSONResponse(body, status_code=status)
+        await send({"type": "http.response.start", "status": status,
+                    "headers": response.raw_headers})
+        await send({"type": "http.response.body", "body": response.body})
+
+
+def _max_body_bytes_of(app: FastAPI) -> int:
+    runtime = getattr(app.state, "runtime", None)
+    return int(getattr(getattr(runtime, "settings", None), "http_max_body_bytes",
+                       DEFAULT_MAX_BODY_BYTES))
+
+
 def install_error_handlers(app: FastAPI) -> None:
+    """The error format for every failure, and the guard on request bodies (its cap is the
+    service's `http_max_body_bytes` setting when the app carries its runtime)."""
+    app.add_middleware(RequestBodyGuard, max_body_bytes=_max_body_bytes_of(app))
     app.add_exception_handler(ApiError, _on_api_error)
     app.add_exception_handler(NotFound, _on_not_found)
     app.add_exception_handler(RequestValidationError, _on_validation_error)
@@ -172,7 +278,7 @@ def install_metrics_middleware(app: FastAPI, service: str) -> None:
 
 def health_router(ready_checks: dict[str, ReadyCheck]) -> APIRouter:
     """`/healthz` (the process answers), `/readyz` (its dependencies answer), `/metrics`."""
-    router = APIRouter(tags=["operations"])
+    router = APIRouter(tags=["operations"], generate_unique_id_function=lambda route: route.name)
 
     @router.get("/healthz")
     async def healthz() -> dict[str, str]:
@@ -192,7 +298,9 @@ def health_router(ready_checks: dict[str, ReadyCheck]) -> APIRouter:
         return JSONResponse({"status": "ok" if ok else "unavailable", "checks": results},
                             status_code=200 if ok else 503)
 
-    @router.get("/metrics")
+    @router.get("/metrics", response_class=Response, responses={200: {
+        "description": "Prometheus text exposition format",
+        "content": {CONTENT_TYPE_LATEST: {"schema": {"type": "string"}}}}})
     async def prometheus_metrics() -> Response:
         return Response(generate_latest(), media_type=CONTENT_TYPE_LATEST)
 

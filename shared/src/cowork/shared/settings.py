@@ -7,10 +7,16 @@ whole stack. The Kafka address is per service (`<SERVICE>_KAFKA_BOOTSTRAP`).
 
 from __future__ import annotations
 
-from pydantic import AliasChoices, Field, SecretStr
+from typing import Literal, Self
+
+from pydantic import AliasChoices, Field, SecretStr, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 LOCAL_DEV_JWT_SECRET = "cowork-local-development-secret-change-me"  # noqa: S105
+# The environment is "local" only when said so (`COWORK_ENV=local`, set by the devstack and the
+# test suite): anywhere else a forgotten secret must stop the service, not fall back to the
+# development secret published in this repository.
+LOCAL = "local"
 
 
 def _shared(name: str, field: str) -> AliasChoices:
@@ -28,13 +34,35 @@ class ServiceSettings(BaseSettings):
     db_pool_max: int = 10
     kafka_bootstrap: str = "127.0.0.1:9092"
     topic_prefix: str = Field(default="", validation_alias=_shared("TOPIC_PREFIX", "topic_prefix"))
+    environment: str = Field(default="production",
+                             validation_alias=_shared("ENV", "environment"))
+    # HS256 tokens signed with a shared secret (the local stack, service accounts). Empty:
+    # the development secret in the local stack, and no HS256 tokens anywhere else.
     jwt_secret: SecretStr = Field(
-        default=SecretStr(LOCAL_DEV_JWT_SECRET),
+        default=SecretStr(""),
         validation_alias=_shared("JWT_SECRET", "jwt_secret"),
     )
     jwt_issuer: str = Field(default="cowork", validation_alias=_shared("JWT_ISSUER", "jwt_issuer"))
+    # OpenID Connect (the municipality's Keycloak, a SPID/CIE gateway): RS256/ES256 tokens
+    # verified against the issuer's JWKS. `iss` must be the issuer, `aud` this service's
+    # audience (default: the service's name), the roles read from the claim at the dotted path.
+    oidc_issuer: str | None = Field(default=None,
+                                    validation_alias=_shared("OIDC_ISSUER", "oidc_issuer"))
+    oidc_jwks_url: str | None = Field(
+        default=None, validation_alias=_shared("OIDC_JWKS_URL", "oidc_jwks_url"),
+        description="default: the jwks_uri of the issuer's .well-known/openid-configuration")
+    oidc_audience: str | None = None  # per service: <SERVICE>_OIDC_AUDIENCE
+    oidc_roles_claim: str = Field(default="roles",
+                                  validation_alias=_shared("OIDC_ROLES_CLAIM", "oidc_roles_claim"))
+    oidc_algorithms: tuple[Literal["RS256", "ES256", "RS384", "RS512", "ES384", "PS256"], ...] = (
+        Field(default=("RS256", "ES256"),
+              validation_alias=_shared("OIDC_ALGORITHMS", "oidc_algorithms")))
+    oidc_jwks_cache_seconds: int = Field(default=300, ge=0)
+    oidc_jwks_refresh_cooldown_seconds: float = Field(default=30.0, ge=0)
     http_host: str = "127.0.0.1"
     http_port: int = 8000
+    # Request bodies above this are refused with 413 (every body the API takes is a few KB).
+    http_max_body_bytes: int = Field(default=1024 * 1024, ge=1024)
     log_level: str = "INFO"
     log_json: bool = True
     outbox_batch_size: int = 500
@@ -48,6 +76,26 @@ class ServiceSettings(BaseSettings):
     run_consumers: bool = True
     run_relay: bool = True
     run_scheduler: bool = True
+
+    @property
+    def is_local(self) -> bool:
+        return self.environment == LOCAL
+
+    @model_validator(mode="after")
+    def identity_is_configured(self) -> Self:
+        """Outside the local stack a service refuses to start without a way to verify tokens,
+        naming the variable to set."""
+        if self.jwt_secret.get_secret_value():
+            return self
+        if self.is_local:
+            self.jwt_secret = SecretStr(LOCAL_DEV_JWT_SECRET)
+            return self
+        if self.oidc_issuer:
+            return self
+        raise ValueError(
+            "COWORK_JWT_SECRET is not set (or COWORK_OIDC_ISSUER for an OpenID Connect "
+            f"provider): the {self.environment!r} environment has no development secret; "
+            "set it, or COWORK_ENV=local on a developer's machine")
 
     def topic(self, logical_name: str) -> str:
         """The physical topic name (a prefix isolates test runs sharing one broker)."""

@@ -51,6 +51,7 @@ def _environment(cfg: StackConfig, service: LocalService) -> dict[str, str]:
     env.setdefault(f"{prefix}_HTTP_PORT", str(service.port))
     env.setdefault(f"{prefix}_DEMO_DATA", "true")
     env.setdefault(f"{prefix}_LOG_JSON", "true")
+    env.setdefault("COWORK_ENV", "local")  # the development JWT secret is allowed here only
     env["PYTHONUNBUFFERED"] = "1"
     return env
 

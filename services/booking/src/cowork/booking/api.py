@@ -2,64 +2,104 @@
 
 # No `from __future__ import annotations`: FastAPI resolves the dependency aliases at runtime.
 
-import contextlib
 import csv
 import io
 import re
-from collections.abc import AsyncIterator, Awaitable, Callable
 from datetime import UTC, date, datetime, timedelta
+from functools import cache
 from typing import Annotated, Any, Literal
 from uuid import UUID, uuid4
-from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
+from zoneinfo import ZoneInfo, available_timezones
 
 import asyncpg
 from fastapi import APIRouter, Depends, Query, Request, Response
 from fastapi.responses import PlainTextResponse
-from pydantic import AwareDatetime, BaseModel, ConfigDict, Field, field_validator
+from pydantic import ConfigDict, Field, field_validator
 
 from cowork.booking import commands, domain, store
-from cowork.shared.auth import Principal, require_roles, require_self_or_roles
+from cowork.shared.api import (
+    DEFAULT_PAGE_SIZE,
+    ApiDate,
+    ApiDateTime,
+    Cents,
+    Code,
+    CursorParam,
+    DateOrDateTime,
+    Limit,
+    LongText,
+    Page,
+    Representation,
+    Strict,
+    Text,
+    decode_cursor,
+    encode_cursor,
+    page_in_memory,
+    transactions,
+    v1_router,
+)
+from cowork.shared.api import translated_errors as api_errors
+from cowork.shared.auth import Authenticator, Principal, require_roles, require_self_or_roles
 from cowork.shared.http import ApiError, NotFound, invalid, not_found
 from cowork.shared.service import ServiceRuntime
 
 Kind = Literal["hot_desk", "fixed_desk", "meeting_room", "phone_booth", "event_room"]
-Text = Annotated[str, Field(min_length=1, max_length=200)]
-_HHMM = re.compile(r"^([01][0-9]|2[0-3]):[0-5][0-9]$|^24:00$")
+Weekday = Literal["mon", "tue", "wed", "thu", "fri", "sat", "sun"]
+_OPENS = re.compile(r"^([01][0-9]|2[0-3]):[0-5][0-9]$")
+_CLOSES = re.compile(r"^([01][0-9]|2[0-3]):[0-5][0-9]$|^24:00$")
 _CLOSURE = re.compile(r"^(\d{4}-)?(0[1-9]|1[0-2])-(0[1-9]|[12][0-9]|3[01])$")
+Closure = Annotated[str, Field(max_length=10)]
+# A space's day of opening: a few ranges, each ["HH:MM" opens, "HH:MM" closes].
+DayRanges = Annotated[list[Annotated[list[Annotated[str, Field(max_length=5)]],
+                                     Field(min_length=2, max_length=2)]],
+                      Field(max_length=8)]
 
 
-class Strict(BaseModel):
-    model_config = ConfigDict(extra="forbid", str_strip_whitespace=True)
+@cache
+def _iana_zones() -> frozenset[str]:
+    # Not `localtime`/`posixrules`: they name the server's own zone, not a place.
+    return frozenset(available_timezones()) - {"localtime", "posixrules", "Factory"}
+
+
+def check_day_ranges(day: str, ranges: list[list[str]]) -> None:
+    """Each range opens before it closes (24:00 only closes), and the ranges of a day are in
+    order without overlapping: an availability over them must be computable."""
+    previous_close = ""
+    for opens, closes in ranges:
+        if not _OPENS.match(opens):
+            raise ValueError(f"{day}: a range opens at HH:MM between 00:00 and 23:59, "
+                             f"not {opens!r}")
+        if not _CLOSES.match(closes):
+            raise ValueError(f"{day}: a range closes at HH:MM between 00:01 and 24:00, "
+                             f"not {closes!r}")
+        if closes <= opens:
+            raise ValueError(f"{day}: {opens}-{closes} closes before it opens")
+        if opens < previous_close:
+            raise ValueError(f"{day}: the ranges overlap or are out of order at {opens}")
+        previous_close = closes
 
 
 class NewSpace(Strict):
     name: Text
     address: Text
-    timezone: str = "Europe/Rome"
-    opening_hours: dict[Literal["mon", "tue", "wed", "thu", "fri", "sat", "sun"],
-                        list[tuple[str, str]]]
-    closures: list[str] = Field(default_factory=list,
-                                description="'YYYY-MM-DD' once, or 'MM-DD' every year")
+    timezone: Annotated[str, Field(max_length=64, description="an IANA zone, e.g. Europe/Rome")
+                        ] = "Europe/Rome"
+    opening_hours: dict[Weekday, DayRanges]
+    closures: Annotated[list[Closure], Field(max_length=400)] = Field(
+        default_factory=list, description="'YYYY-MM-DD' once, or 'MM-DD' every year")
 
     @field_validator("timezone")
     @classmethod
     def known_timezone(cls, value: str) -> str:
-        try:
-            ZoneInfo(value)
-        except (ZoneInfoNotFoundError, ValueError) as exc:
-            raise ValueError(f"unknown timezone {value!r}") from exc
+        if value not in _iana_zones():
+            raise ValueError(f"unknown timezone {value!r}; use an IANA zone such as Europe/Rome")
+        ZoneInfo(value)
         return value
 
     @field_validator("opening_hours")
     @classmethod
-    def ranges_are_times(cls, hours: dict[str, list[tuple[str, str]]]
-                         ) -> dict[str, list[tuple[str, str]]]:
+    def ranges_are_times(cls, hours: dict[str, list[list[str]]]) -> dict[str, list[list[str]]]:
         for day, ranges in hours.items():
-            for opens, closes in ranges:
-                if not (_HHMM.match(opens) and _HHMM.match(closes)):
-                    raise ValueError(f"{day}: times are HH:MM")
-                if closes != "24:00" and closes <= opens:
-                    raise ValueError(f"{day}: {opens}-{closes} closes before it opens")
+            check_day_ranges(day, ranges)
         return hours
 
     @field_validator("closures")
@@ -69,7 +109,9 @@ class NewSpace(Strict):
             if not _CLOSURE.match(closure):
                 raise ValueError(f"{closure!r} is neither YYYY-MM-DD nor MM-DD")
             if len(closure) == 10:
-                date.fromisoformat(closure)
+                day = date.fromisoformat(closure)
+                if not 1900 <= day.year <= 2199:
+                    raise ValueError(f"{closure!r} is out of range")
         return closures
 
 
@@ -77,14 +119,15 @@ class NewResource(Strict):
     name: Text
     kind: Kind
     seats: Annotated[int, Field(ge=1, le=1000)] = 1
-    price_per_hour_cents: Annotated[int, Field(ge=0)]
-    price_per_day_cents: Annotated[int, Field(ge=0)] | None = None
+    # At most 10,000 euros an hour / a day: a week's booking still fits an `integer` of cents.
+    price_per_hour_cents: Annotated[Cents, Field(le=1_000_000)]
+    price_per_day_cents: Annotated[Cents, Field(le=1_000_000)] | None = None
     slot_minutes: Annotated[int, Field(ge=5, le=1440)] = 30
-    min_minutes: Annotated[int, Field(ge=5)] = 30
+    min_minutes: Annotated[int, Field(ge=5, le=7 * 1440)] = 30
     max_minutes: Annotated[int, Field(ge=5, le=7 * 1440)] = 600
     advance_days: Annotated[int, Field(ge=0, le=730)] = 60
     buffer_minutes: Annotated[int, Field(ge=0, le=240)] = 0
-    plan_codes: Annotated[list[Text], Field(min_length=1, max_length=50)] | None = Field(
+    plan_codes: Annotated[list[Code], Field(min_length=1, max_length=50)] | None = Field(
         None, description="only members on these plans may book it (absent: any plan that "
                           "includes its kind)")
     pay_per_use: bool = Field(False, description="members whose plan does not cover it may "
@@ -103,10 +146,10 @@ class SpaceChanges(Strict):
 
     name: Text | None = None
     address: Text | None = None
-    timezone: str | None = None
-    opening_hours: dict[Literal["mon", "tue", "wed", "thu", "fri", "sat", "sun"],
-                        list[tuple[str, str]]] | None = None
-    closures: list[str] | None = None
+    timezone: Annotated[str, Field(max_length=64, description="an IANA zone, e.g. Europe/Rome")
+                        ] | None = None
+    opening_hours: dict[Weekday, DayRanges] | None = None
+    closures: Annotated[list[Closure], Field(max_length=400)] | None = None
 
     @field_validator("timezone")
     @classmethod
@@ -115,8 +158,8 @@ class SpaceChanges(Strict):
 
     @field_validator("opening_hours")
     @classmethod
-    def ranges_are_times(cls, hours: dict[str, list[tuple[str, str]]] | None
-                         ) -> dict[str, list[tuple[str, str]]] | None:
+    def ranges_are_times(cls, hours: dict[str, list[list[str]]] | None
+                         ) -> dict[str, list[list[str]]] | None:
         return None if hours is None else NewSpace.ranges_are_times(hours)
 
     @field_validator("closures")
@@ -131,14 +174,14 @@ class ResourceChanges(Strict):
     name: Text | None = None
     kind: Kind | None = None
     seats: Annotated[int, Field(ge=1, le=1000)] | None = None
-    price_per_hour_cents: Annotated[int, Field(ge=0, le=10_000_000)] | None = None
-    price_per_day_cents: Annotated[int, Field(ge=0, le=10_000_000)] | None = None
+    price_per_hour_cents: Annotated[Cents, Field(le=1_000_000)] | None = None
+    price_per_day_cents: Annotated[Cents, Field(le=1_000_000)] | None = None
     slot_minutes: Annotated[int, Field(ge=5, le=1440)] | None = None
     min_minutes: Annotated[int, Field(ge=5, le=7 * 1440)] | None = None
     max_minutes: Annotated[int, Field(ge=5, le=7 * 1440)] | None = None
     advance_days: Annotated[int, Field(ge=0, le=730)] | None = None
     buffer_minutes: Annotated[int, Field(ge=0, le=240)] | None = None
-    plan_codes: Annotated[list[Text], Field(min_length=1, max_length=50)] | None = None
+    plan_codes: Annotated[list[Code], Field(min_length=1, max_length=50)] | None = None
     pay_per_use: bool | None = None
     in_service: bool | None = None
 
@@ -154,9 +197,10 @@ NULLABLE_RESOURCE_FIELDS = frozenset({"price_per_day_cents", "plan_codes"})
 class NewClosure(Strict):
     model_config = ConfigDict(extra="forbid", str_strip_whitespace=True, populate_by_name=True)
 
-    from_: date = Field(alias="from")
-    to: date
-    reason: Annotated[str, Field(min_length=3, max_length=500, pattern=r"^[^\x00]*$")]
+    from_: ApiDate = Field(alias="from")
+    to: ApiDate
+    # Free text a person reads on the booking it cancelled: no NUL or hidden characters.
+    reason: Annotated[LongText, Field(min_length=3, max_length=500)]
 
 
 class NewBooking(Strict):
@@ -164,21 +208,21 @@ class NewBooking(Strict):
     resource_id: UUID | None = None
     space_id: UUID | None = Field(None, description="with resource_kind: any free resource")
     resource_kind: Kind | None = None
-    start: AwareDatetime
-    end: AwareDatetime
+    start: ApiDateTime
+    end: ApiDateTime
 
 
 class NewSeries(Strict):
     member_id: UUID
     resource_id: UUID
-    start: AwareDatetime
-    end: AwareDatetime
+    start: ApiDateTime
+    end: ApiDateTime
     weeks: Annotated[int, Field(ge=1, le=52)]
     mode: Literal["all_or_nothing", "skip_conflicts"] = "all_or_nothing"
 
 
 class SeriesCancellation(Strict):
-    from_: date | None = Field(None, alias="from", description="the first local day to cancel "
+    from_: ApiDate | None = Field(None, alias="from", description="the first local day to cancel "
                                "(absent: every occurrence not yet started)")
     model_config = ConfigDict(extra="forbid", populate_by_name=True)
 
@@ -190,11 +234,161 @@ class DeskCheckIn(Strict):
 class NewWaitlistEntry(Strict):
     member_id: UUID
     resource_id: UUID
-    start: AwareDatetime
-    end: AwareDatetime
+    start: ApiDateTime
+    end: ApiDateTime
 
 
 # ---------------------------------------------------------------- representations
+# Output enums are plain strings: a value added later must not fail a response.
+
+
+class SpaceOut(Representation):
+    id: UUID
+    name: str
+    address: str
+    timezone: str
+    opening_hours: dict[str, list[list[str]]]
+    closures: list[str]
+
+
+class ResourceOut(Representation):
+    id: UUID
+    space_id: UUID
+    name: str
+    kind: str
+    seats: int
+    price_per_hour_cents: int
+    price_per_day_cents: int | None
+    slot_minutes: int
+    min_minutes: int
+    max_minutes: int
+    advance_days: int
+    buffer_minutes: int
+    plan_codes: list[str] | None
+    pay_per_use: bool
+    in_service: bool
+
+
+class ClosureOut(Representation):
+    id: UUID
+    space_id: UUID
+    from_: date = Field(alias="from")
+    to: date
+    reason: str
+
+
+class NewClosureOut(ClosureOut):
+    cancelled_bookings: int = Field(description="confirmed bookings the closure cancelled")
+
+
+class BookingOut(Representation):
+    id: UUID
+    member_id: UUID
+    resource_id: UUID
+    space_id: UUID
+    resource_kind: str
+    start: datetime = Field(description="with its offset in the space's timezone")
+    end: datetime = Field(description="with its offset in the space's timezone")
+    status: str = Field(description="confirmed | checked_in | cancelled | no_show | ...")
+    price_cents: int
+    charged_cents: int
+    series_id: UUID | None
+    via_waitlist: bool
+    checked_in_at: datetime | None
+    checked_in_by: str | None = Field(description="member | staff")
+    cancelled_by: str | None = Field(description="member | staff | system")
+    cancel_reason: str | None
+
+
+class AgendaBookingOut(BookingOut):
+    resource_name: str
+
+
+class AgendaOut(Representation):
+    space_id: UUID
+    date: date
+    closed: str | None = Field(description="why the space is closed that day, if it is")
+    items: list[AgendaBookingOut]
+    in_now: list[AgendaBookingOut] = Field(description="checked in and not yet over")
+
+
+class SeriesCancelledOut(Representation):
+    series_id: UUID
+    cancelled: list[BookingOut]
+    charged_cents: int
+
+
+class NoShowsOut(Representation):
+    member_id: UUID
+    no_shows: int
+    no_shows_last_90_days: int
+    last_no_show_at: datetime | None
+    late_cancellations: int
+    check_ins: int
+    latest: list[BookingOut]
+
+
+class OccupancyLine(Representation):
+    period: str = Field(description="YYYY-MM-DD, or YYYY-MM by month")
+    scope: str = Field(description="resource | kind | space")
+    resource_id: UUID | None
+    resource_name: str | None
+    kind: str | None
+    open_minutes: int
+    booked_minutes: int
+    utilisation: float | None
+    bookings: int
+    check_ins: int
+    no_shows: int
+    cancellations: int
+
+
+class OccupancyOut(Representation):
+    space_id: UUID
+    from_: date = Field(alias="from")
+    to: date
+    by: str
+    items: list[OccupancyLine]
+
+
+class WaitlistEntryOut(Representation):
+    id: UUID
+    member_id: UUID
+    resource_id: UUID
+    start: datetime = Field(description="with its offset in the space's timezone")
+    end: datetime = Field(description="with its offset in the space's timezone")
+    status: str = Field(description="waiting | promoted | withdrawn")
+    created_at: datetime
+    booking_id: UUID | None = Field(description="the booking it was promoted to")
+
+
+class FreeInterval(Representation):
+    start: datetime
+    end: datetime
+
+
+class AvailabilityOut(Representation):
+    resource_id: UUID
+    date: date
+    in_service: bool
+    closed: str | None = Field(description="why the space is closed that day, if it is")
+    free: list[FreeInterval]
+
+
+class Occurrence(Representation):
+    start: datetime
+    end: datetime
+    status: str = Field(description="booked | conflict | refused")
+    booking_id: UUID | None = None
+    code: str | None = None
+    reason: str | None = None
+
+
+class SeriesOut(Representation):
+    series_id: UUID
+    mode: str
+    occurrences: list[Occurrence]
+
 
 
 def space_view(s: asyncpg.Record) -> dict[str, Any]:
@@ -215,10 +409,13 @@ def closure_view(c: asyncpg.Record) -> dict[str, Any]:
             "to": c["to_day"], "reason": c["reason"]}
 
 
-def booking_view(b: asyncpg.Record) -> dict[str, Any]:
+def booking_view(b: asyncpg.Record, zone: str) -> dict[str, Any]:
+    """Times with their offset in the space's zone (what the member reads on the door)."""
+    tz = ZoneInfo(zone)
     return {"id": str(b["id"]), "member_id": str(b["member_id"]),
             "resource_id": str(b["resource_id"]), "space_id": str(b["space_id"]),
-            "resource_kind": b["resource_kind"], "start": b["starts_at"], "end": b["ends_at"],
+            "resource_kind": b["resource_kind"], "start": b["starts_at"].astimezone(tz),
+            "end": b["ends_at"].astimezone(tz),
             "status": b["status"], "price_cents": b["price_cents"],
             "charged_cents": b["charged_cents"],
             "series_id": str(b["series_id"]) if b["series_id"] else None,
@@ -239,44 +436,39 @@ def report_line(r: asyncpg.Record, by: str) -> dict[str, Any]:
             "utilisation": float(r["utilisation"]) if r["utilisation"] is not None else None}
 
 
-def agenda_view(b: asyncpg.Record) -> dict[str, Any]:
-    return {**booking_view(b), "resource_name": b["resource_name"]}
+def agenda_view(b: asyncpg.Record, zone: str) -> dict[str, Any]:
+    return {**booking_view(b, zone), "resource_name": b["resource_name"]}
 
 
-def waitlist_view(w: asyncpg.Record) -> dict[str, Any]:
+def waitlist_view(w: asyncpg.Record, zone: str) -> dict[str, Any]:
+    tz = ZoneInfo(zone)
     return {"id": str(w["id"]), "member_id": str(w["member_id"]),
-            "resource_id": str(w["resource_id"]), "start": w["starts_at"], "end": w["ends_at"],
+            "resource_id": str(w["resource_id"]), "start": w["starts_at"].astimezone(tz),
+            "end": w["ends_at"].astimezone(tz),
             "status": w["status"], "created_at": w["created_at"],
             "booking_id": str(w["booking_id"]) if w["booking_id"] else None}
 
 
-Limit = Annotated[int, Query(ge=1, le=500)]
+def _rule_violation(exc: Exception) -> ApiError | None:
+    if isinstance(exc, commands.Taken):
+        return ApiError(409, "slot_taken", f"the resource is {exc}", field="start",
+                        details={"conflict": {"start": exc.start.isoformat(),
+                                              "end": exc.end.isoformat()}})
+    if isinstance(exc, domain.RuleViolation):
+        return ApiError(exc.status, exc.code, str(exc), field=exc.field)
+    return None
 
 
-@contextlib.asynccontextmanager
-async def translated_errors() -> AsyncIterator[None]:
-    try:
-        yield
-    except commands.Taken as exc:
-        raise ApiError(409, "slot_taken", f"the resource is {exc}", field="start",
-                       details={"conflict": {"start": exc.start.isoformat(),
-                                             "end": exc.end.isoformat()}}) from exc
-    except domain.RuleViolation as exc:
-        raise ApiError(exc.status, exc.code, str(exc), field=exc.field) from exc
-    except asyncpg.UniqueViolationError as exc:
-        raise ApiError(409, "conflict", "conflicts with an existing record") from exc
-    except asyncpg.DeadlockDetectedError as exc:  # PostgreSQL rolled this one back: nothing half-done
-        raise ApiError(409, "concurrent_change", "a concurrent change got in the way; "
-                       "nothing was changed, try again") from exc
+# The rules' and the database's refusals (a deadlock PostgreSQL rolled back: nothing
+# half-done, 409 try again) become API.md errors.
+translated_errors = api_errors(_rule_violation)
 
 
 def router(runtime: ServiceRuntime, policy: commands.Policy) -> APIRouter:
-    Caller = Annotated[Principal, Depends(runtime.authenticator().principal())]
-    api = APIRouter(prefix="/v1")
-
-    async def in_tx(work: Callable[[asyncpg.Connection], Awaitable[Any]]) -> Any:
-        async with translated_errors(), runtime.db.acquire() as conn, conn.transaction():
-            return await work(conn)
+    Caller = Annotated[Principal,
+                       Depends(Authenticator.from_settings(runtime.settings).principal())]
+    api = v1_router()
+    in_tx = transactions(runtime, translated_errors)
 
     def booked_by(caller: Principal) -> str:
         return "staff" if caller.has("staff") else "member"
@@ -292,19 +484,21 @@ def router(runtime: ServiceRuntime, policy: commands.Policy) -> APIRouter:
 
     # -- spaces and resources
 
-    @api.post("/spaces", status_code=201, tags=["spaces"])
+    @api.post("/spaces", status_code=201, tags=["spaces"], response_model=SpaceOut)
     async def create_space(body: NewSpace, caller: Caller) -> dict[str, Any]:
         require_roles(caller, "staff")
         space = await in_tx(lambda conn: commands.create_space(
             conn, now=runtime.clock(), **body.model_dump()))
         return space_view(space)
 
-    @api.get("/spaces", tags=["spaces"])
-    async def spaces(caller: Caller) -> list[dict[str, Any]]:
+    @api.get("/spaces", tags=["spaces"], response_model=Page[SpaceOut])
+    async def spaces(caller: Caller, cursor: CursorParam = None,
+                     limit: Limit = DEFAULT_PAGE_SIZE) -> dict[str, Any]:
         async with runtime.db.acquire() as conn:
-            return [space_view(s) for s in await store.list_spaces(conn)]
+            return page_in_memory([space_view(s) for s in await store.list_spaces(conn)],
+                                  cursor, limit)
 
-    @api.get("/spaces/{space_id}", tags=["spaces"])
+    @api.get("/spaces/{space_id}", tags=["spaces"], response_model=SpaceOut)
     async def space(space_id: UUID, caller: Caller) -> dict[str, Any]:
         async with runtime.db.acquire() as conn:
             row = await store.space_by_id(conn, space_id)
@@ -312,7 +506,7 @@ def router(runtime: ServiceRuntime, policy: commands.Policy) -> APIRouter:
             raise not_found("space", space_id)
         return space_view(row)
 
-    @api.patch("/spaces/{space_id}", tags=["spaces"])
+    @api.patch("/spaces/{space_id}", tags=["spaces"], response_model=SpaceOut)
     async def change_space(space_id: UUID, body: SpaceChanges, caller: Caller) -> dict[str, Any]:
         """Any field of creation. Confirmed future bookings the new calendar forbids are
         cancelled by the system (`space_closed`, `opening_hours_changed`)."""
@@ -325,7 +519,8 @@ def router(runtime: ServiceRuntime, policy: commands.Policy) -> APIRouter:
             conn, space_id, changes, now=runtime.clock(), policy=policy))
         return space_view(space)
 
-    @api.post("/spaces/{space_id}/closures", status_code=201, tags=["spaces"])
+    @api.post("/spaces/{space_id}/closures", status_code=201, tags=["spaces"],
+              response_model=NewClosureOut)
     async def close_space(space_id: UUID, body: NewClosure, caller: Caller) -> dict[str, Any]:
         """Closes the space from `from` to `to` (dates, inclusive) for `reason`; the confirmed
         bookings on those days are cancelled by the system (`space_closed`)."""
@@ -341,15 +536,16 @@ def router(runtime: ServiceRuntime, policy: commands.Policy) -> APIRouter:
             now=runtime.clock(), policy=policy))
         return {**closure_view(closure), "cancelled_bookings": cancelled}
 
-    @api.get("/spaces/{space_id}/closures", tags=["spaces"])
-    async def closures(space_id: UUID, caller: Caller) -> dict[str, Any]:
+    @api.get("/spaces/{space_id}/closures", tags=["spaces"], response_model=Page[ClosureOut])
+    async def closures(space_id: UUID, caller: Caller, cursor: CursorParam = None,
+                       limit: Limit = DEFAULT_PAGE_SIZE) -> dict[str, Any]:
         async with runtime.db.acquire() as conn:
             if await store.space_by_id(conn, space_id) is None:
                 raise not_found("space", space_id)
-            return {"items": [closure_view(c) for c in await store.closures_of(conn, space_id)],
-                    "next_cursor": None}
+            return page_in_memory([closure_view(c) for c in
+                                   await store.closures_of(conn, space_id)], cursor, limit)
 
-    @api.patch("/resources/{resource_id}", tags=["spaces"])
+    @api.patch("/resources/{resource_id}", tags=["spaces"], response_model=ResourceOut)
     async def change_resource(resource_id: UUID, body: ResourceChanges, caller: Caller
                               ) -> dict[str, Any]:
         """Any field of creation, and `in_service`; `resource.published` again. Out of service:
@@ -363,7 +559,7 @@ def router(runtime: ServiceRuntime, policy: commands.Policy) -> APIRouter:
             conn, resource_id, changes, now=runtime.clock(), policy=policy))
         return resource_view(resource)
 
-    @api.get("/resources/{resource_id}", tags=["spaces"])
+    @api.get("/resources/{resource_id}", tags=["spaces"], response_model=ResourceOut)
     async def read_resource(resource_id: UUID, caller: Caller) -> dict[str, Any]:
         async with runtime.db.acquire() as conn:
             row = await store.resource_by_id(conn, resource_id)
@@ -371,7 +567,8 @@ def router(runtime: ServiceRuntime, policy: commands.Policy) -> APIRouter:
             raise not_found("resource", resource_id)
         return resource_view(row)
 
-    @api.post("/spaces/{space_id}/resources", status_code=201, tags=["spaces"])
+    @api.post("/spaces/{space_id}/resources", status_code=201, tags=["spaces"],
+              response_model=ResourceOut)
     async def create_resource(space_id: UUID, body: NewResource, caller: Caller
                               ) -> dict[str, Any]:
         require_roles(caller, "staff")
@@ -381,13 +578,16 @@ def router(runtime: ServiceRuntime, policy: commands.Policy) -> APIRouter:
             conn, space_id, body.model_dump(), runtime.clock()))
         return resource_view(resource)
 
-    @api.get("/spaces/{space_id}/resources", tags=["spaces"])
-    async def resources(space_id: UUID, caller: Caller) -> list[dict[str, Any]]:
+    @api.get("/spaces/{space_id}/resources", tags=["spaces"], response_model=Page[ResourceOut])
+    async def resources(space_id: UUID, caller: Caller, cursor: CursorParam = None,
+                        limit: Limit = DEFAULT_PAGE_SIZE) -> dict[str, Any]:
         async with runtime.db.acquire() as conn:
-            return [resource_view(r) for r in await store.resources_of(conn, space_id)]
+            return page_in_memory([resource_view(r) for r in
+                                   await store.resources_of(conn, space_id)], cursor, limit)
 
-    @api.get("/resources/{resource_id}/availability", tags=["bookings"])
-    async def availability(resource_id: UUID, date: date, caller: Caller) -> dict[str, Any]:
+    @api.get("/resources/{resource_id}/availability", tags=["bookings"],
+             response_model=AvailabilityOut)
+    async def availability(resource_id: UUID, date: ApiDate, caller: Caller) -> dict[str, Any]:
         """Free intervals that day, in the space's timezone."""
         async with translated_errors(), runtime.db.acquire() as conn:
             resource = await resource_or_404(conn, resource_id)
@@ -405,7 +605,7 @@ def router(runtime: ServiceRuntime, policy: commands.Policy) -> APIRouter:
 
     # -- bookings
 
-    @api.post("/bookings", status_code=201, tags=["bookings"])
+    @api.post("/bookings", status_code=201, tags=["bookings"], response_model=BookingOut)
     async def create_booking(body: NewBooking, caller: Caller) -> dict[str, Any]:
         require_self_or_roles(caller, body.member_id, "staff")
         if body.resource_id is None and (body.space_id is None or body.resource_kind is None):
@@ -426,9 +626,10 @@ def router(runtime: ServiceRuntime, policy: commands.Policy) -> APIRouter:
 
         # No transaction: commands.book writes in one statement (see store.book_drawing_on).
         async with translated_errors(), runtime.db.acquire() as conn:
-            return booking_view(await work(conn))
+            booking = await work(conn)
+            return booking_view(booking, await store.space_timezone(conn, booking["space_id"]))
 
-    @api.post("/bookings/series", status_code=201, tags=["bookings"])
+    @api.post("/bookings/series", status_code=201, tags=["bookings"], response_model=SeriesOut)
     async def create_series(body: NewSeries, caller: Caller) -> dict[str, Any]:
         """Weekly occurrences: all_or_nothing books every one or none (409 with the report);
         skip_conflicts books those it can and reports each occurrence."""
@@ -444,7 +645,8 @@ def router(runtime: ServiceRuntime, policy: commands.Policy) -> APIRouter:
                 start = (body.start.astimezone(tz).replace(tzinfo=None)
                          + timedelta(weeks=week)).replace(tzinfo=tz)
                 end = start.astimezone(UTC) + (body.end - body.start)  # real elapsed time
-                entry: dict[str, Any] = {"start": start.isoformat(), "end": end.isoformat()}
+                entry: dict[str, Any] = {"start": start.isoformat(),
+                                         "end": end.astimezone(tz).isoformat()}
                 try:
                     async with conn.transaction():
                         booking = await commands.book(
@@ -467,25 +669,45 @@ def router(runtime: ServiceRuntime, policy: commands.Policy) -> APIRouter:
         await in_tx(work)
         return {"series_id": str(series_id), "mode": body.mode, "occurrences": report}
 
-    @api.get("/bookings", tags=["bookings"])
+    @api.get("/bookings", tags=["bookings"], response_model=Page[BookingOut])
     async def list_bookings(caller: Caller, member_id: UUID | None = None,
-                            from_: Annotated[AwareDatetime | None, Query(alias="from")] = None,
-                            to: AwareDatetime | None = None) -> list[dict[str, Any]]:
+                            from_: Annotated[DateOrDateTime | None, Query(alias="from")] = None,
+                            to: DateOrDateTime | None = None, cursor: CursorParam = None,
+                            limit: Limit = DEFAULT_PAGE_SIZE) -> dict[str, Any]:
+        """Bookings overlapping [from, to), in start order, a page at a time (a date alone
+        means its midnight UTC)."""
         if not caller.has("staff"):
             if member_id is None and caller.has("member"):
                 member_id = UUID(caller.sub)
             require_self_or_roles(caller, member_id, "staff")
+        after = None
+        if cursor is not None:
+            start_text, id_text = decode_cursor(cursor, 2)
+            try:
+                after = (datetime.fromisoformat(start_text), UUID(id_text))
+            except ValueError as exc:
+                raise invalid("cursor", "not a cursor this API gave out") from exc
         async with runtime.db.acquire() as conn:
-            return [booking_view(b) for b in await store.bookings_of(conn, member_id, from_, to)]
+            rows = await store.bookings_page(conn, member_id, from_, to, after=after,
+                                             limit=limit + 1)
+        page = rows[:limit]
+        more = len(rows) > limit
+        return {"items": [booking_view(b, b["timezone"]) for b in page],
+                "next_cursor": encode_cursor(page[-1]["starts_at"], page[-1]["id"])
+                if more else None}
 
-    @api.get("/bookings/{booking_id}", tags=["bookings"])
+    async def shown(booking: asyncpg.Record) -> dict[str, Any]:
+        async with runtime.db.acquire() as conn:
+            return booking_view(booking, await store.space_timezone(conn, booking["space_id"]))
+
+    @api.get("/bookings/{booking_id}", tags=["bookings"], response_model=BookingOut)
     async def read_booking(booking_id: UUID, caller: Caller) -> dict[str, Any]:
         async with runtime.db.acquire() as conn:
             booking = await store.booking_by_id(conn, booking_id)
         if booking is None:
             raise not_found("booking", booking_id)
         require_self_or_roles(caller, booking["member_id"], "staff")
-        return booking_view(booking)
+        return await shown(booking)
 
     async def owned(booking_id: UUID, caller: Caller) -> None:
         async with runtime.db.acquire() as conn:
@@ -494,48 +716,57 @@ def router(runtime: ServiceRuntime, policy: commands.Policy) -> APIRouter:
             raise not_found("booking", booking_id)
         require_self_or_roles(caller, booking["member_id"], "staff")
 
-    @api.post("/bookings/{booking_id}/cancel", tags=["bookings"])
+    @api.post("/bookings/{booking_id}/cancel", tags=["bookings"], response_model=BookingOut)
     async def cancel(booking_id: UUID, caller: Caller) -> dict[str, Any]:
         await owned(booking_id, caller)
-        return booking_view(await in_tx(lambda conn: commands.cancel(
+        return await shown(await in_tx(lambda conn: commands.cancel(
             conn, booking_id, by=booked_by(caller), now=runtime.clock(), policy=policy)))
 
-    @api.post("/bookings/{booking_id}/check-in", tags=["bookings"])
+    @api.post("/bookings/{booking_id}/check-in", tags=["bookings"], response_model=BookingOut)
     async def check_in(booking_id: UUID, caller: Caller) -> dict[str, Any]:
         await owned(booking_id, caller)
-        return booking_view(await in_tx(lambda conn: commands.check_in(
+        return await shown(await in_tx(lambda conn: commands.check_in(
             conn, booking_id, now=runtime.clock(), policy=policy, by=booked_by(caller))))
 
-    @api.post("/waitlist", status_code=201, tags=["bookings"])
+    @api.post("/waitlist", status_code=201, tags=["bookings"], response_model=WaitlistEntryOut)
     async def join_waitlist(body: NewWaitlistEntry, caller: Caller) -> dict[str, Any]:
         require_self_or_roles(caller, body.member_id, "staff")
 
-        async def work(conn: asyncpg.Connection) -> asyncpg.Record:
+        async def work(conn: asyncpg.Connection) -> dict[str, Any]:
             resource = await resource_or_404(conn, body.resource_id)
-            return await commands.join_waitlist(conn, member_id=body.member_id,
-                                                resource=resource, start=body.start,
-                                                end=body.end, now=runtime.clock())
+            entry = await commands.join_waitlist(conn, member_id=body.member_id,
+                                                 resource=resource, start=body.start,
+                                                 end=body.end, now=runtime.clock())
+            return waitlist_view(entry, resource["timezone"])
 
-        return waitlist_view(await in_tx(work))
+        return await in_tx(work)
 
-    @api.get("/waitlist", tags=["bookings"])
+    @api.get("/waitlist", tags=["bookings"], response_model=Page[WaitlistEntryOut])
     async def list_waitlist(caller: Caller, member_id: UUID | None = None,
                             resource_id: UUID | None = None,
                             status: Literal["waiting", "promoted", "withdrawn"] | None = None,
-                            cursor: UUID | None = None, limit: Limit = 100) -> dict[str, Any]:
+                            cursor: CursorParam = None,
+                            limit: Limit = DEFAULT_PAGE_SIZE) -> dict[str, Any]:
         """A member's own requests (staff: anyone's, or a resource's queue), first come first
         served; `cursor` is the `next_cursor` of the page before."""
         if not caller.has("staff"):
             if member_id is None and caller.has("member"):
                 member_id = UUID(caller.sub)
             require_self_or_roles(caller, member_id, "staff")
+        after = None
+        if cursor is not None:
+            (id_text,) = decode_cursor(cursor, 1)
+            try:
+                after = UUID(id_text)
+            except ValueError as exc:
+                raise invalid("cursor", "not a cursor this API gave out") from exc
         async with runtime.db.acquire() as conn:
             rows = await store.waitlist_entries(conn, member_id=member_id,
                                                 resource_id=resource_id, status=status,
-                                                after=cursor, limit=limit + 1)
+                                                after=after, limit=limit + 1)
         page = rows[:limit]
-        return {"items": [waitlist_view(w) for w in page],
-                "next_cursor": str(page[-1]["id"]) if len(rows) > limit else None}
+        return {"items": [waitlist_view(w, w["timezone"]) for w in page],
+                "next_cursor": encode_cursor(page[-1]["id"]) if len(rows) > limit else None}
 
     @api.delete("/waitlist/{entry_id}", status_code=204, tags=["bookings"])
     async def withdraw(entry_id: UUID, caller: Caller) -> Response:
@@ -547,7 +778,8 @@ def router(runtime: ServiceRuntime, policy: commands.Policy) -> APIRouter:
         await in_tx(lambda conn: commands.withdraw_from_waitlist(conn, entry_id))
         return Response(status_code=204)
 
-    @api.post("/bookings/series/{series_id}/cancel", tags=["bookings"])
+    @api.post("/bookings/series/{series_id}/cancel", tags=["bookings"],
+              response_model=SeriesCancelledOut)
     async def cancel_series(series_id: UUID, caller: Caller,
                             body: SeriesCancellation | None = None) -> dict[str, Any]:
         """The whole series, or its occurrences from a local day on; occurrences already
@@ -560,15 +792,18 @@ def router(runtime: ServiceRuntime, policy: commands.Policy) -> APIRouter:
         cancelled = await in_tx(lambda conn: commands.cancel_series(
             conn, series_id, from_day=body.from_ if body else None, by=booked_by(caller),
             now=runtime.clock(), policy=policy))
+        zone = occurrences[0]["timezone"]  # one resource, so one space
         return {"series_id": str(series_id),
-                "cancelled": [booking_view(b) for b in cancelled],
+                "cancelled": [booking_view(b, zone) for b in cancelled],
                 "charged_cents": sum(b["charged_cents"] for b in cancelled)}
 
     # -- reports
 
-    @api.get("/reports/occupancy", tags=["reports"])
+    @api.get("/reports/occupancy", tags=["reports"], response_model=OccupancyOut,
+             responses={200: {"content": {"text/csv": {"schema": {"type": "string"}}},
+                              "description": "JSON, or CSV with `Accept: text/csv`"}})
     async def occupancy(request: Request, caller: Caller, space_id: UUID,
-                        from_: Annotated[date, Query(alias="from")], to: date,
+                        from_: Annotated[ApiDate, Query(alias="from")], to: ApiDate,
                         by: Literal["day", "month"] = "day") -> Any:
         """Per period (local day or month), per resource, per kind and for the space: open
         minutes, booked minutes, utilisation (booked ÷ open), bookings, check-ins, no-shows,
@@ -595,10 +830,11 @@ def router(runtime: ServiceRuntime, policy: commands.Policy) -> APIRouter:
 
     # -- the front desk
 
-    @api.get("/spaces/{space_id}/agenda", tags=["front desk"])
+    @api.get("/spaces/{space_id}/agenda", tags=["front desk"], response_model=AgendaOut)
     async def agenda(space_id: UUID, caller: Caller,
-                     date: Annotated[date | None, Query(description="a local day; today when "
-                                                       "absent")] = None) -> dict[str, Any]:
+                     date: Annotated[ApiDate | None, Query(description="a local day; today "
+                                                          "when absent")] = None
+                     ) -> dict[str, Any]:
         """That day's bookings, each with its check-in state, and who is in now."""
         require_roles(caller, "staff")
         now = runtime.clock()
@@ -611,19 +847,19 @@ def router(runtime: ServiceRuntime, policy: commands.Policy) -> APIRouter:
             present = await store.in_now(conn, space_id, now)
         return {"space_id": str(space_id), "date": day.isoformat(),
                 "closed": domain.closed_reason(store.space_rules(space), day),
-                "items": [agenda_view(b) for b in bookings],
-                "in_now": [agenda_view(b) for b in present]}
+                "items": [agenda_view(b, space["timezone"]) for b in bookings],
+                "in_now": [agenda_view(b, space["timezone"]) for b in present]}
 
-    @api.post("/spaces/{space_id}/check-in", tags=["front desk"])
+    @api.post("/spaces/{space_id}/check-in", tags=["front desk"], response_model=BookingOut)
     async def check_in_at_desk(space_id: UUID, body: DeskCheckIn, caller: Caller
                                ) -> dict[str, Any]:
         """Staff check in a member who shows up at the desk: their booking here whose check-in
         window is open now (409 `nothing_to_check_in` otherwise: book a walk-in first)."""
         require_roles(caller, "staff")
-        return booking_view(await in_tx(lambda conn: commands.check_in_at_desk(
+        return await shown(await in_tx(lambda conn: commands.check_in_at_desk(
             conn, space_id, body.member_id, now=runtime.clock(), policy=policy)))
 
-    @api.get("/members/{member_id}/no-shows", tags=["front desk"])
+    @api.get("/members/{member_id}/no-shows", tags=["front desk"], response_model=NoShowsOut)
     async def no_shows(member_id: UUID, caller: Caller) -> dict[str, Any]:
         """A member's no-shows (all, and in the last 90 days), late cancellations and
         check-ins, with the latest no-shows: what the suspension policy is decided on."""
@@ -637,6 +873,6 @@ def router(runtime: ServiceRuntime, policy: commands.Policy) -> APIRouter:
                 "last_no_show_at": record["last_no_show_at"],
                 "late_cancellations": record["late_cancellations"],
                 "check_ins": record["check_ins"],
-                "latest": [booking_view(b) for b in latest]}
+                "latest": [booking_view(b, b["timezone"]) for b in latest]}
 
     return api

@@ -546,15 +546,17 @@ async def mark_promoted(conn: asyncpg.Connection, entry_id: UUID, booking_id: UU
 async def waitlist_entries(conn: asyncpg.Connection, *, member_id: UUID | None,
                            resource_id: UUID | None, status: str | None,
                            after: UUID | None, limit: int) -> list[Row]:
-    """Entries first come first served, from after the entry `after` (keyset cursor)."""
+    """Entries first come first served, from after the entry `after` (keyset cursor), each
+    with its space's timezone."""
     return list(await conn.fetch(
         """
-        SELECT * FROM waitlist
-        WHERE ($1::uuid IS NULL OR member_id = $1) AND ($2::uuid IS NULL OR resource_id = $2)
-          AND ($3::text IS NULL OR status = $3)
-          AND ($4::uuid IS NULL OR (created_at, id) > (SELECT created_at, id FROM waitlist
-                                                        WHERE id = $4))
-        ORDER BY created_at, id LIMIT $5
+        SELECT w.*, s.timezone FROM waitlist w
+        JOIN resources r ON r.id = w.resource_id JOIN spaces s ON s.id = r.space_id
+        WHERE ($1::uuid IS NULL OR w.member_id = $1) AND ($2::uuid IS NULL OR w.resource_id = $2)
+          AND ($3::text IS NULL OR w.status = $3)
+          AND ($4::uuid IS NULL OR (w.created_at, w.id) > (SELECT created_at, id FROM waitlist
+                                                            WHERE id = $4))
+        ORDER BY w.created_at, w.id LIMIT $5
         """, member_id, resource_id, status, after, limit))
 
 
@@ -570,8 +572,10 @@ async def withdraw_entry(conn: asyncpg.Connection, entry_id: UUID) -> None:
 
 
 async def bookings_of_series(conn: asyncpg.Connection, series_id: UUID) -> list[Row]:
+    """A series' occurrences, each with its space's timezone."""
     return list(await conn.fetch(
-        "SELECT * FROM bookings WHERE series_id = $1 ORDER BY starts_at, id", series_id))
+        "SELECT b.*, s.timezone FROM bookings b JOIN spaces s ON s.id = b.space_id "
+        "WHERE b.series_id = $1 ORDER BY b.starts_at, b.id", series_id))
 
 
 async def mark_checked_in(conn: asyncpg.Connection, booking_id: UUID, now: datetime,
@@ -610,9 +614,11 @@ async def no_show_record(conn: asyncpg.Connection, member_id: UUID, since: datet
 
 
 async def recent_no_shows(conn: asyncpg.Connection, member_id: UUID, limit: int) -> list[Row]:
+    """A member's latest no-shows, each with its space's timezone."""
     return list(await conn.fetch(
-        "SELECT * FROM bookings WHERE member_id = $1 AND status = 'no_show' "
-        "ORDER BY starts_at DESC LIMIT $2", member_id, limit))
+        "SELECT b.*, s.timezone FROM bookings b JOIN spaces s ON s.id = b.space_id "
+        "WHERE b.member_id = $1 AND b.status = 'no_show' "
+        "ORDER BY b.starts_at DESC LIMIT $2", member_id, limit))
 
 
 async def agenda(conn: asyncpg.Connection, space_id: UUID, day: date) -> list[Row]:
@@ -711,3 +717,25 @@ async def record_cancellation(conn: asyncpg.Connection, booking_id: UUID, *, by:
         "UPDATE bookings SET cancelled_by = $2, cancel_reason = $3, cancelled_late = $4 "
         "WHERE id = $1 RETURNING *", booking_id, by, reason, late)
     return row
+
+
+async def bookings_page(conn: asyncpg.Connection, member_id: UUID | None, start: datetime | None,
+                        end: datetime | None, *, after: tuple[datetime, UUID] | None,
+                        limit: int) -> list[Row]:
+    """Bookings overlapping [start, end) in (starts_at, id) order, those after the given
+    position (keyset pagination), each with its space's timezone."""
+    after_start, after_id = after if after is not None else (None, None)
+    return list(await conn.fetch(
+        """
+        SELECT b.*, s.timezone FROM bookings b JOIN spaces s ON s.id = b.space_id
+        WHERE ($1::uuid IS NULL OR b.member_id = $1)
+          AND ($2::timestamptz IS NULL OR b.ends_at > $2)
+          AND ($3::timestamptz IS NULL OR b.starts_at < $3)
+          AND ($4::timestamptz IS NULL OR (b.starts_at, b.id) > ($4, $5::uuid))
+        ORDER BY b.starts_at, b.id LIMIT $6
+        """, member_id, start, end, after_start, after_id, limit))
+
+
+async def space_timezone(conn: asyncpg.Connection, space_id: UUID) -> str:
+    zone: str = await conn.fetchval("SELECT timezone FROM spaces WHERE id = $1", space_id)
+    return zone

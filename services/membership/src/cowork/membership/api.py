@@ -2,35 +2,61 @@
 
 # No `from __future__ import annotations`: FastAPI resolves the dependency aliases at runtime.
 
-import contextlib
-from collections.abc import AsyncIterator, Awaitable, Callable
-from datetime import date
+from datetime import date, datetime
 from typing import Annotated, Any, Literal
 from uuid import UUID, uuid4
 
 import asyncpg
-from fastapi import APIRouter, Depends, Query, Request, Response
-from pydantic import BaseModel, ConfigDict, EmailStr, Field, field_validator
+from fastapi import APIRouter, Depends, Path, Query, Response
+from pydantic import EmailStr, Field, field_validator
 
 from cowork.membership import commands, domain, store
-from cowork.shared.auth import Principal, require_roles, require_self_or_roles, verify_token
-from cowork.shared.http import ApiError, conflict, invalid, not_found
+from cowork.shared.api import (
+    DEFAULT_PAGE_SIZE,
+    INT32_MAX,
+    ApiDate,
+    Cents,
+    Code,
+    CursorParam,
+    Limit,
+    LongText,
+    Page,
+    Representation,
+    Strict,
+    Text,
+    decode_cursor,
+    encode_cursor,
+    page_in_memory,
+    transactions,
+    v1_router,
+)
+from cowork.shared.api import translated_errors as api_errors
+from cowork.shared.auth import Authenticator, Principal, require_roles, require_self_or_roles
+from cowork.shared.http import ApiError, invalid, not_found
+from cowork.shared.logging import get_logger
 from cowork.shared.service import ServiceRuntime
 
+log = get_logger(__name__)
+
 ResourceKind = Literal["hot_desk", "fixed_desk", "meeting_room", "phone_booth", "event_room"]
-Text = Annotated[str, Field(min_length=1, max_length=200)]
 Phone = Annotated[str, Field(pattern=r"^\+?[0-9][0-9 ]{5,19}$")]
 Istat = Annotated[str, Field(pattern=r"^[0-9]{6}$", description="ISTAT municipality code")]
-Reason = Annotated[str, Field(min_length=3, max_length=500)]
-
-
-class Strict(BaseModel):
-    model_config = ConfigDict(extra="forbid", str_strip_whitespace=True)
+Reason = Annotated[LongText, Field(min_length=3, max_length=500)]
+TaxCode = Annotated[str, Field(min_length=11, max_length=16, pattern=r"^[A-Za-z0-9]+$")]
+PositiveInt32 = Annotated[int, Field(ge=1, le=INT32_MAX)]
+PlanCode = Annotated[str, Path(pattern=r"^[a-z0-9][a-z0-9_-]{0,39}$", max_length=40)]
 
 
 class Consents(Strict):
     privacy: bool
     marketing: bool = False
+
+    @field_validator("privacy")
+    @classmethod
+    def privacy_is_required(cls, privacy: bool) -> bool:
+        if not privacy:
+            raise ValueError("the privacy consent is required to register")
+        return privacy
 
 
 class NewMember(Strict):
@@ -39,16 +65,9 @@ class NewMember(Strict):
     email: EmailStr
     phone: Phone | None = None
     language: Literal["it", "en"] = "it"
-    tax_code: Annotated[str, Field(min_length=11, max_length=16)]
+    tax_code: TaxCode
     residence_istat: Istat | None = None
     consents: Consents
-
-    @field_validator("consents")
-    @classmethod
-    def privacy_is_required(cls, consents: Consents) -> Consents:
-        if not consents.privacy:
-            raise ValueError("the privacy consent is required to register")
-        return consents
 
 
 class MemberChanges(Strict):
@@ -69,12 +88,12 @@ class NewPlan(Strict):
     code: Annotated[str, Field(pattern=r"^[a-z0-9][a-z0-9_-]{1,39}$")]
     name: Text
     kind: Literal["day_pass", "carnet", "monthly", "quarterly", "annual"]
-    price_cents: Annotated[int, Field(ge=0, le=10_000_000)]
-    resource_kinds: Annotated[list[ResourceKind], Field(min_length=1)]
+    price_cents: Annotated[Cents, Field(le=10_000_000)]
+    resource_kinds: Annotated[list[ResourceKind], Field(min_length=1, max_length=5)]
     days: Annotated[int, Field(ge=1, le=366)] | None = None
-    max_bookings_per_day: Annotated[int, Field(ge=1)] | None = None
-    max_bookings_per_week: Annotated[int, Field(ge=1)] | None = None
-    meeting_room_minutes_per_month: Annotated[int, Field(ge=0)] | None = None
+    max_bookings_per_day: PositiveInt32 | None = None
+    max_bookings_per_week: PositiveInt32 | None = None
+    meeting_room_minutes_per_month: Annotated[int, Field(ge=0, le=INT32_MAX)] | None = None
     stackable: bool = False
     included_kinds: list[ResourceKind] | None = Field(
         None, description="kinds whose use the plan includes free of charge (absent: all of "
@@ -99,8 +118,8 @@ class NewPlan(Strict):
 
 
 class NewMembership(Strict):
-    plan_code: Annotated[str, Field(min_length=1, max_length=40)]
-    starts_on: date
+    plan_code: Code
+    starts_on: ApiDate
 
 
 class StatusChange(Strict):
@@ -112,6 +131,66 @@ class OptionalReason(Strict):
 
 
 # ---------------------------------------------------------------- representations
+# Output enums are plain strings: a value added later must not fail a response. Personal
+# fields are null once the member is erased.
+
+
+class ConsentsOut(Representation):
+    privacy_at: datetime | None
+    marketing: bool | None
+    marketing_at: datetime | None
+
+
+class MemberOut(Representation):
+    id: UUID
+    kind: str
+    full_name: str | None
+    email: str | None
+    phone: str | None
+    language: str
+    tax_code: str | None
+    residence_istat: str | None
+    consents: ConsentsOut
+    registered_at: datetime
+    updated_at: datetime
+
+
+class PlanOut(Representation):
+    code: str
+    name: str
+    kind: str
+    price_cents: int
+    resource_kinds: list[str]
+    days: int | None
+    max_bookings_per_day: int | None
+    max_bookings_per_week: int | None
+    meeting_room_minutes_per_month: int | None
+    stackable: bool
+    retired: bool
+    included_kinds: list[str] = Field(description="kinds the plan includes free of charge")
+    overage: dict[str, str] = Field(description="per kind: refuse | charge beyond an allowance")
+
+
+class MembershipOut(Representation):
+    id: UUID
+    member_id: UUID
+    plan_code: str
+    status: str = Field(description="active | suspended | expired | cancelled")
+    period_start: date
+    period_end: date
+    price_cents: int
+    status_reason: str | None
+
+
+class MemberFoundOut(MemberOut):
+    memberships: list[MembershipOut]
+
+
+class PersonOut(Representation):
+    id: UUID
+    full_name: str
+    email: str
+
 
 
 def member_view(m: asyncpg.Record) -> dict[str, Any]:
@@ -164,44 +243,38 @@ _UNIQUE = {
 }
 
 
-@contextlib.asynccontextmanager
-async def translated_errors() -> AsyncIterator[None]:
-    """The rules' and the database's refusals become API.md errors."""
-    try:
-        yield
-    except domain.RuleViolation as exc:
-        status = 409 if exc.code in ("invalid_transition", "plan_retired") and not exc.field else 422
-        raise ApiError(status, exc.code, str(exc), field=exc.field) from exc
-    except asyncpg.UniqueViolationError as exc:
-        code, field, message = _UNIQUE.get(exc.constraint_name or "",
-                                           ("conflict", None, "conflicts with existing data"))
-        raise conflict(code, message, field=field) from exc
+def _rule_violation(exc: Exception) -> ApiError | None:
+    if not isinstance(exc, domain.RuleViolation):
+        return None
+    status = 409 if exc.code in ("invalid_transition", "plan_retired") and not exc.field else 422
+    return ApiError(status, exc.code, str(exc), field=exc.field)
+
+
+# The rules' and the database's refusals become API.md errors.
+translated_errors = api_errors(_rule_violation, _UNIQUE)
+
+
+def unsaved_member(body: NewMember, tax_code: str, now: datetime) -> dict[str, Any]:
+    """What a new registration answers, for one that was not saved: an anonymous caller must
+    not learn whether a tax code or email is registered (GDPR), so a duplicate gets the same
+    answer as a success, with an id that was never stored."""
+    return {"id": uuid4(), "kind": body.kind, "full_name": body.full_name,
+            "email": str(body.email).lower(), "phone": body.phone, "language": body.language,
+            "tax_code": tax_code, "residence_istat": body.residence_istat,
+            "privacy_consent_at": now, "marketing_consent": body.consents.marketing,
+            "marketing_consent_at": now if body.consents.marketing else None,
+            "registered_at": now, "updated_at": now}
 
 
 # ---------------------------------------------------------------- the router
 
 
 def router(runtime: ServiceRuntime) -> APIRouter:
-    authenticated = runtime.authenticator().principal()
-    Caller = Annotated[Principal, Depends(authenticated)]
-    secret = runtime.settings.jwt_secret.get_secret_value()
-    issuer = runtime.settings.jwt_issuer
-
-    async def optional_caller(request: Request) -> Principal | None:
-        header = request.headers.get("authorization")
-        if header is None:
-            return None
-        scheme, _, token = header.partition(" ")
-        if scheme.lower() != "bearer" or not token:
-            raise ApiError(401, "unauthenticated", "use 'Authorization: Bearer <JWT>'")
-        return verify_token(token, secret, issuer=issuer)
-
-    MaybeCaller = Annotated[Principal | None, Depends(optional_caller)]
-    api = APIRouter(prefix="/v1")
-
-    async def in_tx(work: Callable[[asyncpg.Connection], Awaitable[Any]]) -> Any:
-        async with translated_errors(), runtime.db.acquire() as conn, conn.transaction():
-            return await work(conn)
+    authenticator = Authenticator.from_settings(runtime.settings)
+    Caller = Annotated[Principal, Depends(authenticator.principal())]
+    MaybeCaller = Annotated[Principal | None, Depends(authenticator.optional_principal())]
+    api = v1_router()
+    in_tx = transactions(runtime, translated_errors)
 
     async def member_of_membership(membership_id: UUID) -> asyncpg.Record:
         async with runtime.db.acquire() as conn:
@@ -212,7 +285,7 @@ def router(runtime: ServiceRuntime) -> APIRouter:
 
     # -- members
 
-    @api.post("/members", status_code=201, tags=["members"])
+    @api.post("/members", status_code=201, tags=["members"], response_model=MemberOut)
     async def register(body: NewMember, caller: MaybeCaller) -> dict[str, Any]:
         """Self-registration needs no token; staff may register anyone."""
         if caller is not None and not caller.has("staff"):
@@ -221,29 +294,42 @@ def router(runtime: ServiceRuntime) -> APIRouter:
             tax_code = domain.normalise_tax_code(body.kind, body.tax_code)
         except domain.RuleViolation as exc:
             raise invalid("tax_code", str(exc), exc.code) from exc
-        member = await in_tx(lambda conn: commands.register_member(
-            conn, kind=body.kind, full_name=body.full_name, email=str(body.email).lower(),
-            phone=body.phone, language=body.language, tax_code=tax_code,
-            residence_istat=body.residence_istat, marketing=body.consents.marketing,
-            now=runtime.clock()))
+        now = runtime.clock()
+        try:
+            member = await in_tx(lambda conn: commands.register_member(
+                conn, kind=body.kind, full_name=body.full_name, email=str(body.email).lower(),
+                phone=body.phone, language=body.language, tax_code=tax_code,
+                residence_istat=body.residence_istat, marketing=body.consents.marketing,
+                now=now))
+        except ApiError as exc:
+            if caller is not None or exc.code not in ("tax_code_taken", "email_taken"):
+                raise
+            log.info("anonymous registration not saved", outcome="already_registered")
+            return member_view(unsaved_member(body, tax_code, now))  # type: ignore[arg-type]
         return member_view(member)
 
-    @api.get("/members", tags=["members"])
+    @api.get("/members", tags=["members"], response_model=Page[MemberFoundOut])
     async def search_members(
             caller: Caller,
-            q: Annotated[str | None, Query(max_length=200, description="words found in the "
-                                           "name, e-mail or tax code, in any order")] = None,
-            cursor: UUID | None = None,
+            q: Annotated[Text | None, Query(description="words found in the name, e-mail or "
+                                            "tax code, in any order")] = None,
+            cursor: CursorParam = None,
+            # Each member comes with their memberships: a smaller page than other lists.
             limit: Annotated[int, Query(ge=1, le=100)] = 20) -> dict[str, Any]:
         """Staff find members by name, e-mail or tax code (case-insensitive, every word must
         match somewhere), by name, paginated; each with their memberships, so the desk sees a
         member's plans on one call (their bookings: booking's `GET /v1/bookings?member_id=`)."""
         require_roles(caller, "staff")
-        if q is not None and "\x00" in q:
-            raise invalid("q", "q cannot hold NUL characters")
+        after = None
+        if cursor is not None:
+            (id_text,) = decode_cursor(cursor, 1)
+            try:
+                after = UUID(id_text)
+            except ValueError as exc:
+                raise invalid("cursor", "not a cursor this API gave out") from exc
         words = (q or "").split()
         async with runtime.db.acquire() as conn:
-            rows = await store.search_members(conn, words, after=cursor, limit=limit + 1)
+            rows = await store.search_members(conn, words, after=after, limit=limit + 1)
             page = rows[:limit]
             memberships = await store.memberships_of_members(conn, [m["id"] for m in page])
         by_member: dict[UUID, list[dict[str, Any]]] = {}
@@ -252,14 +338,14 @@ def router(runtime: ServiceRuntime) -> APIRouter:
                 membership_view(membership))
         return {"items": [{**member_view(m), "memberships": by_member.get(m["id"], [])}
                           for m in page],
-                "next_cursor": str(page[-1]["id"]) if len(rows) > limit else None}
+                "next_cursor": encode_cursor(page[-1]["id"]) if len(rows) > limit else None}
 
-    @api.get("/members/{member_id}", tags=["members"])
+    @api.get("/members/{member_id}", tags=["members"], response_model=MemberOut)
     async def read_member(member_id: UUID, caller: Caller) -> dict[str, Any]:
         require_self_or_roles(caller, member_id, "staff")
         return member_view(await in_tx(lambda conn: commands.live_member(conn, member_id)))
 
-    @api.patch("/members/{member_id}", tags=["members"])
+    @api.patch("/members/{member_id}", tags=["members"], response_model=MemberOut)
     async def change_member(member_id: UUID, body: MemberChanges, caller: Caller
                             ) -> dict[str, Any]:
         require_self_or_roles(caller, member_id, "staff")
@@ -282,7 +368,8 @@ def router(runtime: ServiceRuntime) -> APIRouter:
 
     # -- people of an organisation
 
-    @api.post("/members/{member_id}/people", status_code=201, tags=["members"])
+    @api.post("/members/{member_id}/people", status_code=201, tags=["members"],
+              response_model=PersonOut)
     async def add_person(member_id: UUID, body: NewPerson, caller: Caller) -> dict[str, Any]:
         require_self_or_roles(caller, member_id, "staff")
 
@@ -297,15 +384,16 @@ def router(runtime: ServiceRuntime) -> APIRouter:
 
         return person_view(await in_tx(work))
 
-    @api.get("/members/{member_id}/people", tags=["members"])
-    async def list_people(member_id: UUID, caller: Caller) -> list[dict[str, Any]]:
+    @api.get("/members/{member_id}/people", tags=["members"], response_model=Page[PersonOut])
+    async def list_people(member_id: UUID, caller: Caller, cursor: CursorParam = None,
+                          limit: Limit = DEFAULT_PAGE_SIZE) -> dict[str, Any]:
         require_self_or_roles(caller, member_id, "staff")
 
         async def work(conn: asyncpg.Connection) -> list[asyncpg.Record]:
             await commands.live_member(conn, member_id)
             return await store.people_of(conn, member_id)
 
-        return [person_view(p) for p in await in_tx(work)]
+        return page_in_memory([person_view(p) for p in await in_tx(work)], cursor, limit)
 
     @api.delete("/members/{member_id}/people/{person_id}", status_code=204, tags=["members"])
     async def remove_person(member_id: UUID, person_id: UUID, caller: Caller) -> Response:
@@ -316,13 +404,14 @@ def router(runtime: ServiceRuntime) -> APIRouter:
 
     # -- plans
 
-    @api.get("/plans", tags=["plans"])
-    async def plans(caller: Caller, include_retired: bool = False) -> list[dict[str, Any]]:
+    @api.get("/plans", tags=["plans"], response_model=Page[PlanOut])
+    async def plans(caller: Caller, include_retired: bool = False, cursor: CursorParam = None,
+                    limit: Limit = DEFAULT_PAGE_SIZE) -> dict[str, Any]:
         async with runtime.db.acquire() as conn:
-            return [plan_view(p) for p in await store.list_plans(
-                conn, include_retired=include_retired)]
+            return page_in_memory([plan_view(p) for p in await store.list_plans(
+                conn, include_retired=include_retired)], cursor, limit)
 
-    @api.post("/plans", status_code=201, tags=["plans"])
+    @api.post("/plans", status_code=201, tags=["plans"], response_model=PlanOut)
     async def create_plan(body: NewPlan, caller: Caller) -> dict[str, Any]:
         require_roles(caller, "staff")
         body.check_consistency()
@@ -330,8 +419,8 @@ def router(runtime: ServiceRuntime) -> APIRouter:
                                                           runtime.clock()))
         return plan_view(plan)
 
-    @api.post("/plans/{code}/retire", tags=["plans"])
-    async def retire_plan(code: str, caller: Caller) -> dict[str, Any]:
+    @api.post("/plans/{code}/retire", tags=["plans"], response_model=PlanOut)
+    async def retire_plan(code: PlanCode, caller: Caller) -> dict[str, Any]:
         """No new memberships on a retired plan; existing ones run their course."""
         require_roles(caller, "staff")
         plan = await in_tx(lambda conn: store.retire_plan(conn, code, runtime.clock()))
@@ -341,7 +430,8 @@ def router(runtime: ServiceRuntime) -> APIRouter:
 
     # -- memberships
 
-    @api.post("/members/{member_id}/memberships", status_code=201, tags=["memberships"])
+    @api.post("/members/{member_id}/memberships", status_code=201, tags=["memberships"],
+              response_model=MembershipOut)
     async def buy(member_id: UUID, body: NewMembership, caller: Caller) -> dict[str, Any]:
         require_self_or_roles(caller, member_id, "staff")
         membership = await in_tx(lambda conn: commands.start_membership(
@@ -349,33 +439,41 @@ def router(runtime: ServiceRuntime) -> APIRouter:
             now=runtime.clock()))
         return membership_view(membership)
 
-    @api.get("/members/{member_id}/memberships", tags=["memberships"])
-    async def memberships(member_id: UUID, caller: Caller) -> list[dict[str, Any]]:
+    @api.get("/members/{member_id}/memberships", tags=["memberships"],
+             response_model=Page[MembershipOut])
+    async def memberships(member_id: UUID, caller: Caller, cursor: CursorParam = None,
+                          limit: Limit = DEFAULT_PAGE_SIZE) -> dict[str, Any]:
+        """Newest first."""
         require_self_or_roles(caller, member_id, "staff")
         async with runtime.db.acquire() as conn:
-            return [membership_view(s) for s in await store.memberships_of(conn, member_id)]
+            return page_in_memory([membership_view(s) for s in
+                                   await store.memberships_of(conn, member_id)], cursor, limit)
 
-    @api.get("/memberships/{membership_id}", tags=["memberships"])
+    @api.get("/memberships/{membership_id}", tags=["memberships"],
+             response_model=MembershipOut)
     async def read_membership(membership_id: UUID, caller: Caller) -> dict[str, Any]:
         membership = await member_of_membership(membership_id)
         require_self_or_roles(caller, membership["member_id"], "staff")
         return membership_view(membership)
 
-    @api.post("/memberships/{membership_id}/renew", tags=["memberships"])
+    @api.post("/memberships/{membership_id}/renew", tags=["memberships"],
+              response_model=MembershipOut)
     async def renew(membership_id: UUID, caller: Caller) -> dict[str, Any]:
         membership = await member_of_membership(membership_id)
         require_self_or_roles(caller, membership["member_id"], "staff")
         return membership_view(await in_tx(
             lambda conn: commands.renew(conn, membership_id, runtime.clock())))
 
-    @api.post("/memberships/{membership_id}/suspend", tags=["memberships"])
+    @api.post("/memberships/{membership_id}/suspend", tags=["memberships"],
+              response_model=MembershipOut)
     async def suspend(membership_id: UUID, body: StatusChange, caller: Caller) -> dict[str, Any]:
         require_roles(caller, "staff")
         await member_of_membership(membership_id)
         return membership_view(await in_tx(
             lambda conn: commands.suspend(conn, membership_id, body.reason, runtime.clock())))
 
-    @api.post("/memberships/{membership_id}/reinstate", tags=["memberships"])
+    @api.post("/memberships/{membership_id}/reinstate", tags=["memberships"],
+              response_model=MembershipOut)
     async def reinstate(membership_id: UUID, body: StatusChange, caller: Caller
                         ) -> dict[str, Any]:
         require_roles(caller, "staff")
@@ -383,7 +481,8 @@ def router(runtime: ServiceRuntime) -> APIRouter:
         return membership_view(await in_tx(
             lambda conn: commands.reinstate(conn, membership_id, body.reason, runtime.clock())))
 
-    @api.post("/memberships/{membership_id}/cancel", tags=["memberships"])
+    @api.post("/memberships/{membership_id}/cancel", tags=["memberships"],
+              response_model=MembershipOut)
     async def cancel(membership_id: UUID, caller: Caller,
                      body: OptionalReason | None = None) -> dict[str, Any]:
         membership = await member_of_membership(membership_id)

@@ -1,0 +1,118 @@
+"""Who may do what in booking, as data: every operation x every role -> status (see
+cowork.shared.testing.authorization). A change of rule changes a cell here, on purpose."""
+
+from __future__ import annotations
+
+import itertools
+
+import pytest
+from booking_testkit import DESK, SPACE, Booking, rome
+
+from cowork.shared.auth import issue_token
+from cowork.shared.settings import LOCAL_DEV_JWT_SECRET
+from cowork.shared.testing.authorization import (
+    ROLES,
+    Context,
+    Operation,
+    expect,
+    role_headers,
+    run_matrix,
+)
+
+pytestmark = [pytest.mark.infra]
+
+_serial = itertools.count(1)
+
+
+def operations(svc: Booking) -> list[Operation]:
+    async def member_at_a_desk(*, booked: tuple[str, str] | None = None,
+                               taken_by_another: bool = False) -> Context:
+        space = await svc.space(name=f"Spazio {next(_serial)}")
+        desk = await svc.resource(space["id"])
+        member = await svc.member_with()
+        ctx: Context = {"space": space["id"], "desk": desk["id"], "member": str(member)}
+        if booked is not None:
+            response = await svc.book(member, desk["id"], *booked, headers=svc.staff())
+            assert response.status_code == 201, response.text
+            ctx["booking"] = response.json()["id"]
+        if taken_by_another:
+            other = await svc.member_with()
+            response = await svc.book(other, desk["id"], rome(2, 9), rome(2, 11))
+            assert response.status_code == 201, response.text
+        return ctx
+
+    async def with_booking() -> Context:
+        return await member_at_a_desk(booked=(rome(2, 9), rome(2, 10)))
+
+    async def starting_now() -> Context:
+        return await member_at_a_desk(booked=(rome(1, 8), rome(1, 10)))
+
+    async def slot_taken() -> Context:
+        return await member_at_a_desk(taken_by_another=True)
+
+    def booking_body(ctx: Context) -> dict[str, str]:
+        return {"member_id": ctx["member"], "resource_id": ctx["desk"], "start": rome(2, 9),
+                "end": rome(2, 10)}
+
+    self_or_staff = {"member_self": 200, "staff": 200}
+    anyone_signed_in = expect(member_self=200, member_other=200, staff=200, officer=200,
+                              operator=200, partner=200)
+    return [
+        Operation("create_space", "POST", "/v1/spaces", expect(member_self=403, staff=201),
+                  body=lambda ctx: {**SPACE, "name": f"Nuovo {next(_serial)}"}),
+        Operation("spaces", "GET", "/v1/spaces", anyone_signed_in),
+        Operation("space", "GET", "/v1/spaces/{space}", anyone_signed_in),
+        Operation("create_resource", "POST", "/v1/spaces/{space}/resources",
+                  expect(member_self=403, staff=201),
+                  body=lambda ctx: {**DESK, "name": "Hot desk 2"}),
+        Operation("resources", "GET", "/v1/spaces/{space}/resources", anyone_signed_in),
+        Operation("availability", "GET", "/v1/resources/{desk}/availability", anyone_signed_in,
+                  params=lambda ctx: {"date": "2027-03-02"}),
+        Operation("create_booking", "POST", "/v1/bookings", expect(member_self=201, staff=201),
+                  body=booking_body),
+        Operation("create_series", "POST", "/v1/bookings/series",
+                  expect(member_self=201, staff=201),
+                  body=lambda ctx: {**booking_body(ctx), "weeks": 2}),
+        Operation("list_bookings", "GET", "/v1/bookings", expect(**self_or_staff),
+                  params=lambda ctx: {"member_id": ctx["member"]}, prepare=with_booking),
+        Operation("read_booking", "GET", "/v1/bookings/{booking}", expect(**self_or_staff),
+                  prepare=with_booking),
+        Operation("cancel", "POST", "/v1/bookings/{booking}/cancel", expect(**self_or_staff),
+                  prepare=with_booking),
+        Operation("check_in", "POST", "/v1/bookings/{booking}/check-in",
+                  expect(**self_or_staff), prepare=starting_now),
+        Operation("join_waitlist", "POST", "/v1/waitlist", expect(member_self=201, staff=201),
+                  body=booking_body, prepare=slot_taken),
+    ]
+
+
+async def test_every_operation_for_every_role(svc: Booking) -> None:
+    ops = operations(svc)
+    assert all(set(op.expected) == set(ROLES) for op in ops)
+    app = svc.client._transport.app  # type: ignore[attr-defined]
+    documented = {op["operationId"] for item in app.openapi()["paths"].values()
+                  for op in item.values()} - {"healthz", "readyz", "prometheus_metrics"}
+    assert documented <= {op.name for op in ops}, "an operation without a row in the matrix"
+
+    def token(role: str, sub: str) -> str:
+        return issue_token(LOCAL_DEV_JWT_SECRET, sub=sub, roles=[role])
+
+    async def default() -> Context:
+        space = await svc.space(name=f"Spazio {next(_serial)}")
+        desk = await svc.resource(space["id"])
+        return {"space": space["id"], "desk": desk["id"], "member": str(await svc.member_with())}
+
+    mismatches = await run_matrix(svc.client, ops, role_headers(token), default)
+    assert mismatches == []
+
+
+async def test_a_member_listing_without_a_filter_sees_only_their_own(svc: Booking) -> None:
+    space = await svc.space()
+    desk = await svc.resource(space["id"])
+    alice, bob = await svc.member_with(), await svc.member_with()
+    assert (await svc.book(alice, desk["id"], rome(2, 9), rome(2, 10))).status_code == 201
+    listed = await svc.client.get("/v1/bookings", headers=svc.member(bob))
+    assert listed.status_code == 200 and listed.json()["items"] == []
+    officer = {"Authorization": "Bearer " + issue_token(LOCAL_DEV_JWT_SECRET, sub="o-1",
+                                                        roles=["officer"])}
+    assert (await svc.client.get("/v1/bookings", headers=officer)).status_code == 403

@@ -1,0 +1,88 @@
+"""The OpenAPI documents a partner generates a client from: typed bodies, every error with the
+`{"error": {...}}` body (422 included), stable operation ids, /metrics as text."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import pytest
+
+from cowork.booking.app import BookingSettings
+from cowork.booking.app import create_app as create_booking
+from cowork.membership.app import MembershipSettings
+from cowork.membership.app import create_app as create_membership
+
+# The operation ids clients are generated with: renaming one breaks every partner's code.
+STABLE_OPERATION_IDS = {
+    "membership": {"register", "read_member", "change_member", "erase", "add_person",
+                   "list_people", "remove_person", "plans", "create_plan", "retire_plan", "buy",
+                   "memberships", "read_membership", "renew", "suspend", "reinstate", "cancel"},
+    "booking": {"create_space", "spaces", "space", "create_resource", "resources",
+                "availability", "create_booking", "create_series", "list_bookings",
+                "read_booking", "cancel", "check_in", "join_waitlist"},
+}
+
+
+def _spec(service: str) -> dict[str, Any]:
+    if service == "membership":
+        return create_membership(MembershipSettings()).openapi()
+    return create_booking(BookingSettings()).openapi()
+
+
+def _operations(spec: dict[str, Any]) -> list[tuple[str, str, dict[str, Any]]]:
+    return [(path, method, op) for path, item in spec["paths"].items()
+            for method, op in item.items() if path.startswith("/v1/")]
+
+
+@pytest.mark.parametrize("service", ["membership", "booking"])
+def test_operation_ids_are_the_stable_function_names(service: str) -> None:
+    ids = [op["operationId"] for _, _, op in _operations(_spec(service))]
+    assert len(ids) == len(set(ids)), "operation ids are unique"
+    assert STABLE_OPERATION_IDS[service] <= set(ids)
+
+
+@pytest.mark.parametrize("service", ["membership", "booking"])
+def test_every_success_has_a_typed_body(service: str) -> None:
+    spec = _spec(service)
+    for path, method, op in _operations(spec):
+        for status, response in op["responses"].items():
+            if not status.startswith("2") or status == "204":
+                continue
+            schema = response["content"]["application/json"]["schema"]
+            assert "$ref" in schema, f"{method} {path} {status} answers a free-form {schema}"
+            name = schema["$ref"].rsplit("/", 1)[1]
+            properties = spec["components"]["schemas"][name].get("properties", {})
+            assert properties, f"{method} {path}: {name} documents no field"
+
+
+@pytest.mark.parametrize("service", ["membership", "booking"])
+def test_every_error_status_answers_the_error_body(service: str) -> None:
+    spec = _spec(service)
+    assert "HTTPValidationError" not in spec["components"]["schemas"]
+    for path, method, op in _operations(spec):
+        statuses = set(op["responses"])
+        assert {"401", "403", "422"} <= statuses or (method == "post" and path == "/v1/members")
+        assert "422" in statuses
+        for status, response in op["responses"].items():
+            if status.startswith(("4", "5")):
+                schema = response["content"]["application/json"]["schema"]
+                assert schema == {"$ref": "#/components/schemas/ErrorBody"}, (method, path)
+    error = spec["components"]["schemas"]["ErrorDetail"]
+    assert {"code", "message"} <= set(error["required"])
+    assert "field" in error["properties"]
+
+
+@pytest.mark.parametrize("service", ["membership", "booking"])
+def test_lists_are_pages_with_a_cursor_and_a_limit(service: str) -> None:
+    spec = _spec(service)
+    lists = [(path, op) for path, method, op in _operations(spec)
+             if method == "get" and "Page_" in str(op["responses"]["200"])]
+    assert lists
+    for path, op in lists:
+        assert {"cursor", "limit"} <= {p["name"] for p in op.get("parameters", [])}, path
+
+
+@pytest.mark.parametrize("service", ["membership", "booking"])
+def test_metrics_are_documented_as_text(service: str) -> None:
+    content = _spec(service)["paths"]["/metrics"]["get"]["responses"]["200"]["content"]
+    assert [media.split(";")[0] for media in content] == ["text/plain"]
