@@ -16,10 +16,14 @@ from cowork.membership.app import create_app as create_membership
 STABLE_OPERATION_IDS = {
     "membership": {"register", "read_member", "change_member", "erase", "add_person",
                    "list_people", "remove_person", "plans", "create_plan", "retire_plan", "buy",
-                   "memberships", "read_membership", "renew", "suspend", "reinstate", "cancel"},
+                   "memberships", "read_membership", "renew", "suspend", "reinstate", "cancel",
+                   "search_members"},
     "booking": {"create_space", "spaces", "space", "create_resource", "resources",
                 "availability", "create_booking", "create_series", "list_bookings",
-                "read_booking", "cancel", "check_in", "join_waitlist"},
+                "read_booking", "cancel", "check_in", "join_waitlist", "change_space",
+                "close_space", "closures", "change_resource", "read_resource", "list_waitlist",
+                "withdraw", "cancel_series", "occupancy", "agenda", "check_in_at_desk",
+                "no_shows"},
 }
 
 

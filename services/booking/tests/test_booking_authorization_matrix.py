@@ -50,11 +50,28 @@ def operations(svc: Booking) -> list[Operation]:
     async def slot_taken() -> Context:
         return await member_at_a_desk(taken_by_another=True)
 
+    async def waiting() -> Context:
+        ctx = await slot_taken()
+        response = await svc.client.post("/v1/waitlist", headers=svc.staff(), json={
+            "member_id": ctx["member"], "resource_id": ctx["desk"], "start": rome(2, 9),
+            "end": rome(2, 10)})
+        assert response.status_code == 201, response.text
+        return {**ctx, "entry": response.json()["id"]}
+
+    async def with_series() -> Context:
+        ctx = await member_at_a_desk()
+        response = await svc.client.post("/v1/bookings/series", headers=svc.staff(), json={
+            "member_id": ctx["member"], "resource_id": ctx["desk"], "start": rome(2, 9),
+            "end": rome(2, 10), "weeks": 2})
+        assert response.status_code == 201, response.text
+        return {**ctx, "series": response.json()["series_id"]}
+
     def booking_body(ctx: Context) -> dict[str, str]:
         return {"member_id": ctx["member"], "resource_id": ctx["desk"], "start": rome(2, 9),
                 "end": rome(2, 10)}
 
     self_or_staff = {"member_self": 200, "staff": 200}
+    staff_only = {"member_self": 403, "staff": 200}
     anyone_signed_in = expect(member_self=200, member_other=200, staff=200, officer=200,
                               operator=200, partner=200)
     return [
@@ -83,6 +100,31 @@ def operations(svc: Booking) -> list[Operation]:
                   expect(**self_or_staff), prepare=starting_now),
         Operation("join_waitlist", "POST", "/v1/waitlist", expect(member_self=201, staff=201),
                   body=booking_body, prepare=slot_taken),
+        Operation("change_space", "PATCH", "/v1/spaces/{space}", expect(**staff_only),
+                  body=lambda ctx: {"name": f"Rinominato {next(_serial)}"}),
+        Operation("close_space", "POST", "/v1/spaces/{space}/closures",
+                  expect(member_self=403, staff=201),
+                  body=lambda ctx: {"from": "2027-03-15", "to": "2027-03-16",
+                                    "reason": "lavori all'impianto"}),
+        Operation("closures", "GET", "/v1/spaces/{space}/closures", anyone_signed_in),
+        Operation("change_resource", "PATCH", "/v1/resources/{desk}", expect(**staff_only),
+                  body=lambda ctx: {"seats": 2}),
+        Operation("read_resource", "GET", "/v1/resources/{desk}", anyone_signed_in),
+        Operation("list_waitlist", "GET", "/v1/waitlist", expect(**self_or_staff),
+                  params=lambda ctx: {"member_id": ctx["member"]}, prepare=waiting),
+        Operation("withdraw", "DELETE", "/v1/waitlist/{entry}",
+                  expect(member_self=204, staff=204), prepare=waiting),
+        Operation("cancel_series", "POST", "/v1/bookings/series/{series}/cancel",
+                  expect(**self_or_staff), prepare=with_series),
+        Operation("occupancy", "GET", "/v1/reports/occupancy", expect(**staff_only),
+                  params=lambda ctx: {"space_id": ctx["space"], "from": "2027-03-01",
+                                      "to": "2027-03-07"}),
+        Operation("agenda", "GET", "/v1/spaces/{space}/agenda", expect(**staff_only),
+                  prepare=with_booking),
+        Operation("check_in_at_desk", "POST", "/v1/spaces/{space}/check-in",
+                  expect(**staff_only), body=lambda ctx: {"member_id": ctx["member"]},
+                  prepare=starting_now),
+        Operation("no_shows", "GET", "/v1/members/{member}/no-shows", expect(**self_or_staff)),
     ]
 
 

@@ -90,6 +90,8 @@ def operations(svc: Membership) -> list[Operation]:
         Operation("register", "POST", "/v1/members", {**expect(member_self=403, staff=201),
                                                       "anonymous": 201},
                   body=lambda ctx: new_organisation()),
+        Operation("search_members", "GET", "/v1/members", expect(**staff_only),
+                  params=lambda ctx: {"q": "rossi"}),
         Operation("read_member", "GET", "/v1/members/{member}", expect(**self_or_staff)),
         Operation("change_member", "PATCH", "/v1/members/{member}", expect(**self_or_staff),
                   body=lambda ctx: {"language": "en"}),
