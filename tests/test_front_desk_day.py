@@ -65,7 +65,7 @@ async def test_a_day_at_the_front_desk(infra, new_database, topic_prefix) -> Non
                           clock=clock)
     async with running(membership) as people, running(booking) as desks:
         # Opening: the space and today's agenda.
-        [space] = (await desks.get("/v1/spaces", headers=STAFF)).json()
+        [space] = (await desks.get("/v1/spaces", headers=STAFF)).json()["items"]
         agenda = f"/v1/spaces/{space['id']}/agenda"
         opening = (await desks.get(agenda, headers=STAFF)).json()
         assert (opening["date"], opening["closed"], opening["items"]) == ("2027-03-01", None, [])
@@ -89,7 +89,7 @@ async def test_a_day_at_the_front_desk(infra, new_database, topic_prefix) -> Non
             "tax_code": stem + codicefiscale.calc_check_digit(stem),
             "consents": {"privacy": True}})).json()
         [booth] = [r for r in (await desks.get(f"/v1/spaces/{space['id']}/resources",
-                                               headers=STAFF)).json()
+                                               headers=STAFF)).json()["items"]
                    if r["kind"] == "phone_booth"]
         call = await eventually(lambda: desks.post("/v1/bookings", json={
             "member_id": marco["id"], "resource_id": booth["id"], "start": at(1, 8, 45),

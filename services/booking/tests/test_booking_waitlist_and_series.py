@@ -48,9 +48,10 @@ async def test_members_list_and_withdraw_their_waiting_requests(svc: Booking) ->
     waiting = await svc.client.get("/v1/waitlist?status=waiting", headers=svc.member(bob))
     assert [e["id"] for e in waiting.json()["items"]] == [bobs[1]["id"], bobs[2]["id"]]
     # Tuesday's slot frees: Carla, not the withdrawn Bob, gets it.
-    tuesday = (await svc.client.get("/v1/bookings", headers=svc.member(holder))).json()[0]
+    tuesday = (await svc.client.get("/v1/bookings",
+                                    headers=svc.member(holder))).json()["items"][0]
     await svc.client.post(f"/v1/bookings/{tuesday['id']}/cancel", headers=svc.member(holder))
-    carlas = (await svc.client.get("/v1/bookings", headers=svc.member(carla))).json()
+    carlas = (await svc.client.get("/v1/bookings", headers=svc.member(carla))).json()["items"]
     assert [b["via_waitlist"] for b in carlas] == [True]
     assert (await svc.client.delete(f"/v1/waitlist/{uuid.uuid4()}",
                                     headers=svc.staff())).status_code == 404
@@ -76,7 +77,7 @@ async def test_a_series_is_cancelled_whole_or_from_a_date_on(svc: Booking) -> No
     rest = await svc.client.post(path, headers=svc.member(member))
     assert [b["start"][:10] for b in rest.json()["cancelled"]] == ["2027-03-02", "2027-03-09"]
     statuses = {b["status"] for b in (await svc.client.get(
-        "/v1/bookings", headers=svc.member(member))).json()}
+        "/v1/bookings", headers=svc.member(member))).json()["items"]}
     assert statuses == {"cancelled"}
     missing = await svc.client.post(f"/v1/bookings/series/{uuid.uuid4()}/cancel",
                                     headers=svc.staff())
