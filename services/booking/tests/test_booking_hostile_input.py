@@ -150,3 +150,71 @@ async def test_a_bad_page_request_is_422(svc: Booking, params: dict, field: str)
     response = await svc.client.get("/v1/bookings", params=params, headers=svc.staff())
     assert response.status_code == 422, response.text
     assert _error(response)["field"] == field
+
+
+@pytest.mark.parametrize(("change", "field"), [
+    ({"name": "Biblioteca\x00"}, "name"),
+    ({"address": "Via \u202eMarconi"}, "address"),
+    ({"timezone": "localtime"}, "timezone"),
+    ({"opening_hours": {"mon": [["14:00", "19:00"], ["08:00", "13:00"]]}}, "opening_hours"),
+    ({"opening_hours": {"mon": [["08:00\x00", "19:00"]]}}, "opening_hours.mon.0.0"),
+    ({"closures": ["0001-01-01"]}, "closures"),
+])
+async def test_a_space_change_is_checked_as_its_creation(svc: Booking, change: dict,
+                                                         field: str) -> None:
+    space = await svc.space()
+    response = await svc.client.patch(f"/v1/spaces/{space['id']}", json=change,
+                                      headers=svc.staff())
+    assert response.status_code == 422, response.text
+    assert _error(response)["field"] == field
+    unchanged = await svc.client.get(f"/v1/spaces/{space['id']}", headers=svc.staff())
+    assert unchanged.json() == space
+
+
+@pytest.mark.parametrize(("change", "field"), [
+    ({"name": "Desk\x00"}, "name"),
+    ({"price_per_hour_cents": 2**31}, "price_per_hour_cents"),
+    ({"price_per_day_cents": 2**40}, "price_per_day_cents"),
+    ({"plan_codes": ["monthly\x00"]}, "plan_codes.0"),
+])
+async def test_a_resource_change_is_bounded_as_its_creation(svc: Booking, change: dict,
+                                                            field: str) -> None:
+    space = await svc.space()
+    desk = await svc.resource(space["id"])
+    response = await svc.client.patch(f"/v1/resources/{desk['id']}", json=change,
+                                      headers=svc.staff())
+    assert response.status_code == 422, response.text
+    assert _error(response)["field"] == field
+
+
+@pytest.mark.parametrize(("path", "params", "field"), [
+    ("/v1/spaces/{space}/agenda", {"date": "0001-01-01"}, "date"),
+    ("/v1/spaces/{space}/agenda", {"date": "0.5"}, "date"),
+    ("/v1/reports/occupancy", {"space_id": "{space}", "from": "9999-12-31",
+                               "to": "9999-12-31"}, "from"),
+    ("/v1/waitlist", {"cursor": "bm90LWEtY3Vyc29y"}, "cursor"),
+    ("/v1/spaces/{space}/closures", {"cursor": "!!"}, "cursor"),
+])
+async def test_front_desk_queries_are_bounded(svc: Booking, path: str, params: dict,
+                                              field: str) -> None:
+    space = await svc.space()
+    response = await svc.client.get(
+        path.format(space=space["id"]), headers=svc.staff(),
+        params={k: v.format(space=space["id"]) for k, v in params.items()})
+    assert response.status_code == 422, response.text
+    assert _error(response)["field"] == field
+
+
+async def test_front_desk_answers_show_times_in_the_spaces_zone(svc: Booking) -> None:
+    space = await svc.space()
+    desk = await svc.resource(space["id"])
+    member = await svc.member_with()
+    booked = await svc.book(member, desk["id"], rome(1, 8), rome(1, 10), headers=svc.staff())
+    assert booked.status_code == 201, booked.text
+    agenda = await svc.client.get(f"/v1/spaces/{space['id']}/agenda",
+                                  params={"date": "2027-03-01"}, headers=svc.staff())
+    assert [b["start"] for b in agenda.json()["items"]] == [rome(1, 8)]
+    checked = await svc.client.post(f"/v1/spaces/{space['id']}/check-in",
+                                    json={"member_id": str(member)}, headers=svc.staff())
+    assert checked.status_code == 200, checked.text
+    assert (checked.json()["start"], checked.json()["checked_in_by"]) == (rome(1, 8), "staff")
