@@ -31,6 +31,8 @@ def _sample_value(name: str, annotation: object) -> object:
         return args[0]
     if origin is list:
         return [_sample_value(name, args[0])]
+    if origin is dict:
+        return {_sample_value(name, args[0]): _sample_value(name, args[1])}
     if origin is typing.Annotated:
         return _sample_value(name, args[0])
     if annotation is UUID:
