@@ -1,0 +1,158 @@
+"""Use cases of the notifications service. Each takes a connection and works in the caller's
+transaction: a handler's inbox transaction, a scheduled job's, or an API request's."""
+
+from __future__ import annotations
+
+import secrets
+from datetime import datetime
+from typing import Any
+from uuid import UUID, uuid4
+
+import asyncpg
+
+from cowork.notifications import domain, store
+from cowork.shared import scheduler
+from cowork.shared.events import Envelope
+from cowork.shared.events import contracts as ev
+from cowork.shared.outbox import add_event
+from cowork.shared.scheduler import Job
+
+SOURCE = "/cowork/notifications"
+
+
+def cloudevent(envelope: Envelope) -> dict[str, Any]:
+    """The event in CloudEvents structured mode: what a webhook delivery POSTs."""
+    assert envelope.data is not None
+    return {"specversion": "1.0", "id": str(envelope.id), "source": envelope.source,
+            "type": envelope.type, "subject": envelope.subject,
+            "time": envelope.time.isoformat().replace("+00:00", "Z"),
+            "datacontenttype": "application/json",
+            "data": envelope.data.model_dump(mode="json")}
+
+
+async def mail_member(conn: asyncpg.Connection, *, cause_id: UUID, cause_type: str,
+                      rule: domain.MailRule, member_id: UUID, subject_ref: str,
+                      payload: dict[str, Any], now: datetime) -> None:
+    """Record the intent to mail a member about an event (once per event and member). An
+    erased member gets nothing; a member who opted out of the category gets a log entry that
+    says so instead of a mail."""
+    if await store.is_erased(conn, member_id):
+        return
+    wanted = domain.wanted(rule, await store.opted_out(conn, member_id))
+    await store.record_intent(
+        conn, delivery_id=domain.delivery_id(cause_id, "email", str(member_id)),
+        cause_event_id=cause_id, cause_event_type=cause_type, channel="email",
+        recipient_ref=str(member_id), template=rule.template, subject_ref=subject_ref,
+        payload=payload, status="pending" if wanted else "cancelled", now=now,
+        note=None if wanted else f"opted out of {rule.category}")
+
+
+async def mail_officers(conn: asyncpg.Connection, *, cause_id: UUID, cause_type: str,
+                        rule: domain.MailRule, subject_ref: str, payload: dict[str, Any],
+                        now: datetime) -> None:
+    await store.record_intent(
+        conn, delivery_id=domain.delivery_id(cause_id, "email", domain.OFFICERS),
+        cause_event_id=cause_id, cause_event_type=cause_type, channel="email",
+        recipient_ref=domain.OFFICERS, template=rule.template, subject_ref=subject_ref,
+        payload=payload, status="pending", now=now)
+
+
+async def fan_out_to_webhooks(conn: asyncpg.Connection, envelope: Envelope,
+                              now: datetime) -> None:
+    """One delivery per active subscription whose filter takes the event's type."""
+    subscriptions = await store.subscriptions_for(conn, envelope.type)
+    if not subscriptions:
+        return
+    body = cloudevent(envelope)
+    for row in subscriptions:
+        ref = str(row["id"])
+        await store.record_intent(
+            conn, delivery_id=domain.delivery_id(envelope.id, "webhook", ref),
+            cause_event_id=envelope.id, cause_event_type=envelope.type, channel="webhook",
+            recipient_ref=ref, template=envelope.type, subject_ref=envelope.subject,
+            payload=body, status="pending", now=now)
+
+
+# -- reminders
+
+
+async def schedule_reminders(conn: asyncpg.Connection, event: ev.BookingConfirmed,
+                             now: datetime) -> None:
+    for kind, due_at in domain.reminders_to_schedule(event.start, now):
+        await scheduler.schedule(conn, kind, str(event.booking_id), due_at)
+
+
+async def cancel_reminders(conn: asyncpg.Connection, booking_id: UUID, now: datetime) -> None:
+    for kind in domain.REMINDER_LEAD:
+        await scheduler.cancel(conn, kind, str(booking_id))
+    await store.cancel_pending_reminders(conn, booking_id, now)
+
+
+async def send_reminder(conn: asyncpg.Connection, job: Job, now: datetime) -> None:
+    """A reminder job come due: mail the member unless the booking is gone or has begun."""
+    row = await store.booking(conn, UUID(job.key))
+    if row is None or row["status"] != "confirmed":
+        return
+    if not domain.reminder_still_useful(job.kind, row["starts_at"], now):
+        return
+    payload = await booking_facts(conn, row["resource_id"], row["resource_kind"],
+                                  row["starts_at"], row["ends_at"])
+    payload["hours_before"] = int(domain.REMINDER_LEAD[job.kind].total_seconds() // 3600)
+    await mail_member(conn, cause_id=domain.reminder_cause_id(row["booking_id"], job.kind),
+                      cause_type=job.kind, rule=domain.REMINDER_RULE,
+                      member_id=row["member_id"], subject_ref=job.key, payload=payload, now=now)
+
+
+async def booking_facts(conn: asyncpg.Connection, resource_id: UUID, resource_kind: str,
+                        start: datetime | None, end: datetime | None) -> dict[str, Any]:
+    return {"resource_name": await store.resource_name(conn, resource_id),
+            "resource_kind": resource_kind,
+            "start": start.isoformat() if start else None,
+            "end": end.isoformat() if end else None}
+
+
+# -- erasure
+
+
+async def forget_member(conn: asyncpg.Connection, member_id: UUID, now: datetime) -> None:
+    for booking_id in await store.forget_member(conn, member_id, now):
+        for kind in domain.REMINDER_LEAD:
+            await scheduler.cancel(conn, kind, str(booking_id))
+
+
+# -- outcomes (called by the dispatcher, each in its own short transaction)
+
+
+def _outcome(event_type: type[ev.NotificationSent] | type[ev.NotificationFailed],
+             row: asyncpg.Record) -> ev.DomainEvent:
+    return event_type(notification_id=row["id"], channel=row["channel"],
+                      template=row["template"], cause_event_id=row["cause_event_id"],
+                      recipient_ref=row["recipient_ref"], attempts=row["attempts"])
+
+
+async def record_sent(conn: asyncpg.Connection, row: asyncpg.Record, now: datetime) -> None:
+    if await store.settle(conn, row["id"], "sent", now):
+        await add_event(conn, _outcome(ev.NotificationSent, row), source=SOURCE)
+
+
+async def record_dead(conn: asyncpg.Connection, row: asyncpg.Record, now: datetime,
+                      error: str) -> None:
+    if await store.settle(conn, row["id"], "dead", now, error):
+        await add_event(conn, _outcome(ev.NotificationFailed, row), source=SOURCE)
+
+
+async def record_cancelled(conn: asyncpg.Connection, row: asyncpg.Record, now: datetime,
+                           reason: str) -> None:
+    await store.settle(conn, row["id"], "cancelled", now, reason)
+
+
+# -- API use cases
+
+
+async def create_subscription(conn: asyncpg.Connection, owner_sub: str, url: str,
+                              event_types: list[str], now: datetime
+                              ) -> tuple[asyncpg.Record, str]:
+    secret = "whsec_" + secrets.token_urlsafe(32)
+    row = await store.create_subscription(conn, uuid4(), owner_sub, url, event_types, secret,
+                                          now)
+    return row, secret
