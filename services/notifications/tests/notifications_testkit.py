@@ -95,10 +95,12 @@ class Received:
 
 @dataclass
 class Receiver:
-    """Answers `/ok/...` with 204, `/fail/...` with 500, and never answers `/hang/...`."""
+    """Answers `/ok/...` with 204, `/fail/...` with 500, `/flaky/...` with 500 until `healthy`
+    is set, and never answers `/hang/...`."""
 
     port: int
     requests: list[Received] = field(default_factory=list)
+    healthy: bool = False
 
     def url(self, path: str) -> str:
         return f"http://127.0.0.1:{self.port}{path}"
@@ -119,7 +121,9 @@ class Receiver:
         self.requests.append(Received(scope["path"], headers, body, time.monotonic()))
         if scope["path"].startswith("/hang"):
             await asyncio.sleep(3600)
-        status = 500 if scope["path"].startswith("/fail") else 204
+        failing = scope["path"].startswith("/fail") or (
+            scope["path"].startswith("/flaky") and not self.healthy)
+        status = 500 if failing else 204
         await send({"type": "http.response.start", "status": status, "headers": []})
         await send({"type": "http.response.body", "body": b""})
 

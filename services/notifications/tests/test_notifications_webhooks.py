@@ -1,0 +1,197 @@
+"""Partner webhooks against a real local HTTP receiver: structured CloudEvents, the documented
+signature recipe, retries with backoff then dead, replay, and a hanging receiver that stalls
+nothing else. Plus the API's rules."""
+
+from __future__ import annotations
+
+import asyncio
+import itertools
+import json
+import re
+import time
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+from typing import Any
+from uuid import UUID, uuid4
+
+import pytest
+from notifications_testkit import Notifications, Receiver, bearer, booking_confirmed
+
+from cowork.shared.events import contracts as ev
+from cowork.shared.events import topics
+from cowork.shared.testing.kafka import collect, of_type
+
+pytestmark = [pytest.mark.infra]
+
+DOCS = Path(__file__).resolve().parents[3] / "docs" / "notifications.md"
+PARTNER = bearer("partner", "job-centre")
+OPERATOR = bearer("operator", "ops")
+CONFIRMED = ev.BookingConfirmed.event_type
+
+
+def documented_verify() -> Any:
+    """The partner's recipe, exactly as docs/notifications.md prints it."""
+    text = DOCS.read_text()
+    recipe = re.search(r"<!-- verification-recipe.*?```python\n(.*?)```", text, re.S)
+    assert recipe, "the verification recipe is missing from docs/notifications.md"
+    namespace: dict[str, Any] = {}
+    exec(compile(recipe.group(1), str(DOCS), "exec"), namespace)  # noqa: S102 - our own docs
+    return namespace["verify"]
+
+
+async def subscribe(svc: Notifications, url: str, types: list[str]) -> dict[str, Any]:
+    response = await svc.client.post("/v1/webhooks", json={"url": url, "event_types": types},
+                                     headers=PARTNER)
+    assert response.status_code == 201, response.text
+    return response.json()
+
+
+async def test_a_delivery_is_a_signed_structured_cloudevent_that_the_recipe_verifies(
+        svc: Notifications, receiver: Receiver) -> None:
+    subscription = await subscribe(svc, receiver.url("/ok/partner"), [CONFIRMED])
+    secret = subscription["secret"]
+    [envelope] = await svc.publish(booking_confirmed(uuid4(), _soon()))
+    [row] = await svc.settled(cause_event_id=envelope.id, channel="webhook")
+    assert row["status"] == "sent"
+    [request] = receiver.at("/ok/partner")
+
+    assert request.headers["content-type"] == "application/cloudevents+json"
+    assert request.headers["cowork-delivery-id"] == str(row["id"])
+    cloudevent = json.loads(request.body)
+    assert cloudevent["specversion"] == "1.0" and cloudevent["id"] == str(envelope.id)
+    assert cloudevent["type"] == CONFIRMED and cloudevent["source"] == "/cowork/booking"
+    assert cloudevent["data"]["booking_id"] == str(envelope.data.booking_id)
+
+    verify = documented_verify()
+    assert verify(secret, request.headers, request.body)
+    assert not verify(secret, request.headers, request.body.replace(b"hot_desk", b"event_room"))
+    older = {**request.headers, "cowork-timestamp": str(int(request.headers["cowork-timestamp"]) - 1)}
+    assert not verify(secret, older, request.body)
+    assert not verify("whsec_someone-else", request.headers, request.body)
+    replayed_late = {**request.headers,
+                     "cowork-timestamp": str(int(time.time()) - 3600)}
+    assert not verify(secret, replayed_late, request.body)
+
+
+async def test_failing_deliveries_back_off_then_die_and_an_operator_replays_them(
+        svc: Notifications, receiver: Receiver) -> None:
+    await subscribe(svc, receiver.url("/flaky/partner"), ["*"])
+    [envelope] = await svc.publish(ev.VoucherGranted(
+        voucher_id=uuid4(), programme_id=uuid4(), member_id=uuid4(), amount_cents=100,
+        valid_until="2027-12-31"))
+    [row] = await svc.settled(cause_event_id=envelope.id, channel="webhook")
+    assert (row["status"], row["attempts"]) == ("dead", 4)
+    assert row["last_error"] == "RetryLater: HTTP 500"
+
+    attempts = [r.at for r in receiver.at("/flaky/partner")]
+    assert len(attempts) == 4
+    gaps = [later - earlier for earlier, later in itertools.pairwise(attempts)]
+    # base 0.2 s doubling, equal jitter: each wait is at least half its ceiling.
+    for gap, floor in zip(gaps, (0.1, 0.2, 0.4), strict=True):
+        assert gap >= floor * 0.95, gaps
+
+    failed = await collect(svc.bootstrap, svc.topic_prefix + topics.NOTIFICATIONS_EVENTS,
+                           until=lambda rs: bool(of_type(rs, ev.NotificationFailed.event_type)))
+    [record] = of_type(failed, ev.NotificationFailed.event_type)
+    assert record.envelope.data.notification_id == row["id"]
+    assert record.envelope.data.attempts == 4 and record.envelope.data.channel == "webhook"
+
+    staff_replay = await svc.client.post(f"/v1/deliveries/{row['id']}/replay",
+                                         headers=bearer("staff"))
+    assert staff_replay.status_code == 403
+    receiver.healthy = True
+    replay = await svc.client.post(f"/v1/deliveries/{row['id']}/replay", headers=OPERATOR)
+    assert replay.status_code == 200, replay.text
+    assert replay.json()["status"] == "pending"
+    await _until_status(svc, row["id"], "sent")
+    last = receiver.at("/flaky/partner")[-1]
+    assert last.headers["cowork-delivery-id"] == str(row["id"])
+    again = await svc.client.post(f"/v1/deliveries/{uuid4()}/replay", headers=OPERATOR)
+    assert again.status_code == 404
+
+
+async def test_a_hanging_receiver_does_not_stall_other_deliveries(
+        svc: Notifications, receiver: Receiver) -> None:
+    await subscribe(svc, receiver.url("/hang/slow-partner"), [CONFIRMED])
+    await subscribe(svc, receiver.url("/ok/quick-partner"), [CONFIRMED])
+    member = uuid4()
+    address = await svc.contact(member, language="en")
+    started = time.monotonic()
+    await svc.publish(*[booking_confirmed(member, _soon()) for _ in range(5)])
+
+    async def quick_all_in() -> bool:
+        while len(receiver.at("/ok/quick-partner")) < 5 or len(svc.sink.to(address)) < 5:  # noqa: ASYNC110
+            await asyncio.sleep(0.05)
+        return True
+
+    await asyncio.wait_for(quick_all_in(), 20)
+    # The hanging receiver's five requests are still open (timeout 1 s) while everything else
+    # went out; then they time out and are retried, not stuck.
+    assert len(receiver.at("/hang/slow-partner")) >= 5
+    statuses = [r["status"] for r in await svc.deliveries(channel="webhook")]
+    assert statuses.count("sent") == 5, "only the quick partner's five went through"
+    await svc.until(lambda c: c.fetchval(
+        "SELECT count(*) FROM deliveries WHERE channel = 'webhook' AND attempts >= 2 "
+        "AND status IN ('pending', 'sending')"), timeout=10)
+    assert time.monotonic() - started < 25
+
+
+async def test_webhook_api_rules(svc: Notifications, receiver: Receiver) -> None:
+    url = receiver.url("/ok/x")
+    cases = [
+        (bearer("member", str(uuid4())), {"url": url, "event_types": [CONFIRMED]}, 403, None),
+        (PARTNER, {"url": url, "event_types": ["cowork.membership.contact_card.v1"]}, 422,
+         "event_types"),
+        (PARTNER, {"url": url, "event_types": []}, 422, "event_types"),
+        (PARTNER, {"url": "ftp://example.org/x", "event_types": [CONFIRMED]}, 422, "url"),
+        (PARTNER, {"url": "http://" + "a" * 2100 + ".org", "event_types": [CONFIRMED]}, 422,
+         "url"),
+        (PARTNER, {"url": url, "event_types": [CONFIRMED], "extra": 1}, 422, "extra"),
+    ]
+    for headers, body, status, field in cases:
+        response = await svc.client.post("/v1/webhooks", json=body, headers=headers)
+        assert response.status_code == status, (body, response.text)
+        if field:
+            assert response.json()["error"]["field"] == field
+    assert (await svc.client.post("/v1/webhooks", json={})).status_code == 401
+
+    created = await subscribe(svc, url, [CONFIRMED, CONFIRMED])
+    assert created["secret"].startswith("whsec_") and created["event_types"] == [CONFIRMED]
+    listed = (await svc.client.get("/v1/webhooks", headers=PARTNER)).json()
+    assert [s["id"] for s in listed] == [created["id"]] and "secret" not in listed[0]
+    assert (await svc.client.get("/v1/webhooks", headers=bearer("partner", "other"))).json() == []
+    gone = await svc.client.delete(f"/v1/webhooks/{created['id']}",
+                                   headers=bearer("partner", "other"))
+    assert gone.status_code == 404
+    assert (await svc.client.delete(f"/v1/webhooks/{created['id']}",
+                                    headers=PARTNER)).status_code == 204
+
+
+async def test_the_delivery_log_shows_members_only_their_own(svc: Notifications) -> None:
+    mine, theirs = uuid4(), uuid4()
+    for member in (mine, theirs):
+        await svc.contact(member)
+        [envelope] = await svc.publish(booking_confirmed(member, _soon()))
+        await svc.settled(cause_event_id=envelope.id)
+    me = bearer("member", str(mine))
+    own = (await svc.client.get("/v1/deliveries", headers=me)).json()
+    assert {d["recipient_ref"] for d in own} == {str(mine)}
+    assert own[0]["status"] == "sent" and own[0]["template"] == "booking_confirmed"
+    assert "@" not in json.dumps(own), "no addresses in the log"
+    other = await svc.client.get(f"/v1/deliveries?recipient_ref={theirs}", headers=me)
+    assert other.status_code == 403
+    everyone = (await svc.client.get("/v1/deliveries?status=sent",
+                                     headers=bearer("staff"))).json()
+    assert {str(mine), str(theirs)} <= {d["recipient_ref"] for d in everyone}
+    bad = await svc.client.get("/v1/deliveries?status=lost", headers=bearer("staff"))
+    assert bad.status_code == 422 and bad.json()["error"]["field"] == "status"
+    assert (await svc.client.get("/v1/deliveries")).status_code == 401
+
+
+async def _until_status(svc: Notifications, delivery_id: UUID, status: str) -> None:
+    await svc.until(lambda c: c.fetchval(
+        "SELECT status = $2 FROM deliveries WHERE id = $1", delivery_id, status), timeout=15)
+
+
+def _soon() -> datetime:
+    return datetime.now(UTC).replace(microsecond=0) + timedelta(days=2)
