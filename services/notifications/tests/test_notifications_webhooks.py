@@ -180,6 +180,11 @@ async def test_the_delivery_log_shows_members_only_their_own(svc: Notifications)
     assert "@" not in json.dumps(own), "no addresses in the log"
     other = await svc.client.get(f"/v1/deliveries?recipient_ref={theirs}", headers=me)
     assert other.status_code == 403
+    [their_delivery] = await svc.deliveries(recipient_ref=str(theirs))
+    path = f"/v1/deliveries/{their_delivery['id']}"
+    assert (await svc.client.get(path, headers=me)).status_code == 404
+    seen_by_them = await svc.client.get(path, headers=bearer("member", str(theirs)))
+    assert seen_by_them.status_code == 200 and seen_by_them.json()["status"] == "sent"
     everyone = (await svc.client.get("/v1/deliveries?status=sent",
                                      headers=bearer("staff"))).json()
     assert {str(mine), str(theirs)} <= {d["recipient_ref"] for d in everyone}

@@ -154,6 +154,18 @@ def router(runtime: ServiceRuntime, wake: Callable[[], None]) -> APIRouter:
                                                recipient_refs=refs, status=status, limit=limit)
         return [delivery_view(r) for r in rows]
 
+    @api.get("/deliveries/{delivery_id}", tags=["deliveries"])
+    async def read_delivery(delivery_id: UUID, caller: Caller) -> dict[str, Any]:
+        async with runtime.db.acquire() as conn:
+            row = await store.delivery(conn, delivery_id)
+            if row is None:
+                raise not_found("delivery", delivery_id)
+            try:
+                await visible_refs(conn, caller, row["recipient_ref"])
+            except ApiError as exc:  # someone else's: as if it did not exist
+                raise not_found("delivery", delivery_id) from exc
+        return delivery_view(row)
+
     @api.post("/deliveries/{delivery_id}/replay", tags=["deliveries"])
     async def replay(delivery_id: UUID, caller: Caller) -> dict[str, Any]:
         """Send a settled delivery again (e.g. a dead webhook once the partner fixed their
