@@ -36,9 +36,10 @@ async def mail_member(conn: asyncpg.Connection, *, cause_id: UUID, cause_type: s
     """Record the intent to mail a member about an event (once per event and member). An
     erased member gets nothing; a member who opted out of the category gets a log entry that
     says so instead of a mail."""
-    if await store.is_erased(conn, member_id):
+    erased, opted_out = await store.member_state(conn, member_id)
+    if erased:
         return
-    wanted = domain.wanted(rule, await store.opted_out(conn, member_id))
+    wanted = domain.wanted(rule, opted_out)
     await store.record_intent(
         conn, delivery_id=domain.delivery_id(cause_id, "email", str(member_id)),
         cause_event_id=cause_id, cause_event_type=cause_type, channel="email",

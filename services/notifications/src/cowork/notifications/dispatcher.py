@@ -234,15 +234,13 @@ class Dispatcher:
             address, name, language = (self._mail.officers_email, "",
                                        self._mail.officers_language)
         else:
-            member_id = UUID(row["recipient_ref"])
-            async with self._pool.acquire() as conn:
-                card = await store.contact(conn, member_id)
-                erased = card is None and await store.is_erased(conn, member_id)
-            if erased:
-                raise Cancel("recipient erased")
-            if card is None:
+            if row["email"] is None:
+                async with self._pool.acquire() as conn:
+                    erased = await store.is_erased(conn, UUID(row["recipient_ref"]))
+                if erased:
+                    raise Cancel("recipient erased")
                 raise RetryLater("no contact card for the member yet")
-            address, name, language = card["email"], card["full_name"], card["language"]
+            address, name, language = row["email"], row["full_name"], row["language"]
         context = {"e": payload, "name": name,
                    "place": _place(payload, language)}
         rendered = self._renderer.render(row["template"], language, context)

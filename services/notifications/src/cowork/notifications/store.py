@@ -29,12 +29,6 @@ async def upsert_contact(conn: asyncpg.Connection, member_id: UUID, full_name: s
         """, member_id, full_name, email, language, now)
 
 
-async def contact(conn: asyncpg.Connection, member_id: UUID) -> asyncpg.Record | None:
-    return await conn.fetchrow(
-        "SELECT member_id, full_name, email, language FROM contacts WHERE member_id = $1",
-        member_id)
-
-
 async def is_erased(conn: asyncpg.Connection, member_id: UUID) -> bool:
     return bool(await conn.fetchval(
         "SELECT EXISTS (SELECT 1 FROM erased_members WHERE member_id = $1)", member_id))
@@ -60,6 +54,14 @@ async def forget_member(conn: asyncpg.Connection, member_id: UUID, now: datetime
 
 
 # -- preferences
+
+
+async def member_state(conn: asyncpg.Connection, member_id: UUID) -> tuple[bool, list[str]]:
+    """Whether the member was erased, and what they opted out of: one round trip."""
+    row = await conn.fetchrow(
+        "SELECT EXISTS (SELECT 1 FROM erased_members WHERE member_id = $1) AS erased, "
+        "(SELECT opted_out FROM preferences WHERE member_id = $1) AS opted_out", member_id)
+    return bool(row["erased"]), list(row["opted_out"] or [])
 
 
 async def opted_out(conn: asyncpg.Connection, member_id: UUID) -> list[str]:
@@ -193,18 +195,23 @@ WITH due AS (
     ORDER BY next_attempt_at
     LIMIT $2
     FOR UPDATE SKIP LOCKED
+), claimed AS (
+    UPDATE deliveries d SET status = 'sending', attempts = d.attempts + 1, lease_until = $3
+    FROM due WHERE d.id = due.id
+    RETURNING d.id, d.cause_event_id, d.cause_event_type, d.channel, d.recipient_ref,
+              d.template, d.subject_ref, d.payload, d.attempts, d.created_at
 )
-UPDATE deliveries d SET status = 'sending', attempts = d.attempts + 1, lease_until = $3
-FROM due WHERE d.id = due.id
-RETURNING d.id, d.cause_event_id, d.cause_event_type, d.channel, d.recipient_ref, d.template,
-          d.subject_ref, d.payload, d.attempts, d.created_at
+SELECT claimed.*, c.email, c.full_name, c.language
+FROM claimed LEFT JOIN contacts c
+    ON claimed.channel = 'email' AND c.member_id::text = claimed.recipient_ref
 """
 
 
 async def claim_due(conn: asyncpg.Connection, now: datetime, limit: int,
                     lease_until: datetime) -> list[asyncpg.Record]:
     """Take up to `limit` due deliveries (and any whose sender died holding them: its lease
-    ran out) for one attempt each."""
+    ran out) for one attempt each, with the recipient's contact card for e-mail (read at the
+    moment of sending: deliveries never keep an address)."""
     return await conn.fetch(_CLAIM, now, limit, lease_until)
 
 
