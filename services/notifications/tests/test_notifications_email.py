@@ -8,11 +8,20 @@ from datetime import UTC, date, datetime, timedelta
 from uuid import uuid4
 
 import pytest
-from notifications_testkit import Notifications, bearer, booking_confirmed
+from aiosmtpd.controller import Controller
+from notifications_testkit import (
+    Notifications,
+    OffsetClock,
+    bearer,
+    booking_confirmed,
+    running,
+    settings_for,
+)
 
 from cowork.notifications import domain
 from cowork.shared.events import contracts as ev
 from cowork.shared.events import topics
+from cowork.shared.testing import free_port
 from cowork.shared.testing.kafka import collect, of_type
 
 pytestmark = [pytest.mark.infra]
@@ -166,3 +175,37 @@ async def test_mail_waits_for_a_contact_card_that_arrives_after_the_event(
     [row] = await svc.settled(cause_event_id=envelope.id)
     assert row["status"] == "sent"
     assert len(svc.sink.to(address)) == 1
+
+
+class RefusesEveryone:
+    async def handle_RCPT(self, server, session, envelope, address, options):  # type: ignore[no-untyped-def]
+        return "550 5.1.1 no such mailbox"
+
+
+async def test_an_unreachable_smtp_server_is_retried_then_dead_and_a_refusal_is_dead_at_once(
+        infra, new_database, topic_prefix, smtp_sink) -> None:  # type: ignore[no-untyped-def]
+    nobody_listens = free_port()
+    settings = settings_for(infra, await new_database(), topic_prefix, nobody_listens)
+    async with running(settings, OffsetClock(), smtp_sink, infra.kafka_bootstrap) as down:
+        member = uuid4()
+        await down.contact(member)
+        [envelope] = await down.publish(booking_confirmed(member, in_days(2)))
+        [row] = await down.settled(cause_event_id=envelope.id)
+        assert (row["status"], row["attempts"]) == ("dead", 4)
+        assert "ConnectionRefused" in row["last_error"] or "SMTPConnect" in row["last_error"]
+
+    refusing_port = free_port()
+    controller = Controller(RefusesEveryone(), hostname="127.0.0.1", port=refusing_port)
+    controller.start()
+    try:
+        settings = settings_for(infra, await new_database(), topic_prefix + "r.",
+                                refusing_port)
+        async with running(settings, OffsetClock(), smtp_sink, infra.kafka_bootstrap) as strict:
+            member = uuid4()
+            await strict.contact(member)
+            [envelope] = await strict.publish(booking_confirmed(member, in_days(2)))
+            [row] = await strict.settled(cause_event_id=envelope.id)
+            assert (row["status"], row["attempts"]) == ("dead", 1)
+            assert row["last_error"].startswith("recipient refused: 550")
+    finally:
+        controller.stop()

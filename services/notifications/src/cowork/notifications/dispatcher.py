@@ -87,6 +87,7 @@ class Dispatcher:
         self._rng = rng or random.Random()
         self._http = httpx.AsyncClient(timeout=policy.webhook_timeout_seconds,
                                        follow_redirects=False)
+        self._smtp = mail.SmtpConnections(mail_settings.server)
         self._inflight: set[asyncio.Task[None]] = set()
         self._wake = asyncio.Event()
         self._stopping = False
@@ -164,6 +165,7 @@ class Dispatcher:
             for task in pending:  # left `sending`: claimed again once the lease runs out
                 task.cancel()
         await self._http.aclose()
+        await self._smtp.close()
 
     # -- one attempt
 
@@ -249,7 +251,7 @@ class Dispatcher:
             rendered=rendered, sender=self._mail.sender, to=address, delivery=row["id"],
             message_id_domain=self._mail.message_id_domain, now=now,
             calendar=self._calendar(row, payload, context["place"], now))
-        await mail.send(self._mail.server, message)
+        await self._smtp.send(message)
 
     def _calendar(self, row: asyncpg.Record, payload: dict[str, Any], place: str,
                   now: datetime) -> tuple[bytes, str] | None:
