@@ -83,3 +83,16 @@ def test_essential_messages_ignore_opt_outs() -> None:
 def test_the_contact_card_can_never_be_subscribed_to() -> None:
     assert "cowork.membership.contact_card.v1" not in domain.WEBHOOK_EVENT_TYPES
     assert "cowork.booking.booking.confirmed.v1" in domain.WEBHOOK_EVENT_TYPES
+
+
+def test_errors_kept_in_the_log_never_carry_an_address() -> None:
+    import aiosmtplib
+
+    from cowork.notifications.dispatcher import _describe
+
+    refused = aiosmtplib.SMTPRecipientsRefused(
+        [aiosmtplib.SMTPRecipientRefused(450, "4.2.0 <anna@example.org> busy", "anna@example.org")])
+    for error in (refused, aiosmtplib.SMTPResponseException(421, "bye anna@example.org"),
+                  ValueError("cannot reach anna.rossi@example.org now")):
+        assert "@" not in _describe(error), _describe(error)
+    assert _describe(refused) == "SMTPRecipientsRefused: recipient refused: 450"

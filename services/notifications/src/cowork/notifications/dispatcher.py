@@ -21,6 +21,7 @@ import asyncio
 import contextlib
 import json
 import random
+import re
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -28,6 +29,7 @@ from datetime import datetime, timedelta
 from typing import Any
 from uuid import UUID
 
+import aiosmtplib
 import asyncpg
 import httpx
 
@@ -312,8 +314,18 @@ def _place(payload: dict[str, Any], language: str) -> str:
     return labels.get(str(kind), "Cowork") if kind else "Cowork"
 
 
+_ADDRESS = re.compile(r"[^\s<>\"'@,;:]+@[^\s<>\"',;:]+")
+
+
 def _describe(exc: BaseException) -> str:
-    text = str(exc) or type(exc).__name__
-    if isinstance(exc, TimeoutError):
+    """What goes into the log and `last_error` (which staff read): never an address. SMTP
+    errors are reduced to their codes, since servers quote the recipient in their text."""
+    if isinstance(exc, aiosmtplib.SMTPRecipientsRefused):
+        text = "recipient refused: " + ", ".join(str(e.code) for e in exc.recipients)
+    elif isinstance(exc, aiosmtplib.SMTPResponseException):
+        text = f"SMTP {exc.code}"
+    elif isinstance(exc, TimeoutError):
         text = "timed out"
+    else:
+        text = _ADDRESS.sub("<address>", str(exc)) or type(exc).__name__
     return f"{type(exc).__name__}: {text}"[:500]

@@ -140,7 +140,8 @@ class SmtpConnections:
         except aiosmtplib.SMTPResponseException as exc:
             client.close()
             if exc.code >= 500:
-                raise PermanentMailError(f"refused: {exc.code} {exc.message}"[:300]) from exc
+                # The code only: a server's text often quotes the address.
+                raise PermanentMailError(f"refused: {exc.code}") from exc
             raise
         except BaseException:
             client.close()
