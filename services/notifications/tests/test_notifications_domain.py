@@ -6,10 +6,12 @@ import random
 from datetime import UTC, datetime, timedelta
 from uuid import uuid4
 
+import aiosmtplib
 from hypothesis import given
 from hypothesis import strategies as st
 
 from cowork.notifications import domain
+from cowork.notifications.dispatcher import _describe
 
 START = datetime(2027, 3, 2, 8, 0, tzinfo=UTC)
 
@@ -86,10 +88,6 @@ def test_the_contact_card_can_never_be_subscribed_to() -> None:
 
 
 def test_errors_kept_in_the_log_never_carry_an_address() -> None:
-    import aiosmtplib
-
-    from cowork.notifications.dispatcher import _describe
-
     refused = aiosmtplib.SMTPRecipientsRefused(
         [aiosmtplib.SMTPRecipientRefused(450, "4.2.0 <anna@example.org> busy", "anna@example.org")])
     for error in (refused, aiosmtplib.SMTPResponseException(421, "bye anna@example.org"),
