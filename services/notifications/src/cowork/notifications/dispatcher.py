@@ -93,7 +93,6 @@ class Dispatcher:
         self._inflight: set[asyncio.Task[None]] = set()
         self._wake = asyncio.Event()
         self._stopping = False
-        self.latency_observer: Callable[[UUID, float], None] | None = None  # for the benchmark
 
     # -- the loop
 
@@ -104,6 +103,7 @@ class Dispatcher:
         listener = await self._listen()
         try:
             while not self._stopping:
+                self._wake.clear()  # before the pass: a wake-up during it is not lost
                 try:
                     await self.dispatch_due()
                 except asyncio.CancelledError:
@@ -111,7 +111,6 @@ class Dispatcher:
                 except Exception as exc:
                     log.warning("dispatch pass failed; retrying", error=str(exc),
                                 error_type=type(exc).__name__)
-                self._wake.clear()
                 with contextlib.suppress(TimeoutError):
                     await asyncio.wait_for(self._wake.wait(), self._policy.poll_seconds)
         finally:
@@ -154,11 +153,6 @@ class Dispatcher:
         self._inflight.discard(task)
         self._wake.set()  # a slot is free
 
-    async def idle(self) -> None:
-        """Wait for the attempts in flight (tests and shutdown)."""
-        while self._inflight:
-            await asyncio.gather(*list(self._inflight), return_exceptions=True)
-
     async def stop(self, grace_seconds: float = 10.0) -> None:
         self._stopping = True
         self._wake.set()
@@ -172,7 +166,6 @@ class Dispatcher:
     # -- one attempt
 
     async def _attempt(self, row: asyncpg.Record) -> None:
-        started = time.perf_counter()
         try:
             async with asyncio.timeout(self._policy.attempt_timeout(
                     self._mail.server.timeout_seconds)):
@@ -188,8 +181,6 @@ class Dispatcher:
             await self._retry_or_die(row, _describe(exc))
         else:
             await self._record(commands.record_sent, row)
-            if self.latency_observer is not None:
-                self.latency_observer(row["id"], time.perf_counter() - started)
 
     async def _retry_or_die(self, row: asyncpg.Record, error: str) -> None:
         if row["attempts"] >= self._policy.max_attempts:
