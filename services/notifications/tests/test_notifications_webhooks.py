@@ -26,6 +26,7 @@ from notifications_testkit import (
     settings_for,
 )
 
+from cowork.notifications import domain
 from cowork.shared.events import contracts as ev
 from cowork.shared.events import topics
 from cowork.shared.testing import Infra
@@ -67,6 +68,8 @@ async def test_a_delivery_is_a_signed_structured_cloudevent_that_the_recipe_veri
 
     assert request.headers["content-type"] == "application/cloudevents+json"
     assert request.headers["cowork-delivery-id"] == str(row["id"])
+    # The id computed in SQL for the batch is the one the domain derives from the key.
+    assert row["id"] == domain.delivery_id(envelope.id, "webhook", subscription["id"])
     cloudevent = json.loads(request.body)
     assert cloudevent["specversion"] == "1.0" and cloudevent["id"] == str(envelope.id)
     assert cloudevent["type"] == CONFIRMED and cloudevent["source"] == "/cowork/booking"

@@ -18,6 +18,7 @@ from cowork.shared.outbox import add_event
 from cowork.shared.scheduler import Job
 
 SOURCE = "/cowork/notifications"
+WAKE_CHANNEL = "cowork_notifications"  # handlers NOTIFY it at commit; the dispatcher LISTENs
 
 
 def cloudevent(envelope: Envelope) -> dict[str, Any]:
@@ -30,48 +31,32 @@ def cloudevent(envelope: Envelope) -> dict[str, Any]:
             "data": envelope.data.model_dump(mode="json")}
 
 
-async def mail_member(conn: asyncpg.Connection, *, cause_id: UUID, cause_type: str,
-                      rule: domain.MailRule, member_id: UUID, subject_ref: str,
-                      payload: dict[str, Any], now: datetime) -> None:
-    """Record the intent to mail a member about an event (once per event and member). An
-    erased member gets nothing; a member who opted out of the category gets a log entry that
-    says so instead of a mail."""
-    erased, opted_out = await store.member_state(conn, member_id)
-    if erased:
-        return
-    wanted = domain.wanted(rule, opted_out)
-    await store.record_intent(
-        conn, delivery_id=domain.delivery_id(cause_id, "email", str(member_id)),
-        cause_event_id=cause_id, cause_event_type=cause_type, channel="email",
-        recipient_ref=str(member_id), template=rule.template, subject_ref=subject_ref,
-        payload=payload, status="pending" if wanted else "cancelled", now=now,
-        note=None if wanted else f"opted out of {rule.category}")
+async def mail_about(conn: asyncpg.Connection, envelopes: list[Envelope],
+                     rule: domain.MailRule, payloads: list[dict[str, Any]],
+                     now: datetime) -> int:
+    """Record the intent to mail each event's recipient (the member it is about, or the
+    officers), for a batch of events of one type; returns how many deliveries are new."""
+    intents = []
+    for envelope, payload in zip(envelopes, payloads, strict=True):
+        if rule.audience == "officers":
+            recipient, member = domain.OFFICERS, None
+        else:
+            member = envelope.data.member_id  # type: ignore[union-attr]
+            recipient = str(member)
+        intents.append(store.MailIntent(envelope.id, recipient, member, envelope.subject,
+                                        payload))
+    return await store.record_mail_intents(
+        conn, intents, cause_event_type=envelopes[0].type, template=rule.template,
+        category=rule.category, essential=rule.essential, now=now)
 
 
-async def mail_officers(conn: asyncpg.Connection, *, cause_id: UUID, cause_type: str,
-                        rule: domain.MailRule, subject_ref: str, payload: dict[str, Any],
-                        now: datetime) -> None:
-    await store.record_intent(
-        conn, delivery_id=domain.delivery_id(cause_id, "email", domain.OFFICERS),
-        cause_event_id=cause_id, cause_event_type=cause_type, channel="email",
-        recipient_ref=domain.OFFICERS, template=rule.template, subject_ref=subject_ref,
-        payload=payload, status="pending", now=now)
-
-
-async def fan_out_to_webhooks(conn: asyncpg.Connection, envelope: Envelope,
-                              now: datetime) -> None:
-    """One delivery per active subscription whose filter takes the event's type."""
-    subscriptions = await store.subscriptions_for(conn, envelope.type)
-    if not subscriptions:
-        return
-    body = cloudevent(envelope)
-    for row in subscriptions:
-        ref = str(row["id"])
-        await store.record_intent(
-            conn, delivery_id=domain.delivery_id(envelope.id, "webhook", ref),
-            cause_event_id=envelope.id, cause_event_type=envelope.type, channel="webhook",
-            recipient_ref=ref, template=envelope.type, subject_ref=envelope.subject,
-            payload=body, status="pending", now=now)
+async def fan_out_to_webhooks(conn: asyncpg.Connection, envelopes: list[Envelope],
+                              now: datetime) -> int:
+    """One delivery per event and active subscription whose filter takes the event's type."""
+    if not await store.any_subscription(conn):
+        return 0
+    return await store.record_webhook_intents(
+        conn, [(e.id, e.type, e.subject, cloudevent(e)) for e in envelopes], now)
 
 
 # -- reminders
@@ -81,6 +66,14 @@ async def schedule_reminders(conn: asyncpg.Connection, event: ev.BookingConfirme
                              now: datetime) -> None:
     for kind, due_at in domain.reminders_to_schedule(event.start, now):
         await scheduler.schedule(conn, kind, str(event.booking_id), due_at)
+
+
+def booking_payload(row: asyncpg.Record | None) -> dict[str, Any]:
+    """What a booking's mail says of it, from the replica (nothing known: say less)."""
+    if row is None:
+        return {"resource_name": None, "resource_kind": None, "start": None, "end": None}
+    return {"resource_name": row["resource_name"], "resource_kind": row["resource_kind"],
+            "start": row["starts_at"].isoformat(), "end": row["ends_at"].isoformat()}
 
 
 async def cancel_reminders(conn: asyncpg.Connection, booking_id: UUID, now: datetime) -> None:
@@ -99,9 +92,13 @@ async def send_reminder(conn: asyncpg.Connection, job: Job, now: datetime) -> No
     payload = await booking_facts(conn, row["resource_id"], row["resource_kind"],
                                   row["starts_at"], row["ends_at"])
     payload["hours_before"] = int(domain.REMINDER_LEAD[job.kind].total_seconds() // 3600)
-    await mail_member(conn, cause_id=domain.reminder_cause_id(row["booking_id"], job.kind),
-                      cause_type=job.kind, rule=domain.REMINDER_RULE,
-                      member_id=row["member_id"], subject_ref=job.key, payload=payload, now=now)
+    rule = domain.REMINDER_RULE
+    intent = store.MailIntent(domain.reminder_cause_id(row["booking_id"], job.kind),
+                              str(row["member_id"]), row["member_id"], job.key, payload)
+    if await store.record_mail_intents(conn, [intent], cause_event_type=job.kind,
+                                       template=rule.template, category=rule.category,
+                                       essential=rule.essential, now=now):
+        await conn.execute("SELECT pg_notify($1, '')", WAKE_CHANNEL)
 
 
 async def booking_facts(conn: asyncpg.Connection, resource_id: UUID, resource_kind: str,

@@ -34,6 +34,7 @@ import asyncpg
 import httpx
 
 from cowork.notifications import commands, domain, mail, store
+from cowork.notifications.commands import WAKE_CHANNEL
 from cowork.notifications.rendering import Renderer
 from cowork.shared import db
 from cowork.shared.logging import get_logger
@@ -41,7 +42,6 @@ from cowork.shared.scheduler import Clock
 
 log = get_logger(__name__)
 
-WAKE_CHANNEL = "cowork_notifications"
 
 
 @dataclass(frozen=True)

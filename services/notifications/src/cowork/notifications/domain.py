@@ -75,8 +75,12 @@ _DELIVERY_NAMESPACE = UUID("6b1f3c52-8f0e-4d59-9a53-2f8e8c1d7a10")
 
 def delivery_id(cause_event_id: UUID, channel: Channel, recipient_ref: str) -> UUID:
     """The delivery's identity, derived from the exactly-once key: the same event for the same
-    recipient on the same channel is the same delivery however often it arrives."""
-    return uuid5(_DELIVERY_NAMESPACE, f"{cause_event_id}/{channel}/{recipient_ref}")
+    recipient on the same channel is the same delivery however often it arrives. The MD5 of
+    the key as a UUID, because the handlers compute it in SQL for a whole batch of events
+    (`md5(cause || '/' || channel || '/' || recipient)::uuid`, see store.py); an identifier,
+    not a security measure."""
+    key = f"{cause_event_id}/{channel}/{recipient_ref}"
+    return UUID(hashlib.md5(key.encode(), usedforsecurity=False).hexdigest())
 
 
 def reminder_cause_id(booking_id: UUID, kind: str) -> UUID:

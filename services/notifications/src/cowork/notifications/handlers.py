@@ -1,7 +1,10 @@
-"""Event subscribers. Each runs in the transaction that records the event in the inbox, and does
+"""Event subscribers. Each runs in the transaction that records the events in the inbox, and does
 only database work there: it updates the small replicas the mails need and records the intent
 of each delivery (one row per event, channel and recipient). Sending happens later, in the
-dispatcher, so a slow SMTP server or webhook receiver never holds up consumption."""
+dispatcher, so a slow SMTP server or webhook receiver never holds up consumption.
+
+The event handlers take runs of consecutive events of one type (`applies_batches`), so a busy
+stream costs a few statements per batch rather than several per event."""
 
 from __future__ import annotations
 
@@ -12,13 +15,14 @@ from uuid import UUID
 import asyncpg
 
 from cowork.notifications import commands, domain, store
-from cowork.notifications.dispatcher import WAKE_CHANNEL
-from cowork.shared.consumer import Handler
+from cowork.notifications.commands import WAKE_CHANNEL
+from cowork.shared.consumer import BatchHandler, Handler, applies_batches
 from cowork.shared.events import Envelope
 from cowork.shared.events import contracts as ev
 from cowork.shared.scheduler import Clock
 
-Facts = Callable[[asyncpg.Connection, Any], Awaitable[dict[str, Any]]]
+Replica = Callable[[asyncpg.Connection, list[Any]], Awaitable[None]]
+Facts = Callable[[asyncpg.Connection, list[Any]], Awaitable[list[dict[str, Any]]]]
 
 
 def contact_handlers(clock: Clock) -> dict[str, Handler]:
@@ -34,46 +38,53 @@ def contact_handlers(clock: Clock) -> dict[str, Handler]:
     return {ev.ContactCard.event_type: on_contact_card}
 
 
-def event_handlers(clock: Clock) -> dict[str, Handler]:
+def event_handlers(clock: Clock) -> dict[str, Handler | BatchHandler]:
     """One handler per event type partners may subscribe to: the replica work its type needs,
     then the mail its type causes (if any), then the webhook deliveries."""
 
-    async def on_resource_published(conn: asyncpg.Connection, event: Any) -> None:
-        await store.upsert_resource(conn, event.resource_id, event.name, event.kind)
+    async def on_resources_published(conn: asyncpg.Connection, events: list[Any]) -> None:
+        for event in events:
+            await store.upsert_resource(conn, event.resource_id, event.name, event.kind)
 
-    async def on_booking_confirmed(conn: asyncpg.Connection, event: Any) -> None:
-        await store.record_booking(conn, event.booking_id, event.member_id, event.resource_id,
-                                   event.resource_kind, event.start, event.end)
-        await commands.schedule_reminders(conn, event, clock())
+    async def on_bookings_confirmed(conn: asyncpg.Connection, events: list[Any]) -> None:
+        await store.record_bookings(conn, [(e.booking_id, e.member_id, e.resource_id,
+                                            e.resource_kind, e.start, e.end) for e in events])
+        now = clock()
+        for event in events:
+            await commands.schedule_reminders(conn, event, now)
 
-    async def on_booking_cancelled(conn: asyncpg.Connection, event: Any) -> None:
-        await store.close_booking(conn, event.booking_id, "cancelled")
-        await commands.cancel_reminders(conn, event.booking_id, clock())
+    async def on_bookings_cancelled(conn: asyncpg.Connection, events: list[Any]) -> None:
+        now = clock()
+        for event in events:
+            await store.close_booking(conn, event.booking_id, "cancelled")
+            await commands.cancel_reminders(conn, event.booking_id, now)
 
-    async def on_booking_ended(conn: asyncpg.Connection, event: Any) -> None:
-        await store.close_booking(conn, event.booking_id, "ended")
+    async def on_bookings_ended(conn: asyncpg.Connection, events: list[Any]) -> None:
+        for event in events:
+            await store.close_booking(conn, event.booking_id, "ended")
 
-    async def on_member_erased(conn: asyncpg.Connection, event: Any) -> None:
-        await commands.forget_member(conn, event.member_id, clock())
+    async def on_members_erased(conn: asyncpg.Connection, events: list[Any]) -> None:
+        for event in events:
+            await commands.forget_member(conn, event.member_id, clock())
 
-    replica: dict[str, Callable[[asyncpg.Connection, Any], Awaitable[None]]] = {
-        ev.ResourcePublished.event_type: on_resource_published,
-        ev.BookingConfirmed.event_type: on_booking_confirmed,
-        ev.BookingCancelled.event_type: on_booking_cancelled,
-        ev.BookingCompleted.event_type: on_booking_ended,
-        ev.BookingNoShow.event_type: on_booking_ended,
-        ev.MemberErased.event_type: on_member_erased,
+    replica: dict[str, Replica] = {
+        ev.ResourcePublished.event_type: on_resources_published,
+        ev.BookingConfirmed.event_type: on_bookings_confirmed,
+        ev.BookingCancelled.event_type: on_bookings_cancelled,
+        ev.BookingCompleted.event_type: on_bookings_ended,
+        ev.BookingNoShow.event_type: on_bookings_ended,
+        ev.MemberErased.event_type: on_members_erased,
     }
 
-    async def confirmed_facts(conn: asyncpg.Connection, event: Any) -> dict[str, Any]:
-        return {"resource_name": await store.resource_name(conn, event.resource_id)}
+    async def confirmed_facts(conn: asyncpg.Connection, events: list[Any]
+                              ) -> list[dict[str, Any]]:
+        names = await store.resource_names(conn, [e.resource_id for e in events])
+        return [{"resource_name": names.get(e.resource_id)} for e in events]
 
-    async def stored_booking_facts(conn: asyncpg.Connection, event: Any) -> dict[str, Any]:
-        row = await store.booking(conn, event.booking_id)
-        if row is None:  # confirmed before this service existed: say less
-            return {"resource_name": None, "resource_kind": None, "start": None, "end": None}
-        return await commands.booking_facts(conn, row["resource_id"], row["resource_kind"],
-                                            row["starts_at"], row["ends_at"])
+    async def stored_booking_facts(conn: asyncpg.Connection, events: list[Any]
+                                   ) -> list[dict[str, Any]]:
+        known = await store.bookings(conn, [e.booking_id for e in events])
+        return [commands.booking_payload(known.get(e.booking_id)) for e in events]
 
     facts: dict[str, Facts] = {
         ev.BookingConfirmed.event_type: confirmed_facts,
@@ -81,36 +92,31 @@ def event_handlers(clock: Clock) -> dict[str, Handler]:
         ev.BookingNoShow.event_type: stored_booking_facts,
     }
 
-    def handler_for(event_type: str) -> Handler:
+    def handler_for(event_type: str) -> BatchHandler:
         own = replica.get(event_type)
         rule = domain.MAIL_RULES.get(event_type)
         extra = facts.get(event_type)
 
-        async def handle(conn: asyncpg.Connection, envelope: Envelope) -> None:
-            event = envelope.data
-            assert event is not None
+        @applies_batches
+        async def handle(conn: asyncpg.Connection, envelopes: list[Envelope]) -> None:
+            events = [e.data for e in envelopes]
+            if any(event is None for event in events):
+                raise ValueError(f"{event_type} without data")  # only contacts have tombstones
             now = clock()
+            recorded = 0
             if rule is not None:
                 # The facts are read before the replica changes (a cancellation closes the
                 # booking whose times its mail shows).
-                payload = event.model_dump(mode="json")
+                payloads = [event.model_dump(mode="json") for event in events]  # type: ignore[union-attr]
                 if extra is not None:
-                    payload.update(await extra(conn, event))
-                if rule.audience == "officers":
-                    await commands.mail_officers(conn, cause_id=envelope.id,
-                                                 cause_type=envelope.type, rule=rule,
-                                                 subject_ref=envelope.subject, payload=payload,
-                                                 now=now)
-                else:
-                    await commands.mail_member(conn, cause_id=envelope.id,
-                                               cause_type=envelope.type, rule=rule,
-                                               member_id=event.member_id,  # type: ignore[attr-defined]
-                                               subject_ref=envelope.subject, payload=payload,
-                                               now=now)
+                    for payload, more in zip(payloads, await extra(conn, events), strict=True):
+                        payload.update(more)
+                recorded += await commands.mail_about(conn, envelopes, rule, payloads, now)
             if own is not None:
-                await own(conn, event)
-            await commands.fan_out_to_webhooks(conn, envelope, now)
-            await conn.execute("SELECT pg_notify($1, '')", WAKE_CHANNEL)
+                await own(conn, events)
+            recorded += await commands.fan_out_to_webhooks(conn, envelopes, now)
+            if recorded:
+                await conn.execute("SELECT pg_notify($1, '')", WAKE_CHANNEL)
 
         return handle
 

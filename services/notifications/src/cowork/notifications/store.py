@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import json
 from collections.abc import Sequence
+from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 from uuid import UUID
@@ -56,14 +57,6 @@ async def forget_member(conn: asyncpg.Connection, member_id: UUID, now: datetime
 # -- preferences
 
 
-async def member_state(conn: asyncpg.Connection, member_id: UUID) -> tuple[bool, list[str]]:
-    """Whether the member was erased, and what they opted out of: one round trip."""
-    row = await conn.fetchrow(
-        "SELECT EXISTS (SELECT 1 FROM erased_members WHERE member_id = $1) AS erased, "
-        "(SELECT opted_out FROM preferences WHERE member_id = $1) AS opted_out", member_id)
-    return bool(row["erased"]), list(row["opted_out"] or [])
-
-
 async def opted_out(conn: asyncpg.Connection, member_id: UUID) -> list[str]:
     value = await conn.fetchval("SELECT opted_out FROM preferences WHERE member_id = $1",
                                 member_id)
@@ -96,15 +89,32 @@ async def resource_name(conn: asyncpg.Connection, resource_id: UUID) -> str | No
     return str(value) if value is not None else None
 
 
-async def record_booking(conn: asyncpg.Connection, booking_id: UUID, member_id: UUID,
-                         resource_id: UUID, resource_kind: str, start: datetime,
-                         end: datetime) -> None:
-    await conn.execute(
+async def resource_names(conn: asyncpg.Connection, resource_ids: Sequence[UUID]
+                         ) -> dict[UUID, str]:
+    rows = await conn.fetch("SELECT resource_id, name FROM resources "
+                            "WHERE resource_id = ANY($1::uuid[])", list(set(resource_ids)))
+    return {r["resource_id"]: r["name"] for r in rows}
+
+
+async def bookings(conn: asyncpg.Connection, booking_ids: Sequence[UUID]
+                   ) -> dict[UUID, asyncpg.Record]:
+    rows = await conn.fetch(
+        "SELECT b.booking_id, b.member_id, b.resource_id, b.resource_kind, b.starts_at, "
+        "b.ends_at, b.status, r.name AS resource_name "
+        "FROM bookings b LEFT JOIN resources r USING (resource_id) "
+        "WHERE b.booking_id = ANY($1::uuid[])", list(booking_ids))
+    return {r["booking_id"]: r for r in rows}
+
+
+async def record_bookings(conn: asyncpg.Connection,
+                          rows: Sequence[tuple[UUID, UUID, UUID, str, datetime, datetime]]
+                          ) -> None:
+    await conn.executemany(
         """
         INSERT INTO bookings (booking_id, member_id, resource_id, resource_kind, starts_at, ends_at)
         VALUES ($1, $2, $3, $4, $5, $6)
         ON CONFLICT (booking_id) DO NOTHING
-        """, booking_id, member_id, resource_id, resource_kind, start, end)
+        """, rows)
 
 
 async def booking(conn: asyncpg.Connection, booking_id: UUID) -> asyncpg.Record | None:
@@ -141,10 +151,9 @@ async def create_subscription(conn: asyncpg.Connection, subscription_id: UUID, o
         subscription_id, owner_sub, url, list(event_types), secret, now)
 
 
-async def subscriptions_for(conn: asyncpg.Connection, event_type: str) -> list[asyncpg.Record]:
-    return await conn.fetch(
-        "SELECT id FROM webhook_subscriptions WHERE active "
-        "AND ($1 = ANY(event_types) OR '*' = ANY(event_types))", event_type)
+async def any_subscription(conn: asyncpg.Connection) -> bool:
+    return bool(await conn.fetchval(
+        "SELECT EXISTS (SELECT 1 FROM webhook_subscriptions WHERE active)"))
 
 
 async def subscription(conn: asyncpg.Connection, subscription_id: UUID) -> asyncpg.Record | None:
@@ -168,23 +177,78 @@ async def deactivate_subscription(conn: asyncpg.Connection, subscription_id: UUI
 # -- deliveries
 
 
-async def record_intent(conn: asyncpg.Connection, *, delivery_id: UUID, cause_event_id: UUID,
-                        cause_event_type: str, channel: str, recipient_ref: str, template: str,
-                        subject_ref: str, payload: dict[str, Any], status: str,
-                        now: datetime, note: str | None = None) -> bool:
-    """Record that (cause event, channel, recipient) is to be delivered; False if it already
-    was recorded (the key is unique, so a redelivered event adds nothing)."""
-    result = await conn.execute(
-        """
-        INSERT INTO deliveries (id, cause_event_id, cause_event_type, channel, recipient_ref,
-                                template, subject_ref, payload, status, next_attempt_at,
-                                created_at, settled_at, last_error)
-        VALUES ($1, $2, $3, $4, $5, $6, $7, $8::jsonb, $9::text, $10::timestamptz, $10,
-                CASE WHEN $9::text = 'pending' THEN NULL ELSE $10::timestamptz END, $11)
-        ON CONFLICT (cause_event_id, channel, recipient_ref) DO NOTHING
-        """, delivery_id, cause_event_id, cause_event_type, channel, recipient_ref, template,
-        subject_ref, json.dumps(payload, default=str), status, now, note)
-    return not result.endswith(" 0")
+@dataclass(frozen=True)
+class MailIntent:
+    cause_event_id: UUID
+    recipient_ref: str  # a member id, or 'officers'
+    member_id: UUID | None  # None for the officers
+    subject_ref: str
+    payload: dict[str, Any]
+
+
+# The delivery id is derived from the key in SQL exactly as domain.delivery_id does in Python.
+_RECORD_MAIL_INTENTS = """
+INSERT INTO deliveries (id, cause_event_id, cause_event_type, channel, recipient_ref, template,
+                        subject_ref, payload, status, next_attempt_at, created_at, settled_at,
+                        last_error)
+SELECT md5(u.cause::text || '/email/' || u.recipient)::uuid, u.cause, $6::text, 'email',
+       u.recipient, $7::text, u.subject, u.payload::jsonb,
+       CASE WHEN w.wanted THEN 'pending' ELSE 'cancelled' END, $8::timestamptz, $8::timestamptz,
+       CASE WHEN w.wanted THEN NULL ELSE $8::timestamptz END,
+       CASE WHEN w.wanted THEN NULL ELSE 'opted out of ' || $9::text END
+FROM unnest($1::uuid[], $2::text[], $3::uuid[], $4::text[], $5::text[])
+     AS u(cause, recipient, member, subject, payload)
+CROSS JOIN LATERAL (
+    SELECT $10::boolean OR NOT ($9::text = ANY(coalesce(
+        (SELECT opted_out FROM preferences p WHERE p.member_id = u.member), '{}'))) AS wanted
+) w
+WHERE u.member IS NULL
+   OR NOT EXISTS (SELECT 1 FROM erased_members e WHERE e.member_id = u.member)
+ON CONFLICT (cause_event_id, channel, recipient_ref) DO NOTHING
+"""
+
+
+async def record_mail_intents(conn: asyncpg.Connection, intents: Sequence[MailIntent], *,
+                              cause_event_type: str, template: str, category: str,
+                              essential: bool, now: datetime) -> int:
+    """Record, in one statement for a whole batch of events, that each is to be mailed to its
+    recipient — once: the key (cause event, channel, recipient) is unique, so a redelivered
+    event adds nothing. An erased member gets no row; a member who opted out of the category
+    gets a `cancelled` one that says so (the delivery log shows why nothing went)."""
+    if not intents:
+        return 0
+    status = await conn.execute(
+        _RECORD_MAIL_INTENTS,
+        [i.cause_event_id for i in intents], [i.recipient_ref for i in intents],
+        [i.member_id for i in intents], [i.subject_ref for i in intents],
+        [json.dumps(i.payload, default=str) for i in intents],
+        cause_event_type, template, now, category, essential)
+    return int(status.split()[-1])
+
+
+_RECORD_WEBHOOK_INTENTS = """
+INSERT INTO deliveries (id, cause_event_id, cause_event_type, channel, recipient_ref, template,
+                        subject_ref, payload, status, next_attempt_at, created_at)
+SELECT md5(u.cause::text || '/webhook/' || s.id::text)::uuid, u.cause, u.type, 'webhook',
+       s.id::text, u.type, u.subject, u.body::jsonb, 'pending', $5::timestamptz, $5::timestamptz
+FROM unnest($1::uuid[], $2::text[], $3::text[], $4::text[]) AS u(cause, type, subject, body)
+JOIN webhook_subscriptions s
+  ON s.active AND (u.type = ANY(s.event_types) OR '*' = ANY(s.event_types))
+ON CONFLICT (cause_event_id, channel, recipient_ref) DO NOTHING
+"""
+
+
+async def record_webhook_intents(conn: asyncpg.Connection,
+                                 events: Sequence[tuple[UUID, str, str, dict[str, Any]]],
+                                 now: datetime) -> int:
+    """One delivery per (event, active subscription whose filter takes the event's type), for a
+    batch of (event id, type, subject, CloudEvent) in one statement."""
+    if not events:
+        return 0
+    status = await conn.execute(
+        _RECORD_WEBHOOK_INTENTS, [e[0] for e in events], [e[1] for e in events],
+        [e[2] for e in events], [json.dumps(e[3], separators=(",", ":")) for e in events], now)
+    return int(status.split()[-1])
 
 
 _CLAIM = """
