@@ -14,7 +14,7 @@ from cowork.notifications import domain, store
 from cowork.shared import scheduler
 from cowork.shared.events import Envelope
 from cowork.shared.events import contracts as ev
-from cowork.shared.outbox import add_event
+from cowork.shared.outbox import add_events
 from cowork.shared.scheduler import Job
 
 SOURCE = "/cowork/notifications"
@@ -128,20 +128,21 @@ def _outcome(event_type: type[ev.NotificationSent] | type[ev.NotificationFailed]
                       recipient_ref=row["recipient_ref"], attempts=row["attempts"])
 
 
-async def record_sent(conn: asyncpg.Connection, row: asyncpg.Record, now: datetime) -> None:
-    if await store.settle(conn, row["id"], "sent", now):
-        await add_event(conn, _outcome(ev.NotificationSent, row), source=SOURCE)
-
-
-async def record_dead(conn: asyncpg.Connection, row: asyncpg.Record, now: datetime,
-                      error: str) -> None:
-    if await store.settle(conn, row["id"], "dead", now, error):
-        await add_event(conn, _outcome(ev.NotificationFailed, row), source=SOURCE)
-
-
-async def record_cancelled(conn: asyncpg.Connection, row: asyncpg.Record, now: datetime,
-                           reason: str) -> None:
-    await store.settle(conn, row["id"], "cancelled", now, reason)
+async def record_outcomes(conn: asyncpg.Connection,
+                          outcomes: list[tuple[str, asyncpg.Record, str | None]],
+                          now: datetime) -> None:
+    """Settle attempts (`sent`, `dead` or `cancelled`, with the error if any) in one
+    transaction, with `notification.sent` / `.failed` in the outbox for those settled. A row
+    that is no longer `sending` (replayed or cancelled meanwhile) is left alone."""
+    for status, event_type in (("sent", ev.NotificationSent), ("dead", ev.NotificationFailed),
+                               ("cancelled", None)):
+        rows = [(row, error) for s, row, error in outcomes if s == status]
+        if not rows:
+            continue
+        settled = await store.settle_many(conn, status, [(r["id"], e) for r, e in rows], now)
+        if event_type is not None and settled:
+            await add_events(conn, [_outcome(event_type, r) for r, _ in rows
+                                    if r["id"] in settled], source=SOURCE)
 
 
 # -- API use cases

@@ -91,6 +91,10 @@ class Dispatcher:
                                        follow_redirects=False)
         self._smtp = mail.SmtpConnections(mail_settings.server)
         self._inflight: set[asyncio.Task[None]] = set()
+        # Outcomes are recorded by one settler, many per transaction: one short transaction per
+        # delivery was what limited the rate once the consumer was fast.
+        self._outcomes: asyncio.Queue[tuple[str, asyncpg.Record, str | None]] = asyncio.Queue()
+        self._settler: asyncio.Task[None] | None = None
         self._wake = asyncio.Event()
         self._stopping = False
 
@@ -101,6 +105,7 @@ class Dispatcher:
 
     async def run(self) -> None:
         listener = await self._listen()
+        self._settler = asyncio.create_task(self._settle_outcomes(), name="delivery-settler")
         try:
             while not self._stopping:
                 self._wake.clear()  # before the pass: a wake-up during it is not lost
@@ -160,6 +165,9 @@ class Dispatcher:
             _, pending = await asyncio.wait(list(self._inflight), timeout=grace_seconds)
             for task in pending:  # left `sending`: claimed again once the lease runs out
                 task.cancel()
+        if self._settler is not None:
+            await self._outcomes.join()  # every outcome in hand is recorded before the pool closes
+            self._settler.cancel()
         await self._http.aclose()
         await self._smtp.close()
 
@@ -174,17 +182,17 @@ class Dispatcher:
                 else:
                     await self._send_webhook(row)
         except Cancel as exc:
-            await self._record(commands.record_cancelled, row, str(exc))
+            self._outcomes.put_nowait(("cancelled", row, str(exc)))
         except mail.PermanentMailError as exc:
-            await self._record(commands.record_dead, row, str(exc))
+            self._outcomes.put_nowait(("dead", row, str(exc)))
         except Exception as exc:  # RetryLater, timeouts, connection errors, anything else
             await self._retry_or_die(row, _describe(exc))
         else:
-            await self._record(commands.record_sent, row)
+            self._outcomes.put_nowait(("sent", row, None))
 
     async def _retry_or_die(self, row: asyncpg.Record, error: str) -> None:
         if row["attempts"] >= self._policy.max_attempts:
-            await self._record(commands.record_dead, row, error)
+            self._outcomes.put_nowait(("dead", row, error))
             return
         delay = domain.retry_delay(row["attempts"], base_seconds=self._policy.retry_base_seconds,
                                    max_seconds=self._policy.retry_max_seconds, rng=self._rng)
@@ -197,16 +205,30 @@ class Dispatcher:
 
         await self._in_tx(later)
 
-    async def _record(self, outcome: Any, row: asyncpg.Record, *reason: str) -> None:
-        now = self._clock()
+    async def _settle_outcomes(self) -> None:
+        """Record what the attempts in flight learned, up to 500 outcomes a transaction."""
+        while True:
+            batch = [await self._outcomes.get()]
+            while not self._outcomes.empty() and len(batch) < 500:
+                batch.append(self._outcomes.get_nowait())
+            now = self._clock()
 
-        async def work(conn: asyncpg.Connection) -> None:
-            await outcome(conn, row, now, *reason)
+            async def work(conn: asyncpg.Connection, batch: list[Any] = batch,
+                           now: datetime = now) -> None:
+                await commands.record_outcomes(conn, batch, now)
 
-        await self._in_tx(work)
-        log.info("delivery settled", delivery_id=str(row["id"]), channel=row["channel"],
-                 template=row["template"], outcome=outcome.__name__.removeprefix("record_"),
-                 attempts=row["attempts"])
+            try:
+                await self._in_tx(work)
+                for status, row, _ in batch:
+                    log.info("delivery settled", delivery_id=str(row["id"]),
+                             channel=row["channel"], template=row["template"], outcome=status,
+                             attempts=row["attempts"])
+            except Exception as exc:  # the rows stay `sending`: claimed again after the lease
+                log.error("recording delivery outcomes failed", error=str(exc),
+                          error_type=type(exc).__name__, count=len(batch))
+            finally:
+                for _ in batch:
+                    self._outcomes.task_done()
 
     async def _in_tx(self, work: Callable[[asyncpg.Connection], Any]) -> None:
         """Record an outcome, insisting a little: every failure here widens the window in which

@@ -290,6 +290,21 @@ async def settle(conn: asyncpg.Connection, delivery_id: UUID, status: str, now: 
     return not result.endswith(" 0")
 
 
+async def settle_many(conn: asyncpg.Connection, status: str, outcomes: Sequence[tuple[UUID, str | None]],
+                      now: datetime) -> set[UUID]:
+    """`settle` for many deliveries of one outcome, in one statement; returns those settled."""
+    rows = await conn.fetch(
+        """
+        UPDATE deliveries d SET status = $1, settled_at = $2, lease_until = NULL,
+               last_error = u.error,
+               sent_at = CASE WHEN $1 = 'sent' THEN $2::timestamptz ELSE d.sent_at END
+        FROM unnest($3::uuid[], $4::text[]) AS u(id, error)
+        WHERE d.id = u.id AND d.status = 'sending'
+        RETURNING d.id
+        """, status, now, [o[0] for o in outcomes], [o[1] for o in outcomes])
+    return {r["id"] for r in rows}
+
+
 async def retry_later(conn: asyncpg.Connection, delivery_id: UUID, at: datetime,
                       error: str) -> None:
     await conn.execute(
