@@ -62,6 +62,7 @@ bench: stack
 	@$(UV) run python shared/bench/bench_events.py
 	@if [ -f services/booking/bench/bench_booking.py ]; then \
 		$(UV) run python services/booking/bench/bench_booking.py; fi
+	@$(UV) run python services/notifications/bench/bench_notifications.py
 
 token: setup
 	@$(UV) run cowork token --role $(or $(ROLE),staff) $(if $(SUB),--sub $(SUB))

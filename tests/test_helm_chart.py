@@ -18,12 +18,14 @@ from pydantic import AliasChoices
 
 from cowork.booking.app import BookingSettings
 from cowork.membership.app import MembershipSettings
+from cowork.notifications.app import NotificationsSettings
 from cowork.shared.settings import ServiceSettings
 
 ROOT = Path(__file__).resolve().parents[1]
 CHART = ROOT / "deploy" / "helm" / "cowork"
 SETTINGS: dict[str, type[ServiceSettings]] = {"membership": MembershipSettings,
-                                              "booking": BookingSettings}
+                                              "booking": BookingSettings,
+                                              "notifications": NotificationsSettings}
 
 
 def _helm() -> str:
@@ -151,7 +153,7 @@ def test_the_prometheus_operator_scrape_is_optional() -> None:
     assert [d for d in _render() if d["kind"] == "ServiceMonitor"] == []
     monitors = [d for d in _render("metrics.serviceMonitor.enabled=true")
                 if d["kind"] == "ServiceMonitor"]
-    assert sorted(m["spec"]["endpoints"][0]["path"] for m in monitors) == ["/metrics", "/metrics"]
+    assert [m["spec"]["endpoints"][0]["path"] for m in monitors] == ["/metrics"] * len(SETTINGS)
 
 
 @pytest.mark.parametrize(("setting", "complaint"), [

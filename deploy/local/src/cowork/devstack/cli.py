@@ -5,7 +5,7 @@ from __future__ import annotations
 import argparse
 import sys
 
-from cowork.devstack import services, stack
+from cowork.devstack import mailsink, services, stack
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -34,6 +34,9 @@ def main(argv: list[str] | None = None) -> int:
         elif args.command == "services-up":
             for service in services.start_services(cfg):
                 print(f"{service.name:<14} http://127.0.0.1:{service.port}  (docs: /docs)")
+                if service.name == "notifications":
+                    print(f"{'mail':<14} smtp://127.0.0.1:{mailsink.port()}  every message is "
+                          f"an .eml file in {mailsink.folder(cfg)}")
         elif args.command == "services-down":
             services.stop_services(cfg)
         elif args.command == "kafka-stop":
