@@ -28,6 +28,7 @@ TRANSPARENCY_THRESHOLD_CENTS = 100_000  # D.Lgs. 33/2013 art. 26-27: grants abov
 BUDGET_THRESHOLDS_PCT = (80, 100)        # programme budget used (committed + disbursed)
 VOUCHER_THRESHOLD_PCT = 80               # a voucher's amount used
 VOUCHER_EXPIRY_NOTICE_DAYS = 14          # "voucher expiring" is announced this many days before
+MAX_CENTS = 2**63 - 1                    # what a PostgreSQL bigint (every *_cents column) holds
 
 
 class Account(StrEnum):
@@ -87,7 +88,7 @@ def _require_positive_cents(amount_cents: int) -> None:
     # bool is an int in Python; True must not move one cent of public money.
     if isinstance(amount_cents, bool) or not isinstance(amount_cents, int):
         raise LedgerViolation(f"an amount is whole cents, not {amount_cents!r}")
-    if amount_cents <= 0:
+    if not 0 < amount_cents <= MAX_CENTS:
         raise LedgerViolation(f"a movement moves a positive amount, not {amount_cents}")
 
 
