@@ -133,6 +133,12 @@ class Vouchers:
             end=start.replace(hour=16), price_cents=charged_cents or 1500,
             charged_cents=charged_cents)
 
+    async def outbox(self, event_type: type[ev.DomainEvent]) -> list[dict[str, Any]]:
+        """The payloads of one type the service wrote to its outbox, in order."""
+        rows = await self.runtime.db.fetch("SELECT payload FROM outbox WHERE type = $1 "
+                                           "ORDER BY seq", event_type.event_type)
+        return [r["payload"] for r in rows]
+
     async def run_jobs(self) -> int:
         scheduler = Scheduler(self.runtime.db, commands.JOBS, clock=self.clock)
         return await scheduler.run_due()
