@@ -164,13 +164,16 @@ class Vouchers:
         return sums
 
 
-@pytest.fixture
-async def svc(infra: Infra, database_url: str, topic_prefix: str) -> AsyncIterator[Vouchers]:
+@pytest.fixture(params=[False], ids=["api"])
+async def svc(request: pytest.FixtureRequest, infra: Infra, database_url: str,
+              topic_prefix: str) -> AsyncIterator[Vouchers]:
+    """The service without its consumers (tests deliver events through the handlers), or with
+    them on real Kafka when a test parametrizes `svc` indirectly with True."""
     clock = ManualClock(MARCH_1ST)
     settings = VouchersSettings(database_url=database_url, kafka_bootstrap=infra.kafka_bootstrap,
                                 topic_prefix=topic_prefix, run_scheduler=False,
-                                run_consumers=False, outbox_poll_seconds=0.2, log_json=False,
-                                db_pool_max=20)
+                                run_consumers=request.param, outbox_poll_seconds=0.2,
+                                log_json=False, db_pool_max=20)
     app = create_app(settings, clock=clock)
     async with app.router.lifespan_context(app):
         async with httpx.AsyncClient(transport=httpx.ASGITransport(app=app),
