@@ -16,6 +16,8 @@ from cowork.booking.app import BookingSettings
 from cowork.booking.app import create_app as create_booking
 from cowork.membership.app import MembershipSettings
 from cowork.membership.app import create_app as create_membership
+from cowork.vouchers.app import VouchersSettings
+from cowork.vouchers.app import create_app as create_vouchers
 
 OPEN = {"/healthz", "/readyz", "/metrics", "/openapi.json", "/docs", "/docs/oauth2-redirect",
         "/redoc"}
@@ -26,6 +28,8 @@ APPS = {
     "membership": lambda: create_membership(MembershipSettings(
         database_url="postgresql://nobody@127.0.0.1:1/none", log_json=False)),
     "booking": lambda: create_booking(BookingSettings(
+        database_url="postgresql://nobody@127.0.0.1:1/none", log_json=False)),
+    "vouchers": lambda: create_vouchers(VouchersSettings(
         database_url="postgresql://nobody@127.0.0.1:1/none", log_json=False)),
 }
 

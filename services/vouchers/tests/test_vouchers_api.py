@@ -8,6 +8,9 @@ from uuid import uuid4
 import pytest
 from vouchers_testkit import MILAN_2013, OFFICER, Vouchers, member_token
 
+from cowork.shared.demo_ids import DEMO_SPACE_ID
+from cowork.vouchers import demo
+
 pytestmark = [pytest.mark.infra]
 
 
@@ -111,3 +114,28 @@ async def test_bad_input_is_a_422_naming_the_field(svc: Vouchers) -> None:
     assert unknown.status_code == 404
     bad_cursor = await svc.client.get("/v1/programmes?cursor=zzz", headers=OFFICER)
     assert bad_cursor.status_code == 422 and bad_cursor.json()["error"]["field"] == "cursor"
+
+
+async def test_demo_data_is_milan_2013_at_the_demo_space_loaded_once(svc: Vouchers) -> None:
+    await demo.load(svc.runtime)
+    await demo.load(svc.runtime)
+    programmes = (await svc.client.get("/v1/programmes", headers=OFFICER)).json()["items"]
+    [milan] = programmes
+    assert (milan["budget_cents"], milan["coverage_pct"], milan["cap_per_year_cents"],
+            milan["max_duration_months"], milan["selection_mode"], milan["min_desks"]) == \
+        (29_824_000, 50, 150_000, 12, "first_come", 10)
+    spaces = (await svc.client.get("/v1/accredited-spaces", headers=OFFICER)).json()["items"]
+    assert [s["space_id"] for s in spaces] == [str(DEMO_SPACE_ID)]
+    assert spaces[0]["warning"].startswith("space_unknown")  # booking has not announced it yet
+
+
+async def test_lists_are_paginated_with_a_cursor(svc: Vouchers) -> None:
+    for n in range(3):
+        await svc.programme(name=f"Programme {n}")
+        svc.clock.advance(seconds=1)
+    first = (await svc.client.get("/v1/programmes?limit=2", headers=OFFICER)).json()
+    assert [p["name"] for p in first["items"]] == ["Programme 0", "Programme 1"]
+    rest = (await svc.client.get(f"/v1/programmes?limit=2&cursor={first['next_cursor']}",
+                                 headers=OFFICER)).json()
+    assert [p["name"] for p in rest["items"]] == ["Programme 2"]
+    assert rest["next_cursor"] is None
