@@ -139,3 +139,16 @@ async def test_lists_are_paginated_with_a_cursor(svc: Vouchers) -> None:
                                  headers=OFFICER)).json()
     assert [p["name"] for p in rest["items"]] == ["Programme 2"]
     assert rest["next_cursor"] is None
+
+
+async def test_the_replicas_member_kind_wins_over_a_declared_one(svc: Vouchers) -> None:
+    programme = await svc.programme()  # persons only
+    newcomer = uuid4()  # membership's member.registered has not arrived yet
+    undeclared = (await svc.apply(programme["id"], newcomer)).json()
+    assert undeclared["status"] == "rejected"
+    assert undeclared["reasons"] == ["member_kind_not_eligible"]
+    declared = (await svc.apply(programme["id"], newcomer, member_kind="person")).json()
+    assert declared["status"] == "granted"  # a rejected applicant may apply again
+    organisation = await svc.member(kind="organisation")
+    claimed = (await svc.apply(programme["id"], organisation, member_kind="person")).json()
+    assert claimed["status"] == "rejected"

@@ -106,3 +106,14 @@ async def test_a_ranked_programme_closes_and_ranks_the_day_after_its_deadline(
     assert decided["status"] == "granted"
     too_late = await svc.apply(programme["id"], await svc.member())
     assert too_late.status_code == 409
+
+
+async def test_a_first_come_programme_closes_the_day_after_its_validity(svc: Vouchers) -> None:
+    programme = await svc.programme(valid_until="2027-03-05")
+    svc.clock.advance(days=4)  # 5 March, 10:00
+    await svc.run_jobs()
+    assert (await svc.read_programme(programme["id"]))["status"] == "open"
+    svc.clock.advance(hours=14)  # 6 March 00:00 Rome
+    await svc.run_jobs()
+    assert (await svc.read_programme(programme["id"]))["status"] == "closed"
+    assert len(await svc.outbox(ev.ProgrammeClosed)) == 1

@@ -127,6 +127,9 @@ class Declared(Strict):
     status: Code | list[Code] | None = Field(None, description="e.g. unemployed, new_partita_iva")
     statuses: Annotated[list[Code], Field(max_length=20)] = []
     disability: bool = False
+    member_kind: Literal["person", "organisation"] | None = Field(
+        None, description="used only while the service has not yet learnt the member's kind "
+        "from membership's events")
     partita_iva_opened_on: date | None = None
     tax_code: Annotated[str, Field(pattern=r"^[A-Za-z0-9]{11}$|^[A-Za-z0-9]{16}$")] | None = \
         Field(None, description="codice fiscale or partita IVA: the de minimis undertaking")
@@ -144,7 +147,7 @@ class Declared(Strict):
             statuses.update(self.status)
         return {"birth_date": self.birth_date.isoformat() if self.birth_date else None,
                 "residence_istat": self.residence_istat, "statuses": sorted(statuses),
-                "disability": self.disability,
+                "disability": self.disability, "member_kind": self.member_kind,
                 "partita_iva_opened_on": self.partita_iva_opened_on.isoformat()
                 if self.partita_iva_opened_on else None,
                 "tax_code": self.tax_code}

@@ -140,9 +140,13 @@ async def open_programme(conn: asyncpg.Connection, spec: dict[str, Any], now: da
         cap_per_beneficiary_cents=spec["cap_per_beneficiary_cents"],
         valid_from=spec["valid_from"], valid_until=spec["valid_until"],
         selection_mode=spec["selection_mode"]), source=SOURCE)
-    if spec.get("application_deadline") is not None:
+    # Closes by itself the day after its deadline (ranked: ranks and grants then), or a
+    # first-come programme without one the day after its validity ends.
+    last_day = spec.get("application_deadline") or (
+        spec["valid_until"] if spec["selection_mode"] == "first_come" else None)
+    if last_day is not None:
         await scheduler.schedule(conn, CLOSE_JOB, str(programme_id),
-                                 start_of_day(spec["application_deadline"] + timedelta(days=1)))
+                                 start_of_day(last_day + timedelta(days=1)))
     programme = await store.programme_by_id(conn, programme_id)
     assert programme is not None
     return programme
@@ -280,8 +284,11 @@ async def apply(conn: asyncpg.Connection, programme_id: UUID, member_id: UUID,
     if declared.residence_istat is None and member is not None and member["residence_istat"]:
         declarations = {**declarations, "residence_istat": member["residence_istat"]}
         declared = declarations_of(declarations)
+    # The replica's member kind wins; a member it has not heard of yet (registered a moment
+    # ago) may declare it, like every other self-certified fact the officer checks later.
+    member_kind = member["kind"] if member and member["kind"] else declarations.get("member_kind")
     outcome = domain.check_eligibility(eligibility_rules(programme["eligibility"]),
-                                       member["kind"] if member else None, declared, today)
+                                       member_kind, declared, today)
     application_id = uuid4()
     tax_code = declarations.pop("tax_code", None)
     try:
@@ -497,6 +504,10 @@ async def redeem(conn: asyncpg.Connection, source: Source, now: datetime) -> boo
         return False
     if source.type == "booking":
         assert source.space_id is not None and source.resource_kind is not None
+        if await store.booking_redemption(conn, source.id) is not None:
+            log.warning("booking already redeemed by another event: ignored",
+                        booking_id=str(source.id), event_id=str(source.event_id))
+            return False
         candidates = await store.redeemable_for_booking(conn, source.member_id, source.used_on,
                                                         source.space_id, source.resource_kind)
     else:
