@@ -62,6 +62,8 @@ bench: stack
 	@$(UV) run python shared/bench/bench_events.py
 	@if [ -f services/booking/bench/bench_booking.py ]; then \
 		$(UV) run python services/booking/bench/bench_booking.py; fi
+	@if [ -f services/vouchers/bench/bench_vouchers.py ]; then \
+		$(UV) run python services/vouchers/bench/bench_vouchers.py; fi
 
 token: setup
 	@$(UV) run cowork token --role $(or $(ROLE),staff) $(if $(SUB),--sub $(SUB))
