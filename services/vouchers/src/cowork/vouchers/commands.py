@@ -81,8 +81,7 @@ async def post(conn: asyncpg.Connection, programme_id: UUID,
     await store.insert_ledger_transaction(
         conn, transaction_id=transaction_id, programme_id=programme_id, movement=movement,
         amount_cents=amount_cents, recorded_at=now,
-        postings=domain.postings(movement, amount_cents), facts=facts)
-    await store.save_balances(conn, programme_id, balances)
+        postings=domain.postings(movement, amount_cents), facts=facts, balances=balances)
     return transaction_id
 
 
@@ -100,10 +99,7 @@ async def statement_period_for(conn: asyncpg.Connection, programme_id: UUID,
     is assigned to one statement, once, and an issued statement never changes. Called with
     the programme's balances locked, which issuing also takes."""
     period = month_of(now)
-    issued = await store.issued_periods_from(conn, programme_id, period)
-    while period in issued:
-        period = next_month(period)
-    return period
+    return first_unissued(period, await store.issued_periods_from(conn, programme_id, period))
 
 
 async def _budget_thresholds(conn: asyncpg.Connection, programme_id: UUID,
@@ -499,58 +495,60 @@ def subsidy_rules(row: asyncpg.Record) -> domain.SubsidyRules:
 
 async def redeem(conn: asyncpg.Connection, source: Source, now: datetime) -> bool:
     """Pay coverage% of the charge from the member's first voucher that covers it (caps and
-    remaining balance applied): committed -> disbursed. At most once per source event."""
-    if await store.redemption_seen(conn, source.event_id):
-        return False
+    remaining balance applied): committed -> disbursed. At most once per source event, and
+    once per booking."""
     if source.type == "booking":
         assert source.space_id is not None and source.resource_kind is not None
-        if await store.booking_redemption(conn, source.id) is not None:
-            log.warning("booking already redeemed by another event: ignored",
-                        booking_id=str(source.id), event_id=str(source.event_id))
-            return False
-        candidates = await store.redeemable_for_booking(conn, source.member_id, source.used_on,
-                                                        source.space_id, source.resource_kind)
+        candidates = await store.redeemable_for_booking(
+            conn, source.member_id, source.used_on, source.event_id, source.id,
+            source.space_id, source.resource_kind)
     else:
         candidates = await store.redeemable_for_membership(conn, source.member_id,
-                                                           source.used_on)
+                                                           source.used_on, source.event_id)
+    period = month_of(now)
     for candidate in candidates:
         balances = await locked_balances(conn, candidate["programme_id"])
-        voucher = await store.voucher_by_id(conn, candidate["id"], for_update=True)
-        assert voucher is not None
+        voucher = await store.lock_voucher_for_redemption(conn, candidate["id"],
+                                                          source.used_on.year, period)
         if voucher["status"] != "active" or voucher["remaining_cents"] == 0:
             continue
-        by_kind, this_year = await store.usage_of(conn, voucher["id"], source.used_on.year)
         subsidy = domain.subsidy_for(
             subsidy_rules(candidate), source.charged_cents, source.resource_kind,
-            domain.Usage(remaining_cents=voucher["remaining_cents"], by_kind_cents=by_kind,
-                         this_year_cents=this_year))
+            domain.Usage(remaining_cents=voucher["remaining_cents"],
+                         by_kind_cents={k: int(v) for k, v in voucher["by_kind"].items()},
+                         this_year_cents=voucher["this_year"]))
         if subsidy <= 0:
             continue
-        await _record_redemption(conn, voucher, balances, source, subsidy, now)
+        await _record_redemption(conn, voucher, balances, source, subsidy, now,
+                                 first_unissued(period, set(voucher["issued_periods"])))
         return True
     return False
 
 
+def first_unissued(period: str, issued: set[str]) -> str:
+    """`period`, or the first later month whose statement is not issued yet."""
+    while period in issued:
+        period = next_month(period)
+    return period
+
+
 async def _record_redemption(conn: asyncpg.Connection, voucher: asyncpg.Record,
                              balances: domain.ProgrammeBalances, source: Source, subsidy: int,
-                             now: datetime) -> None:
+                             now: datetime, statement_period: str) -> None:
     programme_id = voucher["programme_id"]
     transaction_id = await post(
         conn, programme_id, balances, domain.Movement.REDEEM, subsidy, now,
         voucher_id=voucher["id"], member_id=source.member_id, source_type=source.type,
         source_id=source.id, source_event_id=source.event_id, space_id=source.space_id,
-        price_cents=source.charged_cents,
-        statement_period=await statement_period_for(conn, programme_id, now))
-    await store.insert_redemption(conn, {
+        price_cents=source.charged_cents, statement_period=statement_period)
+    remaining = voucher["remaining_cents"] - subsidy
+    await store.record_redemption(conn, {
         "id": transaction_id, "voucher_id": voucher["id"], "programme_id": programme_id,
         "member_id": source.member_id, "source_type": source.type, "source_id": source.id,
         "source_event_id": source.event_id, "space_id": source.space_id,
         "resource_kind": source.resource_kind, "used_on": source.used_on,
         "price_cents": source.price_cents, "charged_cents": source.charged_cents,
-        "subsidy_cents": subsidy, "recorded_at": now})
-    remaining = voucher["remaining_cents"] - subsidy
-    await store.set_remaining(conn, voucher["id"], remaining)
-    await add_event(conn, ev.VoucherRedeemed(
+        "subsidy_cents": subsidy, "recorded_at": now}, remaining, ev.VoucherRedeemed(
         voucher_id=voucher["id"], member_id=source.member_id,
         source_type=source.type,  # type: ignore[arg-type]
         source_id=source.id, price_cents=source.charged_cents, subsidy_cents=subsidy,

@@ -10,6 +10,8 @@ from uuid import UUID
 
 import asyncpg
 
+from cowork.shared import outbox
+from cowork.shared.events import contracts as ev
 from cowork.vouchers import domain
 
 Row = asyncpg.Record
@@ -84,36 +86,48 @@ async def lock_balances(conn: asyncpg.Connection, programme_id: UUID
                                     row["committed_cents"], row["disbursed_cents"])
 
 
-async def save_balances(conn: asyncpg.Connection, programme_id: UUID,
-                        balances: domain.ProgrammeBalances) -> None:
-    await conn.execute(
-        "UPDATE programme_balances SET available_cents = $2, committed_cents = $3, "
-        "disbursed_cents = $4 WHERE programme_id = $1",
-        programme_id, balances.available_cents, balances.committed_cents,
-        balances.disbursed_cents)
-
-
-_INSERT_TRANSACTION = """
-INSERT INTO ledger_transactions (id, programme_id, movement, amount_cents, recorded_at,
-    voucher_id, member_id, reason, source_type, source_id, source_event_id, space_id,
-    price_cents, statement_period)
-VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14)
-"""
+# One statement per ledger transaction: the entry, its postings and the balances it leaves.
+# Its facts are bound by name (see _TRANSACTION_FACTS), never by position in a long list.
+_TRANSACTION_FACTS = ("voucher_id", "member_id", "reason", "source_type", "source_id",
+                      "source_event_id", "space_id", "price_cents", "statement_period")
+_FACT_TYPES = {"voucher_id": "uuid", "member_id": "uuid", "reason": "text",
+               "source_type": "text", "source_id": "uuid", "source_event_id": "uuid",
+               "space_id": "uuid", "price_cents": "bigint", "statement_period": "text"}
+_FIRST_FACT = 10
+_INSERT_TRANSACTION = f"""
+WITH entry AS (
+    INSERT INTO ledger_transactions (id, programme_id, movement, amount_cents, recorded_at,
+                                     {", ".join(_TRANSACTION_FACTS)})
+    VALUES ($1, $2, $3, $4, $5, {", ".join(
+        f"${_FIRST_FACT + i}::{_FACT_TYPES[name]}" for i, name in enumerate(_TRANSACTION_FACTS))})
+    RETURNING id
+), postings AS (
+    INSERT INTO ledger_postings (transaction_id, account, amount_cents)
+    SELECT entry.id, p.account, p.amount_cents
+    FROM entry, unnest($6::text[], $7::bigint[]) AS p (account, amount_cents)
+)
+UPDATE programme_balances SET available_cents = ($8::bigint[])[1],
+    committed_cents = ($8::bigint[])[2], disbursed_cents = ($8::bigint[])[3]
+WHERE programme_id = $2 AND $9::boolean
+"""  # noqa: S608 - composed from constants only, never from input
 
 
 async def insert_ledger_transaction(conn: asyncpg.Connection, *, transaction_id: UUID,
                                     programme_id: UUID, movement: domain.Movement,
                                     amount_cents: int, recorded_at: datetime,
                                     postings: Sequence[domain.Posting],
-                                    facts: dict[str, Any]) -> None:
+                                    facts: dict[str, Any],
+                                    balances: domain.ProgrammeBalances | None = None) -> None:
+    """The transaction with its postings, and (given) the programme's balances after it —
+    one round trip. The database checks at commit that the postings sum to zero."""
+    unknown = set(facts) - set(_TRANSACTION_FACTS)
+    assert not unknown, f"not a ledger fact: {unknown}"
+    after = [balances.available_cents, balances.committed_cents,
+             balances.disbursed_cents] if balances is not None else [0, 0, 0]
     await conn.execute(
         _INSERT_TRANSACTION, transaction_id, programme_id, movement.value, amount_cents,
-        recorded_at, facts.get("voucher_id"), facts.get("member_id"), facts.get("reason"),
-        facts.get("source_type"), facts.get("source_id"), facts.get("source_event_id"),
-        facts.get("space_id"), facts.get("price_cents"), facts.get("statement_period"))
-    await conn.executemany(
-        "INSERT INTO ledger_postings (transaction_id, account, amount_cents) VALUES ($1, $2, $3)",
-        [(transaction_id, p.account.value, p.amount_cents) for p in postings])
+        recorded_at, [p.account.value for p in postings], [p.amount_cents for p in postings],
+        after, balances is not None, *(facts.get(name) for name in _TRANSACTION_FACTS))
 
 
 async def ledger_page(conn: asyncpg.Connection, programme_id: UUID, after_seq: int | None,
@@ -298,72 +312,89 @@ WHERE v.member_id = $1 AND v.status = 'active' AND v.remaining_cents > 0
   AND v.valid_from <= $2 AND $2 <= v.valid_until
   -- a conditional grant pays nothing until its condition is met
   AND (v.condition_deadline IS NULL OR v.partita_iva_opened_on IS NOT NULL)
+  -- nothing for an event already redeemed, or a booking redeemed by another event
+  AND NOT EXISTS (SELECT 1 FROM redemptions r WHERE r.source_event_id = $3
+                  OR (r.source_type = 'booking' AND r.source_id = $4))
 """
 
 
-async def redeemable_for_membership(conn: asyncpg.Connection, member_id: UUID,
-                                    on: date) -> list[Row]:
+async def redeemable_for_membership(conn: asyncpg.Connection, member_id: UUID, on: date,
+                                    event_id: UUID) -> list[Row]:
+    """Active vouchers that pay for a membership (none when the event was redeemed)."""
     return list(await conn.fetch(
         _REDEEMABLE + " AND (p.subsidises ->> 'memberships')::boolean "
-        "ORDER BY v.valid_until, v.granted_at, v.id", member_id, on))
+        "ORDER BY v.valid_until, v.granted_at, v.id", member_id, on, event_id, None))
 
 
 async def redeemable_for_booking(conn: asyncpg.Connection, member_id: UUID, on: date,
-                                 space_id: UUID, resource_kind: str) -> list[Row]:
+                                 event_id: UUID, booking_id: UUID, space_id: UUID,
+                                 resource_kind: str) -> list[Row]:
     """Active vouchers that pay for this booking: bookings of its kind subsidised, the space
-    accredited on that day, among the programme's spaces, with enough desks."""
+    accredited on that day, among the programme's spaces, with enough desks (none when the
+    event, or another event of the booking, was redeemed)."""
     return list(await conn.fetch(
         _REDEEMABLE + """
           AND (p.subsidises ->> 'bookings')::boolean
           AND (jsonb_array_length(coalesce(p.subsidises -> 'resource_kinds', '[]'::jsonb)) = 0
-               OR p.subsidises -> 'resource_kinds' ? $4)
-          AND (p.accredited_space_ids IS NULL OR $3 = ANY (p.accredited_space_ids))
-          AND EXISTS (SELECT 1 FROM accredited_spaces a WHERE a.space_id = $3
+               OR p.subsidises -> 'resource_kinds' ? $6)
+          AND (p.accredited_space_ids IS NULL OR $5 = ANY (p.accredited_space_ids))
+          AND EXISTS (SELECT 1 FROM accredited_spaces a WHERE a.space_id = $5
                       AND a.from_date <= $2 AND (a.until_date IS NULL OR $2 < a.until_date))
           AND (p.min_desks = 0 OR p.min_desks <= (
                 SELECT count(*) FROM space_resources r
-                WHERE r.space_id = $3 AND r.kind IN ('hot_desk', 'fixed_desk')))
+                WHERE r.space_id = $5 AND r.kind IN ('hot_desk', 'fixed_desk')))
         ORDER BY v.valid_until, v.granted_at, v.id
-        """, member_id, on, space_id, resource_kind))  # noqa: S608 - constant text
-
-
-async def vouchers_due_for_release(conn: asyncpg.Connection, programme_id: UUID) -> list[Row]:
-    return list(await conn.fetch("SELECT * FROM vouchers WHERE programme_id = $1 "
-                                 "AND status = 'active'", programme_id))
+        """, member_id, on, event_id, booking_id, space_id, resource_kind))  # noqa: S608 - constant text
 
 
 # ---------------------------------------------------------------- redemptions
 
 
-async def usage_of(conn: asyncpg.Connection, voucher_id: UUID, year: int
-                   ) -> tuple[dict[str, int], int]:
-    """What a voucher has paid net of reversals: by resource kind, and in the calendar year."""
-    rows = await conn.fetch(
-        "SELECT coalesce(resource_kind, '') AS kind, "
-        "sum(subsidy_cents - reversed_cents)::bigint AS net, "
-        "sum(subsidy_cents - reversed_cents) FILTER "
-        "(WHERE extract(year FROM used_on) = $2)::bigint AS this_year "
-        "FROM redemptions WHERE voucher_id = $1 GROUP BY 1", voucher_id, year)
-    by_kind = {r["kind"]: r["net"] for r in rows if r["kind"]}
-    return by_kind, sum(r["this_year"] or 0 for r in rows)
+_REDEMPTION_COLUMNS = ("id", "voucher_id", "programme_id", "member_id", "source_type",
+                       "source_id", "source_event_id", "space_id", "resource_kind", "used_on",
+                       "price_cents", "charged_cents", "subsidy_cents", "recorded_at")
+_REMAINING = len(_REDEMPTION_COLUMNS) + 1
+_RECORD_REDEMPTION = f"""
+WITH redemption AS (
+    INSERT INTO redemptions ({", ".join(_REDEMPTION_COLUMNS)})
+    VALUES ({", ".join(f"${i}" for i in range(1, len(_REDEMPTION_COLUMNS) + 1))})
+), voucher AS (
+    UPDATE vouchers SET remaining_cents = ${_REMAINING} WHERE id = $2 RETURNING id
+)
+{outbox.insert_event_after("voucher", _REMAINING + 1)}
+"""  # noqa: S608 - composed from constants only, never from input
 
 
-async def insert_redemption(conn: asyncpg.Connection, values: dict[str, Any]) -> None:
-    await conn.execute(
+async def record_redemption(conn: asyncpg.Connection, redemption: dict[str, Any],
+                            remaining_cents: int, event: ev.DomainEvent, *, source: str) -> None:
+    """The redemption, the voucher's new remaining balance and its event: one round trip."""
+    _, event_values = outbox.outbox_values(event, source=source)
+    await conn.execute(_RECORD_REDEMPTION, *(redemption[c] for c in _REDEMPTION_COLUMNS),
+                       remaining_cents, *event_values)
+
+
+async def lock_voucher_for_redemption(conn: asyncpg.Connection, voucher_id: UUID, year: int,
+                                      period: str) -> Row:
+    """The voucher, locked (after its programme's balances), with what it has paid net of
+    reversals by resource kind and in `year`, and which statements of its programme from
+    `period` on are issued."""
+    row: Row = await conn.fetchrow(
         """
-        INSERT INTO redemptions (id, voucher_id, programme_id, member_id, source_type, source_id,
-            source_event_id, space_id, resource_kind, used_on, price_cents, charged_cents,
-            subsidy_cents, recorded_at)
-        VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14)
-        """, values["id"], values["voucher_id"], values["programme_id"], values["member_id"],
-        values["source_type"], values["source_id"], values["source_event_id"],
-        values["space_id"], values["resource_kind"], values["used_on"], values["price_cents"],
-        values["charged_cents"], values["subsidy_cents"], values["recorded_at"])
-
-
-async def redemption_seen(conn: asyncpg.Connection, source_event_id: UUID) -> bool:
-    return bool(await conn.fetchval("SELECT 1 FROM redemptions WHERE source_event_id = $1",
-                                    source_event_id))
+        SELECT v.*,
+               (SELECT coalesce(jsonb_object_agg(k.kind, k.net), '{}'::jsonb) FROM (
+                    SELECT resource_kind AS kind, sum(subsidy_cents - reversed_cents) AS net
+                    FROM redemptions WHERE voucher_id = v.id AND resource_kind IS NOT NULL
+                    GROUP BY resource_kind) k) AS by_kind,
+               (SELECT coalesce(sum(subsidy_cents - reversed_cents), 0)::bigint
+                FROM redemptions WHERE voucher_id = v.id
+                  AND used_on >= make_date($2, 1, 1) AND used_on < make_date($2 + 1, 1, 1)
+               ) AS this_year,
+               ARRAY(SELECT s.period FROM statements s WHERE s.programme_id = v.programme_id
+                     AND s.period >= $3) AS issued_periods
+        FROM vouchers v WHERE v.id = $1
+        FOR UPDATE OF v
+        """, voucher_id, year, period)
+    return row
 
 
 async def booking_redemption(conn: asyncpg.Connection, booking_id: UUID) -> Row | None:
