@@ -8,7 +8,7 @@ import csv
 import hashlib
 import io
 from datetime import UTC, datetime
-from uuid import UUID
+from uuid import UUID, uuid4
 
 import pytest
 from vouchers_testkit import OFFICER, Vouchers, member_token
@@ -73,6 +73,13 @@ async def test_issue_freezes_the_month_and_a_late_event_lands_in_the_next(svc: V
         [("redemption", 2_000), ("reversal", -1_000)]
     assert (april["redeemed_cents"], april["reversed_cents"], april["net_cents"]) == \
         (2_000, 1_000, 1_000)
+
+    elsewhere = await svc.client.get(f"/v1/programmes/{pid}/statements/2027-03?space_id={uuid4()}",
+                                     headers=OFFICER)
+    assert elsewhere.json()["lines"] == []
+    here = await svc.client.get(f"/v1/programmes/{pid}/statements/2027-03?space_id={space_id}",
+                                headers=OFFICER)
+    assert here.content == frozen.content  # every March line was at this space
 
     async with svc.runtime.db.acquire() as conn:
         regenerated = await commands.render_statement(conn, UUID(pid), "2027-03")

@@ -466,15 +466,24 @@ def router(runtime: ServiceRuntime) -> APIRouter:
 
     @api.get("/programmes/{programme_id}/statements/{period}", tags=["statements"])
     async def statement(programme_id: UUID, period: str, caller: Caller,
-                        accept: Annotated[str | None, Header()] = None) -> Response:
+                        accept: Annotated[str | None, Header()] = None,
+                        space_id: UUID | None = None) -> Response:
         """JSON (canonical: sorted keys, lines by recorded time), or CSV with
-        `Accept: text/csv`. Once issued, the frozen bytes; before, a draft from the ledger."""
+        `Accept: text/csv`. Once issued, the frozen bytes; before, a draft from the ledger.
+        With `space_id`: the same month's lines at one accredited space (a view rendered from
+        the same ledger lines; the programme's statement is the document that is issued)."""
         require_roles(caller, "officer", "staff")
         checked_period(period)
         async with runtime.db.acquire() as conn:
             await programme_or_404(conn, programme_id)
             issued = await store.issued_statement(conn, programme_id, period)
-            if issued is not None:
+            if space_id is not None:
+                document = await commands.render_statement(conn, programme_id, period,
+                                                           space_id=space_id)
+                json_bytes, csv_bytes = document.json_bytes, document.csv_bytes
+                sha256 = document.sha256
+                status = "issued" if issued is not None else "draft"
+            elif issued is not None:
                 json_bytes, csv_bytes = bytes(issued["json_bytes"]), bytes(issued["csv_bytes"])
                 sha256, status = issued["sha256"], "issued"
             else:

@@ -658,11 +658,12 @@ def statement_line(row: asyncpg.Record) -> domain.StatementLine:
         amount_cents=row["amount_cents"] if redemption else -row["amount_cents"])
 
 
-async def render_statement(conn: asyncpg.Connection, programme_id: UUID, period: str
-                           ) -> domain.StatementDocument:
-    """The statement built from the ledger lines assigned to `period`."""
+async def render_statement(conn: asyncpg.Connection, programme_id: UUID, period: str,
+                           space_id: UUID | None = None) -> domain.StatementDocument:
+    """The statement built from the ledger lines assigned to `period` (at one space)."""
     rows = await store.statement_lines(conn, programme_id, period)
-    return domain.render_statement(programme_id, period, [statement_line(r) for r in rows])
+    return domain.render_statement(programme_id, period, [
+        statement_line(r) for r in rows if space_id is None or r["space_id"] == space_id])
 
 
 async def issue_statement(conn: asyncpg.Connection, programme_id: UUID, period: str,
