@@ -10,6 +10,7 @@ from vouchers_testkit import MILAN_2013, OFFICER, Vouchers, member_token
 
 from cowork.shared.demo_ids import DEMO_SPACE_ID
 from cowork.vouchers import demo
+from cowork.vouchers.api import encode_cursor
 
 pytestmark = [pytest.mark.infra]
 
@@ -112,8 +113,13 @@ async def test_bad_input_is_a_422_naming_the_field(svc: Vouchers) -> None:
     assert wrong_date.json()["error"]["field"] == "declarations.birth_date"
     unknown = await svc.client.get(f"/v1/vouchers/{uuid4()}", headers=OFFICER)
     assert unknown.status_code == 404
-    bad_cursor = await svc.client.get("/v1/programmes?cursor=zzz", headers=OFFICER)
-    assert bad_cursor.status_code == 422 and bad_cursor.json()["error"]["field"] == "cursor"
+    for path, cursor in (("/v1/programmes", "zzz"),
+                         ("/v1/programmes", encode_cursor(["2027-01-01T00:00:00", "x"])),
+                         (f"/v1/programmes/{programme['id']}/ledger", encode_cursor(2**70)),
+                         (f"/v1/programmes/{programme['id']}/ledger", encode_cursor("1"))):
+        bad_cursor = await svc.client.get(f"{path}?cursor={cursor}", headers=OFFICER)
+        assert bad_cursor.status_code == 422, (path, cursor, bad_cursor.text)
+        assert bad_cursor.json()["error"]["field"] == "cursor"
 
 
 async def test_demo_data_is_milan_2013_at_the_demo_space_loaded_once(svc: Vouchers) -> None:

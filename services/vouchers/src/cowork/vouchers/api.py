@@ -263,7 +263,10 @@ def time_id_cursor(cursor: str | None) -> tuple[datetime, UUID] | None:
     if key is None:
         return None
     try:
-        return datetime.fromisoformat(key[0]), UUID(key[1])
+        moment = datetime.fromisoformat(key[0])
+        if moment.tzinfo is None:
+            raise ValueError("naive time")
+        return moment, UUID(key[1])
     except (TypeError, ValueError, IndexError, KeyError) as exc:
         raise invalid("cursor", "not a cursor this API gave") from exc
 
@@ -360,7 +363,7 @@ def router(runtime: ServiceRuntime) -> APIRouter:
         (+ into an account, - out of it; each transaction sums to zero)."""
         require_roles(caller, "officer")
         after = decode_cursor(cursor)
-        if after is not None and not isinstance(after, int):
+        if after is not None and not (type(after) is int and 0 <= after < 2**63):
             raise invalid("cursor", "not a cursor this API gave")
         async with runtime.db.acquire() as conn:
             programme = await programme_or_404(conn, programme_id)
