@@ -154,3 +154,29 @@ async def test_thresholds_are_emitted_once_each(svc: Vouchers) -> None:
                                     json={"reason": "other"}, headers=OFFICER)
     assert revoked.status_code == 200
     assert len(await svc.outbox(ev.BudgetThresholdReached)) == 2
+
+
+async def test_a_late_charge_on_a_booking_the_plan_included_is_subsidised(
+        svc: Vouchers) -> None:
+    programme = await svc.programme()
+    space_id = await svc.space()
+    member_id, voucher_id = await svc.granted(programme["id"])
+    included = svc.booking(member_id, space_id, charged_cents=0)
+    in_time = svc.booking(member_id, space_id, charged_cents=0)
+    await svc.deliver(included)
+    await svc.deliver(in_time)
+    assert await svc.outbox(ev.VoucherRedeemed) == []
+    at = datetime(2027, 3, 1, 12, tzinfo=UTC)
+    await svc.deliver(ev.BookingCancelled(booking_id=in_time.booking_id, member_id=member_id,
+                                          cancelled_by="member", late=False, charged_cents=0,
+                                          cancelled_at=at))
+    cancelled = ev.BookingCancelled(booking_id=included.booking_id, member_id=member_id,
+                                    cancelled_by="member", late=True, charged_cents=1_500,
+                                    cancelled_at=at)
+    envelope = await svc.deliver(cancelled)
+    await svc.deliver(cancelled, envelope_id=envelope.id)
+    [redeemed] = await svc.outbox(ev.VoucherRedeemed)
+    assert (redeemed["source_id"], redeemed["price_cents"], redeemed["subsidy_cents"]) == \
+        (str(included.booking_id), 1_500, 750)
+    assert (await svc.voucher(voucher_id))["remaining_cents"] == 150_000 - 750
+    await svc.ledger_is_balanced(programme["id"])

@@ -522,6 +522,11 @@ async def redeem(conn: asyncpg.Connection, source: Source, now: datetime) -> boo
         await _record_redemption(conn, voucher, balances, source, subsidy, now,
                                  first_unissued(period, set(voucher["issued_periods"])))
         return True
+    if candidates and source.type == "booking" and source.charged_cents == 0:
+        assert source.space_id is not None and source.resource_kind is not None
+        await store.remember_unsubsidised_booking(
+            conn, booking_id=source.id, member_id=source.member_id, space_id=source.space_id,
+            resource_kind=source.resource_kind, used_on=source.used_on)
     return False
 
 
@@ -569,6 +574,9 @@ async def reverse_booking(conn: asyncpg.Connection, *, booking_id: UUID, late: b
     that has ended meanwhile the money goes on to available."""
     found = await store.booking_redemption(conn, booking_id)
     if found is None:
+        if late and late_charge_cents > 0:
+            return await _subsidise_late_charge(conn, booking_id, late_charge_cents, event_id,
+                                                now)
         return False
     balances = await locked_balances(conn, found["programme_id"])
     voucher = await store.voucher_by_id(conn, found["voucher_id"], for_update=True)
@@ -602,6 +610,20 @@ async def reverse_booking(conn: asyncpg.Connection, *, booking_id: UUID, late: b
         voucher_id=voucher["id"], member_id=redemption["member_id"], source_type="booking",
         source_id=booking_id, reversed_cents=amount, remaining_cents=remaining), source=SOURCE)
     return True
+
+
+async def _subsidise_late_charge(conn: asyncpg.Connection, booking_id: UUID,
+                                 late_charge_cents: int, event_id: UUID, now: datetime) -> bool:
+    """A booking the plan included (nothing subsidised) cancelled late: the late-cancellation
+    charge is what the member pays, so it is redeemed like a charge, on the booking's day."""
+    booking = await store.unsubsidised_booking(conn, booking_id)
+    if booking is None:
+        return False
+    return await redeem(conn, Source(
+        type="booking", id=booking_id, event_id=event_id, member_id=booking["member_id"],
+        price_cents=late_charge_cents, charged_cents=late_charge_cents,
+        used_on=booking["used_on"], space_id=booking["space_id"],
+        resource_kind=booking["resource_kind"]), now)
 
 
 # ---------------------------------------------------------------- scheduled jobs

@@ -397,6 +397,21 @@ async def lock_voucher_for_redemption(conn: asyncpg.Connection, voucher_id: UUID
     return row
 
 
+async def remember_unsubsidised_booking(conn: asyncpg.Connection, *, booking_id: UUID,
+                                        member_id: UUID, space_id: UUID, resource_kind: str,
+                                        used_on: date) -> None:
+    await conn.execute(
+        "INSERT INTO unsubsidised_bookings (booking_id, member_id, space_id, resource_kind, "
+        "used_on) VALUES ($1, $2, $3, $4, $5) ON CONFLICT DO NOTHING",
+        booking_id, member_id, space_id, resource_kind, used_on)
+
+
+async def unsubsidised_booking(conn: asyncpg.Connection, booking_id: UUID) -> Row | None:
+    row: Row | None = await conn.fetchrow(
+        "SELECT * FROM unsubsidised_bookings WHERE booking_id = $1", booking_id)
+    return row
+
+
 async def booking_redemption(conn: asyncpg.Connection, booking_id: UUID) -> Row | None:
     row: Row | None = await conn.fetchrow(
         "SELECT r.*, p.coverage_pct FROM redemptions r JOIN programmes p ON p.id = r.programme_id "

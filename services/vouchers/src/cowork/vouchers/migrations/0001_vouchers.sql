@@ -199,6 +199,17 @@ CREATE TABLE redemptions (
 CREATE UNIQUE INDEX one_redemption_per_booking ON redemptions (source_id) WHERE source_type = 'booking';
 CREATE INDEX redemptions_by_voucher ON redemptions (voucher_id);
 
+-- Bookings a voucher would have covered but that cost the member nothing (their plan includes
+-- them): if such a booking is cancelled late, the late-cancellation charge is what the member
+-- pays, and that charge is subsidised. (booking.cancelled carries no space or kind.)
+CREATE TABLE unsubsidised_bookings (
+    booking_id     uuid PRIMARY KEY,
+    member_id      uuid NOT NULL,
+    space_id       uuid NOT NULL,
+    resource_kind  text NOT NULL,
+    used_on        date NOT NULL
+);
+
 -- Thresholds (budget 80/100 %, voucher 80 %, voucher expiring) emitted exactly once each.
 CREATE TABLE thresholds_emitted (
     subject_id  uuid        NOT NULL,
