@@ -351,6 +351,27 @@ def test_de_minimis_counts_a_rolling_three_years() -> None:
     assert domain.de_minimis_headroom([(date(2026, 1, 1), 10)], on, ceiling_cents=25) == 15
 
 
+@given(st.lists(st.tuples(st.dates(date(2022, 1, 1), date(2027, 12, 31)),
+                          st.integers(1, 15_000_000)), max_size=12),
+       st.dates(date(2025, 1, 1), date(2027, 12, 31)), st.integers(1, 30_000_000))
+def test_a_grant_reduced_to_fit_never_takes_an_undertaking_over_the_ceiling(
+        previous: list[tuple[date, int]], on: date, cap: int) -> None:
+    decision = domain.grant_amount(cap, 10**12, domain.de_minimis_headroom(previous, on))
+    after = [*previous, (on, decision.amount_cents)]
+    in_window = sum(amount for day, amount in after
+                    if domain.de_minimis_window_start(on) <= day <= on)
+    already = in_window - decision.amount_cents
+    # Within the ceiling after the grant, unless it was already over before (then refused).
+    assert in_window <= max(domain.DE_MINIMIS_CEILING_CENTS, already)
+    if already >= domain.DE_MINIMIS_CEILING_CENTS:
+        assert decision == domain.GrantDecision(0, ("de_minimis_exceeded",))
+    elif already + cap > domain.DE_MINIMIS_CEILING_CENTS:
+        assert decision.amount_cents == domain.DE_MINIMIS_CEILING_CENTS - already
+        assert decision.reasons == ("de_minimis_reduced",)
+    else:
+        assert decision == domain.GrantDecision(cap, ())
+
+
 def test_de_minimis_window_of_a_leap_day() -> None:
     assert domain.de_minimis_window_start(date(2028, 2, 29)) == date(2025, 3, 1)
     assert domain.de_minimis_window_start(date(2027, 3, 10)) == date(2024, 3, 11)
