@@ -14,7 +14,7 @@ from cowork.shared.events import contracts as ev
 pytestmark = [pytest.mark.infra]
 
 
-async def test_erasure_drops_personal_declarations_and_keeps_the_accounting(
+async def test_erasure_drops_personal_data_revokes_and_keeps_the_accounting(
         svc: Vouchers) -> None:
     programme = await svc.programme()
     space_id = await svc.space()
@@ -29,8 +29,24 @@ async def test_erasure_drops_personal_declarations_and_keeps_the_accounting(
     member = await svc.runtime.db.fetchrow("SELECT * FROM members WHERE member_id = $1",
                                            member_id)
     assert member["residence_istat"] is None and member["erased_at"] is not None
-    assert (await svc.voucher(voucher_id))["remaining_cents"] == 149_000
+    voucher = await svc.voucher(voucher_id)
+    assert (voucher["status"], voucher["end_reason"], voucher["released_cents"]) == \
+        ("revoked", "member_erased", 149_000)
+    assert (await svc.read_programme(programme["id"]))["disbursed_cents"] == 1_000  # stays paid
     await svc.ledger_is_balanced(programme["id"])
+
+
+async def test_an_erased_applicant_leaves_the_ranking(svc: Vouchers) -> None:
+    programme = await svc.programme(selection_mode="ranked", criteria=["younger_first"])
+    member_id = await svc.member()
+    application = (await svc.apply(programme["id"], member_id)).json()
+    await svc.deliver(ev.MemberErased(member_id=member_id,
+                                      erased_at=datetime(2027, 3, 2, tzinfo=UTC)))
+    await svc.client.post(f"/v1/programmes/{programme['id']}/close", headers=OFFICER)
+    withdrawn = (await svc.client.get(f"/v1/applications/{application['id']}",
+                                      headers=OFFICER)).json()
+    assert (withdrawn["status"], withdrawn["reasons"]) == ("rejected", ["member_erased"])
+    assert (await svc.read_programme(programme["id"]))["committed_cents"] == 0
 
 
 async def test_accreditation_is_checked_against_the_desks_booking_announced(

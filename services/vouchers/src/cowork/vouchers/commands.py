@@ -626,6 +626,20 @@ async def _subsidise_late_charge(conn: asyncpg.Connection, booking_id: UUID,
         resource_kind=booking["resource_kind"]), now)
 
 
+async def forget_member(conn: asyncpg.Connection, member_id: UUID, now: datetime) -> None:
+    """GDPR erasure: personal data goes; the member has left, so their pending and waiting
+    applications are withdrawn and their active vouchers revoked (reason `member_erased`),
+    which gives the unspent money back to the programme. Accounting facts stay."""
+    await store.forget_member(conn, member_id, now)
+    for application in await store.live_applications_of(conn, member_id):
+        await _reject(conn, application, [MEMBER_ERASED], now)
+    for voucher_id in await store.active_vouchers_of(conn, member_id):
+        await _end_voucher(conn, voucher_id, status="revoked", reason=MEMBER_ERASED, now=now)
+
+
+MEMBER_ERASED = "member_erased"
+
+
 # ---------------------------------------------------------------- scheduled jobs
 
 

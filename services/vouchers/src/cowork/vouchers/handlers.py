@@ -35,7 +35,7 @@ def handlers(clock: Clock = system_clock) -> dict[str, Handler]:
     async def on_erased(conn: asyncpg.Connection, envelope: Envelope) -> None:
         event = envelope.data
         assert isinstance(event, ev.MemberErased)
-        await store.forget_member(conn, event.member_id, clock())
+        await commands.forget_member(conn, event.member_id, clock())
 
     async def on_resource_published(conn: asyncpg.Connection, envelope: Envelope) -> None:
         event = envelope.data

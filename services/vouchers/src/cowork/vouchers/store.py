@@ -515,6 +515,18 @@ async def forget_member(conn: asyncpg.Connection, member_id: UUID, now: datetime
                        member_id)
 
 
+async def live_applications_of(conn: asyncpg.Connection, member_id: UUID) -> list[Row]:
+    return list(await conn.fetch(
+        "SELECT * FROM applications WHERE member_id = $1 AND status IN ('pending', 'waitlisted') "
+        "ORDER BY submitted_at, id", member_id))
+
+
+async def active_vouchers_of(conn: asyncpg.Connection, member_id: UUID) -> list[UUID]:
+    return [r["id"] for r in await conn.fetch(
+        "SELECT id FROM vouchers WHERE member_id = $1 AND status = 'active' ORDER BY id",
+        member_id)]
+
+
 async def upsert_space_resource(conn: asyncpg.Connection, resource_id: UUID, space_id: UUID,
                                 kind: str) -> None:
     await conn.execute(
