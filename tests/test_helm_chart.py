@@ -19,11 +19,13 @@ from pydantic import AliasChoices
 from cowork.booking.app import BookingSettings
 from cowork.membership.app import MembershipSettings
 from cowork.shared.settings import ServiceSettings
+from cowork.vouchers.app import VouchersSettings
 
 ROOT = Path(__file__).resolve().parents[1]
 CHART = ROOT / "deploy" / "helm" / "cowork"
 SETTINGS: dict[str, type[ServiceSettings]] = {"membership": MembershipSettings,
-                                              "booking": BookingSettings}
+                                              "booking": BookingSettings,
+                                              "vouchers": VouchersSettings}
 
 
 def _helm() -> str:
@@ -151,7 +153,8 @@ def test_the_prometheus_operator_scrape_is_optional() -> None:
     assert [d for d in _render() if d["kind"] == "ServiceMonitor"] == []
     monitors = [d for d in _render("metrics.serviceMonitor.enabled=true")
                 if d["kind"] == "ServiceMonitor"]
-    assert sorted(m["spec"]["endpoints"][0]["path"] for m in monitors) == ["/metrics", "/metrics"]
+    assert sorted(m["spec"]["endpoints"][0]["path"] for m in monitors) == \
+        ["/metrics"] * len(SETTINGS)
 
 
 @pytest.mark.parametrize(("setting", "complaint"), [
