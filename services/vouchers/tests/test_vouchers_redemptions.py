@@ -180,3 +180,31 @@ async def test_a_late_charge_on_a_booking_the_plan_included_is_subsidised(
         (str(included.booking_id), 1_500, 750)
     assert (await svc.voucher(voucher_id))["remaining_cents"] == 150_000 - 750
     await svc.ledger_is_balanced(programme["id"])
+
+
+async def test_a_batch_of_bookings_pays_as_the_same_bookings_one_by_one(svc: Vouchers) -> None:
+    programme = await svc.programme(
+        coverage_pct=100, cap_per_beneficiary_cents=300_000, cap_per_year_cents=None,
+        kind_caps_cents={"hot_desk": 100_000},
+        subsidises={"bookings": True, "memberships": False, "resource_kinds": []})
+    space_id = await svc.space()
+    one_by_one, voucher_a = await svc.granted(programme["id"])
+    batched, voucher_b = await svc.granted(programme["id"])
+
+    def day_of(member_id, n: int, charge: int, kind: str) -> ev.BookingConfirmed:  # type: ignore[no-untyped-def]
+        return svc.booking(member_id, space_id, charged_cents=charge, kind=kind,
+                           day=date(2027, 3, 2 + n))
+
+    plan = [(60_000, "hot_desk"), (60_000, "hot_desk"), (150_000, "fixed_desk"),
+            (90_000, "fixed_desk"), (10_000, "hot_desk")]
+    for n, (charge, kind) in enumerate(plan):
+        await svc.deliver(day_of(one_by_one, n, charge, kind))
+    batch = [day_of(batched, n, charge, kind) for n, (charge, kind) in enumerate(plan)]
+    again = batch[0].model_copy(update={"resource_id": uuid4()})  # the same booking, re-sent
+    await svc.deliver_batch([*batch, again])
+    a, b = await svc.voucher(voucher_a), await svc.voucher(voucher_b)
+    assert a["remaining_cents"] == b["remaining_cents"] == 300_000 - 100_000 - 150_000 - 50_000
+    paid = await svc.outbox(ev.VoucherRedeemed)
+    assert [p["subsidy_cents"] for p in paid if p["voucher_id"] == voucher_b] == \
+        [60_000, 40_000, 150_000, 50_000]
+    await svc.ledger_is_balanced(programme["id"])

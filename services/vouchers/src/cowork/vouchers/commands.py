@@ -10,6 +10,7 @@ above what is available whatever runs at the same time.
 from __future__ import annotations
 
 import hashlib
+from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import UTC, date, datetime, time, timedelta
 from typing import Any
@@ -494,40 +495,90 @@ def subsidy_rules(row: asyncpg.Record) -> domain.SubsidyRules:
 
 
 async def redeem(conn: asyncpg.Connection, source: Source, now: datetime) -> bool:
-    """Pay coverage% of the charge from the member's first voucher that covers it (caps and
-    remaining balance applied): committed -> disbursed. At most once per source event, and
-    once per booking."""
-    if source.type == "booking":
-        assert source.space_id is not None and source.resource_kind is not None
-        candidates = await store.redeemable_for_booking(
-            conn, source.member_id, source.used_on, source.event_id, source.id,
-            source.space_id, source.resource_kind)
-    else:
-        candidates = await store.redeemable_for_membership(conn, source.member_id,
-                                                           source.used_on, source.event_id)
+    """Redeem one source (see `redeem_many`); whether anything was paid."""
+    return await redeem_many(conn, [source], now) == 1
+
+
+async def redeem_many(conn: asyncpg.Connection, sources: Sequence[Source], now: datetime
+                      ) -> int:
+    """Pay coverage% of each charge, in the order given, from the member's first voucher that
+    covers it (caps and remaining balance applied): committed -> disbursed. At most once per
+    source event, and once per booking. A batch is read in three queries — candidates, then
+    their programmes' balances locked, then their vouchers locked with what they have paid —
+    and each redemption written in two statements. Returns how many were paid."""
+    candidates: dict[int, list[asyncpg.Record]] = {}
+    for row in await store.redeemable(conn, sources):
+        candidates.setdefault(row["idx"], []).append(row)
+    if not candidates:
+        return 0
+    programme_ids = sorted({c["programme_id"] for rows in candidates.values() for c in rows})
+    balances = await store.lock_all_balances(conn, programme_ids)
+    vouchers = {voucher_id: _VoucherState.of(row) for voucher_id, row in (
+        await store.lock_vouchers_for_redemption(conn, sorted(
+            {c["voucher_id"] for rows in candidates.values() for c in rows}))).items()}
     period = month_of(now)
-    for candidate in candidates:
-        balances = await locked_balances(conn, candidate["programme_id"])
-        voucher = await store.lock_voucher_for_redemption(conn, candidate["id"],
-                                                          source.used_on.year, period)
-        if voucher["status"] != "active" or voucher["remaining_cents"] == 0:
+    issued = await store.issued_periods_of(conn, programme_ids, period)
+    seen: set[UUID] = set()  # events and bookings paid in this batch
+    paid = 0
+    for index, source in enumerate(sources):
+        if source.event_id in seen or (source.type == "booking" and source.id in seen):
             continue
-        subsidy = domain.subsidy_for(
-            subsidy_rules(candidate), source.charged_cents, source.resource_kind,
-            domain.Usage(remaining_cents=voucher["remaining_cents"],
-                         by_kind_cents={k: int(v) for k, v in voucher["by_kind"].items()},
-                         this_year_cents=voucher["this_year"]))
-        if subsidy <= 0:
-            continue
-        await _record_redemption(conn, voucher, balances, source, subsidy, now,
-                                 first_unissued(period, set(voucher["issued_periods"])))
-        return True
-    if candidates and source.type == "booking" and source.charged_cents == 0:
-        assert source.space_id is not None and source.resource_kind is not None
-        await store.remember_unsubsidised_booking(
-            conn, booking_id=source.id, member_id=source.member_id, space_id=source.space_id,
-            resource_kind=source.resource_kind, used_on=source.used_on)
-    return False
+        for candidate in candidates.get(index, []):
+            voucher = vouchers[candidate["voucher_id"]]
+            if voucher.status != "active" or voucher.remaining_cents == 0:
+                continue
+            subsidy = domain.subsidy_for(
+                subsidy_rules(candidate), source.charged_cents, source.resource_kind,
+                domain.Usage(remaining_cents=voucher.remaining_cents,
+                             by_kind_cents=dict(voucher.by_kind),
+                             this_year_cents=voucher.by_year.get(source.used_on.year, 0)))
+            if subsidy <= 0:
+                continue
+            await _record_redemption(
+                conn, voucher, balances[candidate["programme_id"]], source, subsidy, now,
+                first_unissued(period, issued.get(candidate["programme_id"], set())))
+            seen.update((source.event_id, source.id))
+            paid += 1
+            break
+        else:
+            if index in candidates and source.type == "booking" and source.charged_cents == 0:
+                assert source.space_id is not None and source.resource_kind is not None
+                await store.remember_unsubsidised_booking(
+                    conn, booking_id=source.id, member_id=source.member_id,
+                    space_id=source.space_id, resource_kind=source.resource_kind,
+                    used_on=source.used_on)
+    return paid
+
+
+@dataclass
+class _VoucherState:
+    """A locked voucher as a batch of redemptions changes it."""
+
+    id: UUID
+    programme_id: UUID
+    status: str
+    amount_cents: int
+    remaining_cents: int
+    released_cents: int
+    by_kind: dict[str, int]
+    by_year: dict[int, int]
+
+    @classmethod
+    def of(cls, row: asyncpg.Record) -> _VoucherState:
+        return cls(row["id"], row["programme_id"], row["status"], row["amount_cents"],
+                   row["remaining_cents"], row["released_cents"],
+                   {k: int(v) for k, v in row["by_kind"].items()},
+                   {int(y): int(v) for y, v in row["by_year"].items()})
+
+    @property
+    def used_cents(self) -> int:
+        return self.amount_cents - self.remaining_cents - self.released_cents
+
+    def pay(self, subsidy: int, kind: str | None, year: int) -> None:
+        self.remaining_cents -= subsidy
+        if kind is not None:
+            self.by_kind[kind] = self.by_kind.get(kind, 0) + subsidy
+        self.by_year[year] = self.by_year.get(year, 0) + subsidy
 
 
 def first_unissued(period: str, issued: set[str]) -> str:
@@ -537,34 +588,34 @@ def first_unissued(period: str, issued: set[str]) -> str:
     return period
 
 
-async def _record_redemption(conn: asyncpg.Connection, voucher: asyncpg.Record,
+async def _record_redemption(conn: asyncpg.Connection, voucher: _VoucherState,
                              balances: domain.ProgrammeBalances, source: Source, subsidy: int,
                              now: datetime, statement_period: str) -> None:
-    programme_id = voucher["programme_id"]
+    programme_id = voucher.programme_id
+    used_before = voucher.used_cents
     transaction_id = await post(
         conn, programme_id, balances, domain.Movement.REDEEM, subsidy, now,
-        voucher_id=voucher["id"], member_id=source.member_id, source_type=source.type,
+        voucher_id=voucher.id, member_id=source.member_id, source_type=source.type,
         source_id=source.id, source_event_id=source.event_id, space_id=source.space_id,
         price_cents=source.charged_cents, statement_period=statement_period)
-    remaining = voucher["remaining_cents"] - subsidy
+    voucher.pay(subsidy, source.resource_kind, source.used_on.year)
     await store.record_redemption(conn, {
-        "id": transaction_id, "voucher_id": voucher["id"], "programme_id": programme_id,
+        "id": transaction_id, "voucher_id": voucher.id, "programme_id": programme_id,
         "member_id": source.member_id, "source_type": source.type, "source_id": source.id,
         "source_event_id": source.event_id, "space_id": source.space_id,
         "resource_kind": source.resource_kind, "used_on": source.used_on,
         "price_cents": source.price_cents, "charged_cents": source.charged_cents,
-        "subsidy_cents": subsidy, "recorded_at": now}, remaining, ev.VoucherRedeemed(
-        voucher_id=voucher["id"], member_id=source.member_id,
-        source_type=source.type,  # type: ignore[arg-type]
-        source_id=source.id, price_cents=source.charged_cents, subsidy_cents=subsidy,
-        remaining_cents=remaining), source=SOURCE)
-    used_before = voucher["amount_cents"] - voucher["remaining_cents"] - voucher["released_cents"]
-    if domain.voucher_threshold_crossed(voucher["amount_cents"], used_before,
-                                        used_before + subsidy):
-        if await store.mark_threshold(conn, voucher["id"], "voucher_80", now):
+        "subsidy_cents": subsidy, "recorded_at": now}, voucher.remaining_cents,
+        ev.VoucherRedeemed(
+            voucher_id=voucher.id, member_id=source.member_id,
+            source_type=source.type,  # type: ignore[arg-type]
+            source_id=source.id, price_cents=source.charged_cents, subsidy_cents=subsidy,
+            remaining_cents=voucher.remaining_cents), source=SOURCE)
+    if domain.voucher_threshold_crossed(voucher.amount_cents, used_before, voucher.used_cents):
+        if await store.mark_threshold(conn, voucher.id, "voucher_80", now):
             await add_event(conn, ev.VoucherThresholdReached(
-                voucher_id=voucher["id"], member_id=source.member_id, threshold_pct=80,
-                remaining_cents=remaining), source=SOURCE)
+                voucher_id=voucher.id, member_id=source.member_id, threshold_pct=80,
+                remaining_cents=voucher.remaining_cents), source=SOURCE)
 
 
 async def reverse_booking(conn: asyncpg.Connection, *, booking_id: UUID, late: bool,

@@ -7,7 +7,7 @@ from __future__ import annotations
 
 import asyncpg
 
-from cowork.shared.consumer import Handler
+from cowork.shared.consumer import BatchHandler, Handler, applies_batches
 from cowork.shared.events import Envelope
 from cowork.shared.events import contracts as ev
 from cowork.shared.logging import get_logger
@@ -17,7 +17,7 @@ from cowork.vouchers import commands, store
 log = get_logger(__name__)
 
 
-def handlers(clock: Clock = system_clock) -> dict[str, Handler]:
+def handlers(clock: Clock = system_clock) -> dict[str, Handler | BatchHandler]:
     """The handler map; `clock` stamps the ledger entries (it decides their statement month)."""
 
     async def on_registered(conn: asyncpg.Connection, envelope: Envelope) -> None:
@@ -42,19 +42,26 @@ def handlers(clock: Clock = system_clock) -> dict[str, Handler]:
         assert isinstance(event, ev.ResourcePublished)
         await store.upsert_space_resource(conn, event.resource_id, event.space_id, event.kind)
 
-    async def on_booking_confirmed(conn: asyncpg.Connection, envelope: Envelope) -> None:
-        event = envelope.data
-        assert isinstance(event, ev.BookingConfirmed)
-        if event.charged_cents is None:
-            # A record from before booking said what it charged: never assume the tariff.
-            log.warning("booking without charged_cents: not subsidised",
-                        booking_id=str(event.booking_id), event_id=str(envelope.id))
-            return
-        await commands.redeem(conn, commands.Source(
-            type="booking", id=event.booking_id, event_id=envelope.id, member_id=event.member_id,
-            price_cents=event.price_cents, charged_cents=event.charged_cents,
-            used_on=commands.rome_date(event.start), space_id=event.space_id,
-            resource_kind=event.resource_kind), clock())
+    @applies_batches
+    async def on_bookings_confirmed(conn: asyncpg.Connection, envelopes: list[Envelope]
+                                    ) -> None:
+        """Consecutive booking.confirmed events, redeemed together (see redeem_many)."""
+        sources = []
+        for envelope in envelopes:
+            event = envelope.data
+            assert isinstance(event, ev.BookingConfirmed)
+            if event.charged_cents is None:
+                # A record from before booking said what it charged: never assume the tariff.
+                log.warning("booking without charged_cents: not subsidised",
+                            booking_id=str(event.booking_id), event_id=str(envelope.id))
+                continue
+            sources.append(commands.Source(
+                type="booking", id=event.booking_id, event_id=envelope.id,
+                member_id=event.member_id, price_cents=event.price_cents,
+                charged_cents=event.charged_cents, used_on=commands.rome_date(event.start),
+                space_id=event.space_id, resource_kind=event.resource_kind))
+        if sources:
+            await commands.redeem_many(conn, sources, clock())
 
     async def on_booking_cancelled(conn: asyncpg.Connection, envelope: Envelope) -> None:
         event = envelope.data
@@ -85,7 +92,7 @@ def handlers(clock: Clock = system_clock) -> dict[str, Handler]:
         ev.MemberUpdated.event_type: on_updated,
         ev.MemberErased.event_type: on_erased,
         ev.ResourcePublished.event_type: on_resource_published,
-        ev.BookingConfirmed.event_type: on_booking_confirmed,
+        ev.BookingConfirmed.event_type: on_bookings_confirmed,
         ev.BookingCancelled.event_type: on_booking_cancelled,
         ev.MembershipActivated.event_type: on_membership_activated,
         ev.MembershipRenewed.event_type: on_membership_renewed,

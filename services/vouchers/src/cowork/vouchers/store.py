@@ -303,48 +303,62 @@ async def declare_partita_iva(conn: asyncpg.Connection, voucher_id: UUID, opened
                        voucher_id, opened_on)
 
 
+# The vouchers that could pay for each of a batch of sources (bookings and memberships, one
+# row per source in `e`), best first: the one expiring first. Read without locks; the caller
+# locks what it uses and checks again.
 _REDEEMABLE = """
-SELECT v.*, p.coverage_pct, p.cap_per_beneficiary_cents, p.cap_per_year_cents,
-       p.kind_caps_cents, p.min_eligible_cost_cents, p.subsidises, p.accredited_space_ids,
-       p.min_desks
-FROM vouchers v JOIN programmes p ON p.id = v.programme_id
-WHERE v.member_id = $1 AND v.status = 'active' AND v.remaining_cents > 0
-  AND v.valid_from <= $2 AND $2 <= v.valid_until
-  -- a conditional grant pays nothing until its condition is met
-  AND (v.condition_deadline IS NULL OR v.partita_iva_opened_on IS NOT NULL)
+SELECT e.idx, v.id AS voucher_id, v.programme_id, p.coverage_pct, p.cap_per_beneficiary_cents,
+       p.cap_per_year_cents, p.kind_caps_cents, p.min_eligible_cost_cents
+FROM unnest($1::int[], $2::uuid[], $3::date[], $4::uuid[], $5::uuid[], $6::uuid[], $7::text[])
+     AS e (idx, member_id, used_on, event_id, booking_id, space_id, kind)
+JOIN vouchers v ON v.member_id = e.member_id AND v.status = 'active' AND v.remaining_cents > 0
+     AND v.valid_from <= e.used_on AND e.used_on <= v.valid_until
+     -- a conditional grant pays nothing until its condition is met
+     AND (v.condition_deadline IS NULL OR v.partita_iva_opened_on IS NOT NULL)
+JOIN programmes p ON p.id = v.programme_id
+WHERE
   -- nothing for an event already redeemed, or a booking redeemed by another event
-  AND NOT EXISTS (SELECT 1 FROM redemptions r WHERE r.source_event_id = $3
-                  OR (r.source_type = 'booking' AND r.source_id = $4))
+  NOT EXISTS (SELECT 1 FROM redemptions r WHERE r.source_event_id = e.event_id
+              OR (r.source_type = 'booking' AND r.source_id = e.booking_id))
+  AND CASE WHEN e.kind IS NULL THEN (p.subsidises ->> 'memberships')::boolean
+      -- a booking: of a subsidised kind, at a space accredited on that day, among the
+      -- programme's spaces, with enough desks
+      ELSE (p.subsidises ->> 'bookings')::boolean
+        AND (jsonb_array_length(coalesce(p.subsidises -> 'resource_kinds', '[]'::jsonb)) = 0
+             OR p.subsidises -> 'resource_kinds' ? e.kind)
+        AND (p.accredited_space_ids IS NULL OR e.space_id = ANY (p.accredited_space_ids))
+        AND EXISTS (SELECT 1 FROM accredited_spaces a WHERE a.space_id = e.space_id
+                    AND a.from_date <= e.used_on
+                    AND (a.until_date IS NULL OR e.used_on < a.until_date))
+        AND (p.min_desks = 0 OR p.min_desks <= (
+              SELECT count(*) FROM space_resources r
+              WHERE r.space_id = e.space_id AND r.kind IN ('hot_desk', 'fixed_desk')))
+      END
+ORDER BY e.idx, v.valid_until, v.granted_at, v.id
 """
 
 
-async def redeemable_for_membership(conn: asyncpg.Connection, member_id: UUID, on: date,
-                                    event_id: UUID) -> list[Row]:
-    """Active vouchers that pay for a membership (none when the event was redeemed)."""
+async def redeemable(conn: asyncpg.Connection, sources: Sequence[Any]) -> list[Row]:
+    """Candidate vouchers of each source (objects with member_id, used_on, event_id, type,
+    id, space_id, resource_kind), tagged with the source's index."""
     return list(await conn.fetch(
-        _REDEEMABLE + " AND (p.subsidises ->> 'memberships')::boolean "
-        "ORDER BY v.valid_until, v.granted_at, v.id", member_id, on, event_id, None))
+        _REDEEMABLE, list(range(len(sources))), [s.member_id for s in sources],
+        [s.used_on for s in sources], [s.event_id for s in sources],
+        [s.id if s.type == "booking" else None for s in sources],
+        [s.space_id for s in sources], [s.resource_kind for s in sources]))
 
 
-async def redeemable_for_booking(conn: asyncpg.Connection, member_id: UUID, on: date,
-                                 event_id: UUID, booking_id: UUID, space_id: UUID,
-                                 resource_kind: str) -> list[Row]:
-    """Active vouchers that pay for this booking: bookings of its kind subsidised, the space
-    accredited on that day, among the programme's spaces, with enough desks (none when the
-    event, or another event of the booking, was redeemed)."""
-    return list(await conn.fetch(
-        _REDEEMABLE + """
-          AND (p.subsidises ->> 'bookings')::boolean
-          AND (jsonb_array_length(coalesce(p.subsidises -> 'resource_kinds', '[]'::jsonb)) = 0
-               OR p.subsidises -> 'resource_kinds' ? $6)
-          AND (p.accredited_space_ids IS NULL OR $5 = ANY (p.accredited_space_ids))
-          AND EXISTS (SELECT 1 FROM accredited_spaces a WHERE a.space_id = $5
-                      AND a.from_date <= $2 AND (a.until_date IS NULL OR $2 < a.until_date))
-          AND (p.min_desks = 0 OR p.min_desks <= (
-                SELECT count(*) FROM space_resources r
-                WHERE r.space_id = $5 AND r.kind IN ('hot_desk', 'fixed_desk')))
-        ORDER BY v.valid_until, v.granted_at, v.id
-        """, member_id, on, event_id, booking_id, space_id, resource_kind))  # noqa: S608 - constant text
+async def lock_all_balances(conn: asyncpg.Connection, programme_ids: Sequence[UUID]
+                            ) -> dict[UUID, domain.ProgrammeBalances]:
+    """Several programmes' balances, locked in one order (by id) so batches never deadlock
+    each other on them."""
+    rows = await conn.fetch(
+        "SELECT programme_id, budget_cents, available_cents, committed_cents, disbursed_cents "
+        "FROM programme_balances WHERE programme_id = ANY($1::uuid[]) "
+        "ORDER BY programme_id FOR UPDATE", list(programme_ids))
+    return {r["programme_id"]: domain.ProgrammeBalances(
+        r["budget_cents"], r["available_cents"], r["committed_cents"], r["disbursed_cents"])
+        for r in rows}
 
 
 # ---------------------------------------------------------------- redemptions
@@ -373,28 +387,38 @@ async def record_redemption(conn: asyncpg.Connection, redemption: dict[str, Any]
                        remaining_cents, *event_values)
 
 
-async def lock_voucher_for_redemption(conn: asyncpg.Connection, voucher_id: UUID, year: int,
-                                      period: str) -> Row:
-    """The voucher, locked (after its programme's balances), with what it has paid net of
-    reversals by resource kind and in `year`, and which statements of its programme from
-    `period` on are issued."""
-    row: Row = await conn.fetchrow(
+async def lock_vouchers_for_redemption(conn: asyncpg.Connection, voucher_ids: Sequence[UUID]
+                                       ) -> dict[UUID, Row]:
+    """Vouchers locked (after their programmes' balances, by id), each with what it has paid
+    net of reversals by resource kind and by calendar year. Read after the balances are
+    locked, so no redemption of theirs is in flight."""
+    rows = await conn.fetch(
         """
         SELECT v.*,
                (SELECT coalesce(jsonb_object_agg(k.kind, k.net), '{}'::jsonb) FROM (
                     SELECT resource_kind AS kind, sum(subsidy_cents - reversed_cents) AS net
                     FROM redemptions WHERE voucher_id = v.id AND resource_kind IS NOT NULL
                     GROUP BY resource_kind) k) AS by_kind,
-               (SELECT coalesce(sum(subsidy_cents - reversed_cents), 0)::bigint
-                FROM redemptions WHERE voucher_id = v.id
-                  AND used_on >= make_date($2, 1, 1) AND used_on < make_date($2 + 1, 1, 1)
-               ) AS this_year,
-               ARRAY(SELECT s.period FROM statements s WHERE s.programme_id = v.programme_id
-                     AND s.period >= $3) AS issued_periods
-        FROM vouchers v WHERE v.id = $1
+               (SELECT coalesce(jsonb_object_agg(y.year, y.net), '{}'::jsonb) FROM (
+                    SELECT extract(year FROM used_on)::int::text AS year,
+                           sum(subsidy_cents - reversed_cents) AS net
+                    FROM redemptions WHERE voucher_id = v.id GROUP BY 1) y) AS by_year
+        FROM vouchers v WHERE v.id = ANY($1::uuid[])
+        ORDER BY v.id
         FOR UPDATE OF v
-        """, voucher_id, year, period)
-    return row
+        """, list(voucher_ids))
+    return {r["id"]: r for r in rows}
+
+
+async def issued_periods_of(conn: asyncpg.Connection, programme_ids: Sequence[UUID],
+                            period: str) -> dict[UUID, set[str]]:
+    rows = await conn.fetch("SELECT programme_id, period FROM statements "
+                            "WHERE programme_id = ANY($1::uuid[]) AND period >= $2",
+                            list(programme_ids), period)
+    issued: dict[UUID, set[str]] = {}
+    for r in rows:
+        issued.setdefault(r["programme_id"], set()).add(r["period"])
+    return issued
 
 
 async def remember_unsubsidised_booking(conn: asyncpg.Connection, *, booking_id: UUID,
