@@ -63,6 +63,8 @@ bench: stack
 	@if [ -f services/booking/bench/bench_booking.py ]; then \
 		$(UV) run python services/booking/bench/bench_booking.py; fi
 	@$(UV) run python services/notifications/bench/bench_notifications.py
+	@if [ -f services/vouchers/bench/bench_vouchers.py ]; then \
+		$(UV) run python services/vouchers/bench/bench_vouchers.py; fi
 
 token: setup
 	@$(UV) run cowork token --role $(or $(ROLE),staff) $(if $(SUB),--sub $(SUB))

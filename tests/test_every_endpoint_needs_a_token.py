@@ -18,6 +18,8 @@ from cowork.membership.app import MembershipSettings
 from cowork.membership.app import create_app as create_membership
 from cowork.notifications.app import NotificationsSettings
 from cowork.notifications.app import create_app as create_notifications
+from cowork.vouchers.app import VouchersSettings
+from cowork.vouchers.app import create_app as create_vouchers
 
 OPEN = {"/healthz", "/readyz", "/metrics", "/openapi.json", "/docs", "/docs/oauth2-redirect",
         "/redoc"}
@@ -30,6 +32,8 @@ APPS = {
     "booking": lambda: create_booking(BookingSettings(
         database_url="postgresql://nobody@127.0.0.1:1/none", log_json=False)),
     "notifications": lambda: create_notifications(NotificationsSettings(
+        database_url="postgresql://nobody@127.0.0.1:1/none", log_json=False)),
+    "vouchers": lambda: create_vouchers(VouchersSettings(
         database_url="postgresql://nobody@127.0.0.1:1/none", log_json=False)),
 }
 

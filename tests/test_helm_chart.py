@@ -20,12 +20,14 @@ from cowork.booking.app import BookingSettings
 from cowork.membership.app import MembershipSettings
 from cowork.notifications.app import NotificationsSettings
 from cowork.shared.settings import ServiceSettings
+from cowork.vouchers.app import VouchersSettings
 
 ROOT = Path(__file__).resolve().parents[1]
 CHART = ROOT / "deploy" / "helm" / "cowork"
 SETTINGS: dict[str, type[ServiceSettings]] = {"membership": MembershipSettings,
                                               "booking": BookingSettings,
-                                              "notifications": NotificationsSettings}
+                                              "notifications": NotificationsSettings,
+                                              "vouchers": VouchersSettings}
 
 
 def _helm() -> str:
@@ -153,7 +155,8 @@ def test_the_prometheus_operator_scrape_is_optional() -> None:
     assert [d for d in _render() if d["kind"] == "ServiceMonitor"] == []
     monitors = [d for d in _render("metrics.serviceMonitor.enabled=true")
                 if d["kind"] == "ServiceMonitor"]
-    assert [m["spec"]["endpoints"][0]["path"] for m in monitors] == ["/metrics"] * len(SETTINGS)
+    assert sorted(m["spec"]["endpoints"][0]["path"] for m in monitors) == \
+        ["/metrics"] * len(SETTINGS)
 
 
 @pytest.mark.parametrize(("setting", "complaint"), [
