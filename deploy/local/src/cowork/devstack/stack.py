@@ -148,14 +148,19 @@ def resolve_kafka_jars(cfg: StackConfig) -> Path:
 
 
 def _kafka_properties(cfg: StackConfig) -> str:
-    data = _kafka_dir(cfg) / "data"
+    return kafka_server_properties(str(cfg.kafka_port), str(cfg.kafka_controller_port),
+                                   str(_kafka_dir(cfg) / "data"))
+
+
+def kafka_server_properties(port: str, controller_port: str, data: str) -> str:
+    """The broker's settings, one KRaft node on 127.0.0.1 — for the local stack and, with
+    placeholders filled at start, the Kafka image (deploy/images/kafka)."""
     return "\n".join([
         "process.roles=broker,controller",
         "node.id=1",
-        f"controller.quorum.bootstrap.servers=127.0.0.1:{cfg.kafka_controller_port}",
-        f"listeners=PLAINTEXT://127.0.0.1:{cfg.kafka_port},"
-        f"CONTROLLER://127.0.0.1:{cfg.kafka_controller_port}",
-        f"advertised.listeners=PLAINTEXT://127.0.0.1:{cfg.kafka_port}",
+        f"controller.quorum.bootstrap.servers=127.0.0.1:{controller_port}",
+        f"listeners=PLAINTEXT://127.0.0.1:{port},CONTROLLER://127.0.0.1:{controller_port}",
+        f"advertised.listeners=PLAINTEXT://127.0.0.1:{port}",
         "controller.listener.names=CONTROLLER",
         "inter.broker.listener.name=PLAINTEXT",
         "listener.security.protocol.map=PLAINTEXT:PLAINTEXT,CONTROLLER:PLAINTEXT",
