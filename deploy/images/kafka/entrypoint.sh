@@ -13,8 +13,13 @@ java_run() {
     -cp '/opt/kafka/libs/*' "$@"
 }
 if [ ! -f "$DATA/meta.properties" ]; then
-  # A cluster id is 16 random bytes in URL-safe base64 without padding.
-  cluster_id="$(head -c 16 /dev/urandom | base64 | tr '+/' '-_' | cut -c 1-22)"
-  java_run "" kafka.tools.StorageTool format --standalone -t "$cluster_id" -c "$CONFIG" >/dev/null
+  # A cluster id is 16 random bytes in URL-safe base64 without padding; one starting with "-"
+  # would read as an option, so draw again.
+  cluster_id=-
+  while [ "${cluster_id#-}" != "$cluster_id" ]; do
+    cluster_id="$(head -c 16 /dev/urandom | base64 | tr '+/' '-_' | cut -c 1-22)"
+  done
+  java_run "" kafka.tools.StorageTool format --standalone --cluster-id="$cluster_id" \
+    --config="$CONFIG" >/dev/null
 fi
 java_run exec kafka.Kafka "$CONFIG"

@@ -167,6 +167,15 @@ def _until(check: Any, what: str, timeout: float) -> None:
     raise ContainersUnavailable(f"{what} did not answer within {timeout:.0f} s")
 
 
+def _logs(container: Any, tail: int = 3000) -> str:
+    """The end of a container's output, for an error message."""
+    try:
+        stdout, stderr = container.get_logs()
+    except Exception:
+        return "(no logs)"
+    return (stdout + stderr).decode(errors="replace")[-tail:]
+
+
 @dataclass
 class InfraContainers:
     """A Kafka broker and a PostgreSQL server, each in its container, on free ports."""
@@ -207,8 +216,13 @@ class InfraContainers:
         kafka.waiting_for(LogMessageWaitStrategy("Kafka Server started").with_startup_timeout(120))
         try:
             for name, container in (("postgres", postgres), ("kafka", kafka)):
-                container.start()
                 self.started.append(container)
+                try:
+                    container.start()
+                except Exception as exc:
+                    raise ContainersUnavailable(
+                        f"{name} ({container.image}) did not start: {exc}\n"
+                        f"{_logs(container)}") from exc
                 self.timings[f"{name}_started_s"] = round(time.monotonic() - began, 1)
             # Ready means a client's request succeeds, not only a line in a log.
             _until(lambda: _postgres_answers(self.database_url()), "PostgreSQL", 30)

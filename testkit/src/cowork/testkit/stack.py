@@ -21,6 +21,7 @@ from cowork.testkit.containers import (
     ContainersUnavailable,
     InfraContainers,
     _host_network_container,
+    _logs,
     free_ports,
     require_images,
 )
@@ -162,14 +163,16 @@ def _received(record: Any) -> ReceivedEvent:
 
 
 def _services_in_image() -> tuple[str, ...]:
-    """The services the image holds (the four of PRODUCT.md as they land)."""
+    """The services the image can run (`python -m cowork.<name>`): the four of PRODUCT.md as
+    they land — a package without its `__main__` is not a service yet."""
     import docker
 
     from cowork.testkit.containers import docker_host
 
     client = docker.DockerClient(base_url=docker_host())
     try:
-        probe = "import importlib.util as u; print(' '.join(s for s in %r if u.find_spec('cowork.' + s)))"
+        probe = ("import importlib.util as u; print(' '.join(s for s in %r "
+                 "if u.find_spec('cowork.' + s) and u.find_spec('cowork.' + s + '.__main__')))")
         output = client.containers.run(SERVICES_IMAGE, ["python", "-c", probe % (SERVICES,)],
                                        remove=True, network_mode="host")
     finally:
@@ -200,7 +203,7 @@ def _wait_ready(url: str, container: Any, timeout: float = 90.0) -> None:
                 return
         container.reload()
         if container.status not in ("created", "running"):
-            raise ContainersUnavailable(f"{url} exited:\n{container.get_logs()[0].decode()[-3000:]}")
+            raise ContainersUnavailable(f"{url} exited:\n{_logs(container)}")
         time.sleep(0.3)
     raise ContainersUnavailable(f"{url}/readyz did not answer 200 within {timeout:.0f} s")
 
