@@ -4,7 +4,7 @@ SHELL := /bin/bash
 UV := uv
 PYTEST_ARGS ?=
 
-.PHONY: help setup helm image images image-test stack run down status logs test test-fast test-containers lint bench token
+.PHONY: help setup helm image images image-test stack run down status logs test test-fast test-containers partner-example lint bench token
 
 help:
 	@echo "make run     start Kafka, PostgreSQL, every service and demo data (detached)"
@@ -37,6 +37,11 @@ DOCKER_SOCK := unix://$(CURDIR)/.devstack/docker/docker.sock
 test-containers: images helm
 	@COWORK_TEST_INFRA=containers DOCKER_HOST=$(DOCKER_SOCK) $(UV) run pytest $(PYTEST_ARGS)
 	@COWORK_TEST_INFRA=containers DOCKER_HOST=$(DOCKER_SOCK) $(UV) run pytest deploy/tests $(PYTEST_ARGS)
+	@$(MAKE) --no-print-directory partner-example
+
+# The example partner project, in its own environment, against Cowork in containers.
+partner-example: images
+	@cd examples/partner-tests && DOCKER_HOST=$(DOCKER_SOCK) $(UV) run --quiet pytest $(PYTEST_ARGS)
 
 image-test: stack
 	@$(UV) run pytest deploy/images/test_image.py $(PYTEST_ARGS)
