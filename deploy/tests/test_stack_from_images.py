@@ -82,3 +82,25 @@ def test_a_member_registers_buys_a_plan_and_books_a_desk(cowork_stack: CoworkSta
     confirmed = cowork_stack.wait_for("cowork.booking.booking.confirmed.v1",
                                       key=booked.json()["id"])
     assert confirmed.data is not None and confirmed.data["member_id"] == member_id
+
+
+def test_the_smtp_sink_keeps_what_it_is_sent() -> None:
+    """The sink the notifications service mails to in the stack: its image, on its own."""
+    import smtplib
+    from email.message import EmailMessage
+
+    from cowork.testkit.containers import SmtpSink
+
+    sink = SmtpSink().start()
+    try:
+        message = EmailMessage()
+        message["From"], message["To"] = "cowork@comune.example", "giulia@example.org"
+        message["Subject"] = "Il tuo voucher"
+        message.set_content("Ciao Giulia, il voucher è attivo.")
+        with smtplib.SMTP("127.0.0.1", sink.port, timeout=10) as smtp:
+            smtp.send_message(message)
+        [received] = sink.messages()
+        assert received["Subject"] == "Il tuo voucher"
+        assert "voucher è attivo" in received.get_content()
+    finally:
+        sink.stop()

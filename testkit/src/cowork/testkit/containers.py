@@ -29,6 +29,7 @@ from typing import Any
 os.environ.setdefault("TESTCONTAINERS_RYUK_DISABLED", "true")
 
 KAFKA_IMAGE = os.environ.get("COWORK_KAFKA_IMAGE", "cowork-kafka:dev")
+SMTP_SINK_IMAGE = os.environ.get("COWORK_SMTP_SINK_IMAGE", "cowork-smtp-sink:dev")
 POSTGRES_IMAGE = os.environ.get("COWORK_POSTGRES_IMAGE", "cowork-postgres:dev")
 OWNER_LABEL = "org.cowork.owner-pid"  # the process that started it, to find leftovers
 
@@ -238,6 +239,62 @@ class InfraContainers:
             container = self.started.pop()
             with contextlib.suppress(Exception):
                 container.stop()
+
+
+@dataclass
+class SmtpSink:
+    """The SMTP sink image: every message it accepts lands in a Maildir on this machine."""
+
+    port: int = 0
+    folder: Path | None = None
+    container: Any = None
+
+    def start(self) -> SmtpSink:
+        import socket
+        import tempfile
+
+        require_images(SMTP_SINK_IMAGE)
+        self.port = self.port or free_ports(1)[0]
+        self.folder = Path(tempfile.mkdtemp(prefix="cowork-mail-"))
+        # A Maildir's three folders, writable by the sink's user in its image (uid 10003):
+        # aiosmtpd's Mailbox creates them only when the Maildir itself does not exist yet.
+        for folder in (self.folder, *(self.folder / sub for sub in ("tmp", "new", "cur"))):
+            folder.mkdir(exist_ok=True)
+            if os.geteuid() == 0:
+                os.chown(folder, 10003, 10003)
+            else:
+                folder.chmod(0o777)
+        self.container = _host_network_container(SMTP_SINK_IMAGE, {"SMTP_PORT": str(self.port)},
+                                                 "smtp-sink")
+        self.container.with_volume_mapping(str(self.folder), "/var/mail/sink", "rw")
+        self.container.start()
+        deadline = time.monotonic() + 30
+        while time.monotonic() < deadline:
+            with socket.socket() as sock:
+                if sock.connect_ex(("127.0.0.1", self.port)) == 0:
+                    return self
+            time.sleep(0.2)
+        raise ContainersUnavailable(f"the SMTP sink did not listen:\n{_logs(self.container)}")
+
+    def messages(self) -> list[Any]:
+        """Every message received so far, parsed (email.message.EmailMessage)."""
+        import mailbox
+        from email import message_from_bytes, policy
+
+        assert self.folder is not None, "the sink is not started"
+        box = mailbox.Maildir(self.folder, create=False)
+        return [message_from_bytes(box.get_bytes(key), policy=policy.default)
+                for key in sorted(box.keys())]
+
+    def stop(self) -> None:
+        import shutil
+
+        if self.container is not None:
+            with contextlib.suppress(Exception):
+                self.container.stop()
+            self.container = None
+        if self.folder is not None:
+            shutil.rmtree(self.folder, ignore_errors=True)
 
 
 @contextlib.contextmanager

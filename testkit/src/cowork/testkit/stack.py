@@ -20,6 +20,7 @@ import jwt
 from cowork.testkit.containers import (
     ContainersUnavailable,
     InfraContainers,
+    SmtpSink,
     _host_network_container,
     _logs,
     free_ports,
@@ -58,10 +59,17 @@ class CoworkStack:
     issuer: str = "cowork"
     started: list[Any] = field(default_factory=list)
     timings: dict[str, float] = field(default_factory=dict)
+    mail: SmtpSink | None = None  # with the notifications service: where its mail goes
 
     @property
     def kafka_bootstrap(self) -> str:
         return self.infra.kafka_bootstrap
+
+    def mails(self) -> list[Any]:
+        """The messages the notifications service sent (parsed EmailMessages), oldest first."""
+        if self.mail is None:
+            raise RuntimeError("this stack runs no notifications service, so it sends no mail")
+        return self.mail.messages()
 
     @property
     def services(self) -> tuple[str, ...]:
@@ -151,6 +159,8 @@ class CoworkStack:
             container = self.started.pop()
             with contextlib.suppress(Exception):
                 container.stop()
+        if self.mail is not None:
+            self.mail.stop()
         self.infra.stop()
 
 
@@ -190,8 +200,8 @@ def _service_env(stack: CoworkStack, service: str, port: int) -> dict[str, str]:
         f"{prefix}_LOG_JSON": "true",
         "COWORK_JWT_SECRET": stack.jwt_secret, "COWORK_JWT_ISSUER": stack.issuer,
         "COWORK_TOPIC_PARTITIONS": "1",  # one partition: order is total, tests read less
-        # The notifications service's mail goes nowhere unless a test gives it a sink.
-        **{k: v for k, v in os.environ.items() if k.startswith(f"{prefix}_SMTP_")},
+        **({f"{prefix}_SMTP_HOST": "127.0.0.1", f"{prefix}_SMTP_PORT": str(stack.mail.port)}
+           if service == "notifications" and stack.mail is not None else {}),
     }
 
 
@@ -219,6 +229,8 @@ def start_stack(services: tuple[str, ...] | None = None) -> Iterator[CoworkStack
     try:
         infra.start()
         stack.timings.update(infra.timings)
+        if "notifications" in chosen:
+            stack.mail = SmtpSink().start()
         ports = free_ports(len(chosen))
         for service, port in zip(chosen, ports, strict=True):
             container = _host_network_container(
