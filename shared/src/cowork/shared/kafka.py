@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-from collections.abc import Iterable
+from collections.abc import Iterable, Mapping
 
 from aiokafka import AIOKafkaProducer
 from aiokafka.admin import AIOKafkaAdminClient, NewTopic
@@ -28,9 +28,14 @@ def reliable_producer(bootstrap: str, *, client_id: str) -> AIOKafkaProducer:
 
 
 async def ensure_topics(bootstrap: str, specs: Iterable[TopicSpec], *, prefix: str = "",
-                        timeout: float = 30.0) -> None:
+                        timeout: float = 30.0, replication_factor: int = 0,
+                        config: Mapping[str, str] | None = None) -> None:
     """Create the topics a service publishes to or reads from; existing ones are left alone.
-    The local broker has auto-creation off, as production clusters usually do."""
+    The local broker has auto-creation off, as production clusters usually do.
+
+    `replication_factor` 0 means 3 on a cluster of three brokers or more, else 1; `config` holds
+    topic-level settings (retention.ms, min.insync.replicas, ...) for every topic created; a
+    compacted topic keeps `cleanup.policy=compact` whatever `config` says."""
     wanted = {prefix + s.name: s for s in specs}
     admin = AIOKafkaAdminClient(bootstrap_servers=bootstrap, request_timeout_ms=10_000)
     deadline = asyncio.get_running_loop().time() + timeout
@@ -48,8 +53,9 @@ async def ensure_topics(bootstrap: str, specs: Iterable[TopicSpec], *, prefix: s
             NewTopic(
                 name=name,
                 num_partitions=spec.partitions,
-                replication_factor=1 if _single_broker(admin) else 3,
-                topic_configs={"cleanup.policy": "compact"} if spec.compacted else {},
+                replication_factor=replication_factor or (1 if _single_broker(admin) else 3),
+                topic_configs={**(config or {}),
+                               **({"cleanup.policy": "compact"} if spec.compacted else {})},
             )
             for name, spec in wanted.items()
             if name not in existing

@@ -13,7 +13,7 @@ import asyncio
 import contextlib
 import sys
 from collections.abc import AsyncIterator, Awaitable, Callable, Mapping, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
@@ -82,7 +82,7 @@ class ServiceRuntime:
         specs = [spec_for(n) for n in sorted(names)]
         if self.consumers:
             specs.append(TopicSpec(dlq_topic(self.name)))
-        return specs
+        return [replace(spec, partitions=self.settings.topic_partitions) for spec in specs]
 
     async def start(self) -> None:
         s = self.settings
@@ -91,7 +91,8 @@ class ServiceRuntime:
         if applied:
             log.info("migrations applied", migrations=applied)
         self.pool = await db.create_pool(dsn, min_size=s.db_pool_min, max_size=s.db_pool_max)
-        await ensure_topics(s.kafka_bootstrap, self.topic_specs(), prefix=s.topic_prefix)
+        await ensure_topics(s.kafka_bootstrap, self.topic_specs(), prefix=s.topic_prefix,
+                            replication_factor=s.topic_replication_factor, config=s.topic_config)
         self.producer = reliable_producer(s.kafka_bootstrap, client_id=f"cowork-{self.name}")
         await self.producer.start()
         if s.run_relay:

@@ -33,6 +33,15 @@ class ServiceSettings(BaseSettings):
         validation_alias=_shared("JWT_SECRET", "jwt_secret"),
     )
     jwt_issuer: str = Field(default="cowork", validation_alias=_shared("JWT_ISSUER", "jwt_issuer"))
+    # How the topics a service creates at start are made (existing topics are left as they are).
+    # The same for every service, so whichever starts first creates a topic the same way.
+    topic_partitions: int = Field(default=3, ge=1, le=10_000, validation_alias=_shared(
+        "TOPIC_PARTITIONS", "topic_partitions"))
+    topic_replication_factor: int = Field(  # 0: 3 on a cluster of three brokers or more, else 1
+        default=0, ge=0, le=32,
+        validation_alias=_shared("TOPIC_REPLICATION_FACTOR", "topic_replication_factor"))
+    topic_config: dict[str, str] = Field(  # topic-level configs as JSON, e.g. retention.ms
+        default_factory=dict, validation_alias=_shared("TOPIC_CONFIG", "topic_config"))
     http_host: str = "127.0.0.1"
     http_port: int = 8000
     log_level: str = "INFO"

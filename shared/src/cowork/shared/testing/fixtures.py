@@ -2,17 +2,18 @@
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator, Awaitable, Callable
+from collections.abc import AsyncIterator, Awaitable, Callable, Iterator
 
 import asyncpg
 import pytest
 
-from cowork.shared.testing import Infra, start_infra, unique_name
+from cowork.shared.testing import Infra, running_infra, unique_name
 
 
 @pytest.fixture(scope="session")
-def infra() -> Infra:
-    return start_infra()
+def infra() -> Iterator[Infra]:
+    with running_infra() as found:
+        yield found
 
 
 @pytest.fixture
