@@ -209,9 +209,14 @@ async def _end(conn: asyncpg.Connection, membership: asyncpg.Record, action: str
 
 
 async def expire_job(conn: asyncpg.Connection, job: scheduler.Job, now: datetime) -> None:
-    membership = await store.membership_by_id(conn, UUID(job.key), for_update=True)
+    # NOWAIT: a renewal holding this membership is about to re-arm this very job, whose row the
+    # scheduler holds; waiting would deadlock with it. The scheduler defers the job instead
+    # (LockNotAvailableError) and, once the renewal committed, finds it no longer due.
+    membership = await store.membership_by_id(conn, UUID(job.key), for_update=True, nowait=True)
     if membership is None or membership["status"] not in ("active", "suspended"):
         return  # cancelled or erased meanwhile: nothing left to expire
+    if domain.expiry_due(membership["period_end"]) > now:
+        return  # renewed: the renewal re-armed this job for the new period's end
     await _end(conn, membership, "expire", now)
 
 
