@@ -17,7 +17,7 @@ from cowork.booking.app import create_app as create_booking
 from cowork.membership.app import MembershipSettings
 from cowork.membership.app import create_app as create_membership
 
-OPEN = {"/healthz", "/readyz", "/metrics", "/openapi.json", "/docs", "/docs/oauth2-redirect",
+OPEN = {"/healthz", "/healthz/kafka", "/readyz", "/metrics", "/openapi.json", "/docs", "/docs/oauth2-redirect",
         "/redoc"}
 SELF_REGISTRATION = ("POST", "/v1/members")
 SOME_ID = "5f0c6a9e-1b2c-4d3e-8f70-0a1b2c3d4e5f"

@@ -15,7 +15,9 @@ events on a crash. Here the order is:
 A crash between 2 and 3 redelivers the batch, and the inbox turns it into a no-op. When the
 batch transaction fails, the records are applied one by one so that a single poison event
 cannot hold the others back: transient errors (database or broker away) are retried with
-backoff for as long as it takes, other errors up to `max_attempts` times, then dead-lettered.
+backoff for as long as it takes, other errors up to `max_attempts` times, then dead-lettered
+with their cause (`is_transient` says which is which); a handler raising `PermanentError`
+dead-letters its event at once.
 """
 
 from __future__ import annotations
@@ -33,6 +35,7 @@ from typing import Any
 import asyncpg
 import structlog
 from aiokafka import AIOKafkaProducer, ConsumerRecord
+from aiokafka.errors import KafkaConnectionError
 from faststream import AckPolicy
 from faststream.kafka import KafkaBroker
 from faststream.kafka.annotations import KafkaMessage
@@ -45,6 +48,7 @@ from cowork.shared.events.envelope import (
     decode,
     headers_to_dict,
 )
+from cowork.shared.kafka import ResilientProducer
 from cowork.shared.logging import get_logger
 
 log = get_logger(__name__)
@@ -63,17 +67,35 @@ def applies_batches(handler: BatchHandler) -> BatchHandler:
 def _is_batch(handler: object) -> bool:
     return bool(getattr(handler, "applies_batches", False))
 
+# Transient means the world, not the event: the database or the broker could not be reached,
+# or the transaction lost a race (deadlock, serialization, a NOWAIT lock). Such a failure is
+# retried for as long as it takes. Everything else — a bug (asyncpg's InterfaceError for a
+# wrong argument count, a FileNotFoundError: both are not connection failures though the
+# second is an OSError), a constraint the event violates — is retried `max_attempts` times and
+# then dead-lettered with its cause.
 TRANSIENT_ERRORS: tuple[type[BaseException], ...] = (
-    asyncpg.PostgresConnectionError,
-    asyncpg.InterfaceError,
+    asyncpg.PostgresConnectionError,  # includes ConnectionDoesNotExistError
     asyncpg.CannotConnectNowError,
     asyncpg.TooManyConnectionsError,
+    asyncpg.AdminShutdownError,
+    asyncpg.CrashShutdownError,
     asyncpg.SerializationError,
     asyncpg.DeadlockDetectedError,
-    ConnectionError,
-    OSError,
-    TimeoutError,
+    asyncpg.LockNotAvailableError,
+    ConnectionError,  # refused, reset, aborted, broken pipe
+    TimeoutError,  # a pool that could not hand out a connection, a network wait
+    KafkaConnectionError,
 )
+
+
+def is_transient(error: BaseException) -> bool:
+    """Whether `error` says the infrastructure is away or a race was lost (retry without
+    limit), rather than something about the event or the code (bounded, then dead letter)."""
+    if isinstance(error, TRANSIENT_ERRORS):
+        return True
+    # asyncpg raises a plain InterfaceError for calls on a connection that was closed under
+    # us; every other InterfaceError is a programming error.
+    return isinstance(error, asyncpg.InterfaceError) and "connection is closed" in str(error)
 
 
 class PermanentError(Exception):
@@ -109,7 +131,7 @@ class EventConsumer:
         name: str,
         service: str,
         pool: asyncpg.Pool,
-        producer: AIOKafkaProducer,
+        producer: AIOKafkaProducer | ResilientProducer,
         topics: Sequence[str],
         handlers: Mapping[str, Handler | BatchHandler],
         dlq_topic: str,
@@ -127,6 +149,11 @@ class EventConsumer:
         self._retry = retry or RetryPolicy()
         self._batch_size = batch_size
         self.group_id = f"{topic_prefix}{service}.{name}"
+
+    @property
+    def subscribed_topics(self) -> list[str]:
+        """The physical topics this consumer reads (prefix included)."""
+        return list(self._topics)
 
     # -- wiring
 
@@ -158,7 +185,6 @@ class EventConsumer:
             await asyncio.sleep(self._retry.base_seconds)
             return
         await message.ack()
-        await self._report_lag(message)
 
     # -- the core, independent of FastStream so it can be driven directly
 
@@ -251,21 +277,18 @@ class EventConsumer:
             except PermanentError as exc:
                 await self.dead_letter(record, exc, attempts=attempt)
                 return
-            except TRANSIENT_ERRORS as exc:
-                # The event is fine; the world is not. Wait without giving up on it.
-                delay = self._retry.delay(min(attempt, 10))
-                log.warning("transient failure; retrying", consumer=self.name,
-                            event_id=str(envelope.id), attempt=attempt, backoff_s=delay,
-                            error_type=type(exc).__name__)
-                await asyncio.sleep(delay)
             except Exception as exc:
-                if attempt >= self._retry.max_attempts:
+                # A transient failure: the event is fine, the world is not; wait without
+                # giving up on it. Anything else has `max_attempts`, then the dead letter.
+                transient = is_transient(exc)
+                if not transient and attempt >= self._retry.max_attempts:
                     await self.dead_letter(record, exc, attempts=attempt)
                     return
-                delay = self._retry.delay(attempt)
-                log.warning("handler failed; retrying", consumer=self.name,
+                delay = self._retry.delay(min(attempt, 10))
+                log.warning("transient failure; retrying" if transient
+                            else "handler failed; retrying", consumer=self.name,
                             event_id=str(envelope.id), attempt=attempt, backoff_s=delay,
-                            error=str(exc), error_type=type(exc).__name__)
+                            error=str(exc)[:500], error_type=type(exc).__name__)
                 await asyncio.sleep(delay)
 
     # -- dead letters
@@ -301,19 +324,6 @@ class EventConsumer:
         log.error("event dead-lettered", consumer=self.name, dlq=self._dlq_topic,
                   topic=record.topic, partition=record.partition, offset=record.offset,
                   error=message, error_type=type(error).__name__, attempts=attempts)
-
-    async def _report_lag(self, message: KafkaMessage) -> None:
-        consumer: Any = getattr(message, "consumer", None)
-        if consumer is None or not hasattr(consumer, "assignment"):
-            return
-        with contextlib.suppress(Exception):
-            for tp in consumer.assignment():
-                high = consumer.highwater(tp)
-                if high is None:
-                    continue
-                lag = max(high - await consumer.position(tp), 0)
-                metrics.CONSUMER_LAG.labels(self.service, self.name, tp.topic,
-                                            str(tp.partition)).set(lag)
 
 
 @contextlib.contextmanager

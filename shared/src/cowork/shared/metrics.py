@@ -26,6 +26,11 @@ CONSUMER_LAG = Gauge(
     "cowork_consumer_lag", "Records not yet consumed", ["service", "consumer", "topic", "partition"],
 )
 OUTBOX_BACKLOG = Gauge("cowork_outbox_backlog", "Outbox rows not yet published", ["service"])
+OUTBOX_OLDEST_AGE = Gauge("cowork_outbox_oldest_pending_seconds",
+                          "Age of the oldest outbox row not yet published (0 when none)",
+                          ["service"])
+KAFKA_UP = Gauge("cowork_kafka_up", "1 when this service's last Kafka sample answered",
+                 ["service"])
 OUTBOX_PUBLISHED = Counter("cowork_outbox_published_total", "Outbox rows published", ["service"])
 OUTBOX_RELAY_LEADING = Gauge("cowork_outbox_relay_leading",
                              "1 on the replica whose relay publishes the outbox, 0 on standbys",

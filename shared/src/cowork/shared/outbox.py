@@ -23,6 +23,7 @@ from aiokafka.errors import MessageSizeTooLargeError, RecordTooLargeError
 from cowork.shared import metrics, tracing
 from cowork.shared.events.contracts import DomainEvent
 from cowork.shared.events.envelope import Envelope
+from cowork.shared.kafka import ResilientProducer
 from cowork.shared.logging import get_logger
 
 log = get_logger(__name__)
@@ -83,6 +84,24 @@ async def add_tombstone(conn: asyncpg.Connection, *, topic: str, key: str, event
     return envelope
 
 
+_BACKLOG = """
+SELECT (SELECT count(*) FROM outbox WHERE published_at IS NULL AND parked_reason IS NULL) AS rows,
+       coalesce((SELECT extract(epoch FROM now() - created_at) FROM outbox
+                 WHERE published_at IS NULL AND parked_reason IS NULL ORDER BY seq LIMIT 1),
+                0)::float8 AS oldest_seconds
+"""
+
+
+async def measure_backlog(pool: asyncpg.Pool, service: str) -> int:
+    """Set the backlog gauges from the database (rows waiting, age of the oldest): measured on
+    a timer by every replica, so they rise while Kafka is away instead of freezing."""
+    async with pool.acquire() as conn:
+        row = await conn.fetchrow(_BACKLOG)
+    metrics.OUTBOX_BACKLOG.labels(service).set(row["rows"])
+    metrics.OUTBOX_OLDEST_AGE.labels(service).set(max(row["oldest_seconds"], 0.0))
+    return int(row["rows"])
+
+
 _PENDING = """
 SELECT seq, aggregatetype, aggregateid, payload::text AS payload, headers
 FROM outbox
@@ -106,11 +125,15 @@ class OutboxRelay:
     leader reads, sends and marks on that same connection, with no transaction around the send:
     two round trips a batch, and standbys cost the database nothing while they wait."""
 
-    def __init__(self, pool: asyncpg.Pool, producer: AIOKafkaProducer, *, topic_prefix: str = "",
+    def __init__(self, pool: asyncpg.Pool, producer: AIOKafkaProducer | ResilientProducer, *,
+                 topic_prefix: str = "",
                  batch_size: int = 500, poll_seconds: float = 1.0, service: str = "cowork",
                  retention_hours: int = 168) -> None:
         self._pool = pool
-        self._producer = producer
+        # A ResilientProducer is replaced after a failed batch; a plain producer is the
+        # caller's to restart.
+        self._producer = (producer if isinstance(producer, ResilientProducer)
+                          else ResilientProducer.around(producer))
         self._prefix = topic_prefix
         self._batch_size = batch_size
         self._poll_seconds = poll_seconds
@@ -126,13 +149,14 @@ class OutboxRelay:
         if not rows:
             return 0
         started = time.perf_counter()
+        producer = await self._producer.get()
         sent: list[tuple[asyncpg.Record, asyncio.Future[Any]]] = []
         refused: list[tuple[asyncpg.Record, BaseException]] = []
         for row in rows:
             headers: dict[str, Any] = row["headers"]
             payload: str | None = row["payload"]
             try:
-                sent.append((row, await self._producer.send(
+                sent.append((row, await producer.send(
                     self._prefix + row["aggregatetype"],
                     value=payload.encode() if payload is not None else None,
                     key=row["aggregateid"].encode(),
@@ -168,11 +192,7 @@ class OutboxRelay:
                       error_type=type(exc).__name__, error=str(exc))
 
     async def backlog(self) -> int:
-        async with self._pool.acquire() as conn:
-            n: int = await conn.fetchval("SELECT count(*) FROM outbox "
-                                         "WHERE published_at IS NULL AND parked_reason IS NULL")
-        metrics.OUTBOX_BACKLOG.labels(self._service).set(n)
-        return n
+        return await measure_backlog(self._pool, self._service)
 
     async def purge_published(self) -> int:
         async with self._pool.acquire() as conn:
@@ -216,7 +236,6 @@ class OutboxRelay:
                         pass
                     if time.monotonic() - last_housekeeping > 30:
                         last_housekeeping = time.monotonic()
-                        await self.backlog()
                         await self.purge_published()
                     backoff = 0.2
                     await self._sleep(self._poll_seconds)
@@ -228,6 +247,9 @@ class OutboxRelay:
                     if conn is not None:
                         await self._release(conn)
                         conn = None
+                    # The producer may be the broken part and aiokafka does not always recover
+                    # one by itself: the next attempt starts a fresh one.
+                    await self._producer.discard()
                     await asyncio.sleep(backoff)
                     backoff = min(backoff * 2, 10.0)
         finally:

@@ -45,6 +45,8 @@ class ServiceSettings(BaseSettings):
     consumer_retry_max_seconds: float = 30.0
     consumer_batch_size: int = 500
     scheduler_poll_seconds: float = 1.0
+    # How often the backlog, Kafka-up and consumer-lag gauges are measured (docs/operations.md).
+    kafka_watch_seconds: float = 5.0
     run_consumers: bool = True
     run_relay: bool = True
     run_scheduler: bool = True
