@@ -127,7 +127,8 @@ async def test_permanent_error_is_dead_lettered_at_once_and_the_rest_applied(
         await record_applied(conn, envelope)
 
     consumer = make_consumer(refuses_seq_2)
-    await consumer.apply_records(records(*(Sequenced(stream="b", seq=n) for n in (1, 2, 3))))
+    await consumer.apply_records(records(Sequenced(stream="b", seq=1), Sequenced(stream="b", seq=2),
+                                         Sequenced(stream="c", seq=3)))
     [letter] = await dead_letters(infra, topics, 1)
     assert letter.headers["x-error-type"] == "PermanentError"
     assert letter.headers["x-attempts"] == "1"
@@ -178,7 +179,7 @@ async def test_a_failing_batch_handler_falls_back_to_one_event_at_a_time(
             await record_applied(conn, envelope)
 
     consumer = make_consumer(poison_in_the_run)  # type: ignore[arg-type]
-    await consumer.apply_records(records(*(Sequenced(stream="p", seq=n) for n in range(3))))
+    await consumer.apply_records(records(*(Sequenced(stream=f"p{n}", seq=n) for n in range(3))))
     [letter] = await dead_letters(infra, topics, 1)
     assert letter.headers["x-error-type"] == "ValueError"
     assert [r["seq"] for r in await pool.fetch("SELECT seq FROM applied ORDER BY id")] == [0, 2]

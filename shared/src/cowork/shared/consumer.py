@@ -31,6 +31,7 @@ from collections.abc import Awaitable, Callable, Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
+from uuid import UUID
 
 import asyncpg
 import structlog
@@ -189,7 +190,7 @@ class EventConsumer:
     # -- the core, independent of FastStream so it can be driven directly
 
     async def apply_records(self, records: Sequence[ConsumerRecord[bytes, bytes]]) -> None:
-        ready: list[tuple[ConsumerRecord[bytes, bytes], Envelope]] = []
+        decoded: list[tuple[ConsumerRecord[bytes, bytes], Envelope | MalformedEvent]] = []
         for record in records:
             try:
                 envelope = decode(headers_to_dict(record.headers), record.value)
@@ -197,25 +198,37 @@ class EventConsumer:
                 log.info("skipping unknown event type", event_type=str(exc), topic=record.topic)
                 continue
             except MalformedEvent as exc:
-                await self.dead_letter(record, exc, attempts=1)
+                decoded.append((record, exc))
                 continue
             if envelope.type in self._handlers:
-                ready.append((record, envelope))
-        if not ready:
+                decoded.append((record, envelope))
+        if not decoded:
             return
         started = time.perf_counter()
+        ready = [(r, e) for r, e in decoded if isinstance(e, Envelope)]
         try:
+            if len(ready) < len(decoded):
+                raise _OneByOne  # a malformed record: its key's later records must wait for it
             await self._apply_batch(ready)
         except Exception as exc:
-            log.warning("batch transaction failed; applying one by one", consumer=self.name,
-                        size=len(ready), error=str(exc), error_type=type(exc).__name__)
-            for record, envelope in ready:
-                await self._apply_with_retries(record, envelope)
+            if not isinstance(exc, _OneByOne):
+                log.warning("batch transaction failed; applying one by one", consumer=self.name,
+                            size=len(ready), error=str(exc), error_type=type(exc).__name__)
+            # In record order, so a dead letter holds exactly the records of its key after it.
+            for record, item in decoded:
+                if isinstance(item, MalformedEvent):
+                    await self.dead_letter(record, item, attempts=1)
+                else:
+                    await self._apply_with_retries(record, item)
         metrics.HANDLER_LATENCY.labels(self.service, self.name).observe(
             time.perf_counter() - started)
 
     async def _apply_batch(self, ready: list[tuple[ConsumerRecord[bytes, bytes], Envelope]]) -> None:
+        keyed = [(r.topic, _key(r)) for r, _ in ready if r.key is not None]
         async with self._pool.acquire() as conn, conn.transaction():
+            if keyed and await conn.fetchval(_ANY_HELD, self.name, [t for t, _ in keyed],
+                                             [k for _, k in keyed]):
+                raise _OneByOne  # a held key: its records are parked, one at a time
             fresh = {
                 row["event_id"]
                 for row in await conn.fetch(
@@ -225,12 +238,15 @@ class EventConsumer:
                     [r.offset for r, _ in ready],
                 )
             }
+            newer = await self._advance_sequences(conn, ready, fresh)
             run: list[Envelope] = []  # consecutive events for one batch handler
             for _, envelope in ready:
                 if envelope.id not in fresh:
                     metrics.EVENTS_DUPLICATE.labels(self.service, self.name).inc()
                     continue
                 fresh.discard(envelope.id)  # the same event twice in one batch applies once
+                if envelope.id not in newer:
+                    continue
                 if run and run[0].type != envelope.type:
                     await self._run_handler(conn, run)
                     run = []
@@ -241,18 +257,133 @@ class EventConsumer:
             if run:
                 await self._run_handler(conn, run)
 
+    async def _advance_sequences(self, conn: asyncpg.Connection,
+                                 ready: list[tuple[ConsumerRecord[bytes, bytes], Envelope]],
+                                 fresh: set[UUID]) -> set[UUID]:
+        """The ids of the fresh events to apply: those without a sequence, and those newer
+        than the newest this consumer applied of their key (a late replay is not). Moves the
+        stored positions forward, in the caller's transaction."""
+        numbered = [(r.topic, _key(r), e) for r, e in ready
+                    if e.id in fresh and e.sequence is not None and r.key is not None]
+        apply = {e.id for _, e in ready if e.id in fresh} - {e.id for _, _, e in numbered}
+        if not numbered:
+            return apply
+        rows = await conn.fetch(_POSITIONS, self.name, [t for t, _, _ in numbered],
+                                [k for _, k, _ in numbered])
+        position = {(r["topic"], r["key"]): r["last_sequence"] for r in rows}
+        moved: dict[tuple[str, str], int] = {}
+        seen: set[UUID] = set()
+        for topic, key, envelope in numbered:
+            if envelope.id in seen:
+                continue
+            seen.add(envelope.id)
+            assert envelope.sequence is not None
+            last = moved.get((topic, key), position.get((topic, key), 0))
+            if envelope.sequence > last:
+                moved[(topic, key)] = envelope.sequence
+                apply.add(envelope.id)
+            else:
+                metrics.EVENTS_STALE.labels(self.service, self.name).inc()
+                log.info("stale event not applied", consumer=self.name,
+                         event_id=str(envelope.id), sequence=envelope.sequence, applied=last)
+        if moved:
+            await conn.execute(_MOVE_POSITIONS, self.name, [t for t, _ in moved],
+                               [k for _, k in moved], list(moved.values()))
+        return apply
+
+    async def _apply_in(self, conn: asyncpg.Connection, record: ConsumerRecord[bytes, bytes],
+                        envelope: Envelope) -> None:
+        """Inbox, sequence and handler of one event, in the caller's transaction."""
+        status = await conn.execute(
+            'INSERT INTO inbox (consumer, event_id, event_type, topic, "partition", "offset") '
+            "VALUES ($1, $2, $3, $4, $5, $6) ON CONFLICT DO NOTHING",
+            self.name, envelope.id, envelope.type, record.topic, record.partition,
+            record.offset,
+        )
+        if status.endswith(" 0"):
+            metrics.EVENTS_DUPLICATE.labels(self.service, self.name).inc()
+            return
+        if not await self._advance_sequences(conn, [(record, envelope)], {envelope.id}):
+            return
+        await self._run_handler(conn, [envelope])
+
     async def _apply_one(self, record: ConsumerRecord[bytes, bytes], envelope: Envelope) -> None:
         async with self._pool.acquire() as conn, conn.transaction():
-            status = await conn.execute(
-                'INSERT INTO inbox (consumer, event_id, event_type, topic, "partition", "offset") '
-                "VALUES ($1, $2, $3, $4, $5, $6) ON CONFLICT DO NOTHING",
-                self.name, envelope.id, envelope.type, record.topic, record.partition,
-                record.offset,
-            )
-            if status.endswith(" 0"):
-                metrics.EVENTS_DUPLICATE.labels(self.service, self.name).inc()
+            if record.key is None:
+                await self._apply_in(conn, record, envelope)
                 return
-            await self._run_handler(conn, [envelope])
+            key = _key(record)
+            held = await conn.fetchrow(_HELD, self.name, record.topic, key)
+            if held is None:
+                await self._apply_in(conn, record, envelope)
+            elif held["state"] == "dead" and held["event_id"] == envelope.id:
+                # The dead letter itself, again (replayed, or redelivered): if it applies now,
+                # the records parked behind it follow in this same transaction, so nobody
+                # ever sees the key's state between them.
+                await self._apply_in(conn, record, envelope)
+                await self._release(conn, record.topic, key)
+            else:
+                await self._park(conn, record, key)
+
+    async def _park(self, conn: asyncpg.Connection, record: ConsumerRecord[bytes, bytes],
+                    key: str) -> None:
+        await conn.execute(_PARK, self.name, record.topic, key, record.partition, record.offset,
+                           headers_to_dict(record.headers), record.value)
+        metrics.EVENTS_PARKED.labels(self.service, self.name).inc()
+        log.warning("record parked behind its key's dead letter", consumer=self.name,
+                    topic=record.topic, partition=record.partition, offset=record.offset)
+
+    async def _release(self, conn: asyncpg.Connection, topic: str, key: str) -> None:
+        """Apply the key's parked records in order, in the caller's transaction (which holds
+        the key's dead_lettered_keys row), then free the key. A parked record that fails now
+        is dead-lettered in its turn and holds the key again; the rest stay parked."""
+        parked = await conn.fetch(_PARKED_OF_KEY, self.name, topic, key)
+        for row in parked:
+            envelope: Envelope | None = None
+            record = ConsumerRecord(topic, row["partition"], row["offset"], 0, 0, key.encode(),
+                                    row["value"], None, 0, 0,
+                                    [(k, v.encode()) for k, v in row["headers"].items()])
+            try:
+                envelope = decode(row["headers"], row["value"])
+                if envelope.type in self._handlers:
+                    async with conn.transaction():  # a savepoint: undo this record alone
+                        await self._apply_in(conn, record, envelope)
+            except UnknownEventType:
+                pass
+            except Exception as exc:
+                if is_transient(exc):
+                    raise  # the whole release is tried again
+                await self._publish_dead_letter(record, exc, attempts=1)
+                await conn.execute(_HOLD_AGAIN, self.name, topic, key,
+                                   envelope.id if envelope else None,
+                                   envelope.type if envelope else None, type(exc).__name__)
+                await conn.execute("DELETE FROM parked_records WHERE id = $1", row["id"])
+                return
+            await conn.execute("DELETE FROM parked_records WHERE id = $1", row["id"])
+        await conn.execute(_UNHOLD, self.name, topic, key)
+        log.info("key released", consumer=self.name, topic=topic, released=len(parked))
+
+    async def release_discarded(self) -> int:
+        """Apply the parked records of keys whose dead letter an operator discarded
+        (`cowork dlq discard`); return how many keys were released."""
+        async with self._pool.acquire() as conn:
+            keys = await conn.fetch("SELECT topic, key FROM dead_lettered_keys "
+                                    "WHERE consumer = $1 AND state = 'released'", self.name)
+            for key in keys:
+                async with conn.transaction():
+                    held = await conn.fetchrow(_HELD, self.name, key["topic"], key["key"])
+                    if held is not None and held["state"] == "released":
+                        await self._release(conn, key["topic"], key["key"])
+        return len(keys)
+
+    async def measure_held(self) -> None:
+        """Set the held-keys and parked-records gauges from the database."""
+        async with self._pool.acquire() as conn:
+            row = await conn.fetchrow(
+                "SELECT (SELECT count(*) FROM dead_lettered_keys WHERE consumer = $1) AS keys, "
+                "(SELECT count(*) FROM parked_records WHERE consumer = $1) AS parked", self.name)
+        metrics.HELD_KEYS.labels(self.service, self.name).set(row["keys"])
+        metrics.PARKED_RECORDS.labels(self.service, self.name).set(row["parked"])
 
     async def _run_handler(self, conn: asyncpg.Connection, envelopes: list[Envelope]) -> None:
         first = envelopes[0]
@@ -275,14 +406,14 @@ class EventConsumer:
                 await self._apply_one(record, envelope)
                 return
             except PermanentError as exc:
-                await self.dead_letter(record, exc, attempts=attempt)
+                await self.dead_letter(record, exc, attempts=attempt, envelope=envelope)
                 return
             except Exception as exc:
                 # A transient failure: the event is fine, the world is not; wait without
                 # giving up on it. Anything else has `max_attempts`, then the dead letter.
                 transient = is_transient(exc)
                 if not transient and attempt >= self._retry.max_attempts:
-                    await self.dead_letter(record, exc, attempts=attempt)
+                    await self.dead_letter(record, exc, attempts=attempt, envelope=envelope)
                     return
                 delay = self._retry.delay(min(attempt, 10))
                 log.warning("transient failure; retrying" if transient
@@ -294,7 +425,30 @@ class EventConsumer:
     # -- dead letters
 
     async def dead_letter(self, record: ConsumerRecord[bytes, bytes], error: BaseException,
-                          *, attempts: int) -> None:
+                          *, attempts: int, envelope: Envelope | None = None) -> None:
+        """Hold the record's key (its later records will be parked), then publish the record
+        to the dead-letter topic. In this order: a crash between the two leaves a held key
+        and the record not yet committed, so it is delivered and tried again."""
+        if record.key is not None:
+            backoff = 0.5
+            while True:
+                try:
+                    async with self._pool.acquire() as conn:
+                        await conn.execute(_HOLD, self.name, record.topic, _key(record),
+                                           envelope.id if envelope else None,
+                                           envelope.type if envelope else None,
+                                           type(error).__name__)
+                    break
+                except Exception as exc:
+                    if not is_transient(exc):
+                        raise
+                    log.warning("holding a key failed; retrying", error=str(exc))
+                    await asyncio.sleep(backoff)
+                    backoff = min(backoff * 2, 10.0)
+        await self._publish_dead_letter(record, error, attempts=attempts)
+
+    async def _publish_dead_letter(self, record: ConsumerRecord[bytes, bytes],
+                                   error: BaseException, *, attempts: int) -> None:
         headers = [(k, v) for k, v in (record.headers or ()) if not k.startswith("x-")]
         message = f"{error}"[:2000] or type(error).__name__
         headers += [
@@ -324,6 +478,58 @@ class EventConsumer:
         log.error("event dead-lettered", consumer=self.name, dlq=self._dlq_topic,
                   topic=record.topic, partition=record.partition, offset=record.offset,
                   error=message, error_type=type(error).__name__, attempts=attempts)
+
+
+def _key(record: ConsumerRecord[bytes, bytes]) -> str:
+    return (record.key or b"").decode(errors="replace")
+
+
+class _OneByOne(Exception):
+    """The batch must be applied record by record (a malformed record, a held key)."""
+
+
+_ANY_HELD = """
+SELECT EXISTS (SELECT 1 FROM dead_lettered_keys d
+               JOIN unnest($2::text[], $3::text[]) AS u (topic, key)
+                 ON d.topic = u.topic AND d.key = u.key
+               WHERE d.consumer = $1)
+"""
+_HELD = """
+SELECT state, event_id FROM dead_lettered_keys
+WHERE consumer = $1 AND topic = $2 AND key = $3 FOR UPDATE
+"""
+_HOLD = """
+INSERT INTO dead_lettered_keys (consumer, topic, key, event_id, event_type, error_type)
+VALUES ($1, $2, $3, $4, $5, $6)
+ON CONFLICT (consumer, topic, key) DO NOTHING
+"""
+_HOLD_AGAIN = """
+UPDATE dead_lettered_keys
+SET state = 'dead', event_id = $4, event_type = $5, error_type = $6, dead_lettered_at = now()
+WHERE consumer = $1 AND topic = $2 AND key = $3
+"""
+_UNHOLD = "DELETE FROM dead_lettered_keys WHERE consumer = $1 AND topic = $2 AND key = $3"
+_PARK = """
+INSERT INTO parked_records (consumer, topic, key, "partition", "offset", headers, value)
+VALUES ($1, $2, $3, $4, $5, $6::jsonb, $7)
+"""
+_PARKED_OF_KEY = """
+SELECT id, "partition", "offset", headers, value FROM parked_records
+WHERE consumer = $1 AND topic = $2 AND key = $3 ORDER BY id
+"""
+_POSITIONS = """
+SELECT c.topic, c.key, c.last_sequence FROM consumer_sequences c
+JOIN (SELECT DISTINCT * FROM unnest($2::text[], $3::text[])) AS u (topic, key)
+  ON c.topic = u.topic AND c.key = u.key
+WHERE c.consumer = $1
+"""
+_MOVE_POSITIONS = """
+INSERT INTO consumer_sequences (consumer, topic, key, last_sequence)
+SELECT $1, u.topic, u.key, u.seq FROM unnest($2::text[], $3::text[], $4::bigint[])
+    AS u (topic, key, seq)
+ON CONFLICT (consumer, topic, key) DO UPDATE SET last_sequence = EXCLUDED.last_sequence
+WHERE consumer_sequences.last_sequence < EXCLUDED.last_sequence
+"""
 
 
 @contextlib.contextmanager

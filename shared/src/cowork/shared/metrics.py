@@ -19,6 +19,23 @@ EVENTS_DUPLICATE = Counter(
     "cowork_events_duplicate_total", "Events ignored because the inbox had them",
     ["service", "consumer"],
 )
+EVENTS_STALE = Counter(
+    "cowork_events_stale_total",
+    "Events not applied because the consumer had applied a newer one of their key",
+    ["service", "consumer"],
+)
+EVENTS_PARKED = Counter(
+    "cowork_events_parked_total", "Records parked behind their key's dead letter",
+    ["service", "consumer"],
+)
+PARKED_RECORDS = Gauge(
+    "cowork_consumer_parked_records", "Records parked now, waiting for a dead letter's key",
+    ["service", "consumer"],
+)
+HELD_KEYS = Gauge(
+    "cowork_consumer_held_keys", "Keys held by a record in the dead-letter topic",
+    ["service", "consumer"],
+)
 DLQ_TOTAL = Counter(
     "cowork_dlq_records_total", "Records sent to the dead-letter topic", ["service", "consumer"],
 )
@@ -42,4 +59,7 @@ OUTBOX_PUBLISH_SECONDS = Histogram(
 )
 SCHEDULED_JOBS_RUN = Counter(
     "cowork_scheduled_jobs_total", "Scheduled jobs run", ["service", "kind", "outcome"],
+)
+PURGED_ROWS = Counter(
+    "cowork_purged_rows_total", "Rows deleted by retention, per table", ["service", "table"],
 )

@@ -25,6 +25,7 @@ from cowork.shared.events.contracts import DomainEvent
 from cowork.shared.events.envelope import Envelope
 from cowork.shared.kafka import ResilientProducer
 from cowork.shared.logging import get_logger
+from cowork.shared.retention import purge_table
 
 log = get_logger(__name__)
 
@@ -82,6 +83,16 @@ async def add_tombstone(conn: asyncpg.Connection, *, topic: str, key: str, event
     envelope = Envelope(type=event_type, source=source, subject=key, data=None)
     await conn.execute(_INSERT, envelope.id, topic, key, event_type, None, envelope.headers())
     return envelope
+
+
+async def erase_payloads(conn: asyncpg.Connection, *, topic: str, key: str) -> int:
+    """Personal data out of the outbox at once (GDPR erasure), in the caller's transaction:
+    the rows of `key` on `topic` keep their ids and headers but lose their payload, published
+    or not (a pending one then goes out as a tombstone). Returns how many rows were cleared."""
+    status = await conn.execute(
+        "UPDATE outbox SET payload = NULL "
+        "WHERE aggregatetype = $1 AND aggregateid = $2 AND payload IS NOT NULL", topic, key)
+    return int(status.split()[-1])
 
 
 _BACKLOG = """
@@ -195,12 +206,11 @@ class OutboxRelay:
         return await measure_backlog(self._pool, self._service)
 
     async def purge_published(self) -> int:
+        """Delete published rows past the retention (the runtime's housekeeping calls
+        cowork.shared.retention.purge for every table; this is the outbox's part)."""
         async with self._pool.acquire() as conn:
-            result = await conn.execute(
-                "DELETE FROM outbox WHERE published_at < now() - make_interval(hours => $1)",
-                self._retention_hours,
-            )
-        return int(result.split()[-1])
+            return await purge_table(conn, "outbox", self._retention_hours, 1000,
+                                     service=self._service)
 
     def stop(self) -> None:
         self._stopping = True
@@ -210,7 +220,6 @@ class OutboxRelay:
         """Lead or stand by until stopped; survive broker and database outages with backoff."""
         conn: asyncpg.Connection | None = None
         backoff = 0.2
-        last_housekeeping = 0.0
         metrics.OUTBOX_RELAY_LEADING.labels(self._service).set(0)
         try:
             while not self._stopping:
@@ -234,9 +243,6 @@ class OutboxRelay:
                     while not self._stopping and \
                             await self.publish_pending(conn) == self._batch_size:
                         pass
-                    if time.monotonic() - last_housekeeping > 30:
-                        last_housekeeping = time.monotonic()
-                        await self.purge_published()
                     backoff = 0.2
                     await self._sleep(self._poll_seconds)
                 except asyncio.CancelledError:

@@ -12,6 +12,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import sys
+import time
 from collections.abc import AsyncIterator, Awaitable, Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -30,6 +31,7 @@ from cowork.shared.http import health_router, install_error_handlers, install_me
 from cowork.shared.kafka import KafkaWatch, ResilientProducer, ensure_topics, reliable_producer
 from cowork.shared.logging import configure_logging, get_logger
 from cowork.shared.outbox import OutboxRelay, measure_backlog
+from cowork.shared.retention import Retention, purge
 from cowork.shared.scheduler import Clock, JobHandler, Scheduler, system_clock
 from cowork.shared.settings import ServiceSettings
 
@@ -166,16 +168,34 @@ class ServiceRuntime:
                 backoff = min(backoff * 2, 10.0)
 
     async def _watch(self) -> None:
-        """Gauges measured on a timer from the database and the broker, whatever the relay and
-        the consumers are doing: the outbox backlog, Kafka up, consumer lag."""
+        """On a timer, whatever the relay and the consumers are doing: gauges measured from
+        the database and the broker (outbox backlog, Kafka up, consumer lag, held keys and
+        parked records), the release of keys whose dead letter an operator discarded, and
+        retention (every PURGE_INTERVAL_SECONDS)."""
+        s = self.settings
+        retention = Retention(outbox_hours=s.outbox_retention_hours,
+                              outbox_parked_hours=s.outbox_parked_retention_hours,
+                              inbox_hours=s.inbox_retention_hours,
+                              scheduled_jobs_hours=s.scheduled_jobs_retention_hours,
+                              batch_size=s.purge_batch_size)
+        last_purge = float("-inf")
         while True:
             try:
                 await measure_backlog(self.db, self.name)
+                for consumer in self.event_consumers:
+                    await consumer.release_discarded()
+                    await consumer.measure_held()
+                if time.monotonic() - last_purge >= s.purge_interval_seconds:
+                    last_purge = time.monotonic()
+                    purged = await purge(self.db, retention, service=self.name)
+                    if any(purged.values()):
+                        log.info("retention purge", **purged)
             except Exception as exc:
-                log.warning("backlog not measured", error_type=type(exc).__name__)
+                log.warning("housekeeping failed; next round", error_type=type(exc).__name__,
+                            error=str(exc)[:500])
             assert self.kafka_watch is not None
             await self.kafka_watch.sample()
-            await asyncio.sleep(self.settings.kafka_watch_seconds)
+            await asyncio.sleep(s.kafka_watch_seconds)
 
     async def stop(self) -> None:
         for task in self._background:

@@ -39,7 +39,14 @@ class ServiceSettings(BaseSettings):
     log_json: bool = True
     outbox_batch_size: int = 500
     outbox_poll_seconds: float = 1.0
+    # Retention (cowork.shared.retention, docs/operations.md). Keep the inbox's above the
+    # dead-letter topic's retention: a replayed record is a duplicate only while its id is kept.
     outbox_retention_hours: int = 168
+    outbox_parked_retention_hours: int = 720
+    inbox_retention_hours: int = 720
+    scheduled_jobs_retention_hours: int = 720
+    purge_batch_size: int = 1000
+    purge_interval_seconds: float = 300.0
     consumer_max_attempts: int = 5
     consumer_retry_base_seconds: float = 0.2
     consumer_retry_max_seconds: float = 30.0
