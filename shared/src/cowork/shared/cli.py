@@ -5,6 +5,7 @@
     cowork dlq replay --service vouchers [--limit N]
     cowork dlq replay --service booking --key KEY [--database-url URL]
     cowork dlq discard --service booking --key KEY [--consumer NAME] [--database-url URL]
+    cowork catalogue [--check] [--write] [--release VERSION]
 
 The database URL of `list`, `discard` and `replay --key` is the service's own (where its held
 keys and parked records are): `--database-url`, else `<SERVICE>_DATABASE_URL`, else
@@ -58,11 +59,13 @@ def main(argv: list[str] | None = None) -> int:
     cat = sub.add_parser("catalogue", help="the AsyncAPI event catalogue from the contracts")
     cat.add_argument("--write", action="store_true", help="write docs/events/asyncapi.json")
     cat.add_argument("--check", action="store_true",
-                     help="fail on a breaking change against the committed catalogue")
+                     help="fail on a breaking change against the last released catalogue")
+    cat.add_argument("--release", metavar="VERSION",
+                     help="record the current catalogue as released VERSION (never replaced)")
 
     args = parser.parse_args(argv)
     if args.command == "catalogue":
-        return _catalogue(write=args.write, check=args.check)
+        return _catalogue(write=args.write, check=args.check, release_as=args.release)
     settings = ServiceSettings(kafka_bootstrap=os.environ.get("COWORK_KAFKA_BOOTSTRAP",
                                                               "127.0.0.1:9092"))
     if args.command == "token":
@@ -115,21 +118,21 @@ def _dlq(args: argparse.Namespace, settings: ServiceSettings) -> int:
     return 2
 
 
-def _catalogue(*, write: bool, check: bool) -> int:
-    import json
-
+def _catalogue(*, write: bool, check: bool, release_as: str | None = None) -> int:
     from cowork.shared.events.catalogue import (
-        breaking_changes,
         build_catalogue,
+        check_against_release,
         default_path,
+        release,
         render,
     )
 
     path = default_path()
     current = build_catalogue()
-    if check:
-        published = json.loads(path.read_text())
-        problems = breaking_changes(published, current)
+    if check or write:
+        # The baseline is the last release, which nothing here overwrites: --write cannot
+        # turn a breaking change into the new normal.
+        problems = check_against_release(current, path)
         for problem in problems:
             print(f"breaking: {problem}", file=sys.stderr)
         if problems:
@@ -138,7 +141,13 @@ def _catalogue(*, write: bool, check: bool) -> int:
         path.parent.mkdir(parents=True, exist_ok=True)
         path.write_text(render(current))
         print(f"wrote {path}")
-    elif not check:
+    if release_as:
+        try:
+            print(f"released {release(current, release_as, path)}")
+        except ValueError as exc:
+            print(str(exc), file=sys.stderr)
+            return 1
+    if not (write or check or release_as):
         print(render(current), end="")
     return 0
 
