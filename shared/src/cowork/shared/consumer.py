@@ -40,6 +40,7 @@ from aiokafka.errors import KafkaConnectionError
 from faststream import AckPolicy
 from faststream.kafka import KafkaBroker
 from faststream.kafka.annotations import KafkaMessage
+from opentelemetry.trace import SpanKind
 
 from cowork.shared import metrics, tracing
 from cowork.shared.events.envelope import (
@@ -534,17 +535,24 @@ WHERE consumer_sequences.last_sequence < EXCLUDED.last_sequence
 
 @contextlib.contextmanager
 def _event_context(envelope: Envelope) -> Iterator[None]:
-    """Logs carry the event; events the handler writes continue the event's trace."""
-    traceparent = tracing.child_of(envelope.traceparent)
-    token = tracing.set_current(traceparent)
-    try:
-        with structlog.contextvars.bound_contextvars(
-            event_id=str(envelope.id), event_type=envelope.type,
-            trace_id=tracing.trace_id(traceparent),
-        ):
-            yield
-    finally:
-        tracing.reset(token)
+    """Logs carry the event; events the handler writes continue the event's trace (under a
+    CONSUMER span when tracing is on)."""
+    with tracing.span(f"{envelope.type} process", parent=envelope.traceparent,
+                      kind=SpanKind.CONSUMER,
+                      attributes={"messaging.system": "kafka",
+                                  "messaging.operation.type": "process",
+                                  "messaging.message.id": str(envelope.id),
+                                  "cloudevents.event_type": envelope.type}):
+        traceparent = tracing.child_of(envelope.traceparent)
+        token = tracing.set_current(traceparent)
+        try:
+            with structlog.contextvars.bound_contextvars(
+                event_id=str(envelope.id), event_type=envelope.type,
+                trace_id=tracing.trace_id(traceparent),
+            ):
+                yield
+        finally:
+            tracing.reset(token)
 
 
 async def _parse_batch_without_headers(records: tuple[ConsumerRecord[bytes, bytes], ...],

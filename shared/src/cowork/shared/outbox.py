@@ -19,6 +19,7 @@ from typing import Any
 import asyncpg
 from aiokafka import AIOKafkaProducer
 from aiokafka.errors import MessageSizeTooLargeError, RecordTooLargeError
+from opentelemetry.trace import SpanKind
 
 from cowork.shared import metrics, tracing
 from cowork.shared.events.contracts import DomainEvent
@@ -114,7 +115,7 @@ async def measure_backlog(pool: asyncpg.Pool, service: str) -> int:
 
 
 _PENDING = """
-SELECT seq, aggregatetype, aggregateid, payload::text AS payload, headers
+SELECT seq, aggregatetype, aggregateid, type, payload::text AS payload, headers
 FROM outbox
 WHERE published_at IS NULL AND parked_reason IS NULL
 ORDER BY seq
@@ -163,16 +164,13 @@ class OutboxRelay:
         producer = await self._producer.get()
         sent: list[tuple[asyncpg.Record, asyncio.Future[Any]]] = []
         refused: list[tuple[asyncpg.Record, BaseException]] = []
+        traced = tracing.enabled()
         for row in rows:
-            headers: dict[str, Any] = row["headers"]
-            payload: str | None = row["payload"]
             try:
-                sent.append((row, await producer.send(
-                    self._prefix + row["aggregatetype"],
-                    value=payload.encode() if payload is not None else None,
-                    key=row["aggregateid"].encode(),
-                    headers=[(k, str(v).encode()) for k, v in headers.items()],
-                )))
+                if traced:
+                    sent.append((row, await self._send_traced(producer, row)))
+                else:
+                    sent.append((row, await self._send(producer, row, row["headers"])))
             except _NEVER_ACCEPTED as exc:
                 refused.append((row, exc))
         # acks=all from Kafka before a row counts as published; a failure raises, and the
@@ -186,6 +184,31 @@ class OutboxRelay:
         metrics.OUTBOX_PUBLISHED.labels(self._service).inc(len(published))
         metrics.OUTBOX_PUBLISH_SECONDS.labels(self._service).observe(time.perf_counter() - started)
         return len(rows)
+
+    async def _send(self, producer: AIOKafkaProducer, row: asyncpg.Record,
+                    headers: dict[str, Any]) -> asyncio.Future[Any]:
+        payload: str | None = row["payload"]
+        return await producer.send(
+            self._prefix + row["aggregatetype"],
+            value=payload.encode() if payload is not None else None,
+            key=row["aggregateid"].encode(),
+            headers=[(k, str(v).encode()) for k, v in headers.items()],
+        )
+
+    async def _send_traced(self, producer: AIOKafkaProducer, row: asyncpg.Record
+                           ) -> asyncio.Future[Any]:
+        """The send under a PRODUCER span, child of the trace stored with the row; the span's
+        own context travels on the record, so the consumer's span is the send's child."""
+        headers: dict[str, Any] = row["headers"]
+        topic = self._prefix + row["aggregatetype"]
+        with tracing.span(f"{topic} send", parent=headers.get("traceparent"),
+                          kind=SpanKind.PRODUCER,
+                          attributes={"messaging.system": "kafka",
+                                      "messaging.operation.type": "send",
+                                      "messaging.destination.name": topic,
+                                      "messaging.message.id": str(headers.get("ce_id", "")),
+                                      "cloudevents.event_type": str(row["type"])}):
+            return await self._send(producer, row, {**headers, "traceparent": tracing.current()})
 
     async def _park(self, conn: asyncpg.Connection,
                     refused: list[tuple[asyncpg.Record, BaseException]]) -> None:

@@ -23,7 +23,7 @@ from fastapi import APIRouter, FastAPI
 from fastapi.responses import JSONResponse, Response
 from faststream.kafka import KafkaBroker
 
-from cowork.shared import db
+from cowork.shared import db, tracing
 from cowork.shared.auth import Authenticator
 from cowork.shared.consumer import EventConsumer, Handler, RetryPolicy
 from cowork.shared.events.topics import TopicSpec, dlq_topic, spec_for
@@ -265,6 +265,8 @@ class ServiceRuntime:
 
         app = FastAPI(title=title, version=version, description=description, lifespan=lifespan)
         app.state.runtime = self
+        if tracing.configure(self.name):
+            tracing.instrument(app)
         for key, value in state.items():
             setattr(app.state, key, value)
         install_error_handlers(app)
