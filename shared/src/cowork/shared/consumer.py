@@ -114,16 +114,6 @@ class RetryPolicy:
         return float(min(self.base_seconds * (2 ** (attempt - 1)), self.max_seconds))
 
 
-_INBOX_BATCH = """
-INSERT INTO inbox (consumer, event_id, event_type, topic, "partition", "offset")
-SELECT $1, u.event_id, u.event_type, u.topic, u.part, u.off
-FROM unnest($2::uuid[], $3::text[], $4::text[], $5::int[], $6::bigint[])
-     AS u(event_id, event_type, topic, part, off)
-ON CONFLICT DO NOTHING
-RETURNING event_id
-"""
-
-
 class EventConsumer:
     """Applies events from some topics to one service's database, each at most once."""
 
@@ -227,19 +217,18 @@ class EventConsumer:
     async def _apply_batch(self, ready: list[tuple[ConsumerRecord[bytes, bytes], Envelope]]) -> None:
         keyed = [(r.topic, _key(r)) for r, _ in ready if r.key is not None]
         async with self._pool.acquire() as conn, conn.transaction():
-            if keyed and await conn.fetchval(_ANY_HELD, self.name, [t for t, _ in keyed],
-                                             [k for _, k in keyed]):
+            # One round trip: is a key held, which ids are new (inbox), where each key stands.
+            rows = await conn.fetch(
+                _BATCH_START, self.name,
+                [e.id for _, e in ready], [e.type for _, e in ready],
+                [r.topic for r, _ in ready], [r.partition for r, _ in ready],
+                [r.offset for r, _ in ready], [t for t, _ in keyed], [k for _, k in keyed])
+            if any(row["what"] == "held" for row in rows):
                 raise _OneByOne  # a held key: its records are parked, one at a time
-            fresh = {
-                row["event_id"]
-                for row in await conn.fetch(
-                    _INBOX_BATCH, self.name,
-                    [e.id for _, e in ready], [e.type for _, e in ready],
-                    [r.topic for r, _ in ready], [r.partition for r, _ in ready],
-                    [r.offset for r, _ in ready],
-                )
-            }
-            newer = await self._advance_sequences(conn, ready, fresh)
+            fresh = {row["event_id"] for row in rows if row["what"] == "fresh"}
+            positions = {(row["topic"], row["key"]): row["last_sequence"]
+                         for row in rows if row["what"] == "position"}
+            newer = await self._advance_sequences(conn, ready, fresh, positions)
             run: list[Envelope] = []  # consecutive events for one batch handler
             for _, envelope in ready:
                 if envelope.id not in fresh:
@@ -260,7 +249,9 @@ class EventConsumer:
 
     async def _advance_sequences(self, conn: asyncpg.Connection,
                                  ready: list[tuple[ConsumerRecord[bytes, bytes], Envelope]],
-                                 fresh: set[UUID]) -> set[UUID]:
+                                 fresh: set[UUID],
+                                 positions: dict[tuple[str, str], int] | None = None
+                                 ) -> set[UUID]:
         """The ids of the fresh events to apply: those without a sequence, and those newer
         than the newest this consumer applied of their key (a late replay is not). Moves the
         stored positions forward, in the caller's transaction."""
@@ -269,9 +260,11 @@ class EventConsumer:
         apply = {e.id for _, e in ready if e.id in fresh} - {e.id for _, _, e in numbered}
         if not numbered:
             return apply
-        rows = await conn.fetch(_POSITIONS, self.name, [t for t, _, _ in numbered],
-                                [k for _, k, _ in numbered])
-        position = {(r["topic"], r["key"]): r["last_sequence"] for r in rows}
+        position = positions
+        if position is None:
+            rows = await conn.fetch(_POSITIONS, self.name, [t for t, _, _ in numbered],
+                                    [k for _, k, _ in numbered])
+            position = {(r["topic"], r["key"]): r["last_sequence"] for r in rows}
         moved: dict[tuple[str, str], int] = {}
         seen: set[UUID] = set()
         for topic, key, envelope in numbered:
@@ -489,11 +482,29 @@ class _OneByOne(Exception):
     """The batch must be applied record by record (a malformed record, a held key)."""
 
 
-_ANY_HELD = """
-SELECT EXISTS (SELECT 1 FROM dead_lettered_keys d
-               JOIN unnest($2::text[], $3::text[]) AS u (topic, key)
-                 ON d.topic = u.topic AND d.key = u.key
-               WHERE d.consumer = $1)
+_BATCH_START = """
+WITH held AS (
+    SELECT 1 FROM dead_lettered_keys d
+    JOIN unnest($7::text[], $8::text[]) AS u (topic, key) ON d.topic = u.topic AND d.key = u.key
+    WHERE d.consumer = $1 LIMIT 1
+), fresh AS (
+    INSERT INTO inbox (consumer, event_id, event_type, topic, "partition", "offset")
+    SELECT $1, u.event_id, u.event_type, u.topic, u.part, u.off
+    FROM unnest($2::uuid[], $3::text[], $4::text[], $5::int[], $6::bigint[])
+         AS u (event_id, event_type, topic, part, off)
+    WHERE NOT EXISTS (SELECT 1 FROM held)
+    ON CONFLICT DO NOTHING
+    RETURNING event_id
+)
+SELECT 'held' AS what, NULL::uuid AS event_id, NULL::text AS topic, NULL::text AS key,
+       NULL::bigint AS last_sequence FROM held
+UNION ALL
+SELECT 'fresh', event_id, NULL, NULL, NULL FROM fresh
+UNION ALL
+SELECT 'position', NULL, c.topic, c.key, c.last_sequence FROM consumer_sequences c
+JOIN (SELECT DISTINCT * FROM unnest($7::text[], $8::text[])) AS u (topic, key)
+  ON c.topic = u.topic AND c.key = u.key
+WHERE c.consumer = $1
 """
 _HELD = """
 SELECT state, event_id FROM dead_lettered_keys

@@ -13,7 +13,9 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import time
+from collections import deque
 from collections.abc import Sequence
+from dataclasses import dataclass
 from typing import Any
 
 import asyncpg
@@ -117,10 +119,27 @@ async def measure_backlog(pool: asyncpg.Pool, service: str) -> int:
 _PENDING = """
 SELECT seq, aggregatetype, aggregateid, type, payload::text AS payload, headers
 FROM outbox
-WHERE published_at IS NULL AND parked_reason IS NULL
+WHERE published_at IS NULL AND parked_reason IS NULL AND seq > $2
 ORDER BY seq
 LIMIT $1
 """
+
+
+@dataclass
+class _Batch:
+    """Rows sent and waiting for Kafka's acknowledgements."""
+
+    published: list[int]
+    refused: list[tuple[asyncpg.Record, BaseException]]
+    acks: asyncio.Future[Any]
+    started: float
+    last_seq: int
+    size: int
+
+
+def _retrieve(future: asyncio.Future[Any]) -> None:
+    if not future.cancelled():
+        future.exception()  # retrieved: no "exception never retrieved" warning
 
 # The producer's own verdict, before sending, that this one record can never be published
 # (it exceeds max_request_size): park it rather than stop every later event behind it. A
@@ -140,7 +159,7 @@ class OutboxRelay:
     def __init__(self, pool: asyncpg.Pool, producer: AIOKafkaProducer | ResilientProducer, *,
                  topic_prefix: str = "",
                  batch_size: int = 500, poll_seconds: float = 1.0, service: str = "cowork",
-                 retention_hours: int = 168) -> None:
+                 retention_hours: int = 168, in_flight: int = 3) -> None:
         self._pool = pool
         # A ResilientProducer is replaced after a failed batch; a plain producer is the
         # caller's to restart.
@@ -151,15 +170,49 @@ class OutboxRelay:
         self._poll_seconds = poll_seconds
         self._service = service
         self._retention_hours = retention_hours
+        self._in_flight = max(1, in_flight)
         self._wake = asyncio.Event()
         self._stopping = False
         self.leading = False
 
     async def publish_pending(self, conn: asyncpg.Connection) -> int:
         """Publish one batch of pending rows on the leader's connection; return how many."""
-        rows = await conn.fetch(_PENDING, self._batch_size)
-        if not rows:
+        batch = await self._send_batch(conn, after=0)
+        if batch is None:
             return 0
+        await self._complete(conn, batch)
+        return batch.size
+
+    async def drain(self, conn: asyncpg.Connection) -> int:
+        """Publish until nothing is pending, with up to `in_flight` batches sent and not yet
+        acknowledged: the next batch is read and sent while Kafka acknowledges the previous
+        ones. The idempotent producer keeps each partition's order across them (Kafka allows
+        it up to 5 requests in flight per connection), batches are marked in order, and a
+        failure ends the drain with every unmarked row pending: sent again (at least once)."""
+        in_flight: deque[_Batch] = deque()
+        after, published = 0, 0
+        try:
+            while not self._stopping:
+                batch = await self._send_batch(conn, after)
+                if batch is None:
+                    break
+                after = batch.last_seq
+                in_flight.append(batch)
+                if len(in_flight) >= self._in_flight:
+                    published += await self._complete(conn, in_flight.popleft())
+                if batch.size < self._batch_size:
+                    break
+            while in_flight:
+                published += await self._complete(conn, in_flight.popleft())
+        finally:
+            for batch in in_flight:  # abandoned after a failure: their rows stay pending
+                batch.acks.add_done_callback(_retrieve)
+        return published
+
+    async def _send_batch(self, conn: asyncpg.Connection, after: int) -> _Batch | None:
+        rows = await conn.fetch(_PENDING, self._batch_size, after)
+        if not rows:
+            return None
         started = time.perf_counter()
         producer = await self._producer.get()
         sent: list[tuple[asyncpg.Record, asyncio.Future[Any]]] = []
@@ -173,17 +226,22 @@ class OutboxRelay:
                     sent.append((row, await self._send(producer, row, row["headers"])))
             except _NEVER_ACCEPTED as exc:
                 refused.append((row, exc))
+        acks = asyncio.gather(*(future for _, future in sent))
+        return _Batch([row["seq"] for row, _ in sent], refused, acks, started,
+                      rows[-1]["seq"], len(rows))
+
+    async def _complete(self, conn: asyncpg.Connection, batch: _Batch) -> int:
         # acks=all from Kafka before a row counts as published; a failure raises, and the
-        # batch is sent again later (at-least-once).
-        await asyncio.gather(*(future for _, future in sent))
-        published = [row["seq"] for row, _ in sent]
+        # rows are sent again later (at-least-once).
+        await batch.acks
         await conn.execute("UPDATE outbox SET published_at = now() WHERE seq = ANY($1::bigint[])",
-                           published)
-        if refused:
-            await self._park(conn, refused)
-        metrics.OUTBOX_PUBLISHED.labels(self._service).inc(len(published))
-        metrics.OUTBOX_PUBLISH_SECONDS.labels(self._service).observe(time.perf_counter() - started)
-        return len(rows)
+                           batch.published)
+        if batch.refused:
+            await self._park(conn, batch.refused)
+        metrics.OUTBOX_PUBLISHED.labels(self._service).inc(len(batch.published))
+        metrics.OUTBOX_PUBLISH_SECONDS.labels(self._service).observe(
+            time.perf_counter() - batch.started)
+        return len(batch.published)
 
     async def _send(self, producer: AIOKafkaProducer, row: asyncpg.Record,
                     headers: dict[str, Any]) -> asyncio.Future[Any]:
@@ -263,9 +321,7 @@ class OutboxRelay:
                         metrics.OUTBOX_RELAY_LEADING.labels(self._service).set(1)
                         log.info("outbox relay leading")
                     self._wake.clear()
-                    while not self._stopping and \
-                            await self.publish_pending(conn) == self._batch_size:
-                        pass
+                    await self.drain(conn)
                     backoff = 0.2
                     await self._sleep(self._poll_seconds)
                 except asyncio.CancelledError:

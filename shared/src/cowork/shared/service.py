@@ -105,7 +105,8 @@ class ServiceRuntime:
             self.relay = OutboxRelay(self.pool, self.producer, topic_prefix=s.topic_prefix,
                                      batch_size=s.outbox_batch_size,
                                      poll_seconds=s.outbox_poll_seconds, service=self.name,
-                                     retention_hours=s.outbox_retention_hours)
+                                     retention_hours=s.outbox_retention_hours,
+                                     in_flight=min(s.outbox_in_flight_batches, 5))
         if s.run_consumers and self.consumers:
             retry = RetryPolicy(s.consumer_max_attempts, s.consumer_retry_base_seconds,
                                 s.consumer_retry_max_seconds)

@@ -39,6 +39,9 @@ class ServiceSettings(BaseSettings):
     log_json: bool = True
     outbox_batch_size: int = 500
     outbox_poll_seconds: float = 1.0
+    # Relay batches sent and not yet acknowledged at once (at most 5: the idempotent
+    # producer's limit for keeping each partition's order).
+    outbox_in_flight_batches: int = 3
     # Retention (cowork.shared.retention, docs/operations.md). Keep the inbox's above the
     # dead-letter topic's retention: a replayed record is a duplicate only while its id is kept.
     outbox_retention_hours: int = 168
