@@ -246,12 +246,13 @@ class OutboxRelay:
     async def _send(self, producer: AIOKafkaProducer, row: asyncpg.Record,
                     headers: dict[str, Any]) -> asyncio.Future[Any]:
         payload: str | None = row["payload"]
-        return await producer.send(
+        future: asyncio.Future[Any] = await producer.send(
             self._prefix + row["aggregatetype"],
             value=payload.encode() if payload is not None else None,
             key=row["aggregateid"].encode(),
             headers=[(k, str(v).encode()) for k, v in headers.items()],
         )
+        return future
 
     async def _send_traced(self, producer: AIOKafkaProducer, row: asyncpg.Record
                            ) -> asyncio.Future[Any]:

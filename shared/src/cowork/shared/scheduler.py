@@ -118,6 +118,9 @@ class JobBusy(Exception):
     (e.g. it locked with NOWAIT): the job is left as it is and tried again at the next pass."""
 
 
+_DEFERRED: tuple[type[BaseException], ...] = (JobBusy, *BUSY_ERRORS)
+
+
 class Scheduler:
     def __init__(self, pool: asyncpg.Pool, handlers: Mapping[str, JobHandler], *,
                  clock: Clock = system_clock, poll_seconds: float = 1.0, service: str = "cowork",
@@ -165,7 +168,7 @@ class Scheduler:
                 await conn.execute(
                     "UPDATE scheduled_jobs SET done_at = $2, attempts = attempts + 1 "
                     "WHERE id = $1", job.id, now)
-        except (JobBusy, *BUSY_ERRORS) as exc:
+        except _DEFERRED as exc:
             # Someone holds what the job needs (a renewal of this very membership): leave the
             # job untouched; if it is still due once they commit, the next pass runs it.
             log.info("scheduled job deferred: its subject is busy", kind=job.kind, key=job.key,
