@@ -58,7 +58,9 @@ async def test_concurrent_writers_of_one_key_get_its_sequence_in_commit_order(
 
         producer = reliable_producer(infra.kafka_bootstrap, client_id="test-order")
         await producer.start()
-        relay = OutboxRelay(pool, producer, topic_prefix=topics, poll_seconds=0.1)
+        # Small batches, three in flight: the pipelined relay keeps the key's order too.
+        relay = OutboxRelay(pool, producer, topic_prefix=topics, poll_seconds=0.1,
+                            batch_size=7, in_flight=3)
         task = asyncio.create_task(relay.run())
         try:
             async def published() -> bool:

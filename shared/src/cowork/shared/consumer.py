@@ -217,18 +217,20 @@ class EventConsumer:
     async def _apply_batch(self, ready: list[tuple[ConsumerRecord[bytes, bytes], Envelope]]) -> None:
         keyed = [(r.topic, _key(r)) for r, _ in ready if r.key is not None]
         async with self._pool.acquire() as conn, conn.transaction():
-            # One round trip: is a key held, which ids are new (inbox), where each key stands.
+            # One round trip: is a key held, which ids are new (inbox), where each key stood,
+            # and each key's position moved to the batch's newest sequence.
             rows = await conn.fetch(
                 _BATCH_START, self.name,
                 [e.id for _, e in ready], [e.type for _, e in ready],
                 [r.topic for r, _ in ready], [r.partition for r, _ in ready],
-                [r.offset for r, _ in ready], [t for t, _ in keyed], [k for _, k in keyed])
+                [r.offset for r, _ in ready], [t for t, _ in keyed], [k for _, k in keyed],
+                [e.sequence for r, e in ready if r.key is not None])
             if any(row["what"] == "held" for row in rows):
                 raise _OneByOne  # a held key: its records are parked, one at a time
             fresh = {row["event_id"] for row in rows if row["what"] == "fresh"}
             positions = {(row["topic"], row["key"]): row["last_sequence"]
                          for row in rows if row["what"] == "position"}
-            newer = await self._advance_sequences(conn, ready, fresh, positions)
+            newer = await self._advance_sequences(conn, ready, fresh, positions, moved=True)
             run: list[Envelope] = []  # consecutive events for one batch handler
             for _, envelope in ready:
                 if envelope.id not in fresh:
@@ -250,11 +252,13 @@ class EventConsumer:
     async def _advance_sequences(self, conn: asyncpg.Connection,
                                  ready: list[tuple[ConsumerRecord[bytes, bytes], Envelope]],
                                  fresh: set[UUID],
-                                 positions: dict[tuple[str, str], int] | None = None
-                                 ) -> set[UUID]:
+                                 positions: dict[tuple[str, str], int] | None = None,
+                                 moved: bool = False) -> set[UUID]:
         """The ids of the fresh events to apply: those without a sequence, and those newer
         than the newest this consumer applied of their key (a late replay is not). Moves the
-        stored positions forward, in the caller's transaction."""
+        stored positions forward, in the caller's transaction, unless `moved` says the caller's
+        statement did (to each key's newest sequence in the batch: an event that is not fresh
+        was applied or found stale before, so its sequence is not above the position)."""
         numbered = [(r.topic, _key(r), e) for r, e in ready
                     if e.id in fresh and e.sequence is not None and r.key is not None]
         apply = {e.id for _, e in ready if e.id in fresh} - {e.id for _, _, e in numbered}
@@ -265,24 +269,24 @@ class EventConsumer:
             rows = await conn.fetch(_POSITIONS, self.name, [t for t, _, _ in numbered],
                                     [k for _, k, _ in numbered])
             position = {(r["topic"], r["key"]): r["last_sequence"] for r in rows}
-        moved: dict[tuple[str, str], int] = {}
+        newest: dict[tuple[str, str], int] = {}
         seen: set[UUID] = set()
         for topic, key, envelope in numbered:
             if envelope.id in seen:
                 continue
             seen.add(envelope.id)
             assert envelope.sequence is not None
-            last = moved.get((topic, key), position.get((topic, key), 0))
+            last = newest.get((topic, key), position.get((topic, key), 0))
             if envelope.sequence > last:
-                moved[(topic, key)] = envelope.sequence
+                newest[(topic, key)] = envelope.sequence
                 apply.add(envelope.id)
             else:
                 metrics.EVENTS_STALE.labels(self.service, self.name).inc()
                 log.info("stale event not applied", consumer=self.name,
                          event_id=str(envelope.id), sequence=envelope.sequence, applied=last)
-        if moved:
-            await conn.execute(_MOVE_POSITIONS, self.name, [t for t, _ in moved],
-                               [k for _, k in moved], list(moved.values()))
+        if newest and not moved:
+            await conn.execute(_MOVE_POSITIONS, self.name, [t for t, _ in newest],
+                               [k for _, k in newest], list(newest.values()))
         return apply
 
     async def _apply_in(self, conn: asyncpg.Connection, record: ConsumerRecord[bytes, bytes],
@@ -495,12 +499,21 @@ WITH held AS (
     WHERE NOT EXISTS (SELECT 1 FROM held)
     ON CONFLICT DO NOTHING
     RETURNING event_id
+), moved AS (
+    INSERT INTO consumer_sequences (consumer, topic, key, last_sequence)
+    SELECT $1, u.topic, u.key, max(u.seq)
+    FROM unnest($7::text[], $8::text[], $9::bigint[]) AS u (topic, key, seq)
+    WHERE u.seq IS NOT NULL AND NOT EXISTS (SELECT 1 FROM held)
+    GROUP BY u.topic, u.key
+    ON CONFLICT (consumer, topic, key) DO UPDATE SET last_sequence = EXCLUDED.last_sequence
+    WHERE consumer_sequences.last_sequence < EXCLUDED.last_sequence
 )
 SELECT 'held' AS what, NULL::uuid AS event_id, NULL::text AS topic, NULL::text AS key,
        NULL::bigint AS last_sequence FROM held
 UNION ALL
 SELECT 'fresh', event_id, NULL, NULL, NULL FROM fresh
 UNION ALL
+-- The positions as they were before `moved` (one snapshot for the whole statement).
 SELECT 'position', NULL, c.topic, c.key, c.last_sequence FROM consumer_sequences c
 JOIN (SELECT DISTINCT * FROM unnest($7::text[], $8::text[])) AS u (topic, key)
   ON c.topic = u.topic AND c.key = u.key

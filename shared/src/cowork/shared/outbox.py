@@ -159,7 +159,7 @@ class OutboxRelay:
     def __init__(self, pool: asyncpg.Pool, producer: AIOKafkaProducer | ResilientProducer, *,
                  topic_prefix: str = "",
                  batch_size: int = 500, poll_seconds: float = 1.0, service: str = "cowork",
-                 retention_hours: int = 168, in_flight: int = 3) -> None:
+                 retention_hours: int = 168, in_flight: int = 1) -> None:
         self._pool = pool
         # A ResilientProducer is replaced after a failed batch; a plain producer is the
         # caller's to restart.
