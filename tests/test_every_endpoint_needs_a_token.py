@@ -21,7 +21,7 @@ from cowork.notifications.app import create_app as create_notifications
 from cowork.vouchers.app import VouchersSettings
 from cowork.vouchers.app import create_app as create_vouchers
 
-OPEN = {"/healthz", "/readyz", "/metrics", "/openapi.json", "/docs", "/docs/oauth2-redirect",
+OPEN = {"/healthz", "/healthz/kafka", "/readyz", "/metrics", "/openapi.json", "/docs", "/docs/oauth2-redirect",
         "/redoc"}
 SELF_REGISTRATION = ("POST", "/v1/members")
 SOME_ID = "5f0c6a9e-1b2c-4d3e-8f70-0a1b2c3d4e5f"

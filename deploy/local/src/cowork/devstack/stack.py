@@ -61,7 +61,7 @@ class StackConfig:
             kafka_controller_port=int(os.environ.get("COWORK_KAFKA_CONTROLLER_PORT", "9093")),
             pg_port=int(os.environ.get("COWORK_PG_PORT", "5432")),
             pg_bin=Path(pg_bin) if pg_bin else None,
-            kafka_heap=os.environ.get("COWORK_KAFKA_HEAP", "512m"),
+            kafka_heap=os.environ.get("COWORK_KAFKA_HEAP", "1g"),
             kafka_libs=Path(os.environ["COWORK_KAFKA_LIBS"]) if "COWORK_KAFKA_LIBS" in os.environ
             else None,
             external_pg_url=os.environ.get("COWORK_EXTERNAL_PG_URL") or None,
