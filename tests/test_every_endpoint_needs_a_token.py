@@ -16,8 +16,12 @@ from cowork.booking.app import BookingSettings
 from cowork.booking.app import create_app as create_booking
 from cowork.membership.app import MembershipSettings
 from cowork.membership.app import create_app as create_membership
+from cowork.notifications.app import NotificationsSettings
+from cowork.notifications.app import create_app as create_notifications
+from cowork.vouchers.app import VouchersSettings
+from cowork.vouchers.app import create_app as create_vouchers
 
-OPEN = {"/healthz", "/readyz", "/metrics", "/openapi.json", "/docs", "/docs/oauth2-redirect",
+OPEN = {"/healthz", "/healthz/kafka", "/readyz", "/metrics", "/openapi.json", "/docs", "/docs/oauth2-redirect",
         "/redoc"}
 SELF_REGISTRATION = ("POST", "/v1/members")
 SOME_ID = "5f0c6a9e-1b2c-4d3e-8f70-0a1b2c3d4e5f"
@@ -26,6 +30,10 @@ APPS = {
     "membership": lambda: create_membership(MembershipSettings(
         database_url="postgresql://nobody@127.0.0.1:1/none", log_json=False)),
     "booking": lambda: create_booking(BookingSettings(
+        database_url="postgresql://nobody@127.0.0.1:1/none", log_json=False)),
+    "notifications": lambda: create_notifications(NotificationsSettings(
+        database_url="postgresql://nobody@127.0.0.1:1/none", log_json=False)),
+    "vouchers": lambda: create_vouchers(VouchersSettings(
         database_url="postgresql://nobody@127.0.0.1:1/none", log_json=False)),
 }
 

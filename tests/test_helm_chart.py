@@ -2,28 +2,44 @@
 template` run on it for real, and what it renders is read back — every service runs with the
 settings its own settings class reads (a misspelt variable would be silently ignored by the
 service, so it fails here), secrets come only from Secrets, probes and migrations are where
-operations.md says, and values that cannot work are refused at install time."""
+operations.md says, autoscaling and network policies are what docs/deploy.md promises, every
+object passes the Kubernetes API's own schemas, and values that cannot work are refused at
+install time."""
 
 from __future__ import annotations
 
+import importlib
+import inspect
 import os
 import shutil
 import subprocess
 from pathlib import Path
 from typing import Any
 
+import kubernetes_validate
 import pytest
 import yaml
 from pydantic import AliasChoices
 
-from cowork.booking.app import BookingSettings
-from cowork.membership.app import MembershipSettings
 from cowork.shared.settings import ServiceSettings
 
 ROOT = Path(__file__).resolve().parents[1]
 CHART = ROOT / "deploy" / "helm" / "cowork"
-SETTINGS: dict[str, type[ServiceSettings]] = {"membership": MembershipSettings,
-                                              "booking": BookingSettings}
+PRODUCTION = CHART / "ci" / "production-values.yaml"
+# PRODUCT.md's four services: the chart carries each, even before its package lands.
+PRODUCT_SERVICES = {"membership", "booking", "vouchers", "notifications"}
+BUILT = sorted(p.parent.name for p in (ROOT / "services").glob("*/src/cowork/*/app.py"))
+
+
+def _settings_class(service: str) -> type[ServiceSettings]:
+    """The one ServiceSettings subclass a service's app module defines."""
+    module = importlib.import_module(f"cowork.{service}.app")
+    [found] = [c for _, c in inspect.getmembers(module, inspect.isclass)
+               if issubclass(c, ServiceSettings) and c.__module__ == module.__name__]
+    return found
+
+
+SETTINGS: dict[str, type[ServiceSettings]] = {name: _settings_class(name) for name in BUILT}
 
 
 def _helm() -> str:
@@ -37,8 +53,12 @@ def _run(*args: str) -> subprocess.CompletedProcess[str]:
     return subprocess.run([_helm(), *args], capture_output=True, text=True, check=False)
 
 
-def _render(*sets: str) -> list[dict[str, Any]]:
-    done = _run("template", "town", str(CHART), *(a for s in sets for a in ("--set", s)))
+def _render(*sets: str, values: Path | None = None, chart: Path = CHART) -> list[dict[str, Any]]:
+    """`helm template`; a set starting with "str:" is passed with --set-string."""
+    files = ["-f", str(values)] if values else []
+    flags = [a for s in sets for a in (("--set-string", s[4:]) if s.startswith("str:")
+                                       else ("--set", s))]
+    done = _run("template", "town", str(chart), *files, *flags)
     assert done.returncode == 0, done.stderr
     return [doc for doc in yaml.safe_load_all(done.stdout) if doc]
 
@@ -68,16 +88,23 @@ def test_the_chart_lints_strictly() -> None:
 
 
 def test_every_service_of_the_repository_is_in_the_chart() -> None:
-    built = {p.parent.name for p in (ROOT / "services").glob("*/src/cowork/*/app.py")}
     values = yaml.safe_load((CHART / "values.yaml").read_text())
-    assert set(values["services"]) == built == set(SETTINGS)
+    assert set(values["services"]) == PRODUCT_SERVICES
+    assert set(BUILT) <= PRODUCT_SERVICES
+    assert all(values["services"][name]["enabled"] for name in BUILT)
+    ports = {name: svc["port"] for name, svc in values["services"].items()}
+    assert ports == {"membership": 8001, "booking": 8002, "vouchers": 8003, "notifications": 8004}
+    for name in BUILT:  # the port the chart gives is the service's own default
+        assert SETTINGS[name].model_fields["http_port"].default == ports[name]
 
 
 @pytest.mark.parametrize("service", sorted(SETTINGS))
 def test_each_service_runs_with_the_settings_it_reads(service: str,
                                                       monkeypatch: pytest.MonkeyPatch) -> None:
     docs = _render("kafka.bootstrap=kafka.town:9092", "topicPrefix=prod.",
-                   f"services.{service}.env.{service.upper()}_DB_POOL_MAX=20")
+                   f"services.{service}.env.{service.upper()}_DB_POOL_MAX=20",
+                   "topics.partitions=6", "topics.replicationFactor=3",
+                   r"str:topics.config.retention\.ms=1209600000")
     [deployment] = _of(docs, "Deployment", service)
     [container] = deployment["spec"]["template"]["spec"]["containers"]
     assert container["command"] == ["python", "-m", f"cowork.{service}"]
@@ -105,12 +132,14 @@ def test_each_service_runs_with_the_settings_it_reads(service: str,
     assert settings.kafka_bootstrap == "kafka.town:9092"
     assert settings.topic_prefix == "prod."
     assert settings.db_pool_max == 20
+    assert (settings.topic_partitions, settings.topic_replication_factor) == (6, 3)
+    assert settings.topic_config == {"retention.ms": "1209600000"}
     assert settings.log_json is True
     assert settings.database_url.get_secret_value() == secrets[f"{service.upper()}_DATABASE_URL"]
     assert settings.jwt_secret.get_secret_value() == secrets["COWORK_JWT_SECRET"]
 
 
-@pytest.mark.parametrize("service", sorted(SETTINGS))
+@pytest.mark.parametrize("service", sorted(PRODUCT_SERVICES))
 def test_probes_shutdown_and_security_follow_operations_md(service: str) -> None:
     docs = _render()
     [deployment] = _of(docs, "Deployment", service)
@@ -130,7 +159,7 @@ def test_probes_shutdown_and_security_follow_operations_md(service: str) -> None
     assert len(_of(docs, "PodDisruptionBudget", service)) == 1
 
 
-@pytest.mark.parametrize("service", sorted(SETTINGS))
+@pytest.mark.parametrize("service", sorted(PRODUCT_SERVICES))
 def test_migrations_run_as_a_hook_before_the_pods(service: str) -> None:
     [job] = _of(_render(), "Job", service)
     assert job["metadata"]["annotations"]["helm.sh/hook"] == "pre-install,pre-upgrade"
@@ -151,7 +180,7 @@ def test_the_prometheus_operator_scrape_is_optional() -> None:
     assert [d for d in _render() if d["kind"] == "ServiceMonitor"] == []
     monitors = [d for d in _render("metrics.serviceMonitor.enabled=true")
                 if d["kind"] == "ServiceMonitor"]
-    assert sorted(m["spec"]["endpoints"][0]["path"] for m in monitors) == ["/metrics", "/metrics"]
+    assert [m["spec"]["endpoints"][0]["path"] for m in monitors] == ["/metrics"] * len(PRODUCT_SERVICES)
 
 
 @pytest.mark.parametrize(("setting", "complaint"), [
@@ -162,8 +191,187 @@ def test_the_prometheus_operator_scrape_is_optional() -> None:
     ("terminationGracePeriodSeconds=10", "terminationGracePeriodSeconds"),
     # a secret as a plain value would sit in the release history: only by Secret
     ("services.booking.env.BOOKING_DATABASE_URL=postgresql://u:p@db/x", "BOOKING_DATABASE_URL"),
+    ("services.notifications.env.NOTIFICATIONS_SMTP_PASSWORD=hunter2", "NOTIFICATIONS_SMTP_PASSWORD"),
+    ("services.notifications.secretEnv.NOTIFICATIONS_SMTP_PASSWORD.secret=smtp", "key"),
+    ("topics.partitions=0", "partitions"),
+    # a number would reach the service as 1.2096e+09 (Helm reads YAML numbers as floats)
+    (r"topics.config.retention\.ms=1209600000", "retention.ms"),
+    ("topics.replicationFactor=-1", "replicationFactor"),
+    ("autoscaling.maxReplicas=0", "maxReplicas"),
+    ("services.booking.autoscaling.maxreplicas=4", "maxreplicas"),
+    ("networkPolicy.kafka.ports=null", "ports"),
 ])
 def test_values_that_cannot_work_are_refused_at_install(setting: str, complaint: str) -> None:
     done = _run("template", "town", str(CHART), "--set", setting)
     assert done.returncode != 0
     assert complaint in done.stderr
+
+
+# ---------------------------------------------------------------- Kubernetes' own schemas
+
+# Custom resources whose schemas are not Kubernetes' (the prometheus-operator's CRD).
+CUSTOM_KINDS = {"ServiceMonitor"}
+# The oldest Kubernetes the chart supports (autoscaling/v2 and policy/v1 are GA from 1.23; 1.30
+# is the oldest release still maintained by the big managed offerings) and the newest known.
+KUBERNETES_VERSIONS = ["1.30.0", kubernetes_validate.utils.latest_version()]
+
+
+@pytest.mark.parametrize("version", KUBERNETES_VERSIONS)
+@pytest.mark.parametrize("values", [None, PRODUCTION], ids=["default", "production"])
+def test_every_rendered_object_passes_the_kubernetes_schemas(values: Path | None,
+                                                             version: str) -> None:
+    docs = _render(values=values)
+    kinds = {d["kind"] for d in docs}
+    assert {"Deployment", "Service", "Job", "NetworkPolicy", "PodDisruptionBudget"} <= kinds
+    if values is PRODUCTION:
+        assert {"HorizontalPodAutoscaler", "ServiceMonitor"} <= kinds
+    for doc in docs:
+        if doc["kind"] in CUSTOM_KINDS:
+            continue
+        # strict: a field the API does not know (a typo in a template) is an error too.
+        kubernetes_validate.validate(doc, version, strict=True)
+
+
+def test_a_wrong_object_is_caught_by_that_validation() -> None:
+    """The check above can fail: a misspelt field and a wrong type both raise."""
+    [deployment] = _of(_render(), "Deployment", "booking")
+    misspelt = {**deployment, "spec": {**deployment["spec"], "replica": 2}}
+    with pytest.raises(kubernetes_validate.ValidationError):
+        kubernetes_validate.validate(misspelt, KUBERNETES_VERSIONS[-1], strict=True)
+    wrong_type = {**deployment, "spec": {**deployment["spec"], "replicas": "two"}}
+    with pytest.raises(kubernetes_validate.ValidationError):
+        kubernetes_validate.validate(wrong_type, KUBERNETES_VERSIONS[-1], strict=True)
+
+
+# ---------------------------------------------------------------- autoscaling
+
+
+def test_autoscaling_is_off_by_default_and_the_replicas_are_fixed() -> None:
+    docs = _render()
+    assert [d for d in docs if d["kind"] == "HorizontalPodAutoscaler"] == []
+    for service in PRODUCT_SERVICES:
+        [deployment] = _of(docs, "Deployment", service)
+        assert deployment["spec"]["replicas"] == 2
+
+
+def test_autoscaling_defaults_apply_to_every_service_and_a_service_may_override_them() -> None:
+    docs = _render("autoscaling.enabled=true", "autoscaling.maxReplicas=3",
+                   "services.booking.autoscaling.maxReplicas=6",
+                   "services.booking.autoscaling.targetCPUUtilizationPercentage=50")
+    for service in PRODUCT_SERVICES:
+        [hpa] = _of(docs, "HorizontalPodAutoscaler", service)
+        [deployment] = _of(docs, "Deployment", service)
+        assert hpa["spec"]["scaleTargetRef"] == {"apiVersion": "apps/v1", "kind": "Deployment",
+                                                 "name": deployment["metadata"]["name"]}
+        # The HPA owns the replica count: a fixed one would fight it at every upgrade.
+        assert "replicas" not in deployment["spec"]
+        [metric] = hpa["spec"]["metrics"]
+        expected = (6, 50) if service == "booking" else (3, 70)
+        assert (hpa["spec"]["maxReplicas"], metric["resource"]["target"]["averageUtilization"]) \
+            == expected
+        assert hpa["spec"]["minReplicas"] == 2
+        # Scaling in rebalances the consumer group: slowly, one pod at a time.
+        assert hpa["spec"]["behavior"]["scaleDown"]["policies"] == \
+            [{"type": "Pods", "value": 1, "periodSeconds": 120}]
+        assert len(_of(docs, "PodDisruptionBudget", service)) == 1
+
+
+def test_a_service_can_autoscale_alone() -> None:
+    docs = _render("services.vouchers.autoscaling.enabled=true")
+    assert [d["metadata"]["labels"]["app.kubernetes.io/component"] for d in docs
+            if d["kind"] == "HorizontalPodAutoscaler"] == ["vouchers"]
+
+
+# ---------------------------------------------------------------- network policies
+
+
+def _policy(docs: list[dict[str, Any]], service: str) -> dict[str, Any]:
+    [policy] = _of(docs, "NetworkPolicy", service)
+    [deployment] = _of(docs, "Deployment", service)
+    labels = deployment["spec"]["template"]["metadata"]["labels"]
+    assert policy["spec"]["podSelector"]["matchLabels"].items() <= labels.items()
+    assert policy["spec"]["policyTypes"] == ["Ingress", "Egress"]
+    return policy["spec"]
+
+
+@pytest.mark.parametrize("service", sorted(PRODUCT_SERVICES))
+def test_only_the_ingress_kafka_and_the_service_database_reach_a_pod(service: str) -> None:
+    docs = _render(values=PRODUCTION)
+    spec = _policy(docs, service)
+    values = yaml.safe_load(PRODUCTION.read_text())
+    np = values["networkPolicy"]
+
+    [ingress] = spec["ingress"]
+    assert ingress["ports"] == [{"port": "http", "protocol": "TCP"}]
+    assert ingress["from"] == np["ingressFrom"] + np["metricsFrom"]  # metrics are on here
+
+    kafka, database, dns, *extra = spec["egress"]
+    assert kafka == {"ports": [{"port": 9092, "protocol": "TCP"}], "to": np["kafka"]["peers"]}
+    own = values["services"][service]["database"]["peers"]
+    assert database == {"ports": [{"port": 5432, "protocol": "TCP"}], "to": own}
+    others = [values["services"][s]["database"]["peers"] for s in PRODUCT_SERVICES - {service}]
+    assert all(peers != own for peers in others)  # not another service's database
+    assert {p["port"] for p in dns["ports"]} == {53}
+    assert extra == values["services"][service].get("networkPolicy", {}).get("extraEgress", [])
+    assert (extra != []) == (service == "notifications")  # mail relay and webhooks only there
+    # The migration Job's pods carry the same labels, so the same policy covers them.
+    [job] = _of(docs, "Job", service)
+    assert spec["podSelector"]["matchLabels"].items() <= \
+        job["spec"]["template"]["metadata"]["labels"].items()
+
+
+def test_prometheus_is_admitted_only_when_metrics_are_scraped() -> None:
+    spec = _policy(_render(), "booking")
+    [ingress] = spec["ingress"]
+    assert all("monitoring" not in str(peer) for peer in ingress["from"])
+
+
+def test_network_policies_can_be_left_to_the_cluster() -> None:
+    assert [d for d in _render("networkPolicy.enabled=false") if d["kind"] == "NetworkPolicy"] == []
+
+
+# ---------------------------------------------------------------- secrets, notes
+
+
+def test_a_secret_setting_comes_from_its_secret() -> None:
+    docs = _render("services.notifications.secretEnv.NOTIFICATIONS_SMTP_PASSWORD.secret=smtp",
+                   "services.notifications.secretEnv.NOTIFICATIONS_SMTP_PASSWORD.key=password")
+    [deployment] = _of(docs, "Deployment", "notifications")
+    env = {e["name"]: e for e in deployment["spec"]["template"]["spec"]["containers"][0]["env"]}
+    assert env["NOTIFICATIONS_SMTP_PASSWORD"] == {
+        "name": "NOTIFICATIONS_SMTP_PASSWORD",
+        "valueFrom": {"secretKeyRef": {"name": "smtp", "key": "password"}}}
+
+
+def _notes(tmp_path: Path, *sets: str, values: Path | None = None) -> str:
+    """NOTES.txt as `helm install` prints it (helm template skips it, and install needs a
+    cluster): rendered from a copy of the chart where it is a named template."""
+    chart = tmp_path / "cowork"
+    shutil.copytree(CHART, chart)
+    notes = chart / "templates" / "NOTES.txt"
+    (chart / "templates" / "_notes.tpl").write_text(
+        '{{- define "test.notes" -}}\n' + notes.read_text() + "{{- end -}}\n")
+    notes.unlink()
+    (chart / "templates" / "notes.yaml").write_text(
+        'kind: Notes\ntext: {{ include "test.notes" . | toJson }}\n')
+    [doc] = [d for d in _render(*sets, values=values, chart=chart) if d["kind"] == "Notes"]
+    return str(doc["text"])
+
+
+def test_the_notes_name_each_service_and_every_secret_to_create(tmp_path: Path) -> None:
+    text = _notes(tmp_path, values=PRODUCTION)
+    for service in PRODUCT_SERVICES:
+        assert f"http://town-cowork-{service}:" in text
+        assert f"cowork-{service}-db (key url)" in text
+    assert "cowork-jwt (key secret)" in text
+    assert "cowork-smtp (key password): NOTIFICATIONS_SMTP_PASSWORD" in text
+    assert "6 partitions, replication factor 3" in text
+    assert "WARNING" not in text
+
+
+def test_the_notes_warn_when_pods_would_outnumber_partitions(tmp_path: Path) -> None:
+    text = _notes(tmp_path, "autoscaling.maxReplicas=8", values=PRODUCTION)
+    warnings = [line for line in text.splitlines() if "WARNING" in line]
+    # booking, vouchers and notifications cap their own maxReplicas at or below 6 partitions.
+    assert warnings == ["    WARNING: up to 8 pods but 6 partitions per topic: "
+                        "pods beyond 6 consume nothing."]

@@ -24,7 +24,7 @@ ROOT = Path(__file__).resolve().parents[2]
 IMAGE = os.environ.get("COWORK_IMAGE", "cowork:dev")
 SECRET = "image-test-secret-of-enough-length-for-hs256"
 # A read of each service's API that needs a token and nothing else.
-PROBE_READ = {"membership": "/v1/plans", "booking": "/v1/spaces"}
+PROBE_READ = {"membership": "/v1/plans", "booking": "/v1/spaces", "vouchers": "/v1/programmes"}
 
 
 @pytest.fixture(scope="module")

@@ -83,7 +83,9 @@ async def _committed(bootstrap: str, group: str) -> int:
 async def test_poison_records_go_to_the_dlq_and_the_consumer_moves_on(
         infra: Infra, service_db, topics, procs):
     good_before, good_after, with_binary_header = _events("p", 3)
-    failing = Envelope.wrap(Sequenced(stream="p", seq=99, fail=True), source=SOURCE)
+    # Each poison record has a key of its own: a dead letter holds its key's later records
+    # (test_dead_letter_order.py), the consumer moves on with the other keys.
+    failing = Envelope.wrap(Sequenced(stream="f", seq=99, fail=True), source=SOURCE)
     producer = reliable_producer(infra.kafka_bootstrap, client_id="test-poison")
     await producer.start()
     try:
@@ -91,13 +93,13 @@ async def test_poison_records_go_to_the_dlq_and_the_consumer_moves_on(
         await producer.send_and_wait(topic, key=b"p", value=good_before.value(),
                                      headers=good_before.kafka_headers())
         # Not JSON at all: can never be parsed, straight to the DLQ.
-        await producer.send_and_wait(topic, key=b"p", value=b"\x00not json",
+        await producer.send_and_wait(topic, key=b"m1", value=b"\x00not json",
                                      headers=_events("p", 1)[0].kafka_headers())
         # A valid event whose handler always fails: retried, then dead-lettered.
-        await producer.send_and_wait(topic, key=b"p", value=failing.value(),
+        await producer.send_and_wait(topic, key=b"f", value=failing.value(),
                                      headers=failing.kafka_headers())
         # Missing CloudEvents headers.
-        await producer.send_and_wait(topic, key=b"p", value=b"{}", headers=[])
+        await producer.send_and_wait(topic, key=b"m2", value=b"{}", headers=[])
         await producer.send_and_wait(topic, key=b"p", value=good_after.value(),
                                      headers=good_after.kafka_headers())
         # A partner's binary header beside valid CloudEvents ones: the event is still applied.

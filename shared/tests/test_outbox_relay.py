@@ -8,10 +8,12 @@ import uuid
 from collections.abc import AsyncIterator
 
 import pytest
+from aiokafka import AIOKafkaProducer
+from aiokafka.errors import KafkaError
 from prometheus_client import REGISTRY
 
 from cowork.shared import db
-from cowork.shared.kafka import reliable_producer
+from cowork.shared.kafka import ResilientProducer, reliable_producer
 from cowork.shared.outbox import RELAY_LOCK_KEY, OutboxRelay
 from cowork.shared.testing import Infra
 from cowork.shared.testing.kafka import collect
@@ -156,3 +158,39 @@ async def test_a_leader_whose_connection_is_cut_leads_no_more(infra: Infra, serv
             assert sum(r.leading for r in relays) <= 1, "two relays lead at once"
             await asyncio.sleep(0.1)
         assert any(r.leading for r in relays), f"relay {first} was cut and nobody leads"
+
+
+async def test_a_relay_replaces_a_producer_that_stays_failed(infra: Infra, service_db: str,
+                                                            topics: str) -> None:
+    """aiokafka can leave a producer failed until restarted; the relay must not keep it."""
+    made: list[AIOKafkaProducer] = []
+
+    def producers() -> AIOKafkaProducer:
+        producer = reliable_producer(infra.kafka_bootstrap, client_id="test-relay")
+        if not made:  # the first one is failed for good: every send raises
+            async def refuse(*_: object, **__: object) -> None:
+                raise KafkaError("sender task died")
+            producer.send = refuse  # type: ignore[method-assign]
+        made.append(producer)
+        return producer
+
+    await write_events(service_db, streams=2, per_stream=5)
+    pool = await db.create_pool(service_db, max_size=3)
+    producer = ResilientProducer(producers)
+    relay = OutboxRelay(pool, producer, topic_prefix=topics, poll_seconds=0.1, service="renew")
+    task = asyncio.create_task(relay.run())
+    try:
+        async def all_published() -> bool:
+            return await fetchval(service_db, "SELECT count(*) FROM outbox "
+                                              "WHERE published_at IS NULL") == 0
+
+        await wait_until(all_published, 30, "the events to go out on a fresh producer")
+        assert len(made) == 2
+        records = await collect(infra.kafka_bootstrap, topics + TOPIC,
+                                until=lambda seen: len(seen) >= 10)
+        assert len(records) == 10
+    finally:
+        relay.stop()
+        await task
+        await producer.stop()
+        await pool.close()

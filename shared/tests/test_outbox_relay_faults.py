@@ -3,8 +3,6 @@
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Iterator
-from pathlib import Path
 
 import pytest
 
@@ -12,7 +10,6 @@ from cowork.devstack import stack
 from cowork.shared.events.topics import TopicSpec
 from cowork.shared.kafka import ensure_topics
 from cowork.shared.outbox import RELAY_LOCK_KEY
-from cowork.shared.testing import free_port
 
 from sharedkit import DLQ, fetchval, wait_until, write_events
 from support import TOPIC
@@ -82,21 +79,6 @@ async def _leading_relay(dsn: str) -> int:
 async def _reached(dsn: str, n: int) -> bool:
     return await _published(dsn) >= n
 
-
-
-@pytest.fixture
-def private_kafka(infra, tmp_path: Path) -> Iterator[stack.StackConfig]:
-    """A broker of this test's own, so stopping it disturbs nobody else's tests."""
-    shared = stack.StackConfig.from_env()
-    cfg = stack.StackConfig(
-        state_dir=tmp_path / "stack", kafka_port=free_port(), kafka_controller_port=free_port(),
-        pg_port=shared.pg_port, pg_bin=None, kafka_heap="384m",
-        kafka_libs=shared.kafka_libs or shared.state_dir / "kafka" / "libs",
-    )
-    stack.start_kafka(cfg)
-    stack.wait_for_kafka(cfg)
-    yield cfg
-    stack.stop_kafka(cfg, hard=True)
 
 
 async def test_broker_restart_during_consumption_loses_nothing(

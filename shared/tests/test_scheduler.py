@@ -98,3 +98,37 @@ async def test_a_failing_job_rolls_back_and_is_retried_later(pool) -> None:
     assert await _outbox_streams(pool) == ["b1"]
     job = await pool.fetchrow("SELECT attempts, last_error FROM scheduled_jobs")
     assert job["attempts"] == 2 and job["last_error"] == "mail server away"
+
+
+async def test_a_job_failing_for_months_backs_off_an_hour_without_overflowing(pool) -> None:
+    async def broken(conn: asyncpg.Connection, job: Job, now: datetime) -> None:
+        raise RuntimeError("still broken")
+
+    async with pool.acquire() as conn:
+        await schedule(conn, "remind", "b1", T0)
+        # An hourly retry for ~45 days: 2^1100 is beyond double precision.
+        await conn.execute("UPDATE scheduled_jobs SET attempts = 1100")
+    assert await Scheduler(pool, {"remind": broken}).run_due(T0) == 0
+    job = await pool.fetchrow("SELECT attempts, due_at FROM scheduled_jobs")
+    assert job["attempts"] == 1101 and job["due_at"] == T0 + timedelta(hours=1)
+
+
+async def test_a_job_rearmed_for_later_after_the_claim_does_not_run(pool) -> None:
+    claimed, moved = asyncio.Event(), asyncio.Event()
+
+    async def gate(conn: asyncpg.Connection, job: Job, now: datetime) -> None:
+        claimed.set()
+        await moved.wait()
+
+    async with pool.acquire() as conn:
+        await schedule(conn, "gate", "g", T0 - timedelta(seconds=1))
+        await schedule(conn, "expire", "m1", T0, {"n": 1})
+    scheduler = Scheduler(pool, {"gate": gate, "expire": emit_expiry})
+    run = asyncio.create_task(scheduler.run_due(T0))
+    await claimed.wait()  # both jobs are claimed; the gate runs first
+    async with pool.acquire() as conn:
+        await schedule(conn, "expire", "m1", T0 + timedelta(days=30), {"n": 2})
+    moved.set()
+    assert await run == 1, "only the gate ran"
+    assert await _outbox_streams(pool) == []
+    assert await scheduler.run_due(T0 + timedelta(days=30)) == 1

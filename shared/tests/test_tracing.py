@@ -48,3 +48,36 @@ async def test_http_request_trace_reaches_the_events_it_writes(service_db: str) 
     assert response.json()["traceparent"] == stored
     assert response.headers["traceparent"] == stored
 
+
+
+def _reset_provider() -> None:
+    from opentelemetry import trace
+    from opentelemetry.util._once import Once
+
+    # OpenTelemetry's own test utilities reset its process-wide provider this way.
+    trace._TRACER_PROVIDER = None
+    trace._TRACER_PROVIDER_SET_ONCE = Once()
+
+
+def test_opentelemetry_is_off_without_an_otlp_endpoint_and_on_with_one(monkeypatch) -> None:
+    from opentelemetry import trace
+    from opentelemetry.sdk.trace import TracerProvider
+
+    for name in ("OTEL_EXPORTER_OTLP_ENDPOINT", "OTEL_EXPORTER_OTLP_TRACES_ENDPOINT",
+                 "OTEL_SDK_DISABLED", "OTEL_TRACES_EXPORTER"):
+        monkeypatch.delenv(name, raising=False)
+    assert not tracing.configure("test") and not tracing.enabled()
+    monkeypatch.setenv("OTEL_EXPORTER_OTLP_ENDPOINT", "http://127.0.0.1:4318")
+    monkeypatch.setenv("OTEL_SDK_DISABLED", "true")
+    assert not tracing.configure("test")
+    monkeypatch.delenv("OTEL_SDK_DISABLED")
+    monkeypatch.setenv("OTEL_SERVICE_NAME", "cowork-booking-eu1")
+    try:
+        assert tracing.configure("booking") and tracing.enabled()
+        provider = trace.get_tracer_provider()
+        assert isinstance(provider, TracerProvider)
+        assert provider.resource.attributes["service.name"] == "cowork-booking-eu1"
+        provider.shutdown()
+    finally:
+        _reset_provider()
+    assert not tracing.enabled()

@@ -61,8 +61,26 @@ from existing Secrets only.
     secretKeyRef:
       name: {{ required "jwt.existingSecret is required" .root.Values.jwt.existingSecret }}
       key: {{ .root.Values.jwt.key }}
+- name: COWORK_TOPIC_PARTITIONS
+  value: {{ .root.Values.topics.partitions | quote }}
+- name: COWORK_TOPIC_REPLICATION_FACTOR
+  value: {{ .root.Values.topics.replicationFactor | quote }}
+- name: COWORK_TOPIC_CONFIG
+  value: {{ .root.Values.topics.config | default dict | toJson | quote }}
 {{- range $key, $value := .svc.env }}
 - name: {{ $key }}
   value: {{ $value | quote }}
 {{- end }}
+{{- range $key, $ref := .svc.secretEnv }}
+- name: {{ $key }}
+  valueFrom:
+    secretKeyRef:
+      name: {{ $ref.secret }}
+      key: {{ $ref.key }}
+{{- end }}
+{{- end -}}
+
+{{/* The service's autoscaling: the chart-wide defaults overridden by the service's own. */}}
+{{- define "cowork.autoscaling" -}}
+{{- toYaml (merge (deepCopy (.svc.autoscaling | default dict)) .root.Values.autoscaling) -}}
 {{- end -}}

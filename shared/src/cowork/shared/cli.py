@@ -1,7 +1,15 @@
 """The `cowork` console: tokens for the local stack and dead-letter replay for operators.
 
     cowork token --role staff [--sub ID] [--hours 12]
+    cowork dlq list --service booking [--key KEY] [--database-url URL]
     cowork dlq replay --service vouchers [--limit N]
+    cowork dlq replay --service booking --key KEY [--database-url URL]
+    cowork dlq discard --service booking --key KEY [--consumer NAME] [--database-url URL]
+    cowork catalogue [--check] [--write] [--release VERSION]
+
+The database URL of `list`, `discard` and `replay --key` is the service's own (where its held
+keys and parked records are): `--database-url`, else `<SERVICE>_DATABASE_URL`, else
+`COWORK_DATABASE_URL`.
 """
 
 from __future__ import annotations
@@ -14,7 +22,7 @@ import uuid
 from datetime import timedelta
 
 from cowork.shared.auth import ROLES, issue_token
-from cowork.shared.dlq import replay
+from cowork.shared.dlq import discard, held_keys, replay
 from cowork.shared.events.topics import dlq_topic
 from cowork.shared.settings import ServiceSettings
 
@@ -31,19 +39,33 @@ def main(argv: list[str] | None = None) -> int:
 
     dlq = sub.add_parser("dlq", help="dead-letter topics")
     dlq_sub = dlq.add_subparsers(dest="dlq_command", required=True)
+    services = ["membership", "booking", "vouchers", "notifications"]
     rep = dlq_sub.add_parser("replay", help="re-publish dead letters to their original topic")
-    rep.add_argument("--service", required=True,
-                     choices=["membership", "booking", "vouchers", "notifications"])
+    rep.add_argument("--service", required=True, choices=services)
     rep.add_argument("--limit", type=int)
+    rep.add_argument("--key", help="only the dead letter holding this key (needs the database)")
+    rep.add_argument("--database-url")
+    lst = dlq_sub.add_parser("list", help="keys held by a dead letter, with their parked records")
+    lst.add_argument("--service", required=True, choices=services)
+    lst.add_argument("--key")
+    lst.add_argument("--database-url")
+    dis = dlq_sub.add_parser("discard", help="release a held key's parked records without its "
+                                             "dead letter")
+    dis.add_argument("--service", required=True, choices=services)
+    dis.add_argument("--key", required=True)
+    dis.add_argument("--consumer", help="only this consumer (default: every consumer)")
+    dis.add_argument("--database-url")
 
     cat = sub.add_parser("catalogue", help="the AsyncAPI event catalogue from the contracts")
     cat.add_argument("--write", action="store_true", help="write docs/events/asyncapi.json")
     cat.add_argument("--check", action="store_true",
-                     help="fail on a breaking change against the committed catalogue")
+                     help="fail on a breaking change against the last released catalogue")
+    cat.add_argument("--release", metavar="VERSION",
+                     help="record the current catalogue as released VERSION (never replaced)")
 
     args = parser.parse_args(argv)
     if args.command == "catalogue":
-        return _catalogue(write=args.write, check=args.check)
+        return _catalogue(write=args.write, check=args.check, release_as=args.release)
     # The console serves the local stack unless told otherwise (its tokens are for it).
     settings = ServiceSettings(kafka_bootstrap=os.environ.get("COWORK_KAFKA_BOOTSTRAP",
                                                               "127.0.0.1:9092"),
@@ -55,9 +77,41 @@ def main(argv: list[str] | None = None) -> int:
         print(issue_token(settings.jwt_secret.get_secret_value(), sub=subject, roles=args.role,
                           ttl=timedelta(hours=args.hours), issuer=settings.jwt_issuer))
         return 0
-    if args.command == "dlq" and args.dlq_command == "replay":
+    if args.command == "dlq":
+        return _dlq(args, settings)
+    return 2
+
+
+def _database_url(args: argparse.Namespace) -> str:
+    url = (args.database_url or os.environ.get(f"{args.service.upper()}_DATABASE_URL")
+           or os.environ.get("COWORK_DATABASE_URL"))
+    if not url:
+        raise SystemExit(f"the {args.service} database is needed: --database-url or "
+                         f"{args.service.upper()}_DATABASE_URL")
+    return url
+
+
+def _dlq(args: argparse.Namespace, settings: ServiceSettings) -> int:
+    if args.dlq_command == "list":
+        held = asyncio.run(held_keys(_database_url(args), args.key))
+        for h in held:
+            print(f"{h.consumer} {h.topic} key={h.key} held since {h.since.isoformat()} by "
+                  f"{h.event_type or 'an undecodable record'} {h.event_id or ''} "
+                  f"({h.error_type}); {h.parked} parked; {h.state}")
+        print(f"{len(held)} key(s) held")
+        return 0
+    if args.dlq_command == "discard":
+        released = asyncio.run(discard(_database_url(args), args.key, args.consumer))
+        print(f"{released} hold(s) released; the consumers apply the parked records next")
+        return 0 if released else 1
+    if args.dlq_command == "replay":
         topic = settings.topic(dlq_topic(args.service))
-        letters = asyncio.run(replay(settings.kafka_bootstrap, topic, limit=args.limit))
+        event_ids = None
+        if args.key is not None:
+            held = asyncio.run(held_keys(_database_url(args), args.key))
+            event_ids = {h.event_id for h in held if h.event_id is not None}
+        letters = asyncio.run(replay(settings.kafka_bootstrap, topic, limit=args.limit,
+                                     key=args.key, event_ids=event_ids))
         for letter in letters:
             print(f"replayed {topic}[{letter.partition}]@{letter.offset} -> "
                   f"{letter.original_topic}: was {letter.error}")
@@ -66,21 +120,21 @@ def main(argv: list[str] | None = None) -> int:
     return 2
 
 
-def _catalogue(*, write: bool, check: bool) -> int:
-    import json
-
+def _catalogue(*, write: bool, check: bool, release_as: str | None = None) -> int:
     from cowork.shared.events.catalogue import (
-        breaking_changes,
         build_catalogue,
+        check_against_release,
         default_path,
+        release,
         render,
     )
 
     path = default_path()
     current = build_catalogue()
-    if check:
-        published = json.loads(path.read_text())
-        problems = breaking_changes(published, current)
+    if check or write:
+        # The baseline is the last release, which nothing here overwrites: --write cannot
+        # turn a breaking change into the new normal.
+        problems = check_against_release(current, path)
         for problem in problems:
             print(f"breaking: {problem}", file=sys.stderr)
         if problems:
@@ -89,7 +143,13 @@ def _catalogue(*, write: bool, check: bool) -> int:
         path.parent.mkdir(parents=True, exist_ok=True)
         path.write_text(render(current))
         print(f"wrote {path}")
-    elif not check:
+    if release_as:
+        try:
+            print(f"released {release(current, release_as, path)}")
+        except ValueError as exc:
+            print(str(exc), file=sys.stderr)
+            return 1
+    if not (write or check or release_as):
         print(render(current), end="")
     return 0
 

@@ -15,7 +15,9 @@ events on a crash. Here the order is:
 A crash between 2 and 3 redelivers the batch, and the inbox turns it into a no-op. When the
 batch transaction fails, the records are applied one by one so that a single poison event
 cannot hold the others back: transient errors (database or broker away) are retried with
-backoff for as long as it takes, other errors up to `max_attempts` times, then dead-lettered.
+backoff for as long as it takes, other errors up to `max_attempts` times, then dead-lettered
+with their cause (`is_transient` says which is which); a handler raising `PermanentError`
+dead-letters its event at once.
 """
 
 from __future__ import annotations
@@ -29,13 +31,16 @@ from collections.abc import Awaitable, Callable, Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
+from uuid import UUID
 
 import asyncpg
 import structlog
 from aiokafka import AIOKafkaProducer, ConsumerRecord
+from aiokafka.errors import KafkaConnectionError
 from faststream import AckPolicy
 from faststream.kafka import KafkaBroker
 from faststream.kafka.annotations import KafkaMessage
+from opentelemetry.trace import SpanKind
 
 from cowork.shared import metrics, tracing
 from cowork.shared.events.envelope import (
@@ -45,6 +50,7 @@ from cowork.shared.events.envelope import (
     decode,
     headers_to_dict,
 )
+from cowork.shared.kafka import ResilientProducer
 from cowork.shared.logging import get_logger
 
 log = get_logger(__name__)
@@ -63,17 +69,35 @@ def applies_batches(handler: BatchHandler) -> BatchHandler:
 def _is_batch(handler: object) -> bool:
     return bool(getattr(handler, "applies_batches", False))
 
+# Transient means the world, not the event: the database or the broker could not be reached,
+# or the transaction lost a race (deadlock, serialization, a NOWAIT lock). Such a failure is
+# retried for as long as it takes. Everything else — a bug (asyncpg's InterfaceError for a
+# wrong argument count, a FileNotFoundError: both are not connection failures though the
+# second is an OSError), a constraint the event violates — is retried `max_attempts` times and
+# then dead-lettered with its cause.
 TRANSIENT_ERRORS: tuple[type[BaseException], ...] = (
-    asyncpg.PostgresConnectionError,
-    asyncpg.InterfaceError,
+    asyncpg.PostgresConnectionError,  # includes ConnectionDoesNotExistError
     asyncpg.CannotConnectNowError,
     asyncpg.TooManyConnectionsError,
+    asyncpg.AdminShutdownError,
+    asyncpg.CrashShutdownError,
     asyncpg.SerializationError,
     asyncpg.DeadlockDetectedError,
-    ConnectionError,
-    OSError,
-    TimeoutError,
+    asyncpg.LockNotAvailableError,
+    ConnectionError,  # refused, reset, aborted, broken pipe
+    TimeoutError,  # a pool that could not hand out a connection, a network wait
+    KafkaConnectionError,
 )
+
+
+def is_transient(error: BaseException) -> bool:
+    """Whether `error` says the infrastructure is away or a race was lost (retry without
+    limit), rather than something about the event or the code (bounded, then dead letter)."""
+    if isinstance(error, TRANSIENT_ERRORS):
+        return True
+    # asyncpg raises a plain InterfaceError for calls on a connection that was closed under
+    # us; every other InterfaceError is a programming error.
+    return isinstance(error, asyncpg.InterfaceError) and "connection is closed" in str(error)
 
 
 class PermanentError(Exception):
@@ -90,16 +114,6 @@ class RetryPolicy:
         return float(min(self.base_seconds * (2 ** (attempt - 1)), self.max_seconds))
 
 
-_INBOX_BATCH = """
-INSERT INTO inbox (consumer, event_id, event_type, topic, "partition", "offset")
-SELECT $1, u.event_id, u.event_type, u.topic, u.part, u.off
-FROM unnest($2::uuid[], $3::text[], $4::text[], $5::int[], $6::bigint[])
-     AS u(event_id, event_type, topic, part, off)
-ON CONFLICT DO NOTHING
-RETURNING event_id
-"""
-
-
 class EventConsumer:
     """Applies events from some topics to one service's database, each at most once."""
 
@@ -109,7 +123,7 @@ class EventConsumer:
         name: str,
         service: str,
         pool: asyncpg.Pool,
-        producer: AIOKafkaProducer,
+        producer: AIOKafkaProducer | ResilientProducer,
         topics: Sequence[str],
         handlers: Mapping[str, Handler | BatchHandler],
         dlq_topic: str,
@@ -127,6 +141,11 @@ class EventConsumer:
         self._retry = retry or RetryPolicy()
         self._batch_size = batch_size
         self.group_id = f"{topic_prefix}{service}.{name}"
+
+    @property
+    def subscribed_topics(self) -> list[str]:
+        """The physical topics this consumer reads (prefix included)."""
+        return list(self._topics)
 
     # -- wiring
 
@@ -158,12 +177,11 @@ class EventConsumer:
             await asyncio.sleep(self._retry.base_seconds)
             return
         await message.ack()
-        await self._report_lag(message)
 
     # -- the core, independent of FastStream so it can be driven directly
 
     async def apply_records(self, records: Sequence[ConsumerRecord[bytes, bytes]]) -> None:
-        ready: list[tuple[ConsumerRecord[bytes, bytes], Envelope]] = []
+        decoded: list[tuple[ConsumerRecord[bytes, bytes], Envelope | MalformedEvent]] = []
         for record in records:
             try:
                 envelope = decode(headers_to_dict(record.headers), record.value)
@@ -171,40 +189,56 @@ class EventConsumer:
                 log.info("skipping unknown event type", event_type=str(exc), topic=record.topic)
                 continue
             except MalformedEvent as exc:
-                await self.dead_letter(record, exc, attempts=1)
+                decoded.append((record, exc))
                 continue
             if envelope.type in self._handlers:
-                ready.append((record, envelope))
-        if not ready:
+                decoded.append((record, envelope))
+        if not decoded:
             return
         started = time.perf_counter()
+        ready = [(r, e) for r, e in decoded if isinstance(e, Envelope)]
         try:
+            if len(ready) < len(decoded):
+                raise _OneByOne  # a malformed record: its key's later records must wait for it
             await self._apply_batch(ready)
         except Exception as exc:
-            log.warning("batch transaction failed; applying one by one", consumer=self.name,
-                        size=len(ready), error=str(exc), error_type=type(exc).__name__)
-            for record, envelope in ready:
-                await self._apply_with_retries(record, envelope)
+            if not isinstance(exc, _OneByOne):
+                log.warning("batch transaction failed; applying one by one", consumer=self.name,
+                            size=len(ready), error=str(exc), error_type=type(exc).__name__)
+            # In record order, so a dead letter holds exactly the records of its key after it.
+            for record, item in decoded:
+                if isinstance(item, MalformedEvent):
+                    await self.dead_letter(record, item, attempts=1)
+                else:
+                    await self._apply_with_retries(record, item)
         metrics.HANDLER_LATENCY.labels(self.service, self.name).observe(
             time.perf_counter() - started)
 
     async def _apply_batch(self, ready: list[tuple[ConsumerRecord[bytes, bytes], Envelope]]) -> None:
+        keyed = [(r.topic, _key(r)) for r, _ in ready if r.key is not None]
         async with self._pool.acquire() as conn, conn.transaction():
-            fresh = {
-                row["event_id"]
-                for row in await conn.fetch(
-                    _INBOX_BATCH, self.name,
-                    [e.id for _, e in ready], [e.type for _, e in ready],
-                    [r.topic for r, _ in ready], [r.partition for r, _ in ready],
-                    [r.offset for r, _ in ready],
-                )
-            }
+            # One round trip: is a key held, which ids are new (inbox), where each key stood,
+            # and each key's position moved to the batch's newest sequence.
+            rows = await conn.fetch(
+                _BATCH_START, self.name,
+                [e.id for _, e in ready], [e.type for _, e in ready],
+                [r.topic for r, _ in ready], [r.partition for r, _ in ready],
+                [r.offset for r, _ in ready], [t for t, _ in keyed], [k for _, k in keyed],
+                [e.sequence for r, e in ready if r.key is not None])
+            if any(row["what"] == "held" for row in rows):
+                raise _OneByOne  # a held key: its records are parked, one at a time
+            fresh = {row["event_id"] for row in rows if row["what"] == "fresh"}
+            positions = {(row["topic"], row["key"]): row["last_sequence"]
+                         for row in rows if row["what"] == "position"}
+            newer = await self._advance_sequences(conn, ready, fresh, positions, moved=True)
             run: list[Envelope] = []  # consecutive events for one batch handler
             for _, envelope in ready:
                 if envelope.id not in fresh:
                     metrics.EVENTS_DUPLICATE.labels(self.service, self.name).inc()
                     continue
                 fresh.discard(envelope.id)  # the same event twice in one batch applies once
+                if envelope.id not in newer:
+                    continue
                 if run and run[0].type != envelope.type:
                     await self._run_handler(conn, run)
                     run = []
@@ -215,18 +249,139 @@ class EventConsumer:
             if run:
                 await self._run_handler(conn, run)
 
+    async def _advance_sequences(self, conn: asyncpg.Connection,
+                                 ready: list[tuple[ConsumerRecord[bytes, bytes], Envelope]],
+                                 fresh: set[UUID],
+                                 positions: dict[tuple[str, str], int] | None = None,
+                                 moved: bool = False) -> set[UUID]:
+        """The ids of the fresh events to apply: those without a sequence, and those newer
+        than the newest this consumer applied of their key (a late replay is not). Moves the
+        stored positions forward, in the caller's transaction, unless `moved` says the caller's
+        statement did (to each key's newest sequence in the batch: an event that is not fresh
+        was applied or found stale before, so its sequence is not above the position)."""
+        numbered = [(r.topic, _key(r), e) for r, e in ready
+                    if e.id in fresh and e.sequence is not None and r.key is not None]
+        apply = {e.id for _, e in ready if e.id in fresh} - {e.id for _, _, e in numbered}
+        if not numbered:
+            return apply
+        position = positions
+        if position is None:
+            rows = await conn.fetch(_POSITIONS, self.name, [t for t, _, _ in numbered],
+                                    [k for _, k, _ in numbered])
+            position = {(r["topic"], r["key"]): r["last_sequence"] for r in rows}
+        newest: dict[tuple[str, str], int] = {}
+        seen: set[UUID] = set()
+        for topic, key, envelope in numbered:
+            if envelope.id in seen:
+                continue
+            seen.add(envelope.id)
+            assert envelope.sequence is not None
+            last = newest.get((topic, key), position.get((topic, key), 0))
+            if envelope.sequence > last:
+                newest[(topic, key)] = envelope.sequence
+                apply.add(envelope.id)
+            else:
+                metrics.EVENTS_STALE.labels(self.service, self.name).inc()
+                log.info("stale event not applied", consumer=self.name,
+                         event_id=str(envelope.id), sequence=envelope.sequence, applied=last)
+        if newest and not moved:
+            await conn.execute(_MOVE_POSITIONS, self.name, [t for t, _ in newest],
+                               [k for _, k in newest], list(newest.values()))
+        return apply
+
+    async def _apply_in(self, conn: asyncpg.Connection, record: ConsumerRecord[bytes, bytes],
+                        envelope: Envelope) -> None:
+        """Inbox, sequence and handler of one event, in the caller's transaction."""
+        status = await conn.execute(
+            'INSERT INTO inbox (consumer, event_id, event_type, topic, "partition", "offset") '
+            "VALUES ($1, $2, $3, $4, $5, $6) ON CONFLICT DO NOTHING",
+            self.name, envelope.id, envelope.type, record.topic, record.partition,
+            record.offset,
+        )
+        if status.endswith(" 0"):
+            metrics.EVENTS_DUPLICATE.labels(self.service, self.name).inc()
+            return
+        if not await self._advance_sequences(conn, [(record, envelope)], {envelope.id}):
+            return
+        await self._run_handler(conn, [envelope])
+
     async def _apply_one(self, record: ConsumerRecord[bytes, bytes], envelope: Envelope) -> None:
         async with self._pool.acquire() as conn, conn.transaction():
-            status = await conn.execute(
-                'INSERT INTO inbox (consumer, event_id, event_type, topic, "partition", "offset") '
-                "VALUES ($1, $2, $3, $4, $5, $6) ON CONFLICT DO NOTHING",
-                self.name, envelope.id, envelope.type, record.topic, record.partition,
-                record.offset,
-            )
-            if status.endswith(" 0"):
-                metrics.EVENTS_DUPLICATE.labels(self.service, self.name).inc()
+            if record.key is None:
+                await self._apply_in(conn, record, envelope)
                 return
-            await self._run_handler(conn, [envelope])
+            key = _key(record)
+            held = await conn.fetchrow(_HELD, self.name, record.topic, key)
+            if held is None:
+                await self._apply_in(conn, record, envelope)
+            elif held["state"] == "dead" and held["event_id"] == envelope.id:
+                # The dead letter itself, again (replayed, or redelivered): if it applies now,
+                # the records parked behind it follow in this same transaction, so nobody
+                # ever sees the key's state between them.
+                await self._apply_in(conn, record, envelope)
+                await self._release(conn, record.topic, key)
+            else:
+                await self._park(conn, record, key)
+
+    async def _park(self, conn: asyncpg.Connection, record: ConsumerRecord[bytes, bytes],
+                    key: str) -> None:
+        await conn.execute(_PARK, self.name, record.topic, key, record.partition, record.offset,
+                           headers_to_dict(record.headers), record.value)
+        metrics.EVENTS_PARKED.labels(self.service, self.name).inc()
+        log.warning("record parked behind its key's dead letter", consumer=self.name,
+                    topic=record.topic, partition=record.partition, offset=record.offset)
+
+    async def _release(self, conn: asyncpg.Connection, topic: str, key: str) -> None:
+        """Apply the key's parked records in order, in the caller's transaction (which holds
+        the key's dead_lettered_keys row), then free the key. A parked record that fails now
+        is dead-lettered in its turn and holds the key again; the rest stay parked."""
+        parked = await conn.fetch(_PARKED_OF_KEY, self.name, topic, key)
+        for row in parked:
+            envelope: Envelope | None = None
+            record = ConsumerRecord(topic, row["partition"], row["offset"], 0, 0, key.encode(),
+                                    row["value"], None, 0, 0,
+                                    [(k, v.encode()) for k, v in row["headers"].items()])
+            try:
+                envelope = decode(row["headers"], row["value"])
+                if envelope.type in self._handlers:
+                    async with conn.transaction():  # a savepoint: undo this record alone
+                        await self._apply_in(conn, record, envelope)
+            except UnknownEventType:
+                pass
+            except Exception as exc:
+                if is_transient(exc):
+                    raise  # the whole release is tried again
+                await self._publish_dead_letter(record, exc, attempts=1)
+                await conn.execute(_HOLD_AGAIN, self.name, topic, key,
+                                   envelope.id if envelope else None,
+                                   envelope.type if envelope else None, type(exc).__name__)
+                await conn.execute("DELETE FROM parked_records WHERE id = $1", row["id"])
+                return
+            await conn.execute("DELETE FROM parked_records WHERE id = $1", row["id"])
+        await conn.execute(_UNHOLD, self.name, topic, key)
+        log.info("key released", consumer=self.name, topic=topic, released=len(parked))
+
+    async def release_discarded(self) -> int:
+        """Apply the parked records of keys whose dead letter an operator discarded
+        (`cowork dlq discard`); return how many keys were released."""
+        async with self._pool.acquire() as conn:
+            keys = await conn.fetch("SELECT topic, key FROM dead_lettered_keys "
+                                    "WHERE consumer = $1 AND state = 'released'", self.name)
+            for key in keys:
+                async with conn.transaction():
+                    held = await conn.fetchrow(_HELD, self.name, key["topic"], key["key"])
+                    if held is not None and held["state"] == "released":
+                        await self._release(conn, key["topic"], key["key"])
+        return len(keys)
+
+    async def measure_held(self) -> None:
+        """Set the held-keys and parked-records gauges from the database."""
+        async with self._pool.acquire() as conn:
+            row = await conn.fetchrow(
+                "SELECT (SELECT count(*) FROM dead_lettered_keys WHERE consumer = $1) AS keys, "
+                "(SELECT count(*) FROM parked_records WHERE consumer = $1) AS parked", self.name)
+        metrics.HELD_KEYS.labels(self.service, self.name).set(row["keys"])
+        metrics.PARKED_RECORDS.labels(self.service, self.name).set(row["parked"])
 
     async def _run_handler(self, conn: asyncpg.Connection, envelopes: list[Envelope]) -> None:
         first = envelopes[0]
@@ -249,29 +404,49 @@ class EventConsumer:
                 await self._apply_one(record, envelope)
                 return
             except PermanentError as exc:
-                await self.dead_letter(record, exc, attempts=attempt)
+                await self.dead_letter(record, exc, attempts=attempt, envelope=envelope)
                 return
-            except TRANSIENT_ERRORS as exc:
-                # The event is fine; the world is not. Wait without giving up on it.
-                delay = self._retry.delay(min(attempt, 10))
-                log.warning("transient failure; retrying", consumer=self.name,
-                            event_id=str(envelope.id), attempt=attempt, backoff_s=delay,
-                            error_type=type(exc).__name__)
-                await asyncio.sleep(delay)
             except Exception as exc:
-                if attempt >= self._retry.max_attempts:
-                    await self.dead_letter(record, exc, attempts=attempt)
+                # A transient failure: the event is fine, the world is not; wait without
+                # giving up on it. Anything else has `max_attempts`, then the dead letter.
+                transient = is_transient(exc)
+                if not transient and attempt >= self._retry.max_attempts:
+                    await self.dead_letter(record, exc, attempts=attempt, envelope=envelope)
                     return
-                delay = self._retry.delay(attempt)
-                log.warning("handler failed; retrying", consumer=self.name,
+                delay = self._retry.delay(min(attempt, 10))
+                log.warning("transient failure; retrying" if transient
+                            else "handler failed; retrying", consumer=self.name,
                             event_id=str(envelope.id), attempt=attempt, backoff_s=delay,
-                            error=str(exc), error_type=type(exc).__name__)
+                            error=str(exc)[:500], error_type=type(exc).__name__)
                 await asyncio.sleep(delay)
 
     # -- dead letters
 
     async def dead_letter(self, record: ConsumerRecord[bytes, bytes], error: BaseException,
-                          *, attempts: int) -> None:
+                          *, attempts: int, envelope: Envelope | None = None) -> None:
+        """Hold the record's key (its later records will be parked), then publish the record
+        to the dead-letter topic. In this order: a crash between the two leaves a held key
+        and the record not yet committed, so it is delivered and tried again."""
+        if record.key is not None:
+            backoff = 0.5
+            while True:
+                try:
+                    async with self._pool.acquire() as conn:
+                        await conn.execute(_HOLD, self.name, record.topic, _key(record),
+                                           envelope.id if envelope else None,
+                                           envelope.type if envelope else None,
+                                           type(error).__name__)
+                    break
+                except Exception as exc:
+                    if not is_transient(exc):
+                        raise
+                    log.warning("holding a key failed; retrying", error=str(exc))
+                    await asyncio.sleep(backoff)
+                    backoff = min(backoff * 2, 10.0)
+        await self._publish_dead_letter(record, error, attempts=attempts)
+
+    async def _publish_dead_letter(self, record: ConsumerRecord[bytes, bytes],
+                                   error: BaseException, *, attempts: int) -> None:
         headers = [(k, v) for k, v in (record.headers or ()) if not k.startswith("x-")]
         message = f"{error}"[:2000] or type(error).__name__
         headers += [
@@ -302,33 +477,106 @@ class EventConsumer:
                   topic=record.topic, partition=record.partition, offset=record.offset,
                   error=message, error_type=type(error).__name__, attempts=attempts)
 
-    async def _report_lag(self, message: KafkaMessage) -> None:
-        consumer: Any = getattr(message, "consumer", None)
-        if consumer is None or not hasattr(consumer, "assignment"):
-            return
-        with contextlib.suppress(Exception):
-            for tp in consumer.assignment():
-                high = consumer.highwater(tp)
-                if high is None:
-                    continue
-                lag = max(high - await consumer.position(tp), 0)
-                metrics.CONSUMER_LAG.labels(self.service, self.name, tp.topic,
-                                            str(tp.partition)).set(lag)
+
+def _key(record: ConsumerRecord[bytes, bytes]) -> str:
+    return (record.key or b"").decode(errors="replace")
+
+
+class _OneByOne(Exception):
+    """The batch must be applied record by record (a malformed record, a held key)."""
+
+
+_BATCH_START = """
+WITH held AS (
+    SELECT 1 FROM dead_lettered_keys d
+    JOIN unnest($7::text[], $8::text[]) AS u (topic, key) ON d.topic = u.topic AND d.key = u.key
+    WHERE d.consumer = $1 LIMIT 1
+), fresh AS (
+    INSERT INTO inbox (consumer, event_id, event_type, topic, "partition", "offset")
+    SELECT $1, u.event_id, u.event_type, u.topic, u.part, u.off
+    FROM unnest($2::uuid[], $3::text[], $4::text[], $5::int[], $6::bigint[])
+         AS u (event_id, event_type, topic, part, off)
+    WHERE NOT EXISTS (SELECT 1 FROM held)
+    ON CONFLICT DO NOTHING
+    RETURNING event_id
+), moved AS (
+    INSERT INTO consumer_sequences (consumer, topic, key, last_sequence)
+    SELECT $1, u.topic, u.key, max(u.seq)
+    FROM unnest($7::text[], $8::text[], $9::bigint[]) AS u (topic, key, seq)
+    WHERE u.seq IS NOT NULL AND NOT EXISTS (SELECT 1 FROM held)
+    GROUP BY u.topic, u.key
+    ON CONFLICT (consumer, topic, key) DO UPDATE SET last_sequence = EXCLUDED.last_sequence
+    WHERE consumer_sequences.last_sequence < EXCLUDED.last_sequence
+)
+SELECT 'held' AS what, NULL::uuid AS event_id, NULL::text AS topic, NULL::text AS key,
+       NULL::bigint AS last_sequence FROM held
+UNION ALL
+SELECT 'fresh', event_id, NULL, NULL, NULL FROM fresh
+UNION ALL
+-- The positions as they were before `moved` (one snapshot for the whole statement).
+SELECT 'position', NULL, c.topic, c.key, c.last_sequence FROM consumer_sequences c
+JOIN (SELECT DISTINCT * FROM unnest($7::text[], $8::text[])) AS u (topic, key)
+  ON c.topic = u.topic AND c.key = u.key
+WHERE c.consumer = $1
+"""
+_HELD = """
+SELECT state, event_id FROM dead_lettered_keys
+WHERE consumer = $1 AND topic = $2 AND key = $3 FOR UPDATE
+"""
+_HOLD = """
+INSERT INTO dead_lettered_keys (consumer, topic, key, event_id, event_type, error_type)
+VALUES ($1, $2, $3, $4, $5, $6)
+ON CONFLICT (consumer, topic, key) DO NOTHING
+"""
+_HOLD_AGAIN = """
+UPDATE dead_lettered_keys
+SET state = 'dead', event_id = $4, event_type = $5, error_type = $6, dead_lettered_at = now()
+WHERE consumer = $1 AND topic = $2 AND key = $3
+"""
+_UNHOLD = "DELETE FROM dead_lettered_keys WHERE consumer = $1 AND topic = $2 AND key = $3"
+_PARK = """
+INSERT INTO parked_records (consumer, topic, key, "partition", "offset", headers, value)
+VALUES ($1, $2, $3, $4, $5, $6::jsonb, $7)
+"""
+_PARKED_OF_KEY = """
+SELECT id, "partition", "offset", headers, value FROM parked_records
+WHERE consumer = $1 AND topic = $2 AND key = $3 ORDER BY id
+"""
+_POSITIONS = """
+SELECT c.topic, c.key, c.last_sequence FROM consumer_sequences c
+JOIN (SELECT DISTINCT * FROM unnest($2::text[], $3::text[])) AS u (topic, key)
+  ON c.topic = u.topic AND c.key = u.key
+WHERE c.consumer = $1
+"""
+_MOVE_POSITIONS = """
+INSERT INTO consumer_sequences (consumer, topic, key, last_sequence)
+SELECT $1, u.topic, u.key, u.seq FROM unnest($2::text[], $3::text[], $4::bigint[])
+    AS u (topic, key, seq)
+ON CONFLICT (consumer, topic, key) DO UPDATE SET last_sequence = EXCLUDED.last_sequence
+WHERE consumer_sequences.last_sequence < EXCLUDED.last_sequence
+"""
 
 
 @contextlib.contextmanager
 def _event_context(envelope: Envelope) -> Iterator[None]:
-    """Logs carry the event; events the handler writes continue the event's trace."""
-    traceparent = tracing.child_of(envelope.traceparent)
-    token = tracing.set_current(traceparent)
-    try:
-        with structlog.contextvars.bound_contextvars(
-            event_id=str(envelope.id), event_type=envelope.type,
-            trace_id=tracing.trace_id(traceparent),
-        ):
-            yield
-    finally:
-        tracing.reset(token)
+    """Logs carry the event; events the handler writes continue the event's trace (under a
+    CONSUMER span when tracing is on)."""
+    with tracing.span(f"{envelope.type} process", parent=envelope.traceparent,
+                      kind=SpanKind.CONSUMER,
+                      attributes={"messaging.system": "kafka",
+                                  "messaging.operation.type": "process",
+                                  "messaging.message.id": str(envelope.id),
+                                  "cloudevents.event_type": envelope.type}):
+        traceparent = tracing.child_of(envelope.traceparent)
+        token = tracing.set_current(traceparent)
+        try:
+            with structlog.contextvars.bound_contextvars(
+                event_id=str(envelope.id), event_type=envelope.type,
+                trace_id=tracing.trace_id(traceparent),
+            ):
+                yield
+        finally:
+            tracing.reset(token)
 
 
 async def _parse_batch_without_headers(records: tuple[ConsumerRecord[bytes, bytes], ...],

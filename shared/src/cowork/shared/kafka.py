@@ -4,12 +4,14 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable, Mapping, Sequence
+from typing import Any
 
-from aiokafka import AIOKafkaProducer
+from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, TopicPartition
 from aiokafka.admin import AIOKafkaAdminClient, NewTopic
 from aiokafka.errors import TopicAlreadyExistsError
 
+from cowork.shared import metrics
 from cowork.shared.events.topics import TopicSpec
 
 
@@ -28,9 +30,14 @@ def reliable_producer(bootstrap: str, *, client_id: str) -> AIOKafkaProducer:
 
 
 async def ensure_topics(bootstrap: str, specs: Iterable[TopicSpec], *, prefix: str = "",
-                        timeout: float = 30.0) -> None:
+                        timeout: float = 30.0, replication_factor: int = 0,
+                        config: Mapping[str, str] | None = None) -> None:
     """Create the topics a service publishes to or reads from; existing ones are left alone.
-    The local broker has auto-creation off, as production clusters usually do."""
+    The local broker has auto-creation off, as production clusters usually do.
+
+    `replication_factor` 0 means 3 on a cluster of three brokers or more, else 1; `config` holds
+    topic-level settings (retention.ms, min.insync.replicas, ...) for every topic created; a
+    compacted topic keeps `cleanup.policy=compact` whatever `config` says."""
     wanted = {prefix + s.name: s for s in specs}
     admin = AIOKafkaAdminClient(bootstrap_servers=bootstrap, request_timeout_ms=10_000)
     deadline = asyncio.get_running_loop().time() + timeout
@@ -48,8 +55,9 @@ async def ensure_topics(bootstrap: str, specs: Iterable[TopicSpec], *, prefix: s
             NewTopic(
                 name=name,
                 num_partitions=spec.partitions,
-                replication_factor=1 if _single_broker(admin) else 3,
-                topic_configs={"cleanup.policy": "compact"} if spec.compacted else {},
+                replication_factor=replication_factor or (1 if _single_broker(admin) else 3),
+                topic_configs={**(config or {}),
+                               **({"cleanup.policy": "compact"} if spec.compacted else {})},
             )
             for name, spec in wanted.items()
             if name not in existing
@@ -76,3 +84,127 @@ async def _wait_for_metadata(admin: AIOKafkaAdminClient, names: set[str], deadli
         if names <= ready or asyncio.get_running_loop().time() > deadline:
             return
         await asyncio.sleep(0.2)
+
+
+class ResilientProducer:
+    """A producer started on first use and replaced after a failure.
+
+    aiokafka can leave a producer failed until it is restarted (its sender task died, the
+    idempotent sequence went out of step, it was closed under a caller), so the relay and the
+    dead-letter path do not keep one for the process's life: after a failed send the next use
+    starts a fresh one. Starting one while Kafka is away fails fast and is simply tried again:
+    nothing here blocks a service from starting without Kafka.
+    """
+
+    def __init__(self, factory: Callable[[], AIOKafkaProducer] | None,
+                 producer: AIOKafkaProducer | None = None) -> None:
+        self._factory = factory
+        self._producer = producer
+        self.generation = 0 if producer is None else 1  # how many producers were started
+
+    @classmethod
+    def around(cls, producer: AIOKafkaProducer) -> ResilientProducer:
+        """One started producer the caller owns and restarts itself (tests, tools)."""
+        return cls(None, producer)
+
+    async def get(self) -> AIOKafkaProducer:
+        if self._producer is None:
+            assert self._factory is not None
+            producer = self._factory()
+            try:
+                await producer.start()
+            except BaseException:
+                with contextlib.suppress(Exception):
+                    await producer.stop()
+                raise
+            self._producer = producer
+            self.generation += 1
+        return self._producer
+
+    async def discard(self) -> None:
+        """Stop the current producer; the next `get` starts a new one (if this one owns it)."""
+        if self._factory is None or self._producer is None:
+            return
+        producer, self._producer = self._producer, None
+        with contextlib.suppress(Exception):
+            await asyncio.wait_for(producer.stop(), 10)
+
+    async def send_and_wait(self, topic: str, **kwargs: Any) -> Any:
+        producer = await self.get()
+        try:
+            return await producer.send_and_wait(topic, **kwargs)
+        except Exception:
+            await self.discard()
+            raise
+
+    async def stop(self) -> None:
+        if self._producer is not None:
+            producer, self._producer = self._producer, None
+            await producer.stop()
+
+
+class KafkaWatch:
+    """Kafka as a service sees it, sampled on a timer by the runtime: whether the cluster
+    answers (`cowork_kafka_up`) and each consumer group's lag from the broker (end offset minus
+    the group's committed offset), so the gauges move while the consumers are stuck too."""
+
+    def __init__(self, bootstrap: str, *, service: str,
+                 groups: Mapping[str, tuple[str, Sequence[str]]] | None = None,
+                 timeout_ms: int = 5000) -> None:
+        self._bootstrap = bootstrap
+        self._service = service
+        self._groups = dict(groups or {})  # consumer name -> (group id, physical topics)
+        self._timeout_ms = timeout_ms
+        self._admin: AIOKafkaAdminClient | None = None
+        self._offsets: AIOKafkaConsumer | None = None
+        self.up = False
+        self.last_error: str | None = None
+
+    async def sample(self) -> bool:
+        try:
+            if self._admin is None:
+                await self._connect()
+            assert self._admin is not None and self._offsets is not None
+            await self._admin.list_topics()
+            for name, (group, topics) in self._groups.items():
+                await self._sample_lag(name, group, topics)
+            self.up, self.last_error = True, None
+        except Exception as exc:
+            self.up, self.last_error = False, type(exc).__name__
+            await self.close()
+        metrics.KAFKA_UP.labels(self._service).set(1 if self.up else 0)
+        return self.up
+
+    async def _connect(self) -> None:
+        self._admin = AIOKafkaAdminClient(bootstrap_servers=self._bootstrap,
+                                          request_timeout_ms=self._timeout_ms)
+        self._offsets = AIOKafkaConsumer(bootstrap_servers=self._bootstrap, group_id=None,
+                                         enable_auto_commit=False,
+                                         request_timeout_ms=self._timeout_ms)
+        await self._admin.start()
+        await self._offsets.start()
+
+    async def _sample_lag(self, name: str, group: str, topics: Sequence[str]) -> None:
+        assert self._admin is not None and self._offsets is not None
+        partitions = [TopicPartition(t["topic"], p["partition"])
+                      for t in await self._admin.describe_topics(list(topics))
+                      if t.get("error_code", 0) == 0 for p in t.get("partitions", ())]
+        if not partitions:
+            return
+        committed = await self._admin.list_consumer_group_offsets(group, partitions=partitions)
+        ends = await asyncio.wait_for(self._offsets.end_offsets(partitions),
+                                      self._timeout_ms / 1000)
+        for tp in partitions:
+            done = committed.get(tp)
+            position = done.offset if done is not None and done.offset >= 0 else 0
+            metrics.CONSUMER_LAG.labels(self._service, name, tp.topic, str(tp.partition)).set(
+                max(ends[tp] - position, 0))
+
+    async def close(self) -> None:
+        admin, offsets, self._admin, self._offsets = self._admin, self._offsets, None, None
+        if admin is not None:
+            with contextlib.suppress(Exception):
+                await asyncio.wait_for(admin.close(), 10)
+        if offsets is not None:
+            with contextlib.suppress(Exception):
+                await asyncio.wait_for(offsets.stop(), 10)

@@ -19,6 +19,23 @@ EVENTS_DUPLICATE = Counter(
     "cowork_events_duplicate_total", "Events ignored because the inbox had them",
     ["service", "consumer"],
 )
+EVENTS_STALE = Counter(
+    "cowork_events_stale_total",
+    "Events not applied because the consumer had applied a newer one of their key",
+    ["service", "consumer"],
+)
+EVENTS_PARKED = Counter(
+    "cowork_events_parked_total", "Records parked behind their key's dead letter",
+    ["service", "consumer"],
+)
+PARKED_RECORDS = Gauge(
+    "cowork_consumer_parked_records", "Records parked now, waiting for a dead letter's key",
+    ["service", "consumer"],
+)
+HELD_KEYS = Gauge(
+    "cowork_consumer_held_keys", "Keys held by a record in the dead-letter topic",
+    ["service", "consumer"],
+)
 DLQ_TOTAL = Counter(
     "cowork_dlq_records_total", "Records sent to the dead-letter topic", ["service", "consumer"],
 )
@@ -26,6 +43,11 @@ CONSUMER_LAG = Gauge(
     "cowork_consumer_lag", "Records not yet consumed", ["service", "consumer", "topic", "partition"],
 )
 OUTBOX_BACKLOG = Gauge("cowork_outbox_backlog", "Outbox rows not yet published", ["service"])
+OUTBOX_OLDEST_AGE = Gauge("cowork_outbox_oldest_pending_seconds",
+                          "Age of the oldest outbox row not yet published (0 when none)",
+                          ["service"])
+KAFKA_UP = Gauge("cowork_kafka_up", "1 when this service's last Kafka sample answered",
+                 ["service"])
 OUTBOX_PUBLISHED = Counter("cowork_outbox_published_total", "Outbox rows published", ["service"])
 OUTBOX_RELAY_LEADING = Gauge("cowork_outbox_relay_leading",
                              "1 on the replica whose relay publishes the outbox, 0 on standbys",
@@ -37,4 +59,7 @@ OUTBOX_PUBLISH_SECONDS = Histogram(
 )
 SCHEDULED_JOBS_RUN = Counter(
     "cowork_scheduled_jobs_total", "Scheduled jobs run", ["service", "kind", "outcome"],
+)
+PURGED_ROWS = Counter(
+    "cowork_purged_rows_total", "Rows deleted by retention, per table", ["service", "table"],
 )

@@ -13,17 +13,22 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import time
+from collections import deque
 from collections.abc import Sequence
+from dataclasses import dataclass
 from typing import Any
 
 import asyncpg
 from aiokafka import AIOKafkaProducer
 from aiokafka.errors import MessageSizeTooLargeError, RecordTooLargeError
+from opentelemetry.trace import SpanKind
 
 from cowork.shared import metrics, tracing
 from cowork.shared.events.contracts import DomainEvent
 from cowork.shared.events.envelope import Envelope
+from cowork.shared.kafka import ResilientProducer
 from cowork.shared.logging import get_logger
+from cowork.shared.retention import purge_table
 
 log = get_logger(__name__)
 
@@ -83,13 +88,58 @@ async def add_tombstone(conn: asyncpg.Connection, *, topic: str, key: str, event
     return envelope
 
 
+async def erase_payloads(conn: asyncpg.Connection, *, topic: str, key: str) -> int:
+    """Personal data out of the outbox at once (GDPR erasure), in the caller's transaction:
+    the rows of `key` on `topic` keep their ids and headers but lose their payload, published
+    or not (a pending one then goes out as a tombstone). Returns how many rows were cleared."""
+    status = await conn.execute(
+        "UPDATE outbox SET payload = NULL "
+        "WHERE aggregatetype = $1 AND aggregateid = $2 AND payload IS NOT NULL", topic, key)
+    return int(status.split()[-1])
+
+
+_BACKLOG = """
+SELECT (SELECT count(*) FROM outbox WHERE published_at IS NULL AND parked_reason IS NULL) AS rows,
+       coalesce((SELECT extract(epoch FROM now() - created_at) FROM outbox
+                 WHERE published_at IS NULL AND parked_reason IS NULL ORDER BY seq LIMIT 1),
+                0)::float8 AS oldest_seconds
+"""
+
+
+async def measure_backlog(pool: asyncpg.Pool, service: str) -> int:
+    """Set the backlog gauges from the database (rows waiting, age of the oldest): measured on
+    a timer by every replica, so they rise while Kafka is away instead of freezing."""
+    async with pool.acquire() as conn:
+        row = await conn.fetchrow(_BACKLOG)
+    metrics.OUTBOX_BACKLOG.labels(service).set(row["rows"])
+    metrics.OUTBOX_OLDEST_AGE.labels(service).set(max(row["oldest_seconds"], 0.0))
+    return int(row["rows"])
+
+
 _PENDING = """
-SELECT seq, aggregatetype, aggregateid, payload::text AS payload, headers
+SELECT seq, aggregatetype, aggregateid, type, payload::text AS payload, headers
 FROM outbox
-WHERE published_at IS NULL AND parked_reason IS NULL
+WHERE published_at IS NULL AND parked_reason IS NULL AND seq > $2
 ORDER BY seq
 LIMIT $1
 """
+
+
+@dataclass
+class _Batch:
+    """Rows sent and waiting for Kafka's acknowledgements."""
+
+    published: list[int]
+    refused: list[tuple[asyncpg.Record, BaseException]]
+    acks: asyncio.Future[Any]
+    started: float
+    last_seq: int
+    size: int
+
+
+def _retrieve(future: asyncio.Future[Any]) -> None:
+    if not future.cancelled():
+        future.exception()  # retrieved: no "exception never retrieved" warning
 
 # The producer's own verdict, before sending, that this one record can never be published
 # (it exceeds max_request_size): park it rather than stop every later event behind it. A
@@ -106,51 +156,118 @@ class OutboxRelay:
     leader reads, sends and marks on that same connection, with no transaction around the send:
     two round trips a batch, and standbys cost the database nothing while they wait."""
 
-    def __init__(self, pool: asyncpg.Pool, producer: AIOKafkaProducer, *, topic_prefix: str = "",
+    def __init__(self, pool: asyncpg.Pool, producer: AIOKafkaProducer | ResilientProducer, *,
+                 topic_prefix: str = "",
                  batch_size: int = 500, poll_seconds: float = 1.0, service: str = "cowork",
-                 retention_hours: int = 168) -> None:
+                 retention_hours: int = 168, in_flight: int = 1) -> None:
         self._pool = pool
-        self._producer = producer
+        # A ResilientProducer is replaced after a failed batch; a plain producer is the
+        # caller's to restart.
+        self._producer = (producer if isinstance(producer, ResilientProducer)
+                          else ResilientProducer.around(producer))
         self._prefix = topic_prefix
         self._batch_size = batch_size
         self._poll_seconds = poll_seconds
         self._service = service
         self._retention_hours = retention_hours
+        self._in_flight = max(1, in_flight)
         self._wake = asyncio.Event()
         self._stopping = False
         self.leading = False
 
     async def publish_pending(self, conn: asyncpg.Connection) -> int:
         """Publish one batch of pending rows on the leader's connection; return how many."""
-        rows = await conn.fetch(_PENDING, self._batch_size)
-        if not rows:
+        batch = await self._send_batch(conn, after=0)
+        if batch is None:
             return 0
+        await self._complete(conn, batch)
+        return batch.size
+
+    async def drain(self, conn: asyncpg.Connection) -> int:
+        """Publish until nothing is pending, with up to `in_flight` batches sent and not yet
+        acknowledged: the next batch is read and sent while Kafka acknowledges the previous
+        ones. The idempotent producer keeps each partition's order across them (Kafka allows
+        it up to 5 requests in flight per connection), batches are marked in order, and a
+        failure ends the drain with every unmarked row pending: sent again (at least once)."""
+        in_flight: deque[_Batch] = deque()
+        after, published = 0, 0
+        try:
+            while not self._stopping:
+                batch = await self._send_batch(conn, after)
+                if batch is None:
+                    break
+                after = batch.last_seq
+                in_flight.append(batch)
+                if len(in_flight) >= self._in_flight:
+                    published += await self._complete(conn, in_flight.popleft())
+                if batch.size < self._batch_size:
+                    break
+            while in_flight:
+                published += await self._complete(conn, in_flight.popleft())
+        finally:
+            for batch in in_flight:  # abandoned after a failure: their rows stay pending
+                batch.acks.add_done_callback(_retrieve)
+        return published
+
+    async def _send_batch(self, conn: asyncpg.Connection, after: int) -> _Batch | None:
+        rows = await conn.fetch(_PENDING, self._batch_size, after)
+        if not rows:
+            return None
         started = time.perf_counter()
+        producer = await self._producer.get()
         sent: list[tuple[asyncpg.Record, asyncio.Future[Any]]] = []
         refused: list[tuple[asyncpg.Record, BaseException]] = []
+        traced = tracing.enabled()
         for row in rows:
-            headers: dict[str, Any] = row["headers"]
-            payload: str | None = row["payload"]
             try:
-                sent.append((row, await self._producer.send(
-                    self._prefix + row["aggregatetype"],
-                    value=payload.encode() if payload is not None else None,
-                    key=row["aggregateid"].encode(),
-                    headers=[(k, str(v).encode()) for k, v in headers.items()],
-                )))
+                if traced:
+                    sent.append((row, await self._send_traced(producer, row)))
+                else:
+                    sent.append((row, await self._send(producer, row, row["headers"])))
             except _NEVER_ACCEPTED as exc:
                 refused.append((row, exc))
+        acks = asyncio.gather(*(future for _, future in sent))
+        return _Batch([row["seq"] for row, _ in sent], refused, acks, started,
+                      rows[-1]["seq"], len(rows))
+
+    async def _complete(self, conn: asyncpg.Connection, batch: _Batch) -> int:
         # acks=all from Kafka before a row counts as published; a failure raises, and the
-        # batch is sent again later (at-least-once).
-        await asyncio.gather(*(future for _, future in sent))
-        published = [row["seq"] for row, _ in sent]
+        # rows are sent again later (at-least-once).
+        await batch.acks
         await conn.execute("UPDATE outbox SET published_at = now() WHERE seq = ANY($1::bigint[])",
-                           published)
-        if refused:
-            await self._park(conn, refused)
-        metrics.OUTBOX_PUBLISHED.labels(self._service).inc(len(published))
-        metrics.OUTBOX_PUBLISH_SECONDS.labels(self._service).observe(time.perf_counter() - started)
-        return len(rows)
+                           batch.published)
+        if batch.refused:
+            await self._park(conn, batch.refused)
+        metrics.OUTBOX_PUBLISHED.labels(self._service).inc(len(batch.published))
+        metrics.OUTBOX_PUBLISH_SECONDS.labels(self._service).observe(
+            time.perf_counter() - batch.started)
+        return len(batch.published)
+
+    async def _send(self, producer: AIOKafkaProducer, row: asyncpg.Record,
+                    headers: dict[str, Any]) -> asyncio.Future[Any]:
+        payload: str | None = row["payload"]
+        future: asyncio.Future[Any] = await producer.send(
+            self._prefix + row["aggregatetype"],
+            value=payload.encode() if payload is not None else None,
+            key=row["aggregateid"].encode(),
+            headers=[(k, str(v).encode()) for k, v in headers.items()],
+        )
+        return future
+
+    async def _send_traced(self, producer: AIOKafkaProducer, row: asyncpg.Record
+                           ) -> asyncio.Future[Any]:
+        """The send under a PRODUCER span, child of the trace stored with the row; the span's
+        own context travels on the record, so the consumer's span is the send's child."""
+        headers: dict[str, Any] = row["headers"]
+        topic = self._prefix + row["aggregatetype"]
+        with tracing.span(f"{topic} send", parent=headers.get("traceparent"),
+                          kind=SpanKind.PRODUCER,
+                          attributes={"messaging.system": "kafka",
+                                      "messaging.operation.type": "send",
+                                      "messaging.destination.name": topic,
+                                      "messaging.message.id": str(headers.get("ce_id", "")),
+                                      "cloudevents.event_type": str(row["type"])}):
+            return await self._send(producer, row, {**headers, "traceparent": tracing.current()})
 
     async def _park(self, conn: asyncpg.Connection,
                     refused: list[tuple[asyncpg.Record, BaseException]]) -> None:
@@ -168,19 +285,14 @@ class OutboxRelay:
                       error_type=type(exc).__name__, error=str(exc))
 
     async def backlog(self) -> int:
-        async with self._pool.acquire() as conn:
-            n: int = await conn.fetchval("SELECT count(*) FROM outbox "
-                                         "WHERE published_at IS NULL AND parked_reason IS NULL")
-        metrics.OUTBOX_BACKLOG.labels(self._service).set(n)
-        return n
+        return await measure_backlog(self._pool, self._service)
 
     async def purge_published(self) -> int:
+        """Delete published rows past the retention (the runtime's housekeeping calls
+        cowork.shared.retention.purge for every table; this is the outbox's part)."""
         async with self._pool.acquire() as conn:
-            result = await conn.execute(
-                "DELETE FROM outbox WHERE published_at < now() - make_interval(hours => $1)",
-                self._retention_hours,
-            )
-        return int(result.split()[-1])
+            return await purge_table(conn, "outbox", self._retention_hours, 1000,
+                                     service=self._service)
 
     def stop(self) -> None:
         self._stopping = True
@@ -190,7 +302,6 @@ class OutboxRelay:
         """Lead or stand by until stopped; survive broker and database outages with backoff."""
         conn: asyncpg.Connection | None = None
         backoff = 0.2
-        last_housekeeping = 0.0
         metrics.OUTBOX_RELAY_LEADING.labels(self._service).set(0)
         try:
             while not self._stopping:
@@ -211,13 +322,7 @@ class OutboxRelay:
                         metrics.OUTBOX_RELAY_LEADING.labels(self._service).set(1)
                         log.info("outbox relay leading")
                     self._wake.clear()
-                    while not self._stopping and \
-                            await self.publish_pending(conn) == self._batch_size:
-                        pass
-                    if time.monotonic() - last_housekeeping > 30:
-                        last_housekeeping = time.monotonic()
-                        await self.backlog()
-                        await self.purge_published()
+                    await self.drain(conn)
                     backoff = 0.2
                     await self._sleep(self._poll_seconds)
                 except asyncio.CancelledError:
@@ -228,6 +333,9 @@ class OutboxRelay:
                     if conn is not None:
                         await self._release(conn)
                         conn = None
+                    # The producer may be the broken part and aiokafka does not always recover
+                    # one by itself: the next attempt starts a fresh one.
+                    await self._producer.discard()
                     await asyncio.sleep(backoff)
                     backoff = min(backoff * 2, 10.0)
         finally:

@@ -90,6 +90,37 @@ FOR UPDATE SKIP LOCKED
 """
 
 
+_LOCK_IF_STILL_DUE = """
+SELECT id FROM scheduled_jobs
+WHERE id = $1 AND done_at IS NULL AND NOT cancelled AND due_at <= $2
+FOR UPDATE SKIP LOCKED
+"""
+
+# 5 s, doubling, at most an hour. The exponent is capped before power() so that a job failing
+# for months cannot overflow it (2^1024 is out of range for double precision).
+_BACK_OFF = """
+UPDATE scheduled_jobs
+SET attempts = attempts + 1, last_error = $2,
+    due_at = $3::timestamptz
+             + make_interval(secs => least(3600, 5 * power(2, least(attempts, 12))))
+WHERE id = $1 AND due_at = $4 AND done_at IS NULL AND NOT cancelled
+"""
+
+BUSY_ERRORS: tuple[type[BaseException], ...] = (
+    asyncpg.LockNotAvailableError,
+    asyncpg.DeadlockDetectedError,
+    asyncpg.SerializationError,
+)
+
+
+class JobBusy(Exception):
+    """Raised by a job handler whose subject is being changed by someone else right now
+    (e.g. it locked with NOWAIT): the job is left as it is and tried again at the next pass."""
+
+
+_DEFERRED: tuple[type[BaseException], ...] = (JobBusy, *BUSY_ERRORS)
+
+
 class Scheduler:
     def __init__(self, pool: asyncpg.Pool, handlers: Mapping[str, JobHandler], *,
                  clock: Clock = system_clock, poll_seconds: float = 1.0, service: str = "cowork",
@@ -121,30 +152,39 @@ class Scheduler:
                 rows = await conn.fetch(_CLAIM, now, list(self._handlers), self._batch_size)
                 jobs = [Job(r["id"], r["kind"], r["key"], r["due_at"], r["payload"]) for r in rows]
             for job in jobs:
-                # Each job in its own transaction: one failing job does not undo the others.
-                try:
-                    async with conn.transaction():
-                        locked = await conn.fetchval(
-                            "SELECT id FROM scheduled_jobs WHERE id = $1 AND done_at IS NULL "
-                            "AND NOT cancelled FOR UPDATE SKIP LOCKED", job.id)
-                        if locked is None:
-                            continue
-                        await self._handlers[job.kind](conn, job, now)
-                        await conn.execute(
-                            "UPDATE scheduled_jobs SET done_at = $2, attempts = attempts + 1 "
-                            "WHERE id = $1", job.id, now)
-                    ran += 1
-                    metrics.SCHEDULED_JOBS_RUN.labels(self._service, job.kind, "done").inc()
-                except Exception as exc:
-                    metrics.SCHEDULED_JOBS_RUN.labels(self._service, job.kind, "failed").inc()
-                    log.error("scheduled job failed", kind=job.kind, key=job.key, error=str(exc),
-                              error_type=type(exc).__name__)
-                    await conn.execute(
-                        "UPDATE scheduled_jobs SET attempts = attempts + 1, last_error = $2, "
-                        "due_at = $3::timestamptz "
-                        "+ make_interval(secs => least(3600, 5 * power(2, attempts))) "
-                        "WHERE id = $1", job.id, str(exc)[:2000], now)
+                ran += await self._run_job(conn, job, now)
         return ran
+
+    async def _run_job(self, conn: asyncpg.Connection, job: Job, now: datetime) -> int:
+        """Run one claimed job in its own transaction (one failing job does not undo the
+        others); 1 if it ran. Between the claim and now the job may have been done, cancelled
+        or re-armed for later (a renewal): the re-check under lock sees all three."""
+        try:
+            async with conn.transaction():
+                locked = await conn.fetchval(_LOCK_IF_STILL_DUE, job.id, now)
+                if locked is None:
+                    return 0
+                await self._handlers[job.kind](conn, job, now)
+                await conn.execute(
+                    "UPDATE scheduled_jobs SET done_at = $2, attempts = attempts + 1 "
+                    "WHERE id = $1", job.id, now)
+        except _DEFERRED as exc:
+            # Someone holds what the job needs (a renewal of this very membership): leave the
+            # job untouched; if it is still due once they commit, the next pass runs it.
+            log.info("scheduled job deferred: its subject is busy", kind=job.kind, key=job.key,
+                     error_type=type(exc).__name__)
+            metrics.SCHEDULED_JOBS_RUN.labels(self._service, job.kind, "deferred").inc()
+            return 0
+        except Exception as exc:
+            metrics.SCHEDULED_JOBS_RUN.labels(self._service, job.kind, "failed").inc()
+            log.error("scheduled job failed", kind=job.kind, key=job.key, error=str(exc),
+                      error_type=type(exc).__name__)
+            # Only the attempt that failed is backed off: a job someone re-armed, cancelled
+            # or finished meanwhile (its due_at no longer the claimed one) is theirs now.
+            await conn.execute(_BACK_OFF, job.id, str(exc)[:2000], now, job.due_at)
+            return 0
+        metrics.SCHEDULED_JOBS_RUN.labels(self._service, job.kind, "done").inc()
+        return 1
 
     def wake(self) -> None:
         self._wake.set()

@@ -12,24 +12,26 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import sys
+import time
 from collections.abc import AsyncIterator, Awaitable, Callable, Mapping, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
 import asyncpg
-from aiokafka import AIOKafkaProducer
 from fastapi import APIRouter, FastAPI
+from fastapi.responses import JSONResponse, Response
 from faststream.kafka import KafkaBroker
 
-from cowork.shared import db
+from cowork.shared import db, tracing
 from cowork.shared.auth import Authenticator
 from cowork.shared.consumer import EventConsumer, Handler, RetryPolicy
 from cowork.shared.events.topics import TopicSpec, dlq_topic, spec_for
 from cowork.shared.http import health_router, install_error_handlers, install_metrics_middleware
-from cowork.shared.kafka import ensure_topics, reliable_producer
+from cowork.shared.kafka import KafkaWatch, ResilientProducer, ensure_topics, reliable_producer
 from cowork.shared.logging import configure_logging, get_logger
-from cowork.shared.outbox import OutboxRelay
+from cowork.shared.outbox import OutboxRelay, measure_backlog
+from cowork.shared.retention import Retention, purge
 from cowork.shared.scheduler import Clock, JobHandler, Scheduler, system_clock
 from cowork.shared.settings import ServiceSettings
 
@@ -55,12 +57,15 @@ class ServiceRuntime:
     on_started: Callable[[ServiceRuntime], Awaitable[None]] | None = None
 
     pool: asyncpg.Pool | None = None
-    producer: AIOKafkaProducer | None = None
+    producer: ResilientProducer | None = None
+    kafka_watch: KafkaWatch | None = None
     broker: KafkaBroker | None = None
     relay: OutboxRelay | None = None
     scheduler: Scheduler | None = None
     event_consumers: list[EventConsumer] = field(default_factory=list)
     _tasks: list[asyncio.Task[None]] = field(default_factory=list)
+    # Cancelled at stop: they may be waiting for Kafka forever.
+    _background: list[asyncio.Task[None]] = field(default_factory=list)
 
     @property
     def name(self) -> str:
@@ -82,47 +87,124 @@ class ServiceRuntime:
         specs = [spec_for(n) for n in sorted(names)]
         if self.consumers:
             specs.append(TopicSpec(dlq_topic(self.name)))
-        return specs
+        return [replace(spec, partitions=self.settings.topic_partitions) for spec in specs]
 
     async def start(self) -> None:
+        """The database is required; Kafka is not. A service starts, answers and takes writes
+        while Kafka is away (the outbox keeps the events); a background task creates the
+        topics and starts the relay and the consumers as soon as Kafka answers."""
         s = self.settings
         dsn = s.database_url.get_secret_value()
         applied = await db.migrate_service(dsn, self.name, self.migrations)
         if applied:
             log.info("migrations applied", migrations=applied)
         self.pool = await db.create_pool(dsn, min_size=s.db_pool_min, max_size=s.db_pool_max)
-        await ensure_topics(s.kafka_bootstrap, self.topic_specs(), prefix=s.topic_prefix)
-        self.producer = reliable_producer(s.kafka_bootstrap, client_id=f"cowork-{self.name}")
-        await self.producer.start()
+        self.producer = ResilientProducer(
+            lambda: reliable_producer(s.kafka_bootstrap, client_id=f"cowork-{self.name}"))
         if s.run_relay:
             self.relay = OutboxRelay(self.pool, self.producer, topic_prefix=s.topic_prefix,
                                      batch_size=s.outbox_batch_size,
                                      poll_seconds=s.outbox_poll_seconds, service=self.name,
-                                     retention_hours=s.outbox_retention_hours)
-            self._tasks.append(asyncio.create_task(self.relay.run(), name="outbox-relay"))
+                                     retention_hours=s.outbox_retention_hours,
+                                     in_flight=min(s.outbox_in_flight_batches, 5))
         if s.run_consumers and self.consumers:
-            self.broker = KafkaBroker(s.kafka_bootstrap, client_id=f"cowork-{self.name}",
-                                      logger=None)
             retry = RetryPolicy(s.consumer_max_attempts, s.consumer_retry_base_seconds,
                                 s.consumer_retry_max_seconds)
             for spec in self.consumers:
-                consumer = EventConsumer(
+                self.event_consumers.append(EventConsumer(
                     name=spec.name, service=self.name, pool=self.pool, producer=self.producer,
                     topics=spec.topics, handlers=spec.handlers, dlq_topic=dlq_topic(self.name),
                     topic_prefix=s.topic_prefix, retry=retry, batch_size=s.consumer_batch_size,
-                )
-                consumer.register(self.broker)
-                self.event_consumers.append(consumer)
-            await self.broker.start()
+                ))
+        self.kafka_watch = KafkaWatch(
+            s.kafka_bootstrap, service=self.name,
+            groups={c.name: (c.group_id, c.subscribed_topics) for c in self.event_consumers})
         if s.run_scheduler and self.jobs:
             self.scheduler = Scheduler(self.pool, self.jobs, clock=self.clock,
                                        poll_seconds=s.scheduler_poll_seconds, service=self.name)
             self._tasks.append(asyncio.create_task(self.scheduler.run(), name="scheduler"))
+        self._background.append(asyncio.create_task(self._connect_kafka(), name="kafka-connect"))
+        self._background.append(asyncio.create_task(self._watch(), name="watch"))
         if self.on_started is not None:
             await self.on_started(self)
         log.info("service started", topics=[t.name for t in self.topic_specs()])
 
+    async def _connect_kafka(self) -> None:
+        """Topics first (a relay sending to a missing topic only waits), then the relay and
+        the consumers; retried with back-off for as long as Kafka stays away."""
+        s = self.settings
+        backoff = 0.5
+        while True:
+            try:
+                await ensure_topics(s.kafka_bootstrap, self.topic_specs(), prefix=s.topic_prefix,
+                                    timeout=10, replication_factor=s.topic_replication_factor,
+                                    config=s.topic_config)
+                break
+            except Exception as exc:
+                log.warning("kafka not reachable; retrying", error_type=type(exc).__name__,
+                            backoff_s=backoff)
+                await asyncio.sleep(backoff)
+                backoff = min(backoff * 2, 10.0)
+        if self.relay is not None:
+            self._tasks.append(asyncio.create_task(self.relay.run(), name="outbox-relay"))
+        if self.event_consumers:
+            self.broker = await self._start_broker()
+        log.info("kafka connected")
+
+    async def _start_broker(self) -> KafkaBroker:
+        backoff = 0.5
+        while True:
+            broker = KafkaBroker(self.settings.kafka_bootstrap, client_id=f"cowork-{self.name}",
+                                 logger=None)
+            for consumer in self.event_consumers:
+                consumer.register(broker)
+            try:
+                await broker.start()
+                return broker
+            except Exception as exc:
+                log.warning("consumers could not start; retrying",
+                            error_type=type(exc).__name__, backoff_s=backoff)
+                with contextlib.suppress(Exception):
+                    await broker.stop()
+                await asyncio.sleep(backoff)
+                backoff = min(backoff * 2, 10.0)
+
+    async def _watch(self) -> None:
+        """On a timer, whatever the relay and the consumers are doing: gauges measured from
+        the database and the broker (outbox backlog, Kafka up, consumer lag, held keys and
+        parked records), the release of keys whose dead letter an operator discarded, and
+        retention (every PURGE_INTERVAL_SECONDS)."""
+        s = self.settings
+        retention = Retention(outbox_hours=s.outbox_retention_hours,
+                              outbox_parked_hours=s.outbox_parked_retention_hours,
+                              inbox_hours=s.inbox_retention_hours,
+                              scheduled_jobs_hours=s.scheduled_jobs_retention_hours,
+                              batch_size=s.purge_batch_size)
+        last_purge = float("-inf")
+        while True:
+            try:
+                await measure_backlog(self.db, self.name)
+                for consumer in self.event_consumers:
+                    await consumer.release_discarded()
+                    await consumer.measure_held()
+                if time.monotonic() - last_purge >= s.purge_interval_seconds:
+                    last_purge = time.monotonic()
+                    purged = await purge(self.db, retention, service=self.name)
+                    if any(purged.values()):
+                        log.info("retention purge", **purged)
+            except Exception as exc:
+                log.warning("housekeeping failed; next round", error_type=type(exc).__name__,
+                            error=str(exc)[:500])
+            assert self.kafka_watch is not None
+            await self.kafka_watch.sample()
+            await asyncio.sleep(s.kafka_watch_seconds)
+
     async def stop(self) -> None:
+        for task in self._background:
+            task.cancel()
+            with contextlib.suppress(asyncio.CancelledError, Exception):
+                await task
+        self._background.clear()
         if self.broker is not None:
             await self.broker.stop()
         if self.relay is not None:
@@ -133,8 +215,11 @@ class ServiceRuntime:
             with contextlib.suppress(asyncio.CancelledError, Exception):
                 await asyncio.wait_for(task, 10)
         self._tasks.clear()
+        if self.kafka_watch is not None:
+            await self.kafka_watch.close()
         if self.producer is not None:
-            await self.producer.stop()
+            with contextlib.suppress(Exception):
+                await self.producer.stop()
         if self.pool is not None:
             await self.pool.close()
         log.info("service stopped")
@@ -144,8 +229,26 @@ class ServiceRuntime:
             await conn.fetchval("SELECT 1")
 
     async def check_kafka(self) -> None:
-        assert self.producer is not None
-        await asyncio.wait_for(self.producer.client.fetch_all_metadata(), 5)
+        """Kafka answers now (a fresh sample); raises when it does not."""
+        assert self.kafka_watch is not None, "the runtime is not started"
+        if not await self.kafka_watch.sample():
+            raise ConnectionError(f"kafka unavailable: {self.kafka_watch.last_error}")
+
+    def kafka_router(self) -> APIRouter:
+        """`/healthz/kafka`: Kafka's own probe, apart from readiness. While Kafka is away the
+        API keeps taking writes (the outbox holds their events), so a pod must stay in its
+        Service: alert on this probe or on `cowork_kafka_up`, never take the pod out for it."""
+        router = APIRouter(tags=["operations"])
+
+        @router.get("/healthz/kafka")
+        async def kafka_health() -> Response:
+            watch = self.kafka_watch
+            if watch is not None and await watch.sample():
+                return JSONResponse({"status": "ok"})
+            error = watch.last_error if watch is not None else "not started"
+            return JSONResponse({"status": "unavailable", "error": error}, status_code=503)
+
+        return router
 
     def authenticator(self) -> Authenticator:
         return Authenticator(self.settings.jwt_secret.get_secret_value(), self.settings.jwt_issuer)
@@ -164,12 +267,15 @@ class ServiceRuntime:
 
         app = FastAPI(title=title, version=version, description=description, lifespan=lifespan)
         app.state.runtime = self
+        if tracing.configure(self.name):
+            tracing.instrument(app)
         for key, value in state.items():
             setattr(app.state, key, value)
         install_error_handlers(app)
         install_metrics_middleware(app, self.name)
-        app.include_router(health_router({"postgres": self.check_database,
-                                          "kafka": self.check_kafka}))
+        # Ready = what the API needs to answer: its database. Kafka has its own probe.
+        app.include_router(health_router({"postgres": self.check_database}))
+        app.include_router(self.kafka_router())
         for router in routers:
             app.include_router(router)
         return app

@@ -1,16 +1,34 @@
-"""W3C trace context carried from HTTP requests and consumed events into the events they cause.
+"""W3C trace context carried from HTTP requests and consumed events into the events they cause,
+and OpenTelemetry spans along the way.
 
 An HTTP request's `traceparent` header (or a new trace, when it has none) and a consumed event's
 `traceparent` header become the current trace; `outbox.add_event` stamps it on every event
 written meanwhile, so a partner can follow one member's click through every service. The
 trace id is also bound into the log context.
+
+OpenTelemetry is configured from the standard `OTEL_*` variables and is off when no OTLP
+endpoint is set (`OTEL_EXPORTER_OTLP_ENDPOINT` or `OTEL_EXPORTER_OTLP_TRACES_ENDPOINT`), when
+`OTEL_SDK_DISABLED=true` or `OTEL_TRACES_EXPORTER=none`. When on, one trace runs from the HTTP
+request (FastAPI instrumentation) through its SQL (asyncpg instrumentation: the replica read,
+the outbox insert), the relay's send of each row (a PRODUCER span, child of the context stored
+with the row, whose own context goes on the Kafka record) to the handling of the event in the
+consuming service (a CONSUMER span, child of the record's context). When off, none of it costs
+more than a check.
 """
 
 from __future__ import annotations
 
+import contextlib
+import os
 import re
 import secrets
+from collections.abc import Iterator, Mapping
 from contextvars import ContextVar
+from typing import Any
+
+from opentelemetry import trace
+from opentelemetry.trace import SpanKind
+from opentelemetry.trace.propagation.tracecontext import TraceContextTextMapPropagator
 
 _TRACEPARENT = re.compile(r"^00-([0-9a-f]{32})-([0-9a-f]{16})-([0-9a-f]{2})$")
 _current: ContextVar[str | None] = ContextVar("cowork_traceparent", default=None)
@@ -24,7 +42,12 @@ def parse(traceparent: str | None) -> tuple[str, str] | None:
 
 
 def child_of(traceparent: str | None) -> str:
-    """A new span in the caller's trace, or a new trace when there is none or it is invalid."""
+    """A new span in the caller's trace, or a new trace when there is none or it is invalid.
+    Under an OpenTelemetry span (which was itself started as the caller's child) that span is
+    the new one: logs and events then carry the ids the trace backend shows."""
+    active = _active_traceparent()
+    if active is not None:
+        return active
     parsed = parse(traceparent)
     trace_id = parsed[0] if parsed else secrets.token_hex(16)
     return f"00-{trace_id}-{secrets.token_hex(8)}-01"
@@ -36,7 +59,9 @@ def trace_id(traceparent: str | None) -> str | None:
 
 
 def current() -> str | None:
-    return _current.get()
+    """The trace context to stamp on events written now: the active OpenTelemetry span's,
+    else the one set by the request or event being handled."""
+    return _active_traceparent() or _current.get()
 
 
 def set_current(traceparent: str | None) -> object:
@@ -45,3 +70,77 @@ def set_current(traceparent: str | None) -> object:
 
 def reset(token: object) -> None:
     _current.reset(token)  # type: ignore[arg-type]
+
+
+# ---------------------------------------------------------------- OpenTelemetry
+
+_PROPAGATOR = TraceContextTextMapPropagator()
+_TRACER = "cowork"
+
+
+def enabled() -> bool:
+    """Whether spans are recorded: an SDK tracer provider is installed (by `configure`, or by
+    a test with an in-memory exporter)."""
+    from opentelemetry.sdk.trace import TracerProvider
+
+    return isinstance(trace.get_tracer_provider(), TracerProvider)
+
+
+def configure(service: str) -> bool:
+    """Install the SDK with an OTLP exporter when the standard variables ask for one; return
+    whether tracing is on. The provider is process-wide and installed once."""
+    if enabled():
+        return True
+    env = os.environ
+    if env.get("OTEL_SDK_DISABLED", "").lower() == "true" or \
+            env.get("OTEL_TRACES_EXPORTER", "otlp").lower() == "none":
+        return False
+    if not (env.get("OTEL_EXPORTER_OTLP_ENDPOINT") or env.get("OTEL_EXPORTER_OTLP_TRACES_ENDPOINT")):
+        return False
+    from opentelemetry.exporter.otlp.proto.http.trace_exporter import OTLPSpanExporter
+    from opentelemetry.sdk.resources import Resource
+    from opentelemetry.sdk.trace import TracerProvider
+    from opentelemetry.sdk.trace.export import BatchSpanProcessor
+
+    # Resource.create reads OTEL_SERVICE_NAME and OTEL_RESOURCE_ATTRIBUTES; a name set there
+    # wins over ours.
+    named = env.get("OTEL_SERVICE_NAME") or "service.name=" in env.get("OTEL_RESOURCE_ATTRIBUTES", "")
+    provider = TracerProvider(resource=Resource.create(
+        {} if named else {"service.name": f"cowork-{service}"}))
+    provider.add_span_processor(BatchSpanProcessor(OTLPSpanExporter()))
+    trace.set_tracer_provider(provider)
+    return True
+
+
+def instrument(app: Any) -> None:
+    """FastAPI and asyncpg instrumentation, when tracing is on (asyncpg's is process-wide)."""
+    from opentelemetry.instrumentation.asyncpg import AsyncPGInstrumentor
+    from opentelemetry.instrumentation.fastapi import FastAPIInstrumentor
+
+    FastAPIInstrumentor.instrument_app(app, excluded_urls="healthz,readyz,metrics")
+    instrumentor = AsyncPGInstrumentor()  # type: ignore[no-untyped-call]
+    if not instrumentor.is_instrumented_by_opentelemetry:
+        instrumentor.instrument()
+
+
+def _active_traceparent() -> str | None:
+    context = trace.get_current_span().get_span_context()
+    if not context.is_valid:
+        return None
+    carrier: dict[str, str] = {}
+    _PROPAGATOR.inject(carrier)
+    return carrier.get("traceparent")
+
+
+@contextlib.contextmanager
+def span(name: str, *, parent: str | None, kind: SpanKind,
+         attributes: Mapping[str, str | int] | None = None) -> Iterator[None]:
+    """A span, child of the W3C `parent` (a new trace without one), current while the block
+    runs; nothing when tracing is off."""
+    if not enabled():
+        yield
+        return
+    context = _PROPAGATOR.extract({"traceparent": parent}) if parent else None
+    with trace.get_tracer(_TRACER).start_as_current_span(
+            name, context=context, kind=kind, attributes=dict(attributes or {})):
+        yield

@@ -1,18 +1,24 @@
-"""`cowork-devstack up|down|status|env|kafka-stop|kafka-start`."""
+"""`cowork-devstack up|down|status|env|jars|kafka-stop|kafka-start|services-up|services-down|
+config-reference [--write]`."""
 
 from __future__ import annotations
 
 import argparse
 import sys
 
-from cowork.devstack import services, stack
+from cowork.devstack import mailsink, services, stack
 
 
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="cowork-devstack", description=__doc__)
     parser.add_argument("command", choices=["up", "down", "status", "env", "jars", "kafka-stop",
-                                            "kafka-start", "services-up", "services-down"])
+                                            "kafka-start", "services-up", "services-down",
+                                            "config-reference"])
+    parser.add_argument("--write", action="store_true",
+                        help="config-reference: update docs/deploy.md instead of printing")
     args = parser.parse_args(argv)
+    if args.command == "config-reference":
+        return _config_reference(write=args.write)
     cfg = stack.StackConfig.from_env()
     try:
         if args.command == "up":
@@ -34,6 +40,9 @@ def main(argv: list[str] | None = None) -> int:
         elif args.command == "services-up":
             for service in services.start_services(cfg):
                 print(f"{service.name:<14} http://127.0.0.1:{service.port}  (docs: /docs)")
+                if service.name == "notifications":
+                    print(f"{'mail':<14} smtp://127.0.0.1:{mailsink.port()}  every message is "
+                          f"an .eml file in {mailsink.folder(cfg)}")
         elif args.command == "services-down":
             services.stop_services(cfg)
         elif args.command == "kafka-stop":
@@ -44,6 +53,19 @@ def main(argv: list[str] | None = None) -> int:
     except (stack.StackError, RuntimeError) as exc:
         print(f"cowork-devstack: {exc}", file=sys.stderr)
         return 1
+    return 0
+
+
+def _config_reference(*, write: bool) -> int:
+    from cowork.devstack import config_reference
+
+    text = config_reference.render()
+    if not write:
+        print(text)
+        return 0
+    doc = config_reference.repo_root() / "docs" / "deploy.md"
+    changed = config_reference.write(doc, text)
+    print(f"{doc}: {'updated' if changed else 'already up to date'}")
     return 0
 
 

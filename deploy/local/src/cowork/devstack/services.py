@@ -13,6 +13,7 @@ import urllib.request
 from dataclasses import dataclass
 from pathlib import Path
 
+from cowork.devstack import mailsink
 from cowork.devstack.stack import StackConfig, _read_pid
 
 
@@ -52,6 +53,9 @@ def _environment(cfg: StackConfig, service: LocalService) -> dict[str, str]:
     env.setdefault(f"{prefix}_DEMO_DATA", "true")
     env.setdefault(f"{prefix}_LOG_JSON", "true")
     env.setdefault("COWORK_ENV", "local")  # the development JWT secret is allowed here only
+    if service.name == "notifications":  # mail goes to the local SMTP sink (mailsink.py)
+        env.setdefault("NOTIFICATIONS_SMTP_HOST", "127.0.0.1")
+        env.setdefault("NOTIFICATIONS_SMTP_PORT", str(mailsink.port()))
     env["PYTHONUNBUFFERED"] = "1"
     return env
 
@@ -69,6 +73,8 @@ def start_services(cfg: StackConfig, timeout: float = 90.0) -> list[LocalService
     for service in SERVICES:
         if not service.installed():
             continue
+        if service.name == "notifications":
+            mailsink.start(cfg)
         pid_file = _folder(cfg) / f"{service.name}.pid"
         if _read_pid(pid_file) is None:
             log = open(_folder(cfg) / f"{service.name}.log", "ab")
@@ -92,6 +98,7 @@ def start_services(cfg: StackConfig, timeout: float = 90.0) -> list[LocalService
 
 
 def stop_services(cfg: StackConfig) -> None:
+    mailsink.stop(cfg)
     for service in SERVICES:
         pid_file = _folder(cfg) / f"{service.name}.pid"
         pid = _read_pid(pid_file)

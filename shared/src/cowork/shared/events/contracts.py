@@ -324,6 +324,16 @@ class VoucherExpiring(_VoucherEvent):
     remaining_cents: Cents = Field(ge=0)
 
 
+class VoucherThresholdReached(_VoucherEvent):
+    """Addition to v1 (a new type): a voucher's use reached 80% of its amount, once."""
+
+    event_type: ClassVar[str] = "cowork.vouchers.voucher.threshold_reached.v1"
+    voucher_id: UUID
+    member_id: UUID
+    threshold_pct: Literal[80]
+    remaining_cents: Cents = Field(ge=0)
+
+
 class VoucherExpired(_VoucherEvent):
     event_type: ClassVar[str] = "cowork.vouchers.voucher.expired.v1"
     voucher_id: UUID
@@ -370,6 +380,6 @@ ALL_EVENTS: tuple[type[DomainEvent], ...] = (
     BookingNoShow,
     ProgrammeOpened, ProgrammeClosed, BudgetThresholdReached, StatementIssued,
     ApplicationRejected, VoucherGranted, VoucherRedeemed, VoucherRedemptionReversed,
-    VoucherExpiring, VoucherExpired, VoucherRevoked,
+    VoucherExpiring, VoucherThresholdReached, VoucherExpired, VoucherRevoked,
     NotificationSent, NotificationFailed,
 )

@@ -39,12 +39,15 @@ class Envelope:
     id: UUID = field(default_factory=uuid4)
     time: datetime = field(default_factory=lambda: datetime.now(UTC))
     traceparent: str | None = None
+    # The CloudEvents `sequence` extension: this event's number among its aggregate's events
+    # (topic, key), assigned with the outbox row; None from producers that do not number.
+    sequence: int | None = None
 
     @classmethod
     def wrap(cls, event: DomainEvent, *, source: str, traceparent: str | None = None,
-             time: datetime | None = None) -> Envelope:
+             time: datetime | None = None, sequence: int | None = None) -> Envelope:
         return cls(type=event.event_type, source=source, subject=event.key(), data=event,
-                   time=time or datetime.now(UTC), traceparent=traceparent)
+                   time=time or datetime.now(UTC), traceparent=traceparent, sequence=sequence)
 
     def headers(self) -> dict[str, str]:
         h = {
@@ -58,6 +61,8 @@ class Envelope:
         }
         if self.traceparent:
             h["traceparent"] = self.traceparent
+        if self.sequence is not None:
+            h["ce_sequence"] = str(self.sequence)
         return h
 
     def kafka_headers(self) -> list[tuple[str, bytes]]:
@@ -99,6 +104,13 @@ def decode(headers: dict[str, str], value: bytes | None) -> Envelope:
         time = datetime.fromisoformat(headers["ce_time"].replace("Z", "+00:00"))
     except ValueError as exc:
         raise MalformedEvent(f"ce_time {headers['ce_time']!r} is not RFC 3339") from exc
+    sequence: int | None = None
+    if headers.get("ce_sequence"):
+        try:
+            sequence = int(headers["ce_sequence"])
+        except ValueError as exc:
+            raise MalformedEvent(f"ce_sequence {headers['ce_sequence']!r} is not a number") \
+                from exc
     event_type = headers["ce_type"]
     model = REGISTRY.get(event_type)
     if model is None:
@@ -114,7 +126,7 @@ def decode(headers: dict[str, str], value: bytes | None) -> Envelope:
             raise MalformedEvent(f"{event_type} payload invalid: {_short(exc)}") from exc
     return Envelope(type=event_type, source=headers["ce_source"],
                     subject=headers.get("ce_subject", ""), data=data, id=event_id, time=time,
-                    traceparent=headers.get("traceparent"))
+                    traceparent=headers.get("traceparent"), sequence=sequence)
 
 
 def _short(exc: ValidationError) -> str:

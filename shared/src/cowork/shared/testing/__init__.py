@@ -5,16 +5,19 @@
   not already running (plain processes, no Docker);
 - `external`: addresses given by `COWORK_KAFKA_BOOTSTRAP` and `COWORK_PG_URL` (a superuser
   URL), as an operator's CI would provide;
-- `containers`: testcontainers — reserved for the deploy issue; asking for it now fails loudly.
+- `containers`: Kafka and PostgreSQL started for the session by testcontainers from the images
+  `make images` builds (cowork.testkit.containers), removed at its end.
 
 Nothing here ever skips: a test that needs the infrastructure fails when it cannot be had.
 """
 
 from __future__ import annotations
 
+import contextlib
 import os
 import socket
 import uuid
+from collections.abc import Iterator
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
@@ -29,7 +32,21 @@ class Infra:
         return f"{base}/{database}"
 
 
+@contextlib.contextmanager
+def running_infra() -> Iterator[Infra]:
+    """The infrastructure for one test session: started (and in containers mode removed
+    afterwards) according to COWORK_TEST_INFRA."""
+    if os.environ.get("COWORK_TEST_INFRA", "local") != "containers":
+        yield start_infra()
+        return
+    from cowork.testkit.containers import infra_containers
+
+    with infra_containers() as containers:
+        yield Infra(containers.kafka_bootstrap, containers.database_url("postgres"))
+
+
 def start_infra() -> Infra:
+    """Infrastructure that outlives the caller (local or external); see running_infra."""
     mode = os.environ.get("COWORK_TEST_INFRA", "local")
     if mode == "local":
         from cowork.devstack import StackConfig, up
@@ -42,8 +59,8 @@ def start_infra() -> Infra:
         except KeyError as exc:
             raise RuntimeError(f"COWORK_TEST_INFRA=external needs {exc.args[0]} set") from exc
     if mode == "containers":
-        raise RuntimeError("COWORK_TEST_INFRA=containers comes with the deploy issue; "
-                           "use local or external")
+        raise RuntimeError("COWORK_TEST_INFRA=containers starts containers that must be removed "
+                           "afterwards: use running_infra() (the `infra` fixture does)")
     raise RuntimeError(f"unknown COWORK_TEST_INFRA={mode!r} (local | external | containers)")
 
 
@@ -69,3 +86,21 @@ class ManualClock:
 
     def advance(self, **delta: float) -> None:
         self.now += timedelta(**delta)
+
+
+async def delete_topics(bootstrap: str, prefix: str) -> None:
+    """Delete every topic whose name starts with `prefix` (a test's own topics). A broker that
+    cannot be reached any more (a test stopped it) leaves nothing to clean: it is not an error."""
+    from aiokafka.admin import AIOKafkaAdminClient
+    from aiokafka.errors import KafkaError
+
+    admin = AIOKafkaAdminClient(bootstrap_servers=bootstrap, request_timeout_ms=10_000)
+    try:
+        await admin.start()
+        names = [t for t in await admin.list_topics() if t.startswith(prefix)]
+        if names:
+            await admin.delete_topics(names)
+    except (KafkaError, OSError):
+        pass
+    finally:
+        await admin.close()

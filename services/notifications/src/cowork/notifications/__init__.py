@@ -1,0 +1,1 @@
+"""Cowork notifications: e-mail, signed partner webhooks, reminders, delivery log."""

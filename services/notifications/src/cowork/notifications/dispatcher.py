@@ -1,0 +1,344 @@
+"""The dispatcher: sends the deliveries the handlers and reminder jobs recorded, outside any
+database transaction and outside the event consumer.
+
+Each delivery row goes `pending` → (claimed, attempts + 1, leased) `sending` → `sent`, or back to
+`pending` with a later `next_attempt_at` (exponential backoff with jitter), or `dead` after the
+last attempt (or at once when the receiver refuses it for good), or `cancelled` (recipient
+erased, subscription gone, booking cancelled). Attempts run in a bounded set of tasks, each with
+a timeout, so a slow or hanging SMTP server or webhook receiver holds one slot for at most its
+timeout and never the consumption of events or the other deliveries.
+
+Crashes (docs/notifications.md): a row claimed by a sender that died stays `sending` until its
+lease runs out, then is claimed again. The only duplicate possible is the one where the receiver
+accepted the message and the process died before the outcome was committed; the resend carries
+the same Message-ID (e-mail) or `Cowork-Delivery-Id` and CloudEvent id (webhook), so the receiver
+can recognise it.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import json
+import random
+import re
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+from typing import Any
+from uuid import UUID
+
+import aiosmtplib
+import asyncpg
+import httpx
+
+from cowork.notifications import commands, domain, mail, store
+from cowork.notifications.commands import WAKE_CHANNEL
+from cowork.notifications.rendering import Renderer
+from cowork.shared import db
+from cowork.shared.logging import get_logger
+from cowork.shared.scheduler import Clock
+
+log = get_logger(__name__)
+
+
+
+@dataclass(frozen=True)
+class DispatchPolicy:
+    concurrency: int = 32
+    max_attempts: int = 8
+    retry_base_seconds: float = 5.0
+    retry_max_seconds: float = 3600.0
+    webhook_timeout_seconds: float = 5.0
+    poll_seconds: float = 1.0
+
+    def attempt_timeout(self, smtp_timeout: float) -> float:
+        return max(self.webhook_timeout_seconds, smtp_timeout) + 1.0
+
+
+@dataclass(frozen=True)
+class MailSettings:
+    server: mail.SmtpServer
+    sender: str
+    officers_email: str
+    officers_language: str
+    message_id_domain: str
+    timezone: str
+    location: str
+
+
+class RetryLater(Exception):
+    """The attempt failed in a way that may pass (a timeout, a 5xx, no contact card yet)."""
+
+
+class Cancel(Exception):
+    """The delivery must not happen any more (recipient erased, subscription removed)."""
+
+
+class Dispatcher:
+    def __init__(self, pool: asyncpg.Pool, *, dsn: str, policy: DispatchPolicy,
+                 mail_settings: MailSettings, renderer: Renderer, clock: Clock,
+                 rng: random.Random | None = None) -> None:
+        self._pool = pool
+        self._dsn = dsn
+        self._policy = policy
+        self._mail = mail_settings
+        self._renderer = renderer
+        self._clock = clock
+        self._rng = rng or random.Random()
+        self._http = httpx.AsyncClient(timeout=policy.webhook_timeout_seconds,
+                                       follow_redirects=False)
+        self._smtp = mail.SmtpConnections(mail_settings.server)
+        self._inflight: set[asyncio.Task[None]] = set()
+        # Outcomes are recorded by one settler, many per transaction: one short transaction per
+        # delivery was what limited the rate once the consumer was fast.
+        self._outcomes: asyncio.Queue[tuple[str, asyncpg.Record, str | None]] = asyncio.Queue()
+        self._settler: asyncio.Task[None] | None = None
+        self._wake = asyncio.Event()
+        self._stopping = False
+
+    # -- the loop
+
+    def wake(self) -> None:
+        self._wake.set()
+
+    async def run(self) -> None:
+        listener = await self._listen()
+        self._settler = asyncio.create_task(self._settle_outcomes(), name="delivery-settler")
+        try:
+            while not self._stopping:
+                self._wake.clear()  # before the pass: a wake-up during it is not lost
+                try:
+                    await self.dispatch_due()
+                except asyncio.CancelledError:
+                    raise
+                except Exception as exc:
+                    log.warning("dispatch pass failed; retrying", error=str(exc),
+                                error_type=type(exc).__name__)
+                with contextlib.suppress(TimeoutError):
+                    await asyncio.wait_for(self._wake.wait(), self._policy.poll_seconds)
+        finally:
+            if listener is not None:
+                with contextlib.suppress(Exception):
+                    await listener.close()
+
+    async def _listen(self) -> asyncpg.Connection | None:
+        """Handlers NOTIFY at commit; the dispatcher wakes at once instead of at the next poll."""
+        try:
+            conn = await db.connect(self._dsn)
+            await conn.add_listener(WAKE_CHANNEL, lambda *_: self._wake.set())
+            return conn
+        except Exception as exc:  # polling still works
+            log.warning("dispatcher cannot LISTEN; polling only", error=str(exc))
+            return None
+
+    async def dispatch_due(self) -> int:
+        """Claim what is due, as far as free slots allow, and start an attempt for each."""
+        started = 0
+        while not self._stopping:
+            free = self._policy.concurrency - len(self._inflight)
+            if free <= 0:
+                break
+            now = self._clock()
+            lease = now + timedelta(seconds=self._policy.attempt_timeout(
+                self._mail.server.timeout_seconds) + 30)
+            async with self._pool.acquire() as conn:
+                rows = await store.claim_due(conn, now, free, lease)
+            for row in rows:
+                task = asyncio.create_task(self._attempt(row), name=f"delivery-{row['id']}")
+                self._inflight.add(task)
+                task.add_done_callback(self._done)
+            started += len(rows)
+            if len(rows) < free:
+                break
+        return started
+
+    def _done(self, task: asyncio.Task[None]) -> None:
+        self._inflight.discard(task)
+        self._wake.set()  # a slot is free
+
+    async def stop(self, grace_seconds: float = 10.0) -> None:
+        self._stopping = True
+        self._wake.set()
+        if self._inflight:
+            _, pending = await asyncio.wait(list(self._inflight), timeout=grace_seconds)
+            for task in pending:  # left `sending`: claimed again once the lease runs out
+                task.cancel()
+        if self._settler is not None:
+            await self._outcomes.join()  # every outcome in hand is recorded before the pool closes
+            self._settler.cancel()
+        await self._http.aclose()
+        await self._smtp.close()
+
+    # -- one attempt
+
+    async def _attempt(self, row: asyncpg.Record) -> None:
+        try:
+            async with asyncio.timeout(self._policy.attempt_timeout(
+                    self._mail.server.timeout_seconds)):
+                if row["channel"] == "email":
+                    await self._send_email(row)
+                else:
+                    await self._send_webhook(row)
+        except Cancel as exc:
+            self._outcomes.put_nowait(("cancelled", row, str(exc)))
+        except mail.PermanentMailError as exc:
+            self._outcomes.put_nowait(("dead", row, str(exc)))
+        except Exception as exc:  # RetryLater, timeouts, connection errors, anything else
+            await self._retry_or_die(row, _describe(exc))
+        else:
+            self._outcomes.put_nowait(("sent", row, None))
+
+    async def _retry_or_die(self, row: asyncpg.Record, error: str) -> None:
+        if row["attempts"] >= self._policy.max_attempts:
+            self._outcomes.put_nowait(("dead", row, error))
+            return
+        delay = domain.retry_delay(row["attempts"], base_seconds=self._policy.retry_base_seconds,
+                                   max_seconds=self._policy.retry_max_seconds, rng=self._rng)
+        at = self._clock() + timedelta(seconds=delay)
+        log.info("delivery will be retried", delivery_id=str(row["id"]), channel=row["channel"],
+                 attempts=row["attempts"], backoff_s=round(delay, 3), error=error)
+
+        async def later(conn: asyncpg.Connection) -> None:
+            await store.retry_later(conn, row["id"], at, error)
+
+        await self._in_tx(later)
+
+    async def _settle_outcomes(self) -> None:
+        """Record what the attempts in flight learned, up to 500 outcomes a transaction."""
+        while True:
+            batch = [await self._outcomes.get()]
+            while not self._outcomes.empty() and len(batch) < 500:
+                batch.append(self._outcomes.get_nowait())
+            now = self._clock()
+
+            async def work(conn: asyncpg.Connection, batch: list[Any] = batch,
+                           now: datetime = now) -> None:
+                await commands.record_outcomes(conn, batch, now)
+
+            try:
+                await self._in_tx(work)
+                for status, row, _ in batch:
+                    log.info("delivery settled", delivery_id=str(row["id"]),
+                             channel=row["channel"], template=row["template"], outcome=status,
+                             attempts=row["attempts"])
+            except Exception as exc:  # the rows stay `sending`: claimed again after the lease
+                log.error("recording delivery outcomes failed", error=str(exc),
+                          error_type=type(exc).__name__, count=len(batch))
+            finally:
+                for _ in batch:
+                    self._outcomes.task_done()
+
+    async def _in_tx(self, work: Callable[[asyncpg.Connection], Any]) -> None:
+        """Record an outcome, insisting a little: every failure here widens the window in which
+        a crash would make the delivery go out twice."""
+        for attempt in range(5):
+            try:
+                async with self._pool.acquire() as conn, conn.transaction():
+                    await work(conn)
+                return
+            except (OSError, asyncpg.PostgresConnectionError, asyncpg.InterfaceError) as exc:
+                log.warning("recording a delivery outcome failed; retrying", error=str(exc))
+                await asyncio.sleep(0.2 * 2 ** attempt)
+        log.error("delivery outcome not recorded; it will be retried after its lease")
+
+    # -- e-mail
+
+    async def _send_email(self, row: asyncpg.Record) -> None:
+        payload = _payload(row)
+        if row["recipient_ref"] == domain.OFFICERS:
+            address, name, language = (self._mail.officers_email, "",
+                                       self._mail.officers_language)
+        else:
+            if row["email"] is None:
+                async with self._pool.acquire() as conn:
+                    erased = await store.is_erased(conn, UUID(row["recipient_ref"]))
+                if erased:
+                    raise Cancel("recipient erased")
+                raise RetryLater("no contact card for the member yet")
+            address, name, language = row["email"], row["full_name"], row["language"]
+        context = {"e": payload, "name": name,
+                   "place": _place(payload, language)}
+        rendered = self._renderer.render(row["template"], language, context)
+        now = self._clock()
+        message = mail.build_message(
+            rendered=rendered, sender=self._mail.sender, to=address, delivery=row["id"],
+            message_id_domain=self._mail.message_id_domain, now=now,
+            calendar=self._calendar(row, payload, context["place"], now))
+        await self._smtp.send(message)
+
+    def _calendar(self, row: asyncpg.Record, payload: dict[str, Any], place: str,
+                  now: datetime) -> tuple[bytes, str] | None:
+        cancel = row["template"] == "booking_cancelled"
+        if row["template"] not in ("booking_confirmed", "booking_cancelled"):
+            return None
+        if not payload.get("start") or not payload.get("end"):
+            return None
+        data = mail.booking_calendar(
+            booking_id=row["subject_ref"], start=datetime.fromisoformat(payload["start"]),
+            end=datetime.fromisoformat(payload["end"]), summary=place,
+            location=self._mail.location, timezone=self._mail.timezone, cancel=cancel,
+            stamp=now)
+        return data, "CANCEL" if cancel else "PUBLISH"
+
+    # -- webhooks
+
+    async def _send_webhook(self, row: asyncpg.Record) -> None:
+        async with self._pool.acquire() as conn:
+            subscription = await store.subscription(conn, UUID(row["recipient_ref"]))
+        if subscription is None or not subscription["active"]:
+            raise Cancel("subscription removed")
+        body = json.dumps(_payload(row), separators=(",", ":")).encode()
+        timestamp = int(time.time())
+        headers = {
+            "Content-Type": "application/cloudevents+json",
+            domain.TIMESTAMP_HEADER: str(timestamp),
+            domain.SIGNATURE_HEADER: domain.signature(subscription["secret"], timestamp, body),
+            domain.DELIVERY_HEADER: str(row["id"]),
+            "User-Agent": "cowork-notifications/1",
+        }
+        response = await self._http.post(subscription["url"], content=body, headers=headers)
+        if not 200 <= response.status_code < 300:
+            # Even a 4xx is retried: a partner fixing a misconfigured endpoint should not lose
+            # the events of the meantime. After the last attempt the delivery is dead.
+            raise RetryLater(f"HTTP {response.status_code}")
+
+
+def _payload(row: asyncpg.Record) -> dict[str, Any]:
+    value = row["payload"]
+    return json.loads(value) if isinstance(value, str) else dict(value)
+
+
+_KINDS = {
+    "it": {"hot_desk": "Postazione flessibile", "fixed_desk": "Postazione fissa",
+           "meeting_room": "Sala riunioni", "phone_booth": "Cabina telefonica",
+           "event_room": "Sala eventi"},
+    "en": {"hot_desk": "Hot desk", "fixed_desk": "Fixed desk", "meeting_room": "Meeting room",
+           "phone_booth": "Phone booth", "event_room": "Event room"},
+}
+
+
+def _place(payload: dict[str, Any], language: str) -> str:
+    if payload.get("resource_name"):
+        return str(payload["resource_name"])
+    kind = payload.get("resource_kind")
+    labels = _KINDS.get(language, _KINDS["it"])
+    return labels.get(str(kind), "Cowork") if kind else "Cowork"
+
+
+_ADDRESS = re.compile(r"[^\s<>\"'@,;:]+@[^\s<>\"',;:]+")
+
+
+def _describe(exc: BaseException) -> str:
+    """What goes into the log and `last_error` (which staff read): never an address. SMTP
+    errors are reduced to their codes, since servers quote the recipient in their text."""
+    if isinstance(exc, aiosmtplib.SMTPRecipientsRefused):
+        text = "recipient refused: " + ", ".join(str(e.code) for e in exc.recipients)
+    elif isinstance(exc, aiosmtplib.SMTPResponseException):
+        text = f"SMTP {exc.code}"
+    elif isinstance(exc, TimeoutError):
+        text = "timed out"
+    else:
+        text = _ADDRESS.sub("<address>", str(exc)) or type(exc).__name__
+    return f"{type(exc).__name__}: {text}"[:500]

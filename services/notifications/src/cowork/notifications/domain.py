@@ -1,0 +1,167 @@
+"""Pure rules of the notifications service: which event becomes which message for whom, the
+identity of a delivery, retry timing, webhook signatures and reminder timing. No I/O."""
+
+from __future__ import annotations
+
+import hashlib
+import hmac
+import random
+from collections.abc import Iterable
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+from typing import Literal
+from uuid import UUID, uuid5
+
+from cowork.shared.events import contracts as ev
+
+Audience = Literal["member", "officers"]
+Channel = Literal["email", "webhook"]
+
+OFFICERS = "officers"  # the recipient_ref of mail to the municipal officers' address
+
+
+@dataclass(frozen=True)
+class MailRule:
+    template: str
+    category: str  # what a member opts out of; "essential" cannot be opted out of
+    audience: Audience = "member"
+
+    @property
+    def essential(self) -> bool:
+        return self.category == "essential"
+
+
+# Opt-out categories a member may choose (PUT /v1/members/{id}/preferences).
+CATEGORIES: tuple[str, ...] = ("membership", "reminders", "booking_updates", "voucher_updates")
+
+MAIL_RULES: dict[str, MailRule] = {
+    ev.MembershipActivated.event_type: MailRule("membership_activated", "membership"),
+    ev.MembershipExpiring.event_type: MailRule("membership_expiring", "membership"),
+    ev.MembershipExpired.event_type: MailRule("membership_expired", "membership"),
+    # A member must learn that they can no longer book: not something to opt out of.
+    ev.MembershipSuspended.event_type: MailRule("membership_suspended", "essential"),
+    ev.BookingConfirmed.event_type: MailRule("booking_confirmed", "essential"),
+    ev.BookingCancelled.event_type: MailRule("booking_cancelled", "essential"),
+    ev.BookingNoShow.event_type: MailRule("booking_no_show", "booking_updates"),
+    ev.ApplicationRejected.event_type: MailRule("application_rejected", "essential"),
+    ev.VoucherGranted.event_type: MailRule("voucher_granted", "essential"),
+    ev.VoucherRevoked.event_type: MailRule("voucher_revoked", "essential"),
+    ev.VoucherRedeemed.event_type: MailRule("voucher_redeemed", "voucher_updates"),
+    ev.VoucherExpiring.event_type: MailRule("voucher_expiring", "voucher_updates"),
+    ev.BudgetThresholdReached.event_type: MailRule("budget_threshold", "essential", "officers"),
+    ev.StatementIssued.event_type: MailRule("statement_issued", "essential", "officers"),
+}
+
+REMINDER_24H = "booking_reminder_24h"
+REMINDER_1H = "booking_reminder_1h"
+REMINDER_LEAD: dict[str, timedelta] = {REMINDER_24H: timedelta(hours=24),
+                                       REMINDER_1H: timedelta(hours=1)}
+REMINDER_RULE = MailRule("booking_reminder", "reminders")
+
+TEMPLATES: tuple[str, ...] = tuple(sorted({r.template for r in MAIL_RULES.values()}
+                                          | {REMINDER_RULE.template}))
+LANGUAGES: tuple[str, ...] = ("it", "en")
+DEFAULT_LANGUAGE = "it"
+
+# Event types a partner may subscribe to: every event this service consumes, except the contact
+# card, which carries personal data and never leaves the membership/notifications boundary.
+WEBHOOK_TOPICS = ("cowork.membership.events", "cowork.booking.events", "cowork.vouchers.events")
+WEBHOOK_EVENT_TYPES: tuple[str, ...] = tuple(sorted(
+    e.event_type for e in ev.ALL_EVENTS if e.topic in WEBHOOK_TOPICS))
+ANY_EVENT = "*"
+
+_DELIVERY_NAMESPACE = UUID("6b1f3c52-8f0e-4d59-9a53-2f8e8c1d7a10")
+
+
+def delivery_id(cause_event_id: UUID, channel: Channel, recipient_ref: str) -> UUID:
+    """The delivery's identity, derived from the exactly-once key: the same event for the same
+    recipient on the same channel is the same delivery however often it arrives. The MD5 of
+    the key as a UUID, because the handlers compute it in SQL for a whole batch of events
+    (`md5(cause || '/' || channel || '/' || recipient)::uuid`, see store.py); an identifier,
+    not a security measure."""
+    key = f"{cause_event_id}/{channel}/{recipient_ref}"
+    return UUID(hashlib.md5(key.encode(), usedforsecurity=False).hexdigest())
+
+
+def reminder_cause_id(booking_id: UUID, kind: str) -> UUID:
+    """A reminder has no event of its own: its cause id is derived from the booking and kind."""
+    return uuid5(_DELIVERY_NAMESPACE, f"reminder/{booking_id}/{kind}")
+
+
+def message_id(delivery: UUID, domain: str) -> str:
+    """RFC 5322 Message-ID of a delivery's e-mail: identical on every resend of it, so a
+    receiving system that deduplicates by Message-ID shows one message."""
+    return f"<{delivery}@{domain}>"
+
+
+def wanted(rule: MailRule, opted_out: Iterable[str]) -> bool:
+    return rule.essential or rule.category not in set(opted_out)
+
+
+def retry_delay(attempt: int, *, base_seconds: float, max_seconds: float,
+                rng: random.Random | None = None) -> float:
+    """Exponential backoff with jitter ("equal jitter"): between half and all of
+    base * 2^(attempt-1), capped, so retries of many deliveries do not arrive in lockstep."""
+    ceiling = min(base_seconds * 2 ** max(attempt - 1, 0), max_seconds)
+    return ceiling / 2 + (rng or random).uniform(0, ceiling / 2)
+
+
+def subscribed(event_types: Iterable[str], event_type: str) -> bool:
+    types = set(event_types)
+    return ANY_EVENT in types or event_type in types
+
+
+# -- webhook signatures
+
+SIGNATURE_HEADER = "Cowork-Signature"
+TIMESTAMP_HEADER = "Cowork-Timestamp"
+DELIVERY_HEADER = "Cowork-Delivery-Id"
+
+
+def signature(secret: str, timestamp: int, body: bytes) -> str:
+    """HMAC-SHA256(secret, "<timestamp>.<body>") as lowercase hex, prefixed `v1=`."""
+    mac = hmac.new(secret.encode(), f"{timestamp}.".encode() + body, hashlib.sha256)
+    return "v1=" + mac.hexdigest()
+
+
+def signature_valid(secret: str, timestamp: int, body: bytes, header: str, *, now: int,
+                    tolerance_seconds: int = 300) -> bool:
+    """What a receiver checks: the signature matches and the timestamp is recent (replays of an
+    old delivery are refused)."""
+    if abs(now - timestamp) > tolerance_seconds:
+        return False
+    return hmac.compare_digest(signature(secret, timestamp, body), header)
+
+
+# -- reminders
+
+
+def reminder_due(kind: str, start: datetime) -> datetime:
+    return start - REMINDER_LEAD[kind]
+
+
+def reminders_to_schedule(start: datetime, now: datetime) -> list[tuple[str, datetime]]:
+    """The reminders of a booking confirmed at `now`: only those still ahead (a booking made
+    three hours ahead gets the one-hour reminder, not a late 24-hour one)."""
+    return [(kind, reminder_due(kind, start)) for kind in (REMINDER_24H, REMINDER_1H)
+            if reminder_due(kind, start) > now]
+
+
+def reminder_still_useful(kind: str, start: datetime, now: datetime) -> bool:
+    """A reminder that comes due late (the service was down) goes only if the booking has not
+    begun, and a 24-hour reminder is dropped once the one-hour reminder is due instead."""
+    if now >= start:
+        return False
+    return not (kind == REMINDER_24H and now >= reminder_due(REMINDER_1H, start))
+
+
+# -- presentation helpers used by the templates
+
+
+def money(cents: int, language: str) -> str:
+    euros, rest = divmod(abs(cents), 100)
+    sign = "-" if cents < 0 else ""
+    if language == "it":
+        whole = f"{euros:,}".replace(",", ".")
+        return f"{sign}€ {whole},{rest:02d}"
+    return f"{sign}€{euros:,}.{rest:02d}"

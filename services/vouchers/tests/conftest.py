@@ -1,0 +1,3 @@
+from vouchers_testkit import svc
+
+__all__ = ["svc"]

@@ -1,0 +1,116 @@
+"""Across services, only through Kafka: the vouchers service learns members from membership
+and spaces from booking, and a member who wins a voucher has half of their plan's price paid
+by it when membership activates the plan."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+from collections.abc import AsyncIterator
+from datetime import UTC, datetime
+
+import httpx
+import pytest
+
+from cowork.booking.app import BookingSettings
+from cowork.booking.app import create_app as booking_app
+from cowork.membership.app import MembershipSettings
+from cowork.membership.app import create_app as membership_app
+from cowork.shared.auth import issue_token
+from cowork.shared.settings import LOCAL_DEV_JWT_SECRET
+from cowork.vouchers.app import VouchersSettings
+from cowork.vouchers.app import create_app as vouchers_app
+
+pytestmark = [pytest.mark.infra]
+
+NOW = datetime(2027, 3, 1, 9, 0, tzinfo=UTC)
+
+
+def bearer(role: str, sub: str) -> dict[str, str]:
+    return {"Authorization": "Bearer " + issue_token(LOCAL_DEV_JWT_SECRET, sub=sub, roles=[role])}
+
+
+STAFF, OFFICER = bearer("staff", "front-desk"), bearer("officer", "comune")
+
+
+@contextlib.asynccontextmanager
+async def running(app) -> AsyncIterator[httpx.AsyncClient]:  # type: ignore[no-untyped-def]
+    async with app.router.lifespan_context(app), httpx.AsyncClient(
+            transport=httpx.ASGITransport(app=app), base_url="http://svc") as client:
+        yield client
+
+
+async def eventually(check, timeout: float = 30.0):  # type: ignore[no-untyped-def]
+    deadline = asyncio.get_running_loop().time() + timeout
+    while True:
+        result = await check()
+        if result is not None:
+            return result
+        if asyncio.get_running_loop().time() > deadline:
+            raise AssertionError("the other service never caught up")
+        await asyncio.sleep(0.2)
+
+
+async def test_a_voucher_pays_half_the_plan_a_member_buys(infra, new_database,
+                                                          topic_prefix) -> None:
+    common = {"kafka_bootstrap": infra.kafka_bootstrap, "topic_prefix": topic_prefix,
+              "outbox_poll_seconds": 0.2, "log_json": False}
+    membership = membership_app(MembershipSettings(database_url=await new_database(), **common),
+                                clock=lambda: NOW)
+    booking = booking_app(BookingSettings(database_url=await new_database(), **common),
+                          clock=lambda: NOW)
+    vouchers = vouchers_app(VouchersSettings(database_url=await new_database(), **common),
+                            clock=lambda: NOW)
+    async with running(membership) as people, running(booking) as desks, \
+            running(vouchers) as comune:
+        space = (await desks.post("/v1/spaces", json={
+            "name": "Biblioteca Civica", "address": "Via Marconi 36, Novi Ligure",
+            "opening_hours": {"mon": [["08:00", "19:00"]]}}, headers=STAFF)).json()
+        for n in range(10):
+            await desks.post(f"/v1/spaces/{space['id']}/resources", json={
+                "name": f"Hot desk {n}", "kind": "hot_desk", "price_per_hour_cents": 300},
+                headers=STAFF)
+
+        async def accredited():  # type: ignore[no-untyped-def]
+            # Only once booking's resource.published events have arrived: 10 desks.
+            response = await comune.post("/v1/accredited-spaces", json={
+                "space_id": space["id"], "from": "2027-03-01", "reason": "listed",
+                "min_desks": 10}, headers=OFFICER)
+            return response if response.status_code == 201 else None
+
+        assert (await eventually(accredited)).json()["desks"] == 10
+
+        programme = (await comune.post("/v1/programmes", json={
+            "name": "Milano 2013", "budget_cents": 29_824_000, "coverage_pct": 50,
+            "cap_per_beneficiary_cents": 150_000, "cap_per_year_cents": 150_000,
+            "valid_from": "2027-03-01", "valid_until": "2028-12-31", "max_duration_months": 12,
+            "selection_mode": "first_come", "min_desks": 10,
+            "eligibility": {"member_kinds": ["person"], "residence_istat": ["006114"]},
+            "subsidises": {"memberships": True, "bookings": True}}, headers=OFFICER)).json()
+
+        plan = {"code": "monthly", "name": "Monthly", "kind": "monthly", "price_cents": 15000,
+                "resource_kinds": ["hot_desk"]}
+        assert (await people.post("/v1/plans", json=plan, headers=STAFF)).status_code == 201
+        member = (await people.post("/v1/members", json={
+            "kind": "person", "full_name": "Giulia Bianchi", "email": "giulia@example.org",
+            "tax_code": "BNCGLI90A41F965D", "residence_istat": "006114",
+            "consents": {"privacy": True}}, headers=STAFF)).json()
+        me = bearer("member", member["id"])
+
+        async def granted():  # type: ignore[no-untyped-def]
+            # Kind and residence come from membership's member.registered, not declared.
+            response = await comune.post(
+                f"/v1/programmes/{programme['id']}/applications",
+                json={"member_id": member["id"], "declarations": {"birth_date": "1990-01-01"}},
+                headers=me)
+            return response.json() if response.json().get("status") == "granted" else None
+
+        voucher_id = (await eventually(granted))["voucher_id"]
+        assert (await people.post(f"/v1/members/{member['id']}/memberships", json={
+            "plan_code": "monthly", "starts_on": "2027-03-01"}, headers=me)).status_code == 201
+
+        async def redeemed():  # type: ignore[no-untyped-def]
+            voucher = (await comune.get(f"/v1/vouchers/{voucher_id}", headers=me)).json()
+            return voucher if voucher["remaining_cents"] < 150_000 else None
+
+        assert (await eventually(redeemed))["remaining_cents"] == 150_000 - 7_500
