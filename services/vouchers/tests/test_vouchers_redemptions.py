@@ -208,3 +208,27 @@ async def test_a_batch_of_bookings_pays_as_the_same_bookings_one_by_one(svc: Vou
     assert [p["subsidy_cents"] for p in paid if p["voucher_id"] == voucher_b] == \
         [60_000, 40_000, 150_000, 50_000]
     await svc.ledger_is_balanced(programme["id"])
+
+
+async def test_a_batch_announces_80_percent_once_right_after_the_redemption_crossing_it(
+        svc: Vouchers) -> None:
+    programme = await svc.programme(coverage_pct=100, cap_per_beneficiary_cents=100_000,
+                                    cap_per_year_cents=None)
+    space_id = await svc.space()
+    member_id, voucher_id = await svc.granted(programme["id"])
+
+    def day(n: int, charge: int) -> ev.BookingConfirmed:
+        return svc.booking(member_id, space_id, charged_cents=charge, day=date(2027, 3, 2 + n))
+
+    # 70,000 then 15,000 (85 %: crossed) then 5,000 in one batch; 5,000 more in the next.
+    await svc.deliver_batch([day(0, 70_000), day(1, 15_000), day(2, 5_000)])
+    await svc.deliver_batch([day(3, 5_000)])
+    rows = await svc.runtime.db.fetch(
+        "SELECT type, payload FROM outbox WHERE type = ANY($1::text[]) ORDER BY seq",
+        [ev.VoucherRedeemed.event_type, ev.VoucherThresholdReached.event_type])
+    assert [(r["type"] == ev.VoucherThresholdReached.event_type, r["payload"]["remaining_cents"])
+            for r in rows] == [(False, 30_000), (False, 15_000), (True, 15_000), (False, 10_000),
+                               (False, 5_000)]
+    assert (await svc.voucher(voucher_id))["remaining_cents"] == 5_000
+    sums = await svc.ledger_is_balanced(programme["id"])
+    assert sums["disbursed"] == 95_000

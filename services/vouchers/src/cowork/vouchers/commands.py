@@ -503,9 +503,9 @@ async def redeem_many(conn: asyncpg.Connection, sources: Sequence[Source], now: 
                       ) -> int:
     """Pay coverage% of each charge, in the order given, from the member's first voucher that
     covers it (caps and remaining balance applied): committed -> disbursed. At most once per
-    source event, and once per booking. A batch is read in three queries — candidates, then
-    their programmes' balances locked, then their vouchers locked with what they have paid —
-    and each redemption written in two statements. Returns how many were paid."""
+    source event, and once per booking. A batch is read in four queries — candidates, then
+    their programmes' balances locked (by id), then their vouchers locked with what they have
+    paid, then the statements issued — and written in one. Returns how many were paid."""
     candidates: dict[int, list[asyncpg.Record]] = {}
     for row in await store.redeemable(conn, sources):
         candidates.setdefault(row["idx"], []).append(row)
@@ -519,7 +519,7 @@ async def redeem_many(conn: asyncpg.Connection, sources: Sequence[Source], now: 
     period = month_of(now)
     issued = await store.issued_periods_of(conn, programme_ids, period)
     seen: set[UUID] = set()  # events and bookings paid in this batch
-    paid = 0
+    paid = _PaidBatch(now)
     for index, source in enumerate(sources):
         if source.event_id in seen or (source.type == "booking" and source.id in seen):
             continue
@@ -534,11 +534,9 @@ async def redeem_many(conn: asyncpg.Connection, sources: Sequence[Source], now: 
                              this_year_cents=voucher.by_year.get(source.used_on.year, 0)))
             if subsidy <= 0:
                 continue
-            await _record_redemption(
-                conn, voucher, balances[candidate["programme_id"]], source, subsidy, now,
-                first_unissued(period, issued.get(candidate["programme_id"], set())))
+            paid.add(voucher, balances[candidate["programme_id"]], source, subsidy,
+                     first_unissued(period, issued.get(candidate["programme_id"], set())))
             seen.update((source.event_id, source.id))
-            paid += 1
             break
         else:
             if index in candidates and source.type == "booking" and source.charged_cents == 0:
@@ -547,7 +545,54 @@ async def redeem_many(conn: asyncpg.Connection, sources: Sequence[Source], now: 
                     conn, booking_id=source.id, member_id=source.member_id,
                     space_id=source.space_id, resource_kind=source.resource_kind,
                     used_on=source.used_on)
-    return paid
+    if paid.redemptions:
+        await store.record_redemptions(
+            conn, redemptions=paid.redemptions, statement_periods=paid.statement_periods,
+            balances={p: balances[p] for p in sorted(paid.programme_ids)},
+            remaining_cents={v.id: v.remaining_cents for v in paid.vouchers.values()},
+            events=paid.events, now=now, source=SOURCE)
+    return len(paid.redemptions)
+
+
+class _PaidBatch:
+    """The redemptions a batch pays, in order, gathered to be written in one statement
+    (store.record_redemptions). Each one moves the locked balances and voucher in memory at
+    once — the domain refuses a movement that would break an invariant (LedgerViolation) —
+    so the next redemption of the batch sees what the previous ones left."""
+
+    def __init__(self, now: datetime) -> None:
+        self.now = now
+        self.redemptions: list[dict[str, Any]] = []
+        self.statement_periods: list[str] = []
+        self.events: list[store.RedemptionEvent] = []
+        self.programme_ids: set[UUID] = set()
+        self.vouchers: dict[UUID, _VoucherState] = {}
+
+    def add(self, voucher: _VoucherState, balances: domain.ProgrammeBalances, source: Source,
+            subsidy: int, statement_period: str) -> None:
+        used_before = voucher.used_cents
+        balances.apply(domain.Movement.REDEEM, subsidy)
+        voucher.pay(subsidy, source.resource_kind, source.used_on.year)
+        self.programme_ids.add(voucher.programme_id)
+        self.vouchers[voucher.id] = voucher
+        self.redemptions.append({
+            "id": uuid4(), "voucher_id": voucher.id, "programme_id": voucher.programme_id,
+            "member_id": source.member_id, "source_type": source.type, "source_id": source.id,
+            "source_event_id": source.event_id, "space_id": source.space_id,
+            "resource_kind": source.resource_kind, "used_on": source.used_on,
+            "price_cents": source.price_cents, "charged_cents": source.charged_cents,
+            "subsidy_cents": subsidy, "recorded_at": self.now})
+        self.statement_periods.append(statement_period)
+        self.events.append(store.RedemptionEvent(ev.VoucherRedeemed(
+            voucher_id=voucher.id, member_id=source.member_id,
+            source_type=source.type,  # type: ignore[arg-type]
+            source_id=source.id, price_cents=source.charged_cents, subsidy_cents=subsidy,
+            remaining_cents=voucher.remaining_cents)))
+        if domain.voucher_threshold_crossed(voucher.amount_cents, used_before,
+                                            voucher.used_cents):
+            self.events.append(store.RedemptionEvent(ev.VoucherThresholdReached(
+                voucher_id=voucher.id, member_id=source.member_id, threshold_pct=80,
+                remaining_cents=voucher.remaining_cents), threshold_of=voucher.id))
 
 
 @dataclass
@@ -586,36 +631,6 @@ def first_unissued(period: str, issued: set[str]) -> str:
     while period in issued:
         period = next_month(period)
     return period
-
-
-async def _record_redemption(conn: asyncpg.Connection, voucher: _VoucherState,
-                             balances: domain.ProgrammeBalances, source: Source, subsidy: int,
-                             now: datetime, statement_period: str) -> None:
-    programme_id = voucher.programme_id
-    used_before = voucher.used_cents
-    transaction_id = await post(
-        conn, programme_id, balances, domain.Movement.REDEEM, subsidy, now,
-        voucher_id=voucher.id, member_id=source.member_id, source_type=source.type,
-        source_id=source.id, source_event_id=source.event_id, space_id=source.space_id,
-        price_cents=source.charged_cents, statement_period=statement_period)
-    voucher.pay(subsidy, source.resource_kind, source.used_on.year)
-    await store.record_redemption(conn, {
-        "id": transaction_id, "voucher_id": voucher.id, "programme_id": programme_id,
-        "member_id": source.member_id, "source_type": source.type, "source_id": source.id,
-        "source_event_id": source.event_id, "space_id": source.space_id,
-        "resource_kind": source.resource_kind, "used_on": source.used_on,
-        "price_cents": source.price_cents, "charged_cents": source.charged_cents,
-        "subsidy_cents": subsidy, "recorded_at": now}, voucher.remaining_cents,
-        ev.VoucherRedeemed(
-            voucher_id=voucher.id, member_id=source.member_id,
-            source_type=source.type,  # type: ignore[arg-type]
-            source_id=source.id, price_cents=source.charged_cents, subsidy_cents=subsidy,
-            remaining_cents=voucher.remaining_cents), source=SOURCE)
-    if domain.voucher_threshold_crossed(voucher.amount_cents, used_before, voucher.used_cents):
-        if await store.mark_threshold(conn, voucher.id, "voucher_80", now):
-            await add_event(conn, ev.VoucherThresholdReached(
-                voucher_id=voucher.id, member_id=source.member_id, threshold_pct=80,
-                remaining_cents=voucher.remaining_cents), source=SOURCE)
 
 
 async def reverse_booking(conn: asyncpg.Connection, *, booking_id: UUID, late: bool,

@@ -3,7 +3,9 @@ caller owns the transaction (and the outbox row written beside each change)."""
 
 from __future__ import annotations
 
+import json
 from collections.abc import Sequence
+from dataclasses import dataclass
 from datetime import date, datetime
 from typing import Any
 from uuid import UUID
@@ -367,24 +369,97 @@ async def lock_all_balances(conn: asyncpg.Connection, programme_ids: Sequence[UU
 _REDEMPTION_COLUMNS = ("id", "voucher_id", "programme_id", "member_id", "source_type",
                        "source_id", "source_event_id", "space_id", "resource_kind", "used_on",
                        "price_cents", "charged_cents", "subsidy_cents", "recorded_at")
-_REMAINING = len(_REDEMPTION_COLUMNS) + 1
-_RECORD_REDEMPTION = f"""
-WITH redemption AS (
+_REDEMPTION_TYPES = ("uuid", "uuid", "uuid", "uuid", "text", "uuid", "uuid", "uuid", "text",
+                     "date", "bigint", "bigint", "bigint", "timestamptz")
+
+# A batch of redemptions in one statement, every table written set-wise from arrays (one
+# array per column, row i of each being one redemption): each redemption's ledger transaction
+# (its id is the redemption's) and its two postings, the programmes' balances and the
+# vouchers' remaining balances as the batch leaves them, the redemptions, the vouchers that
+# crossed 80 % marked, and the events — in the batch's order; a threshold event only when its
+# mark was new (each threshold is emitted once). The database checks at commit that each
+# transaction's postings sum to zero.
+_RECORD_REDEMPTIONS = f"""
+WITH entries AS (
+    INSERT INTO ledger_transactions (id, programme_id, movement, amount_cents, recorded_at,
+        voucher_id, member_id, source_type, source_id, source_event_id, space_id, price_cents,
+        statement_period)
+    SELECT r.id, r.programme_id, 'redeem', r.subsidy_cents, r.recorded_at, r.voucher_id,
+           r.member_id, r.source_type, r.source_id, r.source_event_id, r.space_id,
+           r.charged_cents, r.statement_period
+    FROM unnest({", ".join(f"${i}::{t}[]" for i, t in enumerate(_REDEMPTION_TYPES, start=1))},
+                $15::text[]) WITH ORDINALITY
+         AS r ({", ".join(_REDEMPTION_COLUMNS)}, statement_period, ord)
+    ORDER BY r.ord
+), postings AS (
+    INSERT INTO ledger_postings (transaction_id, account, amount_cents)
+    SELECT id, account, amount_cents
+    FROM unnest($16::uuid[], $17::text[], $18::bigint[]) AS p (id, account, amount_cents)
+), balances AS (
+    UPDATE programme_balances b SET available_cents = n.available_cents,
+        committed_cents = n.committed_cents, disbursed_cents = n.disbursed_cents
+    FROM unnest($19::uuid[], $20::bigint[], $21::bigint[], $22::bigint[])
+         AS n (programme_id, available_cents, committed_cents, disbursed_cents)
+    WHERE b.programme_id = n.programme_id
+), redeemed AS (
     INSERT INTO redemptions ({", ".join(_REDEMPTION_COLUMNS)})
-    VALUES ({", ".join(f"${i}" for i in range(1, len(_REDEMPTION_COLUMNS) + 1))})
-), voucher AS (
-    UPDATE vouchers SET remaining_cents = ${_REMAINING} WHERE id = $2 RETURNING id
+    SELECT * FROM unnest({", ".join(f"${i}::{t}[]" for i, t in enumerate(_REDEMPTION_TYPES, start=1))})
+), vouchers_left AS (
+    UPDATE vouchers v SET remaining_cents = n.remaining_cents
+    FROM unnest($23::uuid[], $24::bigint[]) AS n (id, remaining_cents)
+    WHERE v.id = n.id
+), marked AS (
+    INSERT INTO thresholds_emitted (subject_id, threshold, emitted_at)
+    SELECT subject_id, 'voucher_80', $25 FROM unnest($26::uuid[]) AS t (subject_id)
+    ON CONFLICT DO NOTHING
+    RETURNING subject_id
 )
-{outbox.insert_event_after("voucher", _REMAINING + 1)}
+INSERT INTO outbox (id, aggregatetype, aggregateid, type, payload, headers)
+SELECT e.id, e.topic, e.key, e.type, e.payload::jsonb, e.headers::jsonb
+FROM unnest($27::uuid[], $28::text[], $29::text[], $30::text[], $31::text[], $32::text[],
+            $33::uuid[]) WITH ORDINALITY
+     AS e (id, topic, key, type, payload, headers, threshold_of, ord)
+WHERE e.threshold_of IS NULL OR e.threshold_of IN (SELECT subject_id FROM marked)
+ORDER BY e.ord
 """  # noqa: S608 - composed from constants only, never from input
 
 
-async def record_redemption(conn: asyncpg.Connection, redemption: dict[str, Any],
-                            remaining_cents: int, event: ev.DomainEvent, *, source: str) -> None:
-    """The redemption, the voucher's new remaining balance and its event: one round trip."""
-    _, event_values = outbox.outbox_values(event, source=source)
-    await conn.execute(_RECORD_REDEMPTION, *(redemption[c] for c in _REDEMPTION_COLUMNS),
-                       remaining_cents, *event_values)
+@dataclass(frozen=True)
+class RedemptionEvent:
+    """An event of a batch of redemptions; `threshold_of` names the voucher whose 80 % mark
+    it announces (written only if that mark is new), None for a redemption's own event."""
+
+    event: ev.DomainEvent
+    threshold_of: UUID | None = None
+
+
+async def record_redemptions(conn: asyncpg.Connection, *, redemptions: Sequence[dict[str, Any]],
+                             statement_periods: Sequence[str],
+                             balances: dict[UUID, domain.ProgrammeBalances],
+                             remaining_cents: dict[UUID, int],
+                             events: Sequence[RedemptionEvent], now: datetime,
+                             source: str) -> None:
+    """A batch of redemptions — ledger, balances, redemptions, vouchers, thresholds and events
+    — in one round trip (see _RECORD_REDEMPTIONS). `redemptions` in the order they were paid,
+    each with its ledger transaction's statement period beside it; `balances` and
+    `remaining_cents` as the batch leaves them."""
+    postings = [(r["id"], p) for r in redemptions
+                for p in domain.postings(domain.Movement.REDEEM, r["subsidy_cents"])]
+    rows = []
+    for e in events:
+        _, values = outbox.outbox_values(e.event, source=source)
+        rows.append((*values[:4], json.dumps(values[4]), json.dumps(values[5]), e.threshold_of))
+    await conn.execute(
+        _RECORD_REDEMPTIONS,
+        *([r[c] for r in redemptions] for c in _REDEMPTION_COLUMNS), list(statement_periods),
+        [t for t, _ in postings], [p.account.value for _, p in postings],
+        [p.amount_cents for _, p in postings],
+        list(balances), [b.available_cents for b in balances.values()],
+        [b.committed_cents for b in balances.values()],
+        [b.disbursed_cents for b in balances.values()],
+        list(remaining_cents), list(remaining_cents.values()),
+        now, [e.threshold_of for e in events if e.threshold_of is not None],
+        *([row[i] for row in rows] for i in range(7)))
 
 
 async def lock_vouchers_for_redemption(conn: asyncpg.Connection, voucher_ids: Sequence[UUID]
