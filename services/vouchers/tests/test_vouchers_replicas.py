@@ -56,8 +56,13 @@ async def test_accreditation_is_checked_against_the_desks_booking_announced(
         "space_id": str(small), "from": "2027-03-01", "reason": "listed", "min_desks": 10},
         headers=OFFICER)
     assert refused.status_code == 422 and refused.json()["error"]["code"] == "too_few_desks"
+    not_yet = uuid4()
+    uncounted = await svc.client.post("/v1/accredited-spaces", json={
+        "space_id": str(not_yet), "from": "2027-03-01", "reason": "listed", "min_desks": 10},
+        headers=OFFICER)
+    assert uncounted.status_code == 422 and uncounted.json()["error"]["code"] == "space_unknown"
     unknown = await svc.client.post("/v1/accredited-spaces", json={
-        "space_id": str(uuid4()), "from": "2027-03-01", "reason": "being set up"},
+        "space_id": str(not_yet), "from": "2027-03-01", "reason": "being set up"},
         headers=OFFICER)
     assert unknown.status_code == 201 and unknown.json()["known_space"] is False
     space_id = await svc.space()

@@ -574,7 +574,12 @@ def router(runtime: ServiceRuntime) -> APIRouter:
 
         async def work(conn: asyncpg.Connection) -> dict[str, Any]:
             known, desks = await store.desks_of(conn, body.space_id)
-            if body.min_desks is not None and known and desks < body.min_desks:
+            if body.min_desks is not None and not known:
+                # A criterion can only be checked against what booking has announced.
+                raise invalid("space_id", "booking has not announced this space yet, so its "
+                              "desks cannot be counted; try again once it has",
+                              code="space_unknown")
+            if body.min_desks is not None and desks < body.min_desks:
                 raise invalid("space_id", f"the space has {desks} desks, fewer than "
                               f"{body.min_desks}", code="too_few_desks")
             row = await commands.accredit(conn, body.space_id, body.from_, body.reason,
