@@ -47,6 +47,7 @@ async def test_search_by_name_email_or_tax_code_in_any_order(svc: Membership) ->
     assert await _names(svc, "q=02114050061") == ["Cooperativa Gavi Digitale"]
     assert await _names(svc, "q=%25") == [], "a % is a character, not a wildcard"
     assert await _names(svc, "q=nobody") == []
+    assert await _names(svc, "q=") == await _names(svc, ""), "a blank search box lists everyone"
     await svc.client.delete(f"/v1/members/{members['Paolo Neri']['id']}", headers=svc.token())
     assert await _names(svc, "q=paolo") == [], "erased members are not found"
 

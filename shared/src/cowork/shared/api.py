@@ -67,6 +67,9 @@ def _no_hidden_characters(allow_newlines: bool) -> Callable[[str], str]:
 # One line a person reads (a name, an address): no control characters, no direction overrides.
 Text = Annotated[str, Field(min_length=1, max_length=200),
                  AfterValidator(_no_hidden_characters(allow_newlines=False))]
+# What a search box sends: like Text, but may be empty (a blank box lists everything).
+SearchText = Annotated[str, Field(max_length=200),
+                       AfterValidator(_no_hidden_characters(allow_newlines=False))]
 # Free text (a reason, a note): lines and tabs allowed, nothing else invisible.
 LongText = Annotated[str, Field(min_length=1, max_length=2000),
                      AfterValidator(_no_hidden_characters(allow_newlines=True))]

@@ -240,7 +240,7 @@ class ServiceRuntime:
         Service: alert on this probe or on `cowork_kafka_up`, never take the pod out for it."""
         router = APIRouter(tags=["operations"])
 
-        @router.get("/healthz/kafka")
+        @router.get("/healthz/kafka", operation_id="kafka_health")
         async def kafka_health() -> Response:
             watch = self.kafka_watch
             if watch is not None and await watch.sample():

@@ -22,6 +22,7 @@ from cowork.shared.api import (
     LongText,
     Page,
     Representation,
+    SearchText,
     Strict,
     Text,
     decode_cursor,
@@ -311,7 +312,7 @@ def router(runtime: ServiceRuntime) -> APIRouter:
     @api.get("/members", tags=["members"], response_model=Page[MemberFoundOut])
     async def search_members(
             caller: Caller,
-            q: Annotated[Text | None, Query(description="words found in the name, e-mail or "
+            q: Annotated[SearchText | None, Query(description="words found in the name, e-mail or "
                                             "tax code, in any order")] = None,
             cursor: CursorParam = None,
             # Each member comes with their memberships: a smaller page than other lists.
