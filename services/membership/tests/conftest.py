@@ -1,4 +1,9 @@
-from membership_testkit import svc
-from personal_data_in_logs import pytest_runtest_makereport
+from membership_testkit import PERSONAL_DATA, svc
+
+from cowork.shared.testing.personal_data import EXAMPLE_EMAIL, personal_data_in_logs
+
+# No personal data in logs: every membership test also checks its captured output for what
+# the suite sends about people (see cowork.shared.testing.personal_data).
+pytest_runtest_makereport = personal_data_in_logs(PERSONAL_DATA, patterns=[EXAMPLE_EMAIL])
 
 __all__ = ["pytest_runtest_makereport", "svc"]

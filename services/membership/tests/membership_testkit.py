@@ -12,6 +12,7 @@ from cowork.shared.auth import issue_token
 from cowork.shared.service import ServiceRuntime
 from cowork.shared.settings import LOCAL_DEV_JWT_SECRET
 from cowork.shared.testing import Infra, ManualClock
+from cowork.shared.testing.personal_data import personal_values
 
 
 @dataclass
@@ -53,3 +54,7 @@ ORGANISATION = {"kind": "organisation", "full_name": "Cooperativa Gavi Digitale"
 MONTHLY = {"code": "monthly", "name": "Monthly", "kind": "monthly", "price_cents": 15000,
            "resource_kinds": ["hot_desk", "meeting_room"], "max_bookings_per_day": 2,
            "meeting_room_minutes_per_month": 240}
+
+# What the suites send about people, in the forms a service might log it (the log check).
+PERSONAL_DATA = [*personal_values(PERSON, ORGANISATION), "anna rossi", "anna@gavi.example.org",
+                 "vrdlcu80c01f965j", "0143 000001"]
