@@ -12,6 +12,7 @@ from fastapi import APIRouter, Depends, Query, Response
 from pydantic import AnyHttpUrl, BaseModel, ConfigDict, Field, field_validator
 
 from cowork.notifications import commands, domain, store
+from cowork.shared.api import v1_router
 from cowork.shared.auth import Principal, require_roles, require_self_or_roles
 from cowork.shared.http import ApiError, forbidden, not_found
 from cowork.shared.service import ServiceRuntime
@@ -80,7 +81,7 @@ def delivery_view(row: asyncpg.Record) -> dict[str, Any]:
 
 def router(runtime: ServiceRuntime, wake: Callable[[], None]) -> APIRouter:
     Caller = Annotated[Principal, Depends(runtime.authenticator().principal())]
-    api = APIRouter(prefix="/v1")
+    api = v1_router()
 
     async def in_tx(work: Callable[[asyncpg.Connection], Awaitable[Any]]) -> Any:
         async with runtime.db.acquire() as conn, conn.transaction():

@@ -17,6 +17,7 @@ import asyncpg
 from fastapi import APIRouter, Depends, Header, Query, Response
 from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
+from cowork.shared.api import v1_router
 from cowork.shared.auth import Principal, require_roles, require_self_or_roles
 from cowork.shared.http import ApiError, invalid, not_found
 from cowork.shared.service import ServiceRuntime
@@ -298,7 +299,7 @@ async def translated_errors() -> AsyncIterator[None]:
 
 def router(runtime: ServiceRuntime) -> APIRouter:
     Caller = Annotated[Principal, Depends(runtime.authenticator().principal())]
-    api = APIRouter(prefix="/v1")
+    api = v1_router()
 
     async def in_tx(work: Callable[[asyncpg.Connection], Awaitable[Any]]) -> Any:
         async with translated_errors(), runtime.db.acquire() as conn, conn.transaction():
