@@ -10,8 +10,6 @@ same transaction, the parked cancellation. At no moment can the member book.
 from __future__ import annotations
 
 import asyncio
-import contextlib
-from collections.abc import AsyncIterator
 from datetime import UTC, datetime
 
 import httpx
@@ -24,19 +22,13 @@ from cowork.membership.app import create_app as membership_app
 from cowork.shared import cli
 from cowork.shared.auth import issue_token
 from cowork.shared.settings import LOCAL_DEV_JWT_SECRET
+from cowork.shared.testing.services import running
 
 pytestmark = [pytest.mark.infra]
 
 NOW = datetime(2027, 3, 1, 7, 0, tzinfo=UTC)  # Monday 08:00 in Rome
 STAFF = {"Authorization": "Bearer " + issue_token(LOCAL_DEV_JWT_SECRET, sub="desk",
                                                   roles=["staff"])}
-
-
-@contextlib.asynccontextmanager
-async def running(app) -> AsyncIterator[httpx.AsyncClient]:  # type: ignore[no-untyped-def]
-    async with app.router.lifespan_context(app), httpx.AsyncClient(
-            transport=httpx.ASGITransport(app=app), base_url="http://svc") as client:
-        yield client
 
 
 async def wait_for(check, what: str, timeout: float = 60.0) -> None:  # type: ignore[no-untyped-def]

@@ -5,8 +5,6 @@ use, a closure, a member who leaves, and the day's report."""
 from __future__ import annotations
 
 import asyncio
-import contextlib
-from collections.abc import AsyncIterator
 from datetime import UTC, datetime
 
 import httpx
@@ -17,25 +15,13 @@ from cowork.booking.app import BookingSettings
 from cowork.booking.app import create_app as booking_app
 from cowork.membership.app import MembershipSettings
 from cowork.membership.app import create_app as membership_app
-from cowork.shared.auth import issue_token
-from cowork.shared.settings import LOCAL_DEV_JWT_SECRET
 from cowork.shared.testing import ManualClock
+from cowork.shared.testing.services import bearer, running
 
 pytestmark = [pytest.mark.infra]
 
 
-def bearer(role: str, sub: str) -> dict[str, str]:
-    return {"Authorization": "Bearer " + issue_token(LOCAL_DEV_JWT_SECRET, sub=sub, roles=[role])}
-
-
 STAFF = bearer("staff", "front-desk")
-
-
-@contextlib.asynccontextmanager
-async def running(app) -> AsyncIterator[httpx.AsyncClient]:  # type: ignore[no-untyped-def]
-    async with app.router.lifespan_context(app), httpx.AsyncClient(
-            transport=httpx.ASGITransport(app=app), base_url="http://svc") as client:
-        yield client
 
 
 async def eventually(attempt, timeout: float = 30.0) -> httpx.Response:  # type: ignore[no-untyped-def]

@@ -3,49 +3,22 @@ booking learns from the events alone who may book what."""
 
 from __future__ import annotations
 
-import asyncio
-import contextlib
-from collections.abc import AsyncIterator
 from datetime import UTC, datetime
 
-import httpx
 import pytest
 
 from cowork.booking.app import BookingSettings
 from cowork.booking.app import create_app as booking_app
 from cowork.membership.app import MembershipSettings
 from cowork.membership.app import create_app as membership_app
-from cowork.shared.auth import issue_token
-from cowork.shared.settings import LOCAL_DEV_JWT_SECRET
+from cowork.shared.testing.services import bearer, eventually, running
 
 pytestmark = [pytest.mark.infra]
 
 NOW = datetime(2027, 3, 1, 7, 0, tzinfo=UTC)  # Monday 08:00 in Rome
 
 
-def bearer(role: str, sub: str) -> dict[str, str]:
-    return {"Authorization": "Bearer " + issue_token(LOCAL_DEV_JWT_SECRET, sub=sub, roles=[role])}
-
-
 STAFF = bearer("staff", "front-desk")
-
-
-@contextlib.asynccontextmanager
-async def running(app) -> AsyncIterator[httpx.AsyncClient]:  # type: ignore[no-untyped-def]
-    async with app.router.lifespan_context(app), httpx.AsyncClient(
-            transport=httpx.ASGITransport(app=app), base_url="http://svc") as client:
-        yield client
-
-
-async def eventually(check, timeout: float = 30.0):  # type: ignore[no-untyped-def]
-    deadline = asyncio.get_running_loop().time() + timeout
-    while True:
-        result = await check()
-        if result is not None:
-            return result
-        if asyncio.get_running_loop().time() > deadline:
-            raise AssertionError("the other service never caught up")
-        await asyncio.sleep(0.2)
 
 
 async def test_a_member_books_after_buying_a_plan_and_not_after_suspension(

@@ -6,15 +6,13 @@ nothing more, with their contact gone."""
 from __future__ import annotations
 
 import asyncio
-import contextlib
-from collections.abc import AsyncIterator, Iterator
+from collections.abc import Iterator
 from datetime import UTC, date, datetime
 from email.message import Message
 from pathlib import Path
 from uuid import UUID, uuid4
 
 import asyncpg
-import httpx
 import pytest
 from aiosmtpd.controller import Controller
 
@@ -25,30 +23,18 @@ from cowork.membership.app import MembershipSettings
 from cowork.membership.app import create_app as membership_app
 from cowork.notifications.app import NotificationsSettings
 from cowork.notifications.app import create_app as notifications_app
-from cowork.shared.auth import issue_token
 from cowork.shared.events import Envelope, topics
 from cowork.shared.events import contracts as ev
-from cowork.shared.settings import LOCAL_DEV_JWT_SECRET
 from cowork.shared.testing import free_port
 from cowork.shared.testing.kafka import publish
+from cowork.shared.testing.services import bearer, running
 
 pytestmark = [pytest.mark.infra]
 
 NOW = datetime(2027, 3, 1, 7, 0, tzinfo=UTC)  # Monday 08:00 in Rome
 
 
-def bearer(role: str, sub: str) -> dict[str, str]:
-    return {"Authorization": "Bearer " + issue_token(LOCAL_DEV_JWT_SECRET, sub=sub, roles=[role])}
-
-
 STAFF = bearer("staff", "front-desk")
-
-
-@contextlib.asynccontextmanager
-async def running(app) -> AsyncIterator[httpx.AsyncClient]:  # type: ignore[no-untyped-def]
-    async with app.router.lifespan_context(app), httpx.AsyncClient(
-            transport=httpx.ASGITransport(app=app), base_url="http://svc") as client:
-        yield client
 
 
 @pytest.fixture

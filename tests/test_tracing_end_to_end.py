@@ -24,21 +24,16 @@ from opentelemetry.trace import SpanKind
 from cowork.booking import handlers
 from cowork.booking.app import BookingSettings, create_app
 from cowork.shared import db, tracing
-from cowork.shared.auth import issue_token
 from cowork.shared.consumer import EventConsumer
 from cowork.shared.events import Envelope, topics
 from cowork.shared.events import contracts as ev
 from cowork.shared.kafka import ResilientProducer, reliable_producer
-from cowork.shared.settings import LOCAL_DEV_JWT_SECRET
 from cowork.shared.testing.kafka import collect
+from cowork.shared.testing.services import bearer
 
 pytestmark = [pytest.mark.infra]
 
 NOW = datetime(2027, 3, 1, 7, 0, tzinfo=UTC)
-
-
-def bearer(role: str, sub: str) -> dict[str, str]:
-    return {"Authorization": "Bearer " + issue_token(LOCAL_DEV_JWT_SECRET, sub=sub, roles=[role])}
 
 
 @pytest.fixture
