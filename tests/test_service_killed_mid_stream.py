@@ -7,12 +7,6 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import os
-import signal
-import subprocess
-import sys
-import time
-import urllib.request
 import uuid
 from collections.abc import AsyncIterator
 from datetime import UTC, date, datetime, timedelta
@@ -26,8 +20,8 @@ from cowork.shared.auth import issue_token
 from cowork.shared.events import Envelope, topics
 from cowork.shared.events import contracts as ev
 from cowork.shared.settings import LOCAL_DEV_JWT_SECRET
-from cowork.shared.testing import free_port
 from cowork.shared.testing.kafka import SeenRecord, collect, publish
+from cowork.shared.testing.processes import ServiceProcess, count
 
 pytestmark = [pytest.mark.infra, pytest.mark.slow]
 
@@ -35,73 +29,16 @@ EVENTS = 1500
 
 
 
-class BookingProcess:
-    """A real booking service process on a fixed port, to be SIGKILLed and started again."""
-
-    def __init__(self, database_url: str, bootstrap: str, prefix: str) -> None:
-        self.database_url, self.port = database_url, free_port()
-        self._env = {**os.environ, "BOOKING_DATABASE_URL": database_url,
-                     "BOOKING_KAFKA_BOOTSTRAP": bootstrap, "COWORK_TOPIC_PREFIX": prefix,
-                     "BOOKING_HTTP_PORT": str(self.port), "BOOKING_CONSUMER_BATCH_SIZE": "20"}
-        self._proc: subprocess.Popen[bytes] | None = None
-
-    async def start(self) -> None:
-        await asyncio.to_thread(self._start_and_wait)
-
-    def _start_and_wait(self) -> None:
-        self._proc = subprocess.Popen([sys.executable, "-m", "cowork.booking", "serve"],
-                                      env=self._env, stdout=subprocess.DEVNULL,
-                                      stderr=subprocess.DEVNULL)
-        for _ in range(300):
-            try:
-                with urllib.request.urlopen(f"http://127.0.0.1:{self.port}/readyz", timeout=1):
-                    return
-            except OSError:
-                if self._proc.poll() is not None:
-                    raise RuntimeError("the booking service exited at start") from None
-            time.sleep(0.1)
-        raise RuntimeError("the booking service never became ready")
-
-    async def sigkill_mid_stream(self, progress: str, at_least: int, total: int) -> int:
-        """Once the query `progress` counts `at_least`, SIGKILL the process (no shutdown, no
-        offset commit, no flush) and return the count at the kill, which must lie strictly
-        inside the stream."""
-        for _ in range(1500):
-            if await _count(self.database_url, progress) >= at_least:
-                break
-            await asyncio.sleep(0.01)
-        assert self._proc is not None
-        self._proc.send_signal(signal.SIGKILL)
-        self._proc.wait(10)
-        done = await _count(self.database_url, progress)
-        assert 0 < done < total, "the kill must land mid-stream"
-        return done
-
-    def stop(self) -> None:
-        if self._proc is not None and self._proc.poll() is None:
-            self._proc.terminate()
-            self._proc.wait(30)
-
-
 @contextlib.asynccontextmanager
 async def _booking_service(infra, database_url: str, topic_prefix: str
-                           ) -> AsyncIterator[BookingProcess]:
-    service = BookingProcess(database_url, infra.kafka_bootstrap, topic_prefix)
+                           ) -> AsyncIterator[ServiceProcess]:
+    service = ServiceProcess("booking", database_url, infra.kafka_bootstrap, topic_prefix,
+                             CONSUMER_BATCH_SIZE="20")
     await service.start()
     try:
         yield service
     finally:
         service.stop()
-
-
-async def _count(dsn: str, sql: str) -> int:
-    conn = await asyncpg.connect(dsn)
-    try:
-        return int(await conn.fetchval(sql))
-    except asyncpg.UndefinedTableError:
-        return 0
-    finally:
-        await conn.close()
 
 
 async def test_booking_killed_while_replicating_membership_events(infra, database_url,
@@ -120,12 +57,12 @@ async def test_booking_killed_while_replicating_membership_events(infra, databas
 
         await booking.start()
         for _ in range(600):
-            if await _count(database_url, "SELECT count(*) FROM inbox") >= EVENTS:
+            if await count(database_url, "SELECT count(*) FROM inbox") >= EVENTS:
                 break
             await asyncio.sleep(0.1)
         await asyncio.sleep(1)
-        assert await _count(database_url, "SELECT count(*) FROM eligibility") == EVENTS
-        assert await _count(database_url, "SELECT count(*) FROM inbox") == EVENTS
+        assert await count(database_url, "SELECT count(*) FROM eligibility") == EVENTS
+        assert await count(database_url, "SELECT count(*) FROM inbox") == EVENTS
 
 BOOKINGS = 600
 
@@ -188,21 +125,21 @@ async def test_booking_killed_while_marking_no_shows(infra, database_url, topic_
     async with _booking_service(infra, database_url, topic_prefix) as booking:
         desks, members = await _desks_and_members(booking.port, database_url, 20)
         await _take_bookings(booking.port, _hourly_bookings(members, desks))
-        assert await _count(database_url, "SELECT count(*) FROM bookings") == BOOKINGS
+        assert await count(database_url, "SELECT count(*) FROM bookings") == BOOKINGS
         # Time passes: every booking's grace period is over. (The job's due time is the
         # scheduler's whole notion of time; the handler reads only the booking.)
-        await _count(database_url, "WITH due AS (UPDATE scheduled_jobs SET due_at = now() "
+        await count(database_url, "WITH due AS (UPDATE scheduled_jobs SET due_at = now() "
                                    "WHERE kind = 'booking.no_show' RETURNING 1) "
                                    "SELECT count(*) FROM due")
         await booking.sigkill_mid_stream(NO_SHOWS, 100, BOOKINGS)
 
         await booking.start()
         for _ in range(600):
-            if await _count(database_url, NO_SHOWS) == BOOKINGS:
+            if await count(database_url, NO_SHOWS) == BOOKINGS:
                 break
             await asyncio.sleep(0.1)
-        assert await _count(database_url, NO_SHOWS) == BOOKINGS
-        assert await _count(database_url, "SELECT count(*) FROM outbox "
+        assert await count(database_url, NO_SHOWS) == BOOKINGS
+        assert await count(database_url, "SELECT count(*) FROM outbox "
                                           "WHERE type = 'cowork.booking.booking.no_show.v1'") \
             == BOOKINGS, "one event per no-show, none twice"
         await _one_event_each(infra.kafka_bootstrap, topic_prefix + topics.BOOKING_EVENTS,
