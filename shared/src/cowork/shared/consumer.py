@@ -10,7 +10,8 @@ events on a crash. Here the order is:
 2. in ONE database transaction, record the batch's event ids in `inbox` (ON CONFLICT DO
    NOTHING) and apply the handlers of the ids that were new: a redelivered event changes
    nothing;
-3. commit the offsets, only after that transaction committed.
+3. commit the offsets, only after that transaction committed — in the background while the
+   next batch is fetched and applied, one commit at a time (see `_commit_behind`).
 
 A crash between 2 and 3 redelivers the batch, and the inbox turns it into a no-op. When the
 batch transaction fails, the records are applied one by one so that a single poison event
@@ -35,7 +36,7 @@ from uuid import UUID
 
 import asyncpg
 import structlog
-from aiokafka import AIOKafkaProducer, ConsumerRecord
+from aiokafka import AIOKafkaProducer, ConsumerRecord, TopicPartition
 from aiokafka.errors import KafkaConnectionError
 from faststream import AckPolicy
 from faststream.kafka import KafkaBroker
@@ -141,6 +142,7 @@ class EventConsumer:
         self._retry = retry or RetryPolicy()
         self._batch_size = batch_size
         self.group_id = f"{topic_prefix}{service}.{name}"
+        self._committing: asyncio.Task[None] | None = None
 
     @property
     def subscribed_topics(self) -> list[str]:
@@ -176,7 +178,31 @@ class EventConsumer:
             await message.nack()
             await asyncio.sleep(self._retry.base_seconds)
             return
-        await message.ack()
+        await self._commit_behind(message.consumer, records)
+
+    async def _commit_behind(self, consumer: Any,
+                             records: Sequence[ConsumerRecord[bytes, bytes]]) -> None:
+        """Commit the batch's offsets while the next batch is fetched and applied. Waiting for
+        Kafka's answer (a round trip to the group coordinator, several ms) before polling
+        again cost about a fifth of a busy consumer's time. Safe because the batch's
+        transaction has committed: a commit that fails or never lands (a crash, a rebalance)
+        only redelivers records the inbox already holds. The offsets are explicit — the
+        positions after this batch, not the consumer's positions when the commit runs — and
+        one commit at a time keeps them in order."""
+        if self._committing is not None:
+            await self._committing
+        offsets: dict[TopicPartition, int] = {}
+        for record in records:
+            tp = TopicPartition(record.topic, record.partition)
+            offsets[tp] = max(offsets.get(tp, 0), record.offset + 1)
+        self._committing = asyncio.create_task(self._commit(consumer, offsets))
+
+    async def _commit(self, consumer: Any, offsets: dict[TopicPartition, int]) -> None:
+        try:
+            await consumer.commit(offsets)
+        except Exception as exc:  # redelivered from the last committed offsets, then absorbed
+            log.warning("offset commit failed; the inbox will absorb the redelivery",
+                        consumer=self.name, error=str(exc), error_type=type(exc).__name__)
 
     # -- the core, independent of FastStream so it can be driven directly
 
@@ -583,15 +609,19 @@ async def _parse_batch_without_headers(records: tuple[ConsumerRecord[bytes, byte
                                        default_parser: Callable[..., Awaitable[Any]]) -> Any:
     """FastStream's batch parser decodes every header of every record as UTF-8: one record with
     a binary header would fail the whole batch inside the framework, out of our error handling,
-    and the work is wasted since the consumer decodes records itself. Hand it header-less copies
+    and the work is wasted since the consumer decodes records itself (with the FastStream
+    parser, copying and parsing each record cost about a sixth of the consumer's CPU). Hand it
+    only a header-less copy of the first record — enough for the message id, path and ack —
     and keep the original records as the raw message."""
-    message = await default_parser(tuple(_without_headers(r) for r in records))
+    first, last = records[0], records[-1]
+    message = await default_parser((_without_headers(first),))
     message.raw_message = records
+    message.message_id = f"{first.offset}-{last.offset}-{first.timestamp}"
     return message
 
 
 def _without_headers(record: ConsumerRecord[bytes, bytes]) -> ConsumerRecord[bytes, bytes]:
-    stripped = copy.copy(record)  # a shallow copy is several times cheaper than replace()
+    stripped = copy.copy(record)
     stripped.headers = []
     return stripped
 
