@@ -51,10 +51,15 @@ PERSON = {"kind": "person", "full_name": "Giulia Bianchi", "email": "giulia@exam
 ORGANISATION = {"kind": "organisation", "full_name": "Cooperativa Gavi Digitale",
                 "email": "info@gavi.example.org", "tax_code": "02114050061",
                 "consents": {"privacy": True}}
+# A second person, and a tax code nobody registers (an attempt that reuses an e-mail).
+NEWCOMER = {**PERSON, "full_name": "Mario Rossi", "email": "mario.rossi@example.org",
+            "tax_code": "RSSMRA85T10A562S", "phone": "+39 0143 000003"}
+UNUSED_TAX_CODE = "FRRLNE75D50F965X"
 MONTHLY = {"code": "monthly", "name": "Monthly", "kind": "monthly", "price_cents": 15000,
            "resource_kinds": ["hot_desk", "meeting_room"], "max_bookings_per_day": 2,
            "meeting_room_minutes_per_month": 240}
 
 # What the suites send about people, in the forms a service might log it (the log check).
-PERSONAL_DATA = [*personal_values(PERSON, ORGANISATION), "anna rossi", "anna@gavi.example.org",
-                 "vrdlcu80c01f965j", "0143 000001"]
+PERSONAL_DATA = [*personal_values(PERSON, ORGANISATION, NEWCOMER), "anna rossi",
+                 "anna@gavi.example.org", "vrdlcu80c01f965j", "0143 000001", UNUSED_TAX_CODE,
+                 "Someone Else"]

@@ -12,6 +12,7 @@ from hypothesis import strategies as st
 
 from cowork.notifications import domain
 from cowork.notifications.dispatcher import _describe
+from cowork.shared.events import contracts as ev
 
 START = datetime(2027, 3, 2, 8, 0, tzinfo=UTC)
 
@@ -85,6 +86,17 @@ def test_essential_messages_ignore_opt_outs() -> None:
 def test_the_contact_card_can_never_be_subscribed_to() -> None:
     assert "cowork.membership.contact_card.v1" not in domain.WEBHOOK_EVENT_TYPES
     assert "cowork.booking.booking.confirmed.v1" in domain.WEBHOOK_EVENT_TYPES
+
+
+def test_the_repeated_registration_is_mailed_to_the_member_but_never_offered_to_partners(
+        ) -> None:
+    repeated = ev.MemberRegistrationRepeated.event_type
+    assert repeated not in domain.WEBHOOK_EVENT_TYPES
+    assert repeated in domain.HANDLED_EVENT_TYPES
+    assert domain.MAIL_RULES[repeated].essential
+    assert domain.MAIL_RULES[ev.MemberRegistered.event_type].template == "member_registered"
+    assert ev.MemberRegistered.event_type in domain.WEBHOOK_EVENT_TYPES
+    assert set(domain.MAIL_RULES) <= set(domain.HANDLED_EVENT_TYPES)
 
 
 def test_errors_kept_in_the_log_never_carry_an_address() -> None:

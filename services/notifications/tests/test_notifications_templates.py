@@ -15,6 +15,10 @@ from cowork.notifications.rendering import Renderer
 START = "2027-03-02T08:00:00+00:00"  # 09:00 in Rome
 END = "2027-03-02T10:30:00+00:00"
 SAMPLES: dict[str, dict[str, Any]] = {
+    "member_registered": {"member_id": "5f0c", "kind": "person", "language": "it",
+                          "residence_istat": "006114", "registered_at": "2027-01-31T09:00:00Z"},
+    "member_registration_repeated": {"member_id": "5f0c", "at": "2027-01-31T09:00:00Z",
+                                     "matched": ["tax_code"]},
     "membership_activated": {"plan_code": "monthly", "period_start": "2027-03-01",
                              "period_end": "2027-03-31", "price_cents": 15000},
     "membership_expiring": {"period_end": "2027-03-31", "days_left": 7},
@@ -54,6 +58,31 @@ def test_each_template_renders_in_both_languages(template: str) -> None:
         assert "<p>" in rendered.html and rendered.html.startswith("<!doctype html>")
     assert italian.subject != english.subject
     assert italian.text != english.text
+
+
+@pytest.mark.parametrize(("matched", "english", "italian"), [
+    (["tax_code"], "with your tax code.", "con il tuo codice fiscale."),
+    (["email"], "with your e-mail address.", "con il tuo indirizzo e-mail."),
+    (["tax_code", "email"], "with your tax code and e-mail address.",
+     "con il tuo codice fiscale e il tuo indirizzo e-mail."),
+    (None, "with your tax code or e-mail address.",
+     "con il tuo codice fiscale o il tuo indirizzo e-mail."),
+])
+def test_the_repeated_registration_notice_says_which_detail_was_used(
+        matched: list[str] | None, english: str, italian: str) -> None:
+    event = {"member_id": "5f0c", "at": "2027-01-31T09:00:00Z", "matched": matched}
+    renderer = Renderer()
+    en = renderer.render("member_registration_repeated", "en", {"e": event, "name": "Giulia",
+                                                                "place": ""})
+    it = renderer.render("member_registration_repeated", "it", {"e": event, "name": "Giulia",
+                                                                "place": ""})
+    assert english in en.text and italian in it.text
+    assert "Sunday 31 January 2027, 10:00" in en.text  # when, in the space's timezone
+    assert "If it was you" in en.text and "If it was not you" in en.text
+    assert "Se eri tu" in it.text and "Se non eri tu" in it.text
+    without_field = renderer.render("member_registration_repeated", "en", {
+        "e": {"member_id": "5f0c", "at": "2027-01-31T09:00:00Z"}, "name": "G", "place": ""})
+    assert "with your tax code or e-mail address." in without_field.text
 
 
 def test_booking_times_are_shown_in_the_spaces_timezone() -> None:

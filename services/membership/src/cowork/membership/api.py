@@ -288,7 +288,11 @@ def router(runtime: ServiceRuntime) -> APIRouter:
 
     @api.post("/members", status_code=201, tags=["members"], response_model=MemberOut)
     async def register(body: NewMember, caller: MaybeCaller) -> dict[str, Any]:
-        """Self-registration needs no token; staff may register anyone."""
+        """Self-registration needs no token; staff may register anyone.
+
+        An anonymous registration whose tax code or e-mail is already registered gets the same
+        201 as a new one and saves nothing; the member(s) it collided with are told by mail
+        (at most once an hour each). Staff get 409 `tax_code_taken` / `email_taken`."""
         if caller is not None and not caller.has("staff"):
             raise ApiError(403, "forbidden", "only staff register members on their behalf")
         try:
@@ -296,16 +300,21 @@ def router(runtime: ServiceRuntime) -> APIRouter:
         except domain.RuleViolation as exc:
             raise invalid("tax_code", str(exc), exc.code) from exc
         now = runtime.clock()
+        email = str(body.email).lower()
         try:
             member = await in_tx(lambda conn: commands.register_member(
-                conn, kind=body.kind, full_name=body.full_name, email=str(body.email).lower(),
+                conn, kind=body.kind, full_name=body.full_name, email=email,
                 phone=body.phone, language=body.language, tax_code=tax_code,
                 residence_istat=body.residence_istat, marketing=body.consents.marketing,
                 now=now))
         except ApiError as exc:
             if caller is not None or exc.code not in ("tax_code_taken", "email_taken"):
                 raise
-            log.info("anonymous registration not saved", outcome="already_registered")
+            # The caller learns nothing; the members whose details were used learn it by mail.
+            told = await in_tx(lambda conn: commands.registration_repeated(
+                conn, tax_code=tax_code, email=email, now=now))
+            log.info("anonymous registration not saved", outcome="already_registered",
+                     members_told=told)
             return member_view(unsaved_member(body, tax_code, now))  # type: ignore[arg-type]
         return member_view(member)
 

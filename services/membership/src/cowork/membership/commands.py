@@ -14,7 +14,7 @@ from cowork.shared import scheduler
 from cowork.shared.events import contracts as ev
 from cowork.shared.events import topics
 from cowork.shared.http import NotFound
-from cowork.shared.outbox import add_event, add_tombstone, erase_payloads
+from cowork.shared.outbox import add_event, add_events, add_tombstone, erase_payloads
 
 SOURCE = "/cowork/membership"
 EXPIRE_JOB = "membership.expire"
@@ -43,6 +43,23 @@ async def register_member(conn: asyncpg.Connection, *, kind: str, full_name: str
         registered_at=now), source=SOURCE)
     await add_event(conn, contact_card(member), source=SOURCE)
     return member
+
+
+async def registration_repeated(conn: asyncpg.Connection, *, tax_code: str, email: str,
+                                now: datetime) -> int:
+    """An anonymous registration collided with members already registered: write
+    `member.registration_repeated` for each member whose tax code or e-mail it used, so they
+    learn of it by mail at their own address — at most once per member per
+    REGISTRATION_REPEATED_NOTICE_INTERVAL. Returns how many members are told."""
+    told = await store.note_registration_repeated(
+        conn, tax_code=tax_code, email=email, now=now,
+        not_since=now - domain.REGISTRATION_REPEATED_NOTICE_INTERVAL)
+    if told:
+        await add_events(conn, [ev.MemberRegistrationRepeated(
+            member_id=member["id"], at=now,
+            matched=[field for field in ("tax_code", "email") if member[f"{field}_matched"]])
+            for member in told], source=SOURCE)
+    return len(told)
 
 
 async def update_member(conn: asyncpg.Connection, member_id: UUID, changes: dict[str, Any],

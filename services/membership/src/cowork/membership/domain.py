@@ -20,6 +20,10 @@ PlanKind = Literal["day_pass", "carnet", "monthly", "quarterly", "annual"]
 Status = Literal["active", "suspended", "expired", "cancelled"]
 Action = Literal["renew", "suspend", "reinstate", "cancel", "expire"]
 
+# A member is told of an anonymous registration that used their tax code or e-mail at most once
+# in this interval: repeated attempts must not become a way to spam them.
+REGISTRATION_REPEATED_NOTICE_INTERVAL = timedelta(hours=1)
+
 MONTHS_OF: dict[str, int] = {"monthly": 1, "quarterly": 3, "annual": 12,
                              "carnet": CARNET_VALIDITY_MONTHS}
 

@@ -31,6 +31,21 @@ async def insert_member(conn: asyncpg.Connection, *, member_id: UUID, kind: str,
     return row
 
 
+async def note_registration_repeated(conn: asyncpg.Connection, *, tax_code: str, email: str,
+                                     now: datetime, not_since: datetime) -> list[Row]:
+    """The members not erased whose tax code or e-mail (case-insensitive) these are and who were
+    not told of a repeated registration since `not_since`, marked as told at `now`; each row
+    has `id`, `tax_code_matched`, `email_matched`. A concurrent attempt waits for the row lock
+    and then finds the member told."""
+    return list(await conn.fetch(
+        """
+        UPDATE members SET registration_repeated_at = $3
+        WHERE erased_at IS NULL AND (tax_code = $1 OR lower(email) = $2)
+          AND (registration_repeated_at IS NULL OR registration_repeated_at <= $4)
+        RETURNING id, tax_code = $1 AS tax_code_matched, lower(email) = $2 AS email_matched
+        """, tax_code, email.lower(), now, not_since))
+
+
 async def member_by_id(conn: asyncpg.Connection, member_id: UUID, *, for_update: bool = False
                        ) -> Row | None:
     lock = " FOR UPDATE" if for_update else ""

@@ -35,6 +35,11 @@ class MailRule:
 CATEGORIES: tuple[str, ...] = ("membership", "reminders", "booking_updates", "voucher_updates")
 
 MAIL_RULES: dict[str, MailRule] = {
+    # Essential: the welcome also tells the owner of an address that someone registered with
+    # it; the repeated registration is a security notice (issue 11), never opted out of.
+    ev.MemberRegistered.event_type: MailRule("member_registered", "essential"),
+    ev.MemberRegistrationRepeated.event_type: MailRule("member_registration_repeated",
+                                                       "essential"),
     ev.MembershipActivated.event_type: MailRule("membership_activated", "membership"),
     ev.MembershipExpiring.event_type: MailRule("membership_expiring", "membership"),
     ev.MembershipExpired.event_type: MailRule("membership_expired", "membership"),
@@ -64,11 +69,18 @@ LANGUAGES: tuple[str, ...] = ("it", "en")
 DEFAULT_LANGUAGE = "it"
 
 # Event types a partner may subscribe to: every event this service consumes, except the contact
-# card, which carries personal data and never leaves the membership/notifications boundary.
+# card, which carries personal data and never leaves the membership/notifications boundary, and
+# the members' own security notices: that someone tried to register with a member's details is
+# for that member (by mail), not for partners — even "*" does not deliver it.
 WEBHOOK_TOPICS = ("cowork.membership.events", "cowork.booking.events", "cowork.vouchers.events")
+MEMBER_ONLY_EVENT_TYPES: frozenset[str] = frozenset({ev.MemberRegistrationRepeated.event_type})
 WEBHOOK_EVENT_TYPES: tuple[str, ...] = tuple(sorted(
-    e.event_type for e in ev.ALL_EVENTS if e.topic in WEBHOOK_TOPICS))
+    e.event_type for e in ev.ALL_EVENTS
+    if e.topic in WEBHOOK_TOPICS and e.event_type not in MEMBER_ONLY_EVENT_TYPES))
 ANY_EVENT = "*"
+
+# Every event type the events consumer handles: those offered to partners and those mailed.
+HANDLED_EVENT_TYPES: tuple[str, ...] = tuple(sorted({*WEBHOOK_EVENT_TYPES, *MAIL_RULES}))
 
 _DELIVERY_NAMESPACE = UUID("6b1f3c52-8f0e-4d59-9a53-2f8e8c1d7a10")
 

@@ -32,15 +32,21 @@ def contact_handlers(clock: Clock) -> dict[str, Handler]:
             await commands.forget_member(conn, UUID(envelope.subject), clock())
             return
         assert isinstance(card, ev.ContactCard)
+        now = clock()
         await store.upsert_contact(conn, card.member_id, card.full_name, card.email,
-                                   card.language, clock())
+                                   card.language, now)
+        # Mail that came before the card (two topics, no order between them: a welcome on
+        # member.registered usually does) is waiting for its next retry: send it now.
+        if await store.hasten_mail_awaiting(conn, card.member_id, now):
+            await conn.execute("SELECT pg_notify($1, '')", WAKE_CHANNEL)
 
     return {ev.ContactCard.event_type: on_contact_card}
 
 
 def event_handlers(clock: Clock) -> dict[str, Handler | BatchHandler]:
-    """One handler per event type partners may subscribe to: the replica work its type needs,
-    then the mail its type causes (if any), then the webhook deliveries."""
+    """One handler per event type partners may subscribe to or members are mailed about: the
+    mail its type causes (if any), the replica work its type needs, then the webhook
+    deliveries (not for the members' own security notices: domain.MEMBER_ONLY_EVENT_TYPES)."""
 
     async def on_resources_published(conn: asyncpg.Connection, events: list[Any]) -> None:
         for event in events:
@@ -96,6 +102,7 @@ def event_handlers(clock: Clock) -> dict[str, Handler | BatchHandler]:
         own = replica.get(event_type)
         rule = domain.MAIL_RULES.get(event_type)
         extra = facts.get(event_type)
+        to_partners = event_type in domain.WEBHOOK_EVENT_TYPES
 
         @applies_batches
         async def handle(conn: asyncpg.Connection, envelopes: list[Envelope]) -> None:
@@ -114,10 +121,11 @@ def event_handlers(clock: Clock) -> dict[str, Handler | BatchHandler]:
                 recorded += await commands.mail_about(conn, envelopes, rule, payloads, now)
             if own is not None:
                 await own(conn, events)
-            recorded += await commands.fan_out_to_webhooks(conn, envelopes, now)
+            if to_partners:
+                recorded += await commands.fan_out_to_webhooks(conn, envelopes, now)
             if recorded:
                 await conn.execute("SELECT pg_notify($1, '')", WAKE_CHANNEL)
 
         return handle
 
-    return {event_type: handler_for(event_type) for event_type in domain.WEBHOOK_EVENT_TYPES}
+    return {event_type: handler_for(event_type) for event_type in domain.HANDLED_EVENT_TYPES}

@@ -30,6 +30,16 @@ async def upsert_contact(conn: asyncpg.Connection, member_id: UUID, full_name: s
         """, member_id, full_name, email, language, now)
 
 
+async def hasten_mail_awaiting(conn: asyncpg.Connection, member_id: UUID, now: datetime) -> int:
+    """The member's mail waiting for a later attempt becomes due now (their contact card has
+    just arrived); returns how many."""
+    status = await conn.execute(
+        "UPDATE deliveries SET next_attempt_at = $2 "
+        "WHERE recipient_ref = $1 AND channel = 'email' AND status = 'pending' "
+        "AND next_attempt_at > $2", str(member_id), now)
+    return int(status.split()[-1])
+
+
 async def is_erased(conn: asyncpg.Connection, member_id: UUID) -> bool:
     return bool(await conn.fetchval(
         "SELECT EXISTS (SELECT 1 FROM erased_members WHERE member_id = $1)", member_id))

@@ -67,6 +67,23 @@ class MemberErased(_MembershipEvent):
     erased_at: AwareDatetime
 
 
+class MemberRegistrationRepeated(_MembershipEvent):
+    """Someone tried to register again with this member's tax code or e-mail (at most one an hour).
+
+    Addition to v1 (a new type). An anonymous self-registration that collides with a member is
+    answered as if it had succeeded (telling the caller would disclose that the tax code or
+    e-mail is registered) and saves nothing; this event lets the member learn of it, by mail to
+    their own address. It carries no personal data: not the address, name or tax code that was
+    submitted, only which of the member's own details matched."""
+
+    event_type: ClassVar[str] = "cowork.membership.member.registration_repeated.v1"
+    member_id: UUID
+    at: AwareDatetime
+    # Which of the member's details the attempt used; optional, so a record of
+    # {member_id, at} alone is valid too.
+    matched: list[Literal["tax_code", "email"]] | None = None
+
+
 class MembershipActivated(_MembershipEvent):
     event_type: ClassVar[str] = "cowork.membership.membership.activated.v1"
     membership_id: UUID
@@ -373,7 +390,8 @@ class NotificationFailed(_NotificationEvent):
 
 
 ALL_EVENTS: tuple[type[DomainEvent], ...] = (
-    MemberRegistered, MemberUpdated, MemberErased, MembershipActivated, MembershipRenewed,
+    MemberRegistered, MemberUpdated, MemberErased, MemberRegistrationRepeated,
+    MembershipActivated, MembershipRenewed,
     MembershipSuspended, MembershipReinstated, MembershipExpiring, MembershipExpired,
     MembershipCancelled, ContactCard,
     ResourcePublished, BookingConfirmed, BookingCancelled, BookingCheckedIn, BookingCompleted,
