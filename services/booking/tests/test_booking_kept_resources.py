@@ -112,3 +112,49 @@ async def test_hours_widened_elsewhere_are_bookable_here(svc: Booking) -> None:
             now=MONDAY_8AM, policy=commands.Policy())
     booked = await svc.book(member, desk["id"], rome(2, 19), rome(2, 20))
     assert booked.status_code == 201, booked.text
+
+
+async def _free(svc: Booking, desk: dict[str, Any], day: str) -> dict[str, Any]:
+    response = await svc.client.get(f"/v1/resources/{desk['id']}/availability?date={day}",
+                                    headers=svc.staff())
+    assert response.status_code == 200, response.text
+    return response.json()
+
+
+async def test_availability_on_a_kept_row_reads_one_statement(
+        svc: Booking, monkeypatch: pytest.MonkeyPatch) -> None:
+    space = await svc.space()
+    desk = await svc.resource(space["id"])
+    reads = 0
+    read = store.resource_by_id
+
+    async def counted(*args: Any, **kwargs: Any) -> Any:
+        nonlocal reads
+        reads += 1
+        return await read(*args, **kwargs)
+
+    monkeypatch.setattr(store, "resource_by_id", counted)
+    first = await _free(svc, desk, "2027-03-02")
+    assert await _free(svc, desk, "2027-03-02") == first
+    assert reads == 1
+
+
+async def test_availability_answers_changes_made_elsewhere(svc: Booking) -> None:
+    space = await svc.space()  # 08:00-19:00 on weekdays
+    desk = await svc.resource(space["id"])
+    assert [(f["start"], f["end"]) for f in (await _free(svc, desk, "2027-03-02"))["free"]] == [
+        ("2027-03-02T08:00:00+01:00", "2027-03-02T19:00:00+01:00")]  # the row is kept now
+    async with svc.runtime.db.acquire() as conn, conn.transaction():
+        await commands.change_space(conn, UUID(space["id"]), {"opening_hours": {
+            d: [["09:00", "21:00"]] for d in ("mon", "tue", "wed", "thu", "fri")}},
+            now=MONDAY_8AM, policy=commands.Policy())
+    assert [(f["start"], f["end"]) for f in (await _free(svc, desk, "2027-03-02"))["free"]] == [
+        ("2027-03-02T09:00:00+01:00", "2027-03-02T21:00:00+01:00")]
+    await _elsewhere_resource(svc, desk, in_service=False)
+    out = await _free(svc, desk, "2027-03-02")
+    assert (out["in_service"], out["free"]) == (False, [])
+    async with svc.runtime.db.acquire() as conn, conn.transaction():
+        await commands.close_space(conn, UUID(space["id"]), from_day=date(2027, 3, 3),
+                                   to_day=date(2027, 3, 3), reason="burst pipe", now=MONDAY_8AM,
+                                   policy=commands.Policy())
+    assert (await _free(svc, desk, "2027-03-03"))["closed"]

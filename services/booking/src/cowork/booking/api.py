@@ -474,10 +474,11 @@ def router(runtime: ServiceRuntime, policy: commands.Policy) -> APIRouter:
     def booked_by(caller: Principal) -> str:
         return "staff" if caller.has("staff") else "member"
 
-    # Bookings try the resource row kept from an earlier booking (resource_cache: the booking
-    # statement re-checks its version, a refusal on a stale row is decided again); everything
-    # else reads it on every request: staff change resources and spaces (PATCH, closures)
-    # through any replica.
+    # Bookings and availability try the resource row kept from an earlier request
+    # (resource_cache: the booking statement and the availability query check its version; a
+    # refusal or an answer on a stale row is made again on a fresh one); everything else reads
+    # it on every request: staff change resources and spaces (PATCH, closures) through any
+    # replica.
     kept_resources = ResourceCache()
 
     async def resource_or_404(conn: asyncpg.Connection, resource_id: UUID) -> asyncpg.Record:
@@ -596,13 +597,29 @@ def router(runtime: ServiceRuntime, policy: commands.Policy) -> APIRouter:
              response_model=AvailabilityOut)
     async def availability(resource_id: UUID, date: ApiDate, caller: Caller) -> dict[str, Any]:
         """Free intervals that day, in the space's timezone."""
-        async with translated_errors(), runtime.db.acquire() as conn:
-            resource = await resource_or_404(conn, resource_id)
-            space = store.space_rules(resource)
-            ranges = domain.opening_ranges(space, date)
+
+        async def free_that_day(conn: asyncpg.Connection, resource: asyncpg.Record | None
+                                ) -> tuple[asyncpg.Record, int, list[Any], list[Any]]:
+            """The day's opening ranges from the row, what is taken of them, and the
+            resource's calendar_version as the database has it now."""
+            if resource is None:
+                raise NotFound("resource", resource_id)
+            ranges = domain.opening_ranges(store.space_rules(resource), date)
+            now = datetime.now(UTC)
             taken = await store.taken_intervals(
-                conn, resource_id, *(ranges[0][0], ranges[-1][1]) if ranges else
-                (datetime.now(space.tz), datetime.now(space.tz)))
+                conn, resource_id, *(ranges[0][0], ranges[-1][1]) if ranges else (now, now))
+            if taken is None:
+                raise NotFound("resource", resource_id)
+            return resource, taken[0], ranges, taken[1]
+
+        async with translated_errors(), runtime.db.acquire() as conn:
+            resource, version, ranges, taken = await free_that_day(
+                conn, kept_resources.kept(resource_id)
+                or await kept_resources.read(conn, resource_id))
+            if version != resource["calendar_version"]:  # changed since kept: on a fresh row
+                resource, _, ranges, taken = await free_that_day(
+                    conn, await kept_resources.read(conn, resource_id))
+        space = store.space_rules(resource)
         free = domain.free_intervals(ranges, taken) if resource["in_service"] else []
         return {"resource_id": str(resource_id), "date": date.isoformat(),
                 "in_service": resource["in_service"],

@@ -1,13 +1,16 @@
-"""Resource rows (with their space's calendar) kept in the process between bookings.
+"""Resource rows (with their space's calendar) kept in the process between requests.
 
 Reading the resource on every booking cost a round trip, a tenth of a replica's CPU
-(docs/benchmarks.md, 2026-11-28). A kept row is never trusted, only tried:
+(docs/benchmarks.md, 2026-11-28), and on every availability query half its statements. A kept
+row is never trusted, only tried:
 - the booking statement writes only if the row's `calendar_version` is still the resource's
   (store.book_drawing_on), and every change of a resource or of its space's calendar bumps that
   version — so a booking decided on a row another replica has since changed writes nothing;
 - a refusal decided on a kept row (the rules, or that statement's `resource_unavailable`) is
-  decided again on a fresh row when the resource changed meanwhile (`book_kept_or_fresh`).
-What a stale row can cost is one more round trip, never a wrong booking or a wrong refusal.
+  decided again on a fresh row when the resource changed meanwhile (`book_kept_or_fresh`);
+- availability reads the resource's `calendar_version` with the day's bookings and starts
+  again on a fresh row when it moved.
+What a stale row can cost is one more round trip, never a wrong booking, refusal or answer.
 """
 
 from __future__ import annotations
