@@ -17,6 +17,7 @@ from fastapi.responses import PlainTextResponse
 from pydantic import ConfigDict, Field, field_validator
 
 from cowork.booking import commands, domain, store
+from cowork.booking.resource_cache import ResourceCache
 from cowork.shared.api import (
     DEFAULT_PAGE_SIZE,
     ApiDate,
@@ -473,9 +474,13 @@ def router(runtime: ServiceRuntime, policy: commands.Policy) -> APIRouter:
     def booked_by(caller: Principal) -> str:
         return "staff" if caller.has("staff") else "member"
 
-    # Read on every request, never cached: staff change resources and spaces (PATCH, closures)
-    # through any replica, and the booking statement re-checks in SQL what a change may have
-    # made impossible meanwhile (see store.book_drawing_on).
+    # Bookings and availability try the resource row kept from an earlier request
+    # (resource_cache: the booking statement and the availability query check its version; a
+    # refusal or an answer on a stale row is made again on a fresh one); everything else reads
+    # it on every request: staff change resources and spaces (PATCH, closures) through any
+    # replica.
+    kept_resources = ResourceCache()
+
     async def resource_or_404(conn: asyncpg.Connection, resource_id: UUID) -> asyncpg.Record:
         resource = await store.resource_by_id(conn, resource_id)
         if resource is None:
@@ -517,6 +522,7 @@ def router(runtime: ServiceRuntime, policy: commands.Policy) -> APIRouter:
                 raise invalid(field, f"{field} cannot be removed")
         space = await in_tx(lambda conn: commands.change_space(
             conn, space_id, changes, now=runtime.clock(), policy=policy))
+        kept_resources.forget()
         return space_view(space)
 
     @api.post("/spaces/{space_id}/closures", status_code=201, tags=["spaces"],
@@ -534,6 +540,7 @@ def router(runtime: ServiceRuntime, policy: commands.Policy) -> APIRouter:
         closure, cancelled = await in_tx(lambda conn: commands.close_space(
             conn, space_id, from_day=body.from_, to_day=body.to, reason=body.reason,
             now=runtime.clock(), policy=policy))
+        kept_resources.forget()
         return {**closure_view(closure), "cancelled_bookings": cancelled}
 
     @api.get("/spaces/{space_id}/closures", tags=["spaces"], response_model=Page[ClosureOut])
@@ -557,6 +564,7 @@ def router(runtime: ServiceRuntime, policy: commands.Policy) -> APIRouter:
                 raise invalid(field, f"{field} cannot be removed")
         resource = await in_tx(lambda conn: commands.change_resource(
             conn, resource_id, changes, now=runtime.clock(), policy=policy))
+        kept_resources.forget()
         return resource_view(resource)
 
     @api.get("/resources/{resource_id}", tags=["spaces"], response_model=ResourceOut)
@@ -589,13 +597,29 @@ def router(runtime: ServiceRuntime, policy: commands.Policy) -> APIRouter:
              response_model=AvailabilityOut)
     async def availability(resource_id: UUID, date: ApiDate, caller: Caller) -> dict[str, Any]:
         """Free intervals that day, in the space's timezone."""
-        async with translated_errors(), runtime.db.acquire() as conn:
-            resource = await resource_or_404(conn, resource_id)
-            space = store.space_rules(resource)
-            ranges = domain.opening_ranges(space, date)
+
+        async def free_that_day(conn: asyncpg.Connection, resource: asyncpg.Record | None
+                                ) -> tuple[asyncpg.Record, int, list[Any], list[Any]]:
+            """The day's opening ranges from the row, what is taken of them, and the
+            resource's calendar_version as the database has it now."""
+            if resource is None:
+                raise NotFound("resource", resource_id)
+            ranges = domain.opening_ranges(store.space_rules(resource), date)
+            now = datetime.now(UTC)
             taken = await store.taken_intervals(
-                conn, resource_id, *(ranges[0][0], ranges[-1][1]) if ranges else
-                (datetime.now(space.tz), datetime.now(space.tz)))
+                conn, resource_id, *(ranges[0][0], ranges[-1][1]) if ranges else (now, now))
+            if taken is None:
+                raise NotFound("resource", resource_id)
+            return resource, taken[0], ranges, taken[1]
+
+        async with translated_errors(), runtime.db.acquire() as conn:
+            resource, version, ranges, taken = await free_that_day(
+                conn, kept_resources.kept(resource_id)
+                or await kept_resources.read(conn, resource_id))
+            if version != resource["calendar_version"]:  # changed since kept: on a fresh row
+                resource, _, ranges, taken = await free_that_day(
+                    conn, await kept_resources.read(conn, resource_id))
+        space = store.space_rules(resource)
         free = domain.free_intervals(ranges, taken) if resource["in_service"] else []
         return {"resource_id": str(resource_id), "date": date.isoformat(),
                 "in_service": resource["in_service"],
@@ -612,22 +636,28 @@ def router(runtime: ServiceRuntime, policy: commands.Policy) -> APIRouter:
             raise invalid("resource_id", "give resource_id, or space_id with resource_kind")
         now = runtime.clock()
 
-        async def work(conn: asyncpg.Connection) -> asyncpg.Record:
-            if body.resource_id is not None:
-                resource = await resource_or_404(conn, body.resource_id)
-                return await commands.book(conn, member_id=body.member_id, resource=resource,
-                                           start=body.start, end=body.end, now=now,
-                                           policy=policy, booked_by=booked_by(caller))
-            return await commands.book_any(conn, member_id=body.member_id,
-                                           space_id=body.space_id,  # type: ignore[arg-type]
-                                           kind=body.resource_kind,  # type: ignore[arg-type]
-                                           start=body.start, end=body.end, now=now,
-                                           policy=policy, booked_by=booked_by(caller))
+        async def on(conn: asyncpg.Connection, resource: asyncpg.Record) -> asyncpg.Record:
+            return await commands.book(conn, member_id=body.member_id, resource=resource,
+                                       start=body.start, end=body.end, now=now, policy=policy,
+                                       booked_by=booked_by(caller))
 
         # No transaction: commands.book writes in one statement (see store.book_drawing_on).
         async with translated_errors(), runtime.db.acquire() as conn:
-            booking = await work(conn)
-            return booking_view(booking, await store.space_timezone(conn, booking["space_id"]))
+            if body.resource_id is None:
+                booking = await commands.book_any(
+                    conn, member_id=body.member_id, space_id=body.space_id,  # type: ignore[arg-type]
+                    kind=body.resource_kind, start=body.start, end=body.end,  # type: ignore[arg-type]
+                    now=now, policy=policy, booked_by=booked_by(caller))
+                return booking_view(booking, await store.space_timezone(conn,
+                                                                        booking["space_id"]))
+            booked = await kept_resources.book_kept_or_fresh(
+                conn, body.resource_id, lambda resource: on(conn, resource))
+            if booked is None:
+                raise NotFound("resource", body.resource_id)
+            # The row the booking was written against carries its space's timezone (current:
+            # the statement checked the row's version; a space with bookings keeps its zone).
+            booking, resource = booked
+            return booking_view(booking, resource["timezone"])
 
     @api.post("/bookings/series", status_code=201, tags=["bookings"], response_model=SeriesOut)
     async def create_series(body: NewSeries, caller: Caller) -> dict[str, Any]:

@@ -469,18 +469,27 @@ async def bookings_of(conn: asyncpg.Connection, member_id: UUID | None, start: d
 
 
 async def taken_intervals(conn: asyncpg.Connection, resource_id: UUID, start: datetime,
-                          end: datetime) -> list[tuple[datetime, datetime]]:
-    """Active bookings' blocked intervals widened by the buffer before them too: a new booking
-    must keep the buffer on both sides."""
+                          end: datetime) -> tuple[int, list[tuple[datetime, datetime]]] | None:
+    """The resource's calendar_version now (to check the row the interval was computed from)
+    and its active bookings' blocked intervals, widened by the buffer before them too: a new
+    booking must keep the buffer on both sides. None when there is no such resource."""
     rows = await conn.fetch(
         """
-        SELECT lower(blocked) - make_interval(mins => r.buffer_minutes) AS free_from,
-               upper(blocked) AS free_until
-        FROM bookings b JOIN resources r ON r.id = b.resource_id
-        WHERE b.resource_id = $1 AND b.status IN ('confirmed', 'checked_in')
-          AND b.blocked && tstzrange($2::timestamptz, $3::timestamptz)
+        SELECT r.calendar_version, b.free_from, b.free_until
+        FROM resources r
+        LEFT JOIN LATERAL (
+            SELECT lower(b.blocked) - make_interval(mins => r.buffer_minutes) AS free_from,
+                   upper(b.blocked) AS free_until
+            FROM bookings b
+            WHERE b.resource_id = r.id AND b.status IN ('confirmed', 'checked_in')
+              AND b.blocked && tstzrange($2::timestamptz, $3::timestamptz)
+        ) AS b ON true
+        WHERE r.id = $1
         """, resource_id, start, end)
-    return [(r["free_from"], r["free_until"]) for r in rows]
+    if not rows:
+        return None
+    return rows[0]["calendar_version"], [(r["free_from"], r["free_until"]) for r in rows
+                                         if r["free_from"] is not None]
 
 
 async def future_bookings_drawn_on(conn: asyncpg.Connection, membership_id: UUID,
