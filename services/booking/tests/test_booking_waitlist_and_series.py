@@ -82,3 +82,22 @@ async def test_a_series_is_cancelled_whole_or_from_a_date_on(svc: Booking) -> No
     missing = await svc.client.post(f"/v1/bookings/series/{uuid.uuid4()}/cancel",
                                     headers=svc.staff())
     assert missing.status_code == 404
+
+
+async def test_a_refused_series_names_no_booking_that_does_not_exist(svc: Booking) -> None:
+    """all_or_nothing rolls back the occurrences it could book: the 409's report must not give
+    their booking ids (the acceptance walk of 2026-11-28 read such ids; each was a 404)."""
+    space = await svc.space()
+    desk = await svc.resource(space["id"])
+    member, other = await svc.member_with(), await svc.member_with()
+    assert (await svc.book(other, desk["id"], rome(9, 9), rome(9, 13))).status_code == 201
+    refused = await svc.client.post("/v1/bookings/series", json={
+        "member_id": str(member), "resource_id": desk["id"], "start": rome(2, 9),
+        "end": rome(2, 13), "weeks": 3, "mode": "all_or_nothing"}, headers=svc.member(member))
+    assert refused.status_code == 409, refused.text
+    occurrences = refused.json()["error"]["occurrences"]
+    assert [o["status"] for o in occurrences] == ["not_booked", "conflict", "not_booked"]
+    assert all("booking_id" not in o for o in occurrences)
+    assert [o["start"][:10] for o in occurrences] == ["2027-03-02", "2027-03-09", "2027-03-16"]
+    assert await svc.runtime.db.fetchval(
+        "SELECT count(*) FROM bookings WHERE member_id = $1", member) == 0

@@ -690,11 +690,13 @@ def router(runtime: ServiceRuntime, policy: commands.Policy) -> APIRouter:
                     entry.update(status="refused", code=exc.code, reason=str(exc))
                 report.append(entry)
             if body.mode == "all_or_nothing" and any(e["status"] != "booked" for e in report):
+                # The occurrences that could be booked are rolled back with the rest: their
+                # booking ids never existed, so the report does not give them.
                 raise ApiError(409, "series_conflict",
                                "not every occurrence can be booked; nothing was booked",
                                details={"occurrences": [
-                                   {**e, "status": "not_booked"} if e["status"] == "booked"
-                                   else e for e in report]})
+                                   {"start": e["start"], "end": e["end"], "status": "not_booked"}
+                                   if e["status"] == "booked" else e for e in report]})
 
         await in_tx(work)
         return {"series_id": str(series_id), "mode": body.mode, "occurrences": report}

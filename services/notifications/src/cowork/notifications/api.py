@@ -9,7 +9,7 @@ from uuid import UUID
 
 import asyncpg
 from fastapi import APIRouter, Depends, Query, Response
-from pydantic import AnyHttpUrl, BaseModel, ConfigDict, Field, field_validator
+from pydantic import AliasChoices, AnyHttpUrl, BaseModel, ConfigDict, Field, field_validator
 
 from cowork.notifications import commands, domain, store
 from cowork.shared.api import v1_router
@@ -48,8 +48,12 @@ class NewSubscription(Strict):
 
 
 class Preferences(Strict):
-    opted_out: Annotated[list[str], Field(max_length=20, description=(
-        "categories the member receives no mail for: " + ", ".join(domain.CATEGORIES)))]
+    # API.md: "PUT /v1/members/{id}/preferences — categories opted out of": a client reading
+    # it sends `categories`, one reading the OpenAPI `opted_out`; both mean the same list.
+    opted_out: Annotated[list[str], Field(
+        max_length=20, validation_alias=AliasChoices("opted_out", "categories"),
+        description=("categories the member receives no mail for: "
+                     + ", ".join(domain.CATEGORIES) + " (also accepted as `categories`)"))]
 
     @field_validator("opted_out")
     @classmethod

@@ -160,7 +160,10 @@ class NewApplication(Strict):
 
 
 class Revocation(Strict):
-    reason: Code = Field(description="a reason code, e.g. false_declaration")
+    # Optional: API.md names no body for a revocation and EVENTS.md's `voucher.revoked` has
+    # `reason|null`. A code, not free text: it travels on the event topic, where free text
+    # could carry personal data.
+    reason: Code | None = Field(None, description="a reason code, e.g. false_declaration")
 
 
 class PartitaIva(Strict):
@@ -361,7 +364,8 @@ def router(runtime: ServiceRuntime) -> APIRouter:
     async def ledger(programme_id: UUID, caller: Caller, cursor: str | None = None,
                      limit: Limit = 100) -> dict[str, Any]:
         """Every transaction of the programme in the order recorded, with its postings
-        (+ into an account, - out of it; each transaction sums to zero)."""
+        (+ into an account, - out of it; each transaction sums to zero). The page is in
+        `items`, and in `entries` as API.md names it."""
         require_roles(caller, "officer")
         after = decode_cursor(cursor)
         if after is not None and not (type(after) is int and 0 <= after < 2**63):
@@ -370,6 +374,9 @@ def router(runtime: ServiceRuntime) -> APIRouter:
             programme = await programme_or_404(conn, programme_id)
             rows = await store.ledger_page(conn, programme_id, after, limit + 1)
         result = page([ledger_view(t) for t in rows], rows, limit, lambda t: t["seq"])
+        # API.md: "GET /v1/programmes/{id}/ledger — entries". The page's `items` under the
+        # spec's name too.
+        result["entries"] = result["items"]
         result["balances"] = {k: programme[k] for k in ("budget_cents", "available_cents",
                                                         "committed_cents", "disbursed_cents")}
         return result
@@ -445,10 +452,13 @@ def router(runtime: ServiceRuntime) -> APIRouter:
         return commands.voucher_view(await voucher_owned(voucher_id, caller))
 
     @api.post("/vouchers/{voucher_id}/revoke", tags=["vouchers"])
-    async def revoke(voucher_id: UUID, body: Revocation, caller: Caller) -> dict[str, Any]:
-        """What is left returns to the programme's available budget; what was paid stays."""
+    async def revoke(voucher_id: UUID, caller: Caller, body: Revocation | None = None
+                     ) -> dict[str, Any]:
+        """What is left returns to the programme's available budget; what was paid stays.
+        The body `{"reason": "<code>"}` is optional."""
         require_roles(caller, "officer")
-        revoked = await in_tx(lambda conn: commands.revoke(conn, voucher_id, body.reason,
+        reason = body.reason if body is not None else None
+        revoked = await in_tx(lambda conn: commands.revoke(conn, voucher_id, reason,
                                                            runtime.clock()))
         return commands.voucher_view(revoked)
 

@@ -436,8 +436,8 @@ async def _end_voucher(conn: asyncpg.Connection, voucher_id: UUID, *, status: st
     return ended
 
 
-async def revoke(conn: asyncpg.Connection, voucher_id: UUID, reason: str, now: datetime
-                 ) -> asyncpg.Record:
+async def revoke(conn: asyncpg.Connection, voucher_id: UUID, reason: str | None,
+                 now: datetime) -> asyncpg.Record:
     ended = await _end_voucher(conn, voucher_id, status="revoked", reason=reason, now=now)
     if ended is None:
         raise Refused("voucher_not_active", "the voucher has already expired or been revoked")
