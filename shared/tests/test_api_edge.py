@@ -14,6 +14,7 @@ from pydantic import TypeAdapter, ValidationError
 
 from cowork.shared.api import (
     ApiDate,
+    Code,
     DateOrDateTime,
     Int32,
     LongText,
@@ -148,6 +149,22 @@ async def test_malformed_json_has_a_null_field() -> None:
                            headers={"content-type": "application/json"})
     assert response.status_code == 422
     assert response.json()["error"]["field"] is None
+
+
+async def test_a_missing_body_names_the_body() -> None:
+    response = await _call(_app(), "POST", "/v1/things")
+    error = response.json()["error"]
+    assert response.status_code == 422
+    assert (error["field"], error["message"]) == ("body", "body: the request needs a JSON body")
+
+
+def test_codes_are_taken_in_either_case_and_kept_lower_case() -> None:
+    class Plan(Strict):
+        code: Code
+
+    assert Plan(code="FLEX-10").code == "flex-10"
+    with pytest.raises(ValidationError):
+        Plan(code="flex 10")
 
 
 async def test_numbers_are_not_read_as_timestamps_in_filters() -> None:

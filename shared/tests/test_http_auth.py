@@ -164,3 +164,25 @@ async def test_unexpected_failure_is_500_and_leaks_nothing(client: httpx.AsyncCl
 def test_tokens_carry_only_known_roles() -> None:
     with pytest.raises(ValueError, match="unknown role"):
         issue_token(SECRET, sub="x", roles=["admin"])
+
+
+def test_local_tokens_keep_one_subject_per_role(capsys: pytest.CaptureFixture[str],
+                                                monkeypatch: pytest.MonkeyPatch) -> None:
+    """`cowork token --role partner` twice is the same partner: what one token created, the
+    next finds. A member's token still needs the member's id."""
+    import jwt
+
+    from cowork.shared import cli
+
+    monkeypatch.setenv("COWORK_ENV", "local")
+
+    def subject(*argv: str) -> str:
+        assert cli.main(["token", *argv]) == 0
+        token = capsys.readouterr().out.strip()
+        return str(jwt.decode(token, options={"verify_signature": False})["sub"])
+
+    assert subject("--role", "partner") == subject("--role", "partner")
+    assert subject("--role", "partner") != subject("--role", "staff")
+    assert subject("--role", "partner", "--sub", "p-42") == "p-42"
+    with pytest.raises(SystemExit):
+        cli.main(["token", "--role", "member"])

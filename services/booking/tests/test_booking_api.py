@@ -315,6 +315,33 @@ async def test_series_all_or_nothing_and_skip_conflicts(svc: Booking) -> None:
                       ("2027-03-30", "booked")]
 
 
+async def test_a_series_length_is_weeks_count_or_until(svc: Booking) -> None:
+    space = await svc.space()
+    room = await svc.resource(space["id"], **ROOM)
+    member = await svc.member_with()
+    base = {"member_id": str(member), "resource_id": room["id"], "recurrence": "weekly"}
+
+    async def series(day: int, **length: object) -> list[str]:
+        made = await svc.client.post("/v1/bookings/series", json={
+            **base, "start": rome(day, 9), "end": rome(day, 10), **length},
+            headers=svc.member(member))
+        assert made.status_code == 201, made.text
+        return [o["start"][:10] for o in made.json()["occurrences"]]
+
+    assert await series(1, count=2) == ["2027-03-01", "2027-03-08"]
+    # until: the last day an occurrence may fall on, inclusive
+    assert await series(2, until="2027-03-16") == ["2027-03-02", "2027-03-09", "2027-03-16"]
+    assert await series(4, until="2027-03-17") == ["2027-03-04", "2027-03-11"]
+    for length, field in (({}, "weeks"), ({"weeks": 2, "until": "2027-03-20"}, "until"),
+                          ({"until": "2027-02-01"}, "until"), ({"until": "2029-01-01"}, "until")):
+        refused = await svc.client.post("/v1/bookings/series", json={
+            **base, "start": rome(5, 9), "end": rome(5, 10), **length},
+            headers=svc.member(member))
+        assert refused.status_code == 422 and _error(refused)["field"] == field, refused.text
+    assert await svc.runtime.db.fetchval(
+        "SELECT count(*) FROM bookings WHERE member_id = $1", member) == 7
+
+
 async def test_waitlist(svc: Booking) -> None:
     space = await svc.space()
     desk = await svc.resource(space["id"])

@@ -198,6 +198,20 @@ async def test_plans_are_managed_by_staff(svc: Membership) -> None:
     assert [p["code"] for p in listed.json()["items"]] == ["monthly"]
 
 
+async def test_plan_codes_are_taken_in_either_case_and_kept_lower_case(svc: Membership) -> None:
+    created = await svc.client.post("/v1/plans", json={**MONTHLY, "code": "FLEX-10"},
+                                    headers=svc.token())
+    assert created.status_code == 201 and created.json()["code"] == "flex-10"
+    again = await svc.client.post("/v1/plans", json={**MONTHLY, "code": "flex-10"},
+                                  headers=svc.token())
+    assert again.status_code == 409 and _error(again)["field"] == "code"
+    member = await _register(svc)
+    bought = await svc.client.post(f"/v1/members/{member['id']}/memberships",
+                                   json={"plan_code": "Flex-10", "starts_on": "2027-02-01"},
+                                   headers=svc.token())
+    assert bought.status_code == 201 and bought.json()["plan_code"] == "flex-10"
+
+
 @pytest.mark.parametrize(("change", "field"), [
     ({"kind": "carnet"}, "days"),
     ({"days": 10}, "days"),

@@ -112,6 +112,11 @@ async def test_failing_deliveries_back_off_then_die_and_an_operator_replays_them
     [record] = webhook_failures(failed)
     assert record.envelope.data.notification_id == row["id"]
     assert record.envelope.data.attempts == 4 and record.envelope.data.channel == "webhook"
+    # The log finds it as `dead`, and as `failed` (the event's word) too.
+    for word in ("dead", "failed"):
+        found = await svc.client.get(f"/v1/deliveries?cause_event_id={envelope.id}&status={word}",
+                                     headers=OPERATOR)
+        assert found.status_code == 200 and [d["id"] for d in found.json()] == [str(row["id"])]
 
     staff_replay = await svc.client.post(f"/v1/deliveries/{row['id']}/replay",
                                          headers=bearer("staff"))

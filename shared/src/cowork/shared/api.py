@@ -73,8 +73,10 @@ SearchText = Annotated[str, Field(max_length=200),
 # Free text (a reason, a note): lines and tabs allowed, nothing else invisible.
 LongText = Annotated[str, Field(min_length=1, max_length=2000),
                      AfterValidator(_no_hidden_characters(allow_newlines=True))]
-# A machine code (a plan code): letters, digits, `_` and `-` only.
-Code = Annotated[str, Field(pattern=r"^[a-z0-9][a-z0-9_-]{0,39}$", min_length=1, max_length=40)]
+# A machine code (a plan code): letters, digits, `_` and `-` only. Letters are taken in either
+# case and kept lower-case, so `MONTHLY` typed at the desk is the plan `monthly`.
+Code = Annotated[str, Field(pattern=r"^[A-Za-z0-9][A-Za-z0-9_-]{0,39}$", min_length=1,
+                            max_length=40), AfterValidator(str.lower)]
 
 Int32 = Annotated[int, Field(ge=INT32_MIN, le=INT32_MAX)]
 Count = Annotated[int, Field(ge=0, le=INT32_MAX)]

@@ -26,6 +26,9 @@ from cowork.shared.dlq import discard, held_keys, replay
 from cowork.shared.events.topics import dlq_topic
 from cowork.shared.settings import ServiceSettings
 
+# Subjects of the tokens `cowork token` makes for roles other than member (uuid5 of the roles).
+LOCAL_SUBJECTS = uuid.UUID("6f1c2a52-8b7e-4c1d-9a3f-0c0ffee0c0de")
+
 
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="cowork")
@@ -71,9 +74,12 @@ def main(argv: list[str] | None = None) -> int:
                                                               "127.0.0.1:9092"),
                                environment=os.environ.get("COWORK_ENV", "local"))
     if args.command == "token":
-        subject = args.sub or (str(uuid.uuid4()) if "member" not in args.role else None)
-        if subject is None:
+        if args.sub is None and "member" in args.role:
             parser.error("--sub (the member's id) is required with --role member")
+        # The same subject every time for the same roles: a partner who creates a webhook with
+        # one token finds it with the next (a random one made each token somebody new).
+        subject = args.sub or str(uuid.uuid5(LOCAL_SUBJECTS, ",".join(sorted(set(args.role)))))
+        print(f"sub {subject}", file=sys.stderr)
         print(issue_token(settings.jwt_secret.get_secret_value(), sub=subject, roles=args.role,
                           ttl=timedelta(hours=args.hours), issuer=settings.jwt_issuer))
         return 0

@@ -91,6 +91,8 @@ def _field_of(error: Mapping[str, Any]) -> str | None:
     if error.get("type") == "json_invalid":
         return None
     loc = list(error.get("loc", ()))
+    if _is_missing_body(error):
+        return "body"
     if loc and loc[0] in _LOCATIONS:
         loc = loc[1:]
     # pydantic names the validator a value went through (`function-after[...]`, `str`) in the
@@ -100,7 +102,13 @@ def _field_of(error: Mapping[str, Any]) -> str | None:
     return ".".join(parts) or None
 
 
+def _is_missing_body(error: Mapping[str, Any]) -> bool:
+    return error.get("type") == "missing" and tuple(error.get("loc", ())) == ("body",)
+
+
 def _reason_of(error: Mapping[str, Any]) -> str:
+    if _is_missing_body(error):
+        return "the request needs a JSON body"
     message = str(error.get("msg", "invalid value"))
     for prefix in ("Value error, ", "Assertion failed, "):
         message = message.removeprefix(prefix)

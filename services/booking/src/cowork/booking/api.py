@@ -213,13 +213,38 @@ class NewBooking(Strict):
     end: ApiDateTime
 
 
+MAX_SERIES_WEEKS = 52
+
+
 class NewSeries(Strict):
     member_id: UUID
     resource_id: UUID
     start: ApiDateTime
     end: ApiDateTime
-    weeks: Annotated[int, Field(ge=1, le=52)]
+    # The weekly recurrence, said one way of three: how many weeks (`weeks`, or `count` as
+    # RFC 5545 names it), or the last local day an occurrence may fall on (`until`).
+    weeks: Annotated[int | None, Field(ge=1, le=MAX_SERIES_WEEKS, description=(
+        "how many weekly occurrences, the first included"))] = None
+    count: Annotated[int | None, Field(ge=1, le=MAX_SERIES_WEEKS, description=(
+        "the same as weeks"))] = None
+    until: ApiDate | None = Field(None, description="the last day (in the start's own offset) "
+                                  "an occurrence may fall on, instead of weeks")
+    recurrence: Literal["weekly"] = Field("weekly", description="only weekly series exist")
     mode: Literal["all_or_nothing", "skip_conflicts"] = "all_or_nothing"
+
+    def occurrences(self) -> int:
+        """How many weeks the series spans; exactly one of weeks, count and until is given."""
+        given = [name for name in ("weeks", "count", "until") if getattr(self, name) is not None]
+        if len(given) != 1:
+            raise invalid(given[1] if given else "weeks",
+                          "give the series' length once: weeks, count or until")
+        if self.until is None:
+            return int(self.weeks or self.count or 0)
+        days = (self.until - self.start.date()).days
+        if days < 0 or days // 7 + 1 > MAX_SERIES_WEEKS:
+            raise invalid("until", f"must fall between the first occurrence's day and "
+                                   f"{MAX_SERIES_WEEKS} weeks after it")
+        return days // 7 + 1
 
 
 class SeriesCancellation(Strict):
@@ -664,13 +689,14 @@ def router(runtime: ServiceRuntime, policy: commands.Policy) -> APIRouter:
         """Weekly occurrences: all_or_nothing books every one or none (409 with the report);
         skip_conflicts books those it can and reports each occurrence."""
         require_self_or_roles(caller, body.member_id, "staff")
+        weeks = body.occurrences()
         series_id, now = uuid4(), runtime.clock()
         report: list[dict[str, Any]] = []
 
         async def work(conn: asyncpg.Connection) -> None:
             resource = await resource_or_404(conn, body.resource_id)
             tz = ZoneInfo(resource["timezone"])
-            for week in range(body.weeks):
+            for week in range(weeks):
                 # Same wall-clock time each week, whatever DST does in between.
                 start = (body.start.astimezone(tz).replace(tzinfo=None)
                          + timedelta(weeks=week)).replace(tzinfo=tz)

@@ -86,7 +86,7 @@ class NewPerson(Strict):
 
 
 class NewPlan(Strict):
-    code: Annotated[str, Field(pattern=r"^[a-z0-9][a-z0-9_-]{1,39}$")]
+    code: Annotated[Code, Field(min_length=2)]
     name: Text
     kind: Literal["day_pass", "carnet", "monthly", "quarterly", "annual"]
     price_cents: Annotated[Cents, Field(le=10_000_000)]

@@ -18,6 +18,8 @@ from cowork.shared.http import ApiError, forbidden, not_found
 from cowork.shared.service import ServiceRuntime
 
 Status = Literal["pending", "sending", "sent", "dead", "cancelled"]
+# The filter also takes `failed`, the word of the `notification.failed` event, for `dead`.
+StatusFilter = Literal["pending", "sending", "sent", "dead", "failed", "cancelled"]
 
 
 class Strict(BaseModel):
@@ -147,9 +149,12 @@ def router(runtime: ServiceRuntime, wake: Callable[[], None]) -> APIRouter:
     async def deliveries(
             caller: Caller, cause_event_id: UUID | None = None,
             recipient_ref: Annotated[str | None, Query(max_length=100)] = None,
-            status: Status | None = None,
+            status: Annotated[StatusFilter | None, Query(description=(
+                "the outcome; `failed` is the same as `dead`"))] = None,
             limit: Annotated[int, Query(ge=1, le=1000)] = 100) -> list[dict[str, Any]]:
         """What was sent to whom, when, by which event, with its outcome (newest first)."""
+        if status == "failed":
+            status = "dead"
         if recipient_ref is not None and "\x00" in recipient_ref:
             raise ApiError(422, "validation_error", "recipient_ref: NUL is not allowed",
                            field="recipient_ref")
