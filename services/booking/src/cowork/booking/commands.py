@@ -182,9 +182,11 @@ async def book(conn: asyncpg.Connection, *, member_id: UUID, resource: asyncpg.R
             jobs=[(NO_SHOW_JOB, start + policy.no_show_grace), (COMPLETE_JOB, end)])
         if booking is None:
             clash = await store.clashing_booking(conn, resource, start, end)
+            # In the space's own offset, as every other booking answer gives times.
             if clash is None:  # freed again in between: report the requested interval
-                raise Taken(start, end)
-            raise Taken(clash["starts_at"], clash["ends_at"])
+                raise Taken(domain.local(start, space), domain.local(end, space))
+            raise Taken(domain.local(clash["starts_at"], space),
+                        domain.local(clash["ends_at"], space))
         if booking == store.UNAVAILABLE:
             raise domain.RuleViolation(
                 "resource_unavailable", "the resource or its space's calendar changed while "
