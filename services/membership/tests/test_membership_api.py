@@ -127,6 +127,18 @@ async def test_members_see_only_themselves(svc: Membership) -> None:
     assert (await svc.client.get("/v1/members/not-a-uuid", headers=svc.token())).status_code == 422
 
 
+async def test_phone_numbers_are_taken_as_people_write_them(svc: Membership) -> None:
+    member = await _register(svc, {**PERSON, "phone": "(0143) 555-123"})
+    assert member["phone"] == "0143 555 123"
+    for written, kept in (("+39 0143/555123", "+39 0143 555123"), ("0143.555.123", "0143 555 123")):
+        changed = await svc.client.patch(f"/v1/members/{member['id']}", json={"phone": written},
+                                         headers=svc.as_member(member["id"]))
+        assert changed.status_code == 200 and changed.json()["phone"] == kept
+    bad = await svc.client.patch(f"/v1/members/{member['id']}", json={"phone": "call me"},
+                                 headers=svc.as_member(member["id"]))
+    assert bad.status_code == 422 and _error(bad)["field"] == "phone"
+
+
 async def test_patch_changes_contact_and_consents(svc: Membership) -> None:
     member = await _register(svc)
     response = await svc.client.patch(f"/v1/members/{member['id']}",

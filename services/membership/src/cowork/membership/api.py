@@ -2,13 +2,14 @@
 
 # No `from __future__ import annotations`: FastAPI resolves the dependency aliases at runtime.
 
+import re
 from datetime import date, datetime
 from typing import Annotated, Any, Literal
 from uuid import UUID, uuid4
 
 import asyncpg
 from fastapi import APIRouter, Depends, Path, Query, Response
-from pydantic import EmailStr, Field, field_validator
+from pydantic import AfterValidator, BeforeValidator, EmailStr, Field, field_validator
 
 from cowork.membership import commands, domain, store
 from cowork.shared.api import (
@@ -40,7 +41,12 @@ from cowork.shared.service import ServiceRuntime
 log = get_logger(__name__)
 
 ResourceKind = Literal["hot_desk", "fixed_desk", "meeting_room", "phone_booth", "event_room"]
-Phone = Annotated[str, Field(pattern=r"^\+?[0-9][0-9 ]{5,19}$")]
+# As people write them — `0143-555123`, `(0143) 555.123`, `+39 0143/555123` — and kept with
+# digits and spaces only: the separators say nothing a dialler or the front desk needs.
+Phone = Annotated[str, BeforeValidator(lambda v: re.sub(r"[-./()]", " ", v).strip()
+                                       if isinstance(v, str) else v),
+                  AfterValidator(lambda v: " ".join(v.split())),
+                  Field(pattern=r"^\+?[0-9][0-9 ]{5,19}$")]
 Istat = Annotated[str, Field(pattern=r"^[0-9]{6}$", description="ISTAT municipality code")]
 Reason = Annotated[LongText, Field(min_length=3, max_length=500)]
 TaxCode = Annotated[str, Field(min_length=11, max_length=16, pattern=r"^[A-Za-z0-9]+$")]
