@@ -6,26 +6,21 @@ nothing more, with their contact gone."""
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Iterator
 from datetime import UTC, date, datetime
 from email.message import Message
-from pathlib import Path
 from uuid import UUID, uuid4
 
 import asyncpg
 import pytest
-from aiosmtpd.controller import Controller
 
 from cowork.booking.app import BookingSettings
 from cowork.booking.app import create_app as booking_app
-from cowork.devstack.mailsink import EmlWriter
 from cowork.membership.app import MembershipSettings
 from cowork.membership.app import create_app as membership_app
 from cowork.notifications.app import NotificationsSettings
 from cowork.notifications.app import create_app as notifications_app
 from cowork.shared.events import Envelope, topics
 from cowork.shared.events import contracts as ev
-from cowork.shared.testing import free_port
 from cowork.shared.testing.kafka import publish
 from cowork.shared.testing.services import bearer, running
 
@@ -36,16 +31,6 @@ NOW = datetime(2027, 3, 1, 7, 0, tzinfo=UTC)  # Monday 08:00 in Rome
 
 STAFF = bearer("staff", "front-desk")
 
-
-@pytest.fixture
-def sink(tmp_path: Path) -> Iterator[tuple[int, EmlWriter]]:
-    port, writer = free_port(), EmlWriter(tmp_path / "mail")
-    controller = Controller(writer, hostname="127.0.0.1", port=port)
-    controller.start()
-    try:
-        yield port, writer
-    finally:
-        controller.stop()
 
 
 async def eventually(check, timeout: float = 30.0):  # type: ignore[no-untyped-def]

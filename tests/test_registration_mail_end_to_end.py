@@ -7,37 +7,22 @@ a newcomer is welcomed."""
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Iterator
 from datetime import UTC, datetime
 from email.message import Message
-from pathlib import Path
 from uuid import uuid4
 
 import pytest
-from aiosmtpd.controller import Controller
 
-from cowork.devstack.mailsink import EmlWriter
 from cowork.membership.app import MembershipSettings
 from cowork.membership.app import create_app as membership_app
 from cowork.notifications.app import NotificationsSettings
 from cowork.notifications.app import create_app as notifications_app
-from cowork.shared.testing import free_port
 from cowork.shared.testing.services import eventually, running
 
 pytestmark = [pytest.mark.infra]
 
 NOW = datetime(2027, 3, 1, 7, 0, tzinfo=UTC)  # 08:00 in Rome
 
-
-@pytest.fixture
-def sink(tmp_path: Path) -> Iterator[tuple[int, EmlWriter]]:
-    port, writer = free_port(), EmlWriter(tmp_path / "mail")
-    controller = Controller(writer, hostname="127.0.0.1", port=port)
-    controller.start()
-    try:
-        yield port, writer
-    finally:
-        controller.stop()
 
 
 def person(full_name: str, email: str, tax_code: str, language: str) -> dict[str, object]:

@@ -32,6 +32,7 @@ from cowork.shared.auth import issue_token
 from cowork.shared.events import contracts as ev
 from cowork.shared.settings import LOCAL_DEV_JWT_SECRET
 from cowork.shared.testing import Infra, free_port, start_infra
+from cowork.shared.testing.cpu import Sample, cpu_seconds, cpu_us_per_operation, processes_cpu
 
 N = int(os.environ.get("BENCH_BOOKINGS", "1500"))
 # The raw insert and the in-process use case are fast: more of them, so each runs for seconds
@@ -75,52 +76,20 @@ KAFKA = "Kafka (shared broker)"
 NOT_IN_TOTAL = frozenset({PG_REST})
 
 
-def _cpu_seconds(pid: str) -> tuple[float, float]:
-    """(own, reaped children's) user + system CPU seconds of a process (Linux /proc)."""
-    with open(f"/proc/{pid}/stat") as f:
-        fields = [int(v) for v in f.read().rsplit(")", 1)[1].split()[11:15]]
-    tick = os.sysconf("SC_CLK_TCK")
-    return (fields[0] + fields[1]) / tick, (fields[2] + fields[3]) / tick
-
-
-def _cpu_by_process(database: str, service_pids: Collection[int] = ()
-                    ) -> dict[int, tuple[str, float]]:
+def _cpu_by_process(database: str, service_pids: Collection[int] = ()) -> Sample:
     """CPU seconds used so far by each process taking part, with its group: this benchmark,
     the wrk runs it reaped (its children), the service replicas (by pid: other booking
     processes may run on the machine), PostgreSQL (this run's database's backends, found by
     the database name in their process title, or the rest of the server) and Kafka. Sampled
     before and after a run, it says where the machine's time went per booking."""
-    mine, children = _cpu_seconds("self")
-    found = {-1: ("this benchmark", mine), -2: ("wrk", children)}
-    for pid in filter(str.isdigit, os.listdir("/proc")):
-        if int(pid) == os.getpid():
-            continue
-        try:
-            with open(f"/proc/{pid}/cmdline", "rb") as f:
-                command = f.read().replace(b"\0", b" ").decode(errors="replace")
-            used = _cpu_seconds(pid)[0]
-        except OSError:
-            continue  # exited meanwhile
-        group = (SERVICE if int(pid) in service_pids else
-                 PG_OWN if command.startswith("postgres:") and f" {database} " in command else
-                 PG_REST if "postgres" in command else
-                 KAFKA if "kafka" in command and "java" in command else None)
-        if group:
-            found[int(pid)] = (group, used)
-    return found
+    def group_of(pid: int, command: str) -> str | None:
+        return (SERVICE if pid in service_pids else
+                PG_OWN if command.startswith("postgres:") and f" {database} " in command else
+                PG_REST if "postgres" in command else
+                KAFKA if "kafka" in command and "java" in command else None)
 
-
-def _cpu_per_operation(before: dict[int, tuple[str, float]],
-                       after: dict[int, tuple[str, float]], operations: int) -> dict[str, float]:
-    """Microseconds of CPU per operation by group, summed per process over the processes alive
-    at the end (one that ended meanwhile is not subtracted — on a shared machine other
-    people's connections come and go; one that started counts from zero)."""
-    groups: dict[str, float] = {}
-    for pid, (group, used) in after.items():
-        previous = before.get(pid)
-        groups[group] = groups.get(group, 0.0) + used - (previous[1] if previous else 0.0)
-    return {group: round(seconds * 1e6 / operations)
-            for group, seconds in sorted(groups.items()) if seconds > 0}
+    mine, children = cpu_seconds()
+    return {-1: ("this benchmark", mine), -2: ("wrk", children), **processes_cpu(group_of)}
 
 
 def _cpu_total(cpu_us: dict[str, float]) -> float:
@@ -179,7 +148,7 @@ async def bench_raw(dsn: str, slots: list[tuple[int, datetime]]) -> dict[str, fl
 
     before = _cpu_by_process(database)
     result = await _run(slots, insert)
-    result["cpu_us"] = _cpu_per_operation(before, _cpu_by_process(database), len(slots))  # type: ignore[assignment]
+    result["cpu_us"] = cpu_us_per_operation(before, _cpu_by_process(database), len(slots))  # type: ignore[assignment]
     await pool.close()
     return result
 
@@ -216,7 +185,7 @@ async def bench_use_case(dsn: str, slots: list[tuple[int, datetime]]) -> dict[st
     database = dsn.rsplit("/", 1)[1]
     before = _cpu_by_process(database)
     result = await _run(slots, book)
-    result["cpu_us"] = _cpu_per_operation(before, _cpu_by_process(database), len(slots))  # type: ignore[assignment]
+    result["cpu_us"] = cpu_us_per_operation(before, _cpu_by_process(database), len(slots))  # type: ignore[assignment]
     await pool.close()
     return result
 
@@ -336,7 +305,7 @@ async def bench_wrk(infra: Infra, dsn: str, replicas: int) -> dict[str, float] |
         for name in scripts:
             os.unlink(name)
     return {"per_s": round(sum(p["per_s"] for p in parts), 1),
-            "cpu_us": _cpu_per_operation(before, cpu_after,
+            "cpu_us": cpu_us_per_operation(before, cpu_after,
                                          int(sum(p["requests"] for p in parts))),
             "p50_ms": round(statistics.mean(p["p50_ms"] for p in parts), 2),
             "p99_ms": max(p["p99_ms"] for p in parts),

@@ -23,30 +23,36 @@ async def _elsewhere_resource(svc: Booking, desk: dict[str, Any], **changes: Any
                                        policy=commands.Policy())
 
 
+@pytest.fixture
+def resource_reads(monkeypatch: pytest.MonkeyPatch) -> list[object]:
+    """Every read of a resource row (store.resource_by_id) from now on, one entry each."""
+    reads: list[object] = []
+    read = store.resource_by_id
+
+    async def counted(*args: Any, **kwargs: Any) -> Any:
+        reads.append(args[1:])
+        return await read(*args, **kwargs)
+
+    monkeypatch.setattr(store, "resource_by_id", counted)
+    return reads
+
+
 async def _booked(svc: Booking) -> int:
     return int(await svc.runtime.db.fetchval("SELECT count(*) FROM bookings"))
 
 
-async def test_a_kept_resource_is_not_read_again(svc: Booking, monkeypatch: pytest.MonkeyPatch
+async def test_a_kept_resource_is_not_read_again(svc: Booking, resource_reads: list[object]
                                                  ) -> None:
     space = await svc.space()
     desk = await svc.resource(space["id"])
     member = await svc.member_with()
-    reads = 0
-    read = store.resource_by_id
-
-    async def counted(*args: Any, **kwargs: Any) -> Any:
-        nonlocal reads
-        reads += 1
-        return await read(*args, **kwargs)
-
-    monkeypatch.setattr(store, "resource_by_id", counted)
+    resource_reads.clear()
     assert (await svc.book(member, desk["id"], rome(2, 9), rome(2, 10))).status_code == 201
-    assert reads == 1
+    assert len(resource_reads) == 1
     second = await svc.book(member, desk["id"], rome(2, 10), rome(2, 11))
     assert second.status_code == 201, second.text
     assert second.json()["start"] == "2027-03-02T10:00:00+01:00"  # the kept row's timezone
-    assert reads == 1
+    assert len(resource_reads) == 1
 
 
 async def test_out_of_service_elsewhere_refuses_bookings_here(svc: Booking) -> None:
@@ -122,21 +128,13 @@ async def _free(svc: Booking, desk: dict[str, Any], day: str) -> dict[str, Any]:
 
 
 async def test_availability_on_a_kept_row_reads_one_statement(
-        svc: Booking, monkeypatch: pytest.MonkeyPatch) -> None:
+        svc: Booking, resource_reads: list[object]) -> None:
     space = await svc.space()
     desk = await svc.resource(space["id"])
-    reads = 0
-    read = store.resource_by_id
-
-    async def counted(*args: Any, **kwargs: Any) -> Any:
-        nonlocal reads
-        reads += 1
-        return await read(*args, **kwargs)
-
-    monkeypatch.setattr(store, "resource_by_id", counted)
+    resource_reads.clear()
     first = await _free(svc, desk, "2027-03-02")
     assert await _free(svc, desk, "2027-03-02") == first
-    assert reads == 1
+    assert len(resource_reads) == 1
 
 
 async def test_availability_answers_changes_made_elsewhere(svc: Booking) -> None:

@@ -18,9 +18,8 @@ import asyncpg
 import httpx
 import pytest
 import uvicorn
-from aiosmtpd.controller import Controller
 
-from cowork.devstack.mailsink import EmlWriter
+from cowork.devstack.mailsink import EmlWriter, listening
 from cowork.notifications.app import NotificationsSettings, create_app
 from cowork.notifications.dispatcher import Dispatcher
 from cowork.shared.auth import issue_token
@@ -73,13 +72,8 @@ class SmtpSink:
 @pytest.fixture
 def smtp_sink(tmp_path: Path) -> Iterator[SmtpSink]:
     port = free_port()
-    writer = EmlWriter(tmp_path / "mail")
-    controller = Controller(writer, hostname="127.0.0.1", port=port)
-    controller.start()
-    try:
+    with listening(tmp_path / "mail", port) as writer:
         yield SmtpSink(port, writer)
-    finally:
-        controller.stop()
 
 
 # -- a real HTTP receiver for webhooks

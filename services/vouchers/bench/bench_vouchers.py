@@ -51,6 +51,7 @@ from cowork.shared.events.envelope import headers_to_dict
 from cowork.shared.kafka import reliable_producer
 from cowork.shared.settings import LOCAL_DEV_JWT_SECRET
 from cowork.shared.testing import Infra, free_port, start_infra
+from cowork.shared.testing.cpu import Sample, cpu_seconds, cpu_us_per_operation, processes_cpu
 from cowork.vouchers import commands, demo, domain, store
 from cowork.vouchers.app import MIGRATIONS
 
@@ -69,48 +70,17 @@ OFFICER = {"Authorization": "Bearer " + issue_token(LOCAL_DEV_JWT_SECRET, sub="b
 # ---------------------------------------------------------------- CPU accounting
 
 
-def _cpu_seconds(pid: str) -> float:
-    """User + system CPU seconds of a process (Linux /proc)."""
-    with open(f"/proc/{pid}/stat") as f:
-        fields = f.read().rsplit(")", 1)[1].split()
-    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
-
-
-def _cpu_by_process(service_pid: int | None) -> dict[int, tuple[str, float]]:
+def _cpu_by_process(service_pid: int | None) -> Sample:
     """CPU seconds used so far by each process taking part, with its group: this benchmark,
     the service process (found by its pid, not its name: other vouchers processes may run on
     the machine), PostgreSQL's processes and Kafka (which other work on the machine may use
     too, so their figures are an upper bound)."""
-    found = {os.getpid(): ("this benchmark", _cpu_seconds("self"))}
-    for pid in filter(str.isdigit, os.listdir("/proc")):
-        if int(pid) == os.getpid():
-            continue
-        try:
-            with open(f"/proc/{pid}/cmdline", "rb") as f:
-                command = f.read().replace(b"\0", b" ").decode(errors="replace")
-            used = _cpu_seconds(pid)
-        except OSError:
-            continue  # exited meanwhile
-        group = ("vouchers service" if int(pid) == service_pid else
-                 "PostgreSQL" if "postgres" in command else
-                 "Kafka" if "kafka" in command and "java" in command else None)
-        if group:
-            found[int(pid)] = (group, used)
-    return found
+    def group_of(pid: int, command: str) -> str | None:
+        return ("vouchers service" if pid == service_pid else
+                "PostgreSQL" if "postgres" in command else
+                "Kafka" if "kafka" in command and "java" in command else None)
 
-
-def _cpu_us_per_operation(before: dict[int, tuple[str, float]],
-                          after: dict[int, tuple[str, float]], operations: int
-                          ) -> dict[str, int]:
-    """Microseconds of CPU per operation by group, summed per process over the processes
-    alive at the end (a PostgreSQL backend that ended before is not subtracted; one that
-    started during the run counts from zero)."""
-    groups: dict[str, float] = {}
-    for pid, (group, used) in after.items():
-        previous = before.get(pid)
-        groups[group] = groups.get(group, 0.0) + used - (previous[1] if previous else 0.0)
-    return {group: round(seconds * 1e6 / operations)
-            for group, seconds in sorted(groups.items()) if seconds > 0}
+    return {os.getpid(): ("this benchmark", cpu_seconds()[0]), **processes_cpu(group_of)}
 
 
 def _percentiles(samples_ms: list[float]) -> dict[str, float]:
@@ -271,7 +241,7 @@ async def bench_raw_per_redemption(dsn: str, rows: str = _EVERY_ROW) -> dict[str
     started = time.perf_counter()
     await asyncio.gather(*(client() for _ in range(CLIENTS)))
     elapsed = time.perf_counter() - started
-    cpu = _cpu_us_per_operation(before, _cpu_by_process(None), N_RAW)
+    cpu = cpu_us_per_operation(before, _cpu_by_process(None), N_RAW)
     await pool.close()
     return {"per_s": round(N_RAW / elapsed), "cpu_us": cpu}
 
@@ -288,7 +258,7 @@ async def bench_raw_batched(dsn: str) -> dict[str, Any]:
                 for _ in range(min(BATCH, N_RAW - first)):
                     await write_redemption(conn)
     elapsed = time.perf_counter() - started
-    cpu = _cpu_us_per_operation(before, _cpu_by_process(None), N_RAW)
+    cpu = cpu_us_per_operation(before, _cpu_by_process(None), N_RAW)
     await pool.close()
     return {"per_s": round(N_RAW / elapsed), "cpu_us": cpu}
 
@@ -306,7 +276,7 @@ async def bench_raw_set_based(dsn: str) -> dict[str, Any]:
             async with conn.transaction():
                 await write_batch(conn, min(BATCH, N_RAW - first))
     elapsed = time.perf_counter() - started
-    cpu = _cpu_us_per_operation(before, _cpu_by_process(None), N_RAW)
+    cpu = cpu_us_per_operation(before, _cpu_by_process(None), N_RAW)
     await pool.close()
     return {"per_s": round(N_RAW / elapsed), "cpu_us": cpu}
 
@@ -435,7 +405,7 @@ async def bench_service(infra: Infra, dsn: str) -> dict[str, Any]:
         await read_until(expected, timeout=600)
         sent_at = await sending
         finished = max(redeemed_at[b] for b in expected)
-        cpu = _cpu_us_per_operation(before, _cpu_by_process(service.process.pid), N)
+        cpu = cpu_us_per_operation(before, _cpu_by_process(service.process.pid), N)
     finally:
         await reader.stop()
         await producer.stop()
@@ -470,7 +440,7 @@ async def bench_use_case(dsn: str, space_id: uuid.UUID, members: list[uuid.UUID]
                 redeemed += await commands.redeem_many(conn, sources[first:first + BATCH],
                                                        datetime.now(UTC))
     elapsed = time.perf_counter() - started
-    cpu = _cpu_us_per_operation(before, _cpu_by_process(None), N)
+    cpu = cpu_us_per_operation(before, _cpu_by_process(None), N)
     await pool.close()
     assert redeemed == N, f"only {redeemed} of {N} redeemed in-process"
     return {"per_s": round(N / elapsed), "cpu_us": cpu}

@@ -11,6 +11,7 @@ import signal
 import subprocess
 import sys
 import time
+from collections.abc import Iterator
 from datetime import UTC, datetime
 from email import message_from_bytes, policy
 from email.message import Message
@@ -80,14 +81,24 @@ def stop(cfg: StackConfig) -> None:
     _pid_file(cfg).unlink(missing_ok=True)
 
 
-def main(argv: list[str]) -> int:
+@contextlib.contextmanager
+def listening(where: Path, listen: int) -> Iterator[EmlWriter]:
+    """The sink on 127.0.0.1:`listen`, writing to `where`, while the block runs (in this
+    process: the foreground sink below, and the tests)."""
     from aiosmtpd.controller import Controller
 
+    writer = EmlWriter(where)
+    controller = Controller(writer, hostname="127.0.0.1", port=listen)
+    controller.start()
+    try:
+        yield writer
+    finally:
+        controller.stop()
+
+
+def main(argv: list[str]) -> int:
     where = Path(argv[0]) if argv else folder(StackConfig.from_env())
     listen = int(argv[1]) if len(argv) > 1 else port()
-    controller = Controller(EmlWriter(where), hostname="127.0.0.1", port=listen)
-    controller.start()
-    print(f"SMTP sink on 127.0.0.1:{listen}; messages are written to {where}", flush=True)
     stopping = False
 
     def on_term(*_: object) -> None:
@@ -96,9 +107,10 @@ def main(argv: list[str]) -> int:
 
     signal.signal(signal.SIGTERM, on_term)
     signal.signal(signal.SIGINT, on_term)
-    while not stopping:
-        time.sleep(0.5)
-    controller.stop()
+    with listening(where, listen):
+        print(f"SMTP sink on 127.0.0.1:{listen}; messages are written to {where}", flush=True)
+        while not stopping:
+            time.sleep(0.5)
     return 0
 
 

@@ -623,27 +623,22 @@ def router(runtime: ServiceRuntime, policy: commands.Policy) -> APIRouter:
     async def availability(resource_id: UUID, date: ApiDate, caller: Caller) -> dict[str, Any]:
         """Free intervals that day, in the space's timezone."""
 
-        async def free_that_day(conn: asyncpg.Connection, resource: asyncpg.Record | None
-                                ) -> tuple[asyncpg.Record, int, list[Any], list[Any]]:
-            """The day's opening ranges from the row, what is taken of them, and the
-            resource's calendar_version as the database has it now."""
-            if resource is None:
-                raise NotFound("resource", resource_id)
-            ranges = domain.opening_ranges(store.space_rules(resource), date)
-            now = datetime.now(UTC)
-            taken = await store.taken_intervals(
-                conn, resource_id, *(ranges[0][0], ranges[-1][1]) if ranges else (now, now))
-            if taken is None:
-                raise NotFound("resource", resource_id)
-            return resource, taken[0], ranges, taken[1]
-
         async with translated_errors(), runtime.db.acquire() as conn:
-            resource, version, ranges, taken = await free_that_day(
-                conn, kept_resources.kept(resource_id)
-                or await kept_resources.read(conn, resource_id))
-            if version != resource["calendar_version"]:  # changed since kept: on a fresh row
-                resource, _, ranges, taken = await free_that_day(
-                    conn, await kept_resources.read(conn, resource_id))
+
+            async def taken_that_day(resource: asyncpg.Record
+                                     ) -> tuple[int | None, tuple[list[Any], list[Any]]]:
+                """The day's opening ranges from the row and what is taken of them, with the
+                resource's calendar_version as the database has it now."""
+                ranges = domain.opening_ranges(store.space_rules(resource), date)
+                now = datetime.now(UTC)
+                taken = await store.taken_intervals(
+                    conn, resource_id, *(ranges[0][0], ranges[-1][1]) if ranges else (now, now))
+                return (None, (ranges, [])) if taken is None else (taken[0], (ranges, taken[1]))
+
+            answered = await kept_resources.answer_on_current(conn, resource_id, taken_that_day)
+        if answered is None:
+            raise NotFound("resource", resource_id)
+        (ranges, taken), resource = answered
         space = store.space_rules(resource)
         free = domain.free_intervals(ranges, taken) if resource["in_service"] else []
         return {"resource_id": str(resource_id), "date": date.isoformat(),

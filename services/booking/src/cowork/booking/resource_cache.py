@@ -9,7 +9,7 @@ row is never trusted, only tried:
 - a refusal decided on a kept row (the rules, or that statement's `resource_unavailable`) is
   decided again on a fresh row when the resource changed meanwhile (`book_kept_or_fresh`);
 - availability reads the resource's `calendar_version` with the day's bookings and starts
-  again on a fresh row when it moved.
+  again on a fresh row when it moved (`answer_on_current`).
 What a stale row can cost is one more round trip, never a wrong booking, refusal or answer.
 """
 
@@ -72,3 +72,23 @@ class ResourceCache:
             if fresh is None or fresh["calendar_version"] == kept["calendar_version"]:
                 raise  # decided on the resource as it is: the refusal stands
         return await book(fresh), fresh
+
+    async def answer_on_current(
+            self, conn: asyncpg.Connection, resource_id: UUID,
+            answer: Callable[[asyncpg.Record], Awaitable[tuple[int | None, T]]]
+            ) -> tuple[T, asyncpg.Record] | None:
+        """`answer(row)` on the kept row (or a fresh one when none is kept): it answers the
+        resource's calendar_version as the database has it now (None: gone) with its result; if
+        that is not the row's, the row changed since it was kept and the answer is made again on
+        a fresh row. Answers the result and its row; None when the resource does not exist."""
+        row = self.kept(resource_id) or await self.read(conn, resource_id)
+        if row is None:
+            return None
+        version, result = await answer(row)
+        if version == row["calendar_version"]:
+            return result, row
+        fresh = await self.read(conn, resource_id)
+        if fresh is None:
+            return None
+        _, result = await answer(fresh)
+        return result, fresh
