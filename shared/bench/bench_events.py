@@ -9,6 +9,14 @@ EventConsumer whose inbox and effect commit in one transaction before the offset
 Throughput is events / (first write → last applied). Latency is per event, from the moment its
 write is committed (outbox created_at) or sent (raw) to the moment the consumer applied it.
 Bounded: N events each way, loopback only. Prints a table and a `BENCH_JSON` line.
+
+Both paths start alike: producer started, consumer in its group and one record through before
+the clock starts (a group join is a tenth of a second or more: it must not fall on one side
+only). Raw and drain then run in `BENCH_ROUNDS` alternated rounds, each on fresh topics and a
+fresh database, and each path's best run counts (a shared VM moves by a third between runs);
+every run, and the ratio within each round, is printed and kept in the JSON. Batch sizes are
+the services' defaults (ServiceSettings). CPU is per event: the bench process's own, and the
+whole machine's (`machine`: Kafka and PostgreSQL included) from /proc/stat.
 """
 
 from __future__ import annotations
@@ -26,7 +34,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 
 import asyncpg
-from aiokafka import AIOKafkaConsumer
+from aiokafka import AIOKafkaConsumer, AIOKafkaProducer
 from faststream.kafka import KafkaBroker
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "tests"))
@@ -37,15 +45,20 @@ from cowork.shared.events import Envelope
 from cowork.shared.events.topics import TopicSpec
 from cowork.shared.kafka import ensure_topics, reliable_producer
 from cowork.shared.outbox import OutboxRelay, add_events
+from cowork.shared.settings import ServiceSettings
 from cowork.shared.testing import Infra, start_infra
+from cowork.shared.testing.cpu import machine_busy_seconds
 
 from support import MIGRATIONS, SOURCE, TOPIC, Sequenced
 
 N = int(os.environ.get("BENCH_EVENTS", "20000"))
 STREAMS = 50
 PER_TX = 100
-RELAY_BATCH = int(os.environ.get("BENCH_RELAY_BATCH", "500"))
-RELAY_IN_FLIGHT = int(os.environ.get("BENCH_RELAY_IN_FLIGHT", "1"))
+_DEFAULTS = ServiceSettings()
+RELAY_BATCH = int(os.environ.get("BENCH_RELAY_BATCH", _DEFAULTS.outbox_batch_size))
+RELAY_IN_FLIGHT = int(os.environ.get("BENCH_RELAY_IN_FLIGHT", _DEFAULTS.outbox_in_flight_batches))
+CONSUMER_BATCH = int(os.environ.get("BENCH_CONSUMER_BATCH", _DEFAULTS.consumer_batch_size))
+ROUNDS = int(os.environ.get("BENCH_ROUNDS", "3"))
 
 
 def _percentiles(samples_ms: list[float]) -> dict[str, float]:
@@ -67,6 +80,29 @@ def _envelopes() -> list[Envelope]:
             for i in range(N)]
 
 
+async def _send_warm_up(producer: AIOKafkaProducer, topic: str) -> bytes:
+    """One record straight to the topic, so the consumer has joined its group and fetched once
+    before the clock starts; returns its ce_id."""
+    env = Envelope.wrap(Sequenced(stream="warm-up", seq=0), source=SOURCE)
+    headers = env.kafka_headers()
+    await producer.send_and_wait(topic, value=env.value(), key=env.subject.encode(),
+                                 headers=headers)
+    return dict(headers)["ce_id"]
+
+
+class _Clock:
+    """Wall time, this process's CPU and the machine's busy CPU from one start."""
+
+    def __init__(self) -> None:
+        self.wall, self.cpu, self.machine = (time.perf_counter(), time.process_time(),
+                                             machine_busy_seconds())
+
+    def per_event_us(self) -> dict[str, float]:
+        return {"cpu_us_per_event": round((time.process_time() - self.cpu) * 1e6 / N, 1),
+                "machine_cpu_us_per_event": round(
+                    (machine_busy_seconds() - self.machine) * 1e6 / N, 1)}
+
+
 async def bench_raw(bootstrap: str, prefix: str) -> dict[str, float]:
     topic = prefix + TOPIC
     envelopes = _envelopes()
@@ -79,10 +115,17 @@ async def bench_raw(bootstrap: str, prefix: str) -> dict[str, float]:
     sent_at: dict[bytes, float] = {}
     latencies: list[float] = []
 
+    warm_up = await _send_warm_up(producer, topic)
+    while not any(dict(r.headers)["ce_id"] == warm_up
+                  for records in (await consumer.getmany(timeout_ms=500)).values()
+                  for r in records):
+        pass
+    await consumer.commit()
+
     async def consume() -> float:
         got = 0
         while got < N:
-            batch = await consumer.getmany(timeout_ms=500, max_records=500)
+            batch = await consumer.getmany(timeout_ms=500, max_records=CONSUMER_BATCH)
             now = time.perf_counter()
             for records in batch.values():
                 for r in records:
@@ -92,7 +135,7 @@ async def bench_raw(bootstrap: str, prefix: str) -> dict[str, float]:
             await consumer.commit()
         return time.perf_counter()
 
-    started, cpu_started = time.perf_counter(), time.process_time()
+    clock = _Clock()
     consuming = asyncio.create_task(consume())
     futures = []
     for env in envelopes:
@@ -102,11 +145,10 @@ async def bench_raw(bootstrap: str, prefix: str) -> dict[str, float]:
                                            headers=headers))
     await asyncio.gather(*futures)
     finished = await consuming
-    cpu_us = (time.process_time() - cpu_started) * 1e6 / N
+    cpu = clock.per_event_us()
     await producer.stop()
     await consumer.stop()
-    return {"events_per_s": round(N / (finished - started)), "cpu_us_per_event": round(cpu_us, 1),
-            **_percentiles(latencies)}
+    return {"events_per_s": round(N / (finished - clock.wall)), **cpu, **_percentiles(latencies)}
 
 
 async def bench_cowork(bootstrap: str, dsn: str, prefix: str, *, live: bool) -> dict[str, float]:
@@ -132,11 +174,15 @@ async def bench_cowork(bootstrap: str, dsn: str, prefix: str, *, live: bool) -> 
 
     consumer = EventConsumer(name="bench", service="bench", pool=pool, producer=producer,
                              topics=[TOPIC], handlers={Sequenced.event_type: apply},
-                             dlq_topic="cowork.test.dlq", topic_prefix=prefix, batch_size=500)
+                             dlq_topic="cowork.test.dlq", topic_prefix=prefix,
+                             batch_size=CONSUMER_BATCH)
     original = consumer.apply_records
+
+    warmed_up = asyncio.Event()
 
     async def timed_apply(records):  # type: ignore[no-untyped-def]
         await original(records)
+        warmed_up.set()
         now = time.perf_counter()
         for r in records:
             applied_at[dict(r.headers)["ce_id"]] = now
@@ -146,14 +192,17 @@ async def bench_cowork(bootstrap: str, dsn: str, prefix: str, *, live: bool) -> 
     consumer.register(broker)
 
     async def start_pipeline() -> asyncio.Task[None]:
-        await broker.start()
         return asyncio.create_task(relay.run())
 
+    await broker.start()
+    await _send_warm_up(producer, prefix + TOPIC)
+    await asyncio.wait_for(warmed_up.wait(), 60)  # the only record so far
+    applied_at.clear()
     envelopes = _envelopes()
     _freeze_heap()
     committed_at: dict[uuid.UUID, float] = {}
     relay_task = await start_pipeline() if live else None
-    started, cpu_started = time.perf_counter(), time.process_time()
+    clock = _Clock()
     async with pool.acquire() as conn:
         for i in range(0, N, PER_TX):
             async with conn.transaction():
@@ -162,77 +211,95 @@ async def bench_cowork(bootstrap: str, dsn: str, prefix: str, *, live: bool) -> 
                 ids = [env.id for env in written]
             now = time.perf_counter()
             committed_at.update(dict.fromkeys(ids, now))
-    written = time.perf_counter()
+    written_at = time.perf_counter()
     if relay_task is None:
-        started, cpu_started = time.perf_counter(), time.process_time()
-        committed_at = dict.fromkeys(committed_at, started)
+        clock = _Clock()
+        committed_at = dict.fromkeys(committed_at, clock.wall)
         relay_task = await start_pipeline()
+    started = clock.wall
     relayed, applied_when_relayed = None, 0
     while len(applied_at) < N:
         if relayed is None and not await pool.fetchval(
                 "SELECT 1 FROM outbox WHERE published_at IS NULL LIMIT 1"):
             relayed, applied_when_relayed = time.perf_counter(), len(applied_at)
         await asyncio.sleep(0.05)
+    # The CPU of the process (relay and consumer; the writer too when live) and the machine's:
+    # the waits of this polling loop cost next to nothing.
+    cpu = clock.per_event_us()
     # Which stage bounds the path: once the relay is done, the consumer runs alone.
-    print(f"  cowork path ({'live' if live else 'drain'}): written in {written - started:.2f}s, relayed by "
-          f"{(relayed or time.perf_counter()) - started:.2f}s ({applied_when_relayed} applied "
-          f"then), applied by {max(applied_at.values()) - started:.2f}s", file=sys.stderr)
+    print(f"  cowork path ({'live' if live else 'drain'}): written in {written_at - started:.2f}s,"
+          f" relayed by {(relayed or time.perf_counter()) - started:.2f}s ({applied_when_relayed}"
+          f" applied then), applied by {max(applied_at.values()) - started:.2f}s",
+          file=sys.stderr)
     finished = max(applied_at.values())
-    # The process's CPU (relay and consumer; the writer too when live) per event: the waits
-    # of the polling loop above cost next to nothing.
-    cpu_us = (time.process_time() - cpu_started) * 1e6 / N
     relay.stop()
     await relay_task
     await broker.stop()
     await producer.stop()
     await pool.close()
     latencies = [(applied_at[str(i).encode()] - committed_at[i]) * 1000 for i in committed_at]
-    return {"events_per_s": round(N / (finished - started)), "cpu_us_per_event": round(cpu_us, 1),
-            **_percentiles(latencies)}
+    return {"events_per_s": round(N / (finished - started)), **cpu, **_percentiles(latencies)}
+
+
+async def _fresh_database(admin: asyncpg.Connection, dbname: str) -> None:
+    await admin.execute(f'DROP DATABASE IF EXISTS "{dbname}" WITH (FORCE)')
+    await admin.execute(f'CREATE DATABASE "{dbname}"')
 
 
 async def main(infra: Infra) -> None:
-    prefix = f"bench{uuid.uuid4().hex[:8]}."
-    # each path reads only its own records
-    for p in (prefix, prefix + "raw.", prefix + "raw2.", prefix + "live."):
-        await ensure_topics(infra.kafka_bootstrap,
-                            [TopicSpec(TOPIC), TopicSpec("cowork.test.dlq")], prefix=p)
+    run_id = uuid.uuid4().hex[:8]
     admin = await asyncpg.connect(infra.pg_admin_url)
-    dbname = f"cowork_bench_{uuid.uuid4().hex[:8]}"
-    await admin.execute(f'CREATE DATABASE "{dbname}"')
+    dbname = f"cowork_bench_{run_id}"
+    raws: list[dict[str, float]] = []
+    drains: list[dict[str, float]] = []
     try:
-        # The raw limit is measured first and last and the higher taken: on a shared VM it
-        # moves by a third between runs, and the ratio should not flatter the outbox path.
-        raw_first = await bench_raw(infra.kafka_bootstrap, prefix + "raw.")
-        drain = await bench_cowork(infra.kafka_bootstrap, infra.database_url(dbname), prefix,
-                                   live=False)
-        await admin.execute(f'DROP DATABASE IF EXISTS "{dbname}" WITH (FORCE)')
-        await admin.execute(f'CREATE DATABASE "{dbname}"')
-        live = await bench_cowork(infra.kafka_bootstrap, infra.database_url(dbname),
-                                  prefix + "live.", live=True)
-        raw_last = await bench_raw(infra.kafka_bootstrap, prefix + "raw2.")
-        raw = max(raw_first, raw_last, key=lambda r: r["events_per_s"])
+        for n in range(ROUNDS):
+            prefix = f"bench{run_id}r{n}."
+            for p in (prefix, prefix + "raw."):  # each path reads only its own records
+                await ensure_topics(infra.kafka_bootstrap,
+                                    [TopicSpec(TOPIC), TopicSpec("cowork.test.dlq")], prefix=p)
+            raws.append(await bench_raw(infra.kafka_bootstrap, prefix + "raw."))
+            await _fresh_database(admin, dbname)
+            drains.append(await bench_cowork(infra.kafka_bootstrap, infra.database_url(dbname),
+                                             prefix, live=False))
+            print(f"  round {n + 1}: raw {raws[-1]['events_per_s']}, drain "
+                  f"{drains[-1]['events_per_s']} events/s, ratio "
+                  f"{drains[-1]['events_per_s'] / raws[-1]['events_per_s']:.3f}", file=sys.stderr)
+        prefix = f"bench{run_id}live."
+        await ensure_topics(infra.kafka_bootstrap,
+                            [TopicSpec(TOPIC), TopicSpec("cowork.test.dlq")], prefix=prefix)
+        await _fresh_database(admin, dbname)
+        live = await bench_cowork(infra.kafka_bootstrap, infra.database_url(dbname), prefix,
+                                  live=True)
     finally:
         await admin.execute(f'DROP DATABASE IF EXISTS "{dbname}" WITH (FORCE)')
         await admin.close()
+    raw = max(raws, key=lambda r: r["events_per_s"])
+    drain = max(drains, key=lambda r: r["events_per_s"])
     ratio = round(drain["events_per_s"] / raw["events_per_s"], 3)
     live_ratio = round(live["events_per_s"] / raw["events_per_s"], 3)
+    round_ratios = [round(d["events_per_s"] / r["events_per_s"], 3)
+                    for r, d in zip(raws, drains, strict=True)]
     print(f"\nEvents: {N} ({STREAMS} keys, {PER_TX} per transaction) on {platform.node()}, "
-          f"{os.cpu_count()} cores, {datetime.now(UTC):%Y-%m-%d %H:%M} UTC")
-    print(f"raw measured first and last: {raw_first['events_per_s']} and "
-          f"{raw_last['events_per_s']} events/s; the higher is the limit")
-    print(f"{'path':<40}{'events/s':>10}{'CPU µs/ev':>10}{'p50 ms':>10}{'p95 ms':>10}"
-          f"{'p99 ms':>10}")
+          f"{os.cpu_count()} cores, {datetime.now(UTC):%Y-%m-%d %H:%M} UTC; relay batch "
+          f"{RELAY_BATCH} ({RELAY_IN_FLIGHT} in flight), consumer batch {CONSUMER_BATCH}")
+    print(f"{ROUNDS} alternated rounds, each path's best counts: raw "
+          f"{[r['events_per_s'] for r in raws]}, drain {[d['events_per_s'] for d in drains]} "
+          f"events/s; ratio within each round {round_ratios}")
+    print(f"{'path':<40}{'events/s':>10}{'CPU µs/ev':>10}{'machine':>9}{'p50 ms':>9}"
+          f"{'p95 ms':>9}{'p99 ms':>9}")
     for name, r in (("raw aiokafka producer → consumer", raw),
                     ("outbox → relay → Kafka → inbox (drain)", drain),
                     ("write + outbox → … → inbox (live)", live)):
-        print(f"{name:<40}{r['events_per_s']:>10}{r['cpu_us_per_event']:>10}{r['p50_ms']:>10}"
-              f"{r['p95_ms']:>10}{r['p99_ms']:>10}")
+        print(f"{name:<40}{r['events_per_s']:>10}{r['cpu_us_per_event']:>10}"
+              f"{r['machine_cpu_us_per_event']:>9}{r['p50_ms']:>9}{r['p95_ms']:>9}"
+              f"{r['p99_ms']:>9}")
     print(f"ratio drain / raw throughput: {ratio}  (goal ≥ 0.5); live / raw: {live_ratio}")
-    print("BENCH_JSON " + json.dumps({"bench": "events", "events": N, "raw": raw,
-                                      "raw_runs": [raw_first, raw_last],
-                                      "drain": drain, "live": live, "ratio": ratio,
-                                      "live_ratio": live_ratio}))
+    print("BENCH_JSON " + json.dumps({"bench": "events", "events": N, "rounds": ROUNDS,
+                                      "relay_batch": RELAY_BATCH, "consumer_batch": CONSUMER_BATCH,
+                                      "raw": raw, "raw_runs": raws, "drain": drain,
+                                      "drain_runs": drains, "round_ratios": round_ratios,
+                                      "live": live, "ratio": ratio, "live_ratio": live_ratio}))
 
 
 if __name__ == "__main__":

@@ -171,6 +171,7 @@ async def test_a_relay_replaces_a_producer_that_stays_failed(infra: Infra, servi
             async def refuse(*_: object, **__: object) -> None:
                 raise KafkaError("sender task died")
             producer.send = refuse  # type: ignore[method-assign]
+            producer.send_batch = refuse  # type: ignore[method-assign]
         made.append(producer)
         return producer
 

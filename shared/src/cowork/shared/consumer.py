@@ -138,6 +138,7 @@ class EventConsumer:
         self._producer = producer
         self._topics = [topic_prefix + t for t in topics]
         self._handlers = dict(handlers)
+        self._batch_types = {t: _is_batch(h) for t, h in self._handlers.items()}
         self._dlq_topic = topic_prefix + dlq_topic
         self._retry = retry or RetryPolicy()
         self._batch_size = batch_size
@@ -241,79 +242,56 @@ class EventConsumer:
             time.perf_counter() - started)
 
     async def _apply_batch(self, ready: list[tuple[ConsumerRecord[bytes, bytes], Envelope]]) -> None:
-        keyed = [(r.topic, _key(r)) for r, _ in ready if r.key is not None]
+        keys = [_key(r) if r.key is not None else None for r, _ in ready]
+        keyed = [(r.topic, k, e.sequence) for (r, e), k in zip(ready, keys, strict=True)
+                 if k is not None]
         async with self._pool.acquire() as conn, conn.transaction():
-            # One round trip: is a key held, which ids are new (inbox), where each key stood,
-            # and each key's position moved to the batch's newest sequence.
+            # One round trip: is a key held, which ids the inbox already had (only those come
+            # back: a busy consumer's events are nearly all new), where each key stood, and
+            # each key's position moved to the batch's newest sequence.
             rows = await conn.fetch(
                 _BATCH_START, self.name,
                 [e.id for _, e in ready], [e.type for _, e in ready],
                 [r.topic for r, _ in ready], [r.partition for r, _ in ready],
-                [r.offset for r, _ in ready], [t for t, _ in keyed], [k for _, k in keyed],
-                [e.sequence for r, e in ready if r.key is not None])
-            if any(row["what"] == "held" for row in rows):
-                raise _OneByOne  # a held key: its records are parked, one at a time
-            fresh = {row["event_id"] for row in rows if row["what"] == "fresh"}
-            positions = {(row["topic"], row["key"]): row["last_sequence"]
-                         for row in rows if row["what"] == "position"}
-            newer = await self._advance_sequences(conn, ready, fresh, positions, moved=True)
+                [r.offset for r, _ in ready], [t for t, _, _ in keyed], [k for _, k, _ in keyed],
+                [s for _, _, s in keyed])
+            seen: set[UUID] = set()
+            positions: dict[tuple[str, str], int] = {}
+            for row in rows:
+                what = row["what"]
+                if what == "held":
+                    raise _OneByOne  # a held key: its records are parked, one at a time
+                if what == "duplicate":
+                    seen.add(row["event_id"])
+                else:
+                    positions[(row["topic"], row["key"])] = row["last_sequence"]
             run: list[Envelope] = []  # consecutive events for one batch handler
-            for _, envelope in ready:
-                if envelope.id not in fresh:
+            for (record, envelope), key in zip(ready, keys, strict=True):
+                if envelope.id in seen:  # applied before, or twice in this batch
                     metrics.EVENTS_DUPLICATE.labels(self.service, self.name).inc()
                     continue
-                fresh.discard(envelope.id)  # the same event twice in one batch applies once
-                if envelope.id not in newer:
-                    continue
+                seen.add(envelope.id)
+                if envelope.sequence is not None and key is not None:
+                    # Positions as they stood before this batch, then each applied event's.
+                    last = positions.get((record.topic, key), 0)
+                    if envelope.sequence <= last:
+                        self._log_stale(envelope, last)
+                        continue
+                    positions[(record.topic, key)] = envelope.sequence
                 if run and run[0].type != envelope.type:
                     await self._run_handler(conn, run)
                     run = []
-                if _is_batch(self._handlers[envelope.type]):
+                if self._batch_types.get(envelope.type, False):
                     run.append(envelope)
                 else:
                     await self._run_handler(conn, [envelope])
             if run:
                 await self._run_handler(conn, run)
 
-    async def _advance_sequences(self, conn: asyncpg.Connection,
-                                 ready: list[tuple[ConsumerRecord[bytes, bytes], Envelope]],
-                                 fresh: set[UUID],
-                                 positions: dict[tuple[str, str], int] | None = None,
-                                 moved: bool = False) -> set[UUID]:
-        """The ids of the fresh events to apply: those without a sequence, and those newer
-        than the newest this consumer applied of their key (a late replay is not). Moves the
-        stored positions forward, in the caller's transaction, unless `moved` says the caller's
-        statement did (to each key's newest sequence in the batch: an event that is not fresh
-        was applied or found stale before, so its sequence is not above the position)."""
-        numbered = [(r.topic, _key(r), e) for r, e in ready
-                    if e.id in fresh and e.sequence is not None and r.key is not None]
-        apply = {e.id for _, e in ready if e.id in fresh} - {e.id for _, _, e in numbered}
-        if not numbered:
-            return apply
-        position = positions
-        if position is None:
-            rows = await conn.fetch(_POSITIONS, self.name, [t for t, _, _ in numbered],
-                                    [k for _, k, _ in numbered])
-            position = {(r["topic"], r["key"]): r["last_sequence"] for r in rows}
-        newest: dict[tuple[str, str], int] = {}
-        seen: set[UUID] = set()
-        for topic, key, envelope in numbered:
-            if envelope.id in seen:
-                continue
-            seen.add(envelope.id)
-            assert envelope.sequence is not None
-            last = newest.get((topic, key), position.get((topic, key), 0))
-            if envelope.sequence > last:
-                newest[(topic, key)] = envelope.sequence
-                apply.add(envelope.id)
-            else:
-                metrics.EVENTS_STALE.labels(self.service, self.name).inc()
-                log.info("stale event not applied", consumer=self.name,
-                         event_id=str(envelope.id), sequence=envelope.sequence, applied=last)
-        if newest and not moved:
-            await conn.execute(_MOVE_POSITIONS, self.name, [t for t, _ in newest],
-                               [k for _, k in newest], list(newest.values()))
-        return apply
+    def _log_stale(self, envelope: Envelope, applied: int) -> None:
+        metrics.EVENTS_STALE.labels(self.service, self.name).inc()
+        log.info("stale event not applied", consumer=self.name, event_id=str(envelope.id),
+                 sequence=envelope.sequence, applied=applied)
 
     async def _apply_in(self, conn: asyncpg.Connection, record: ConsumerRecord[bytes, bytes],
                         envelope: Envelope) -> None:
@@ -327,9 +305,24 @@ class EventConsumer:
         if status.endswith(" 0"):
             metrics.EVENTS_DUPLICATE.labels(self.service, self.name).inc()
             return
-        if not await self._advance_sequences(conn, [(record, envelope)], {envelope.id}):
+        if not await self._is_newest(conn, record, envelope):
             return
         await self._run_handler(conn, [envelope])
+
+    async def _is_newest(self, conn: asyncpg.Connection, record: ConsumerRecord[bytes, bytes],
+                         envelope: Envelope) -> bool:
+        """Whether the event is newer than the newest this consumer applied of its key (a late
+        replay is not), moving the key's position to it if so; an event without a sequence
+        always applies."""
+        if envelope.sequence is None or record.key is None:
+            return True
+        moved = await conn.execute(_ADVANCE_ONE, self.name, record.topic, _key(record),
+                                   envelope.sequence)
+        if moved.endswith(" 1"):
+            return True
+        self._log_stale(envelope, await conn.fetchval(_POSITION, self.name, record.topic,
+                                                      _key(record)))
+        return False
 
     async def _apply_one(self, record: ConsumerRecord[bytes, bytes], envelope: Envelope) -> None:
         async with self._pool.acquire() as conn, conn.transaction():
@@ -537,7 +530,12 @@ WITH held AS (
 SELECT 'held' AS what, NULL::uuid AS event_id, NULL::text AS topic, NULL::text AS key,
        NULL::bigint AS last_sequence FROM held
 UNION ALL
-SELECT 'fresh', event_id, NULL, NULL, NULL FROM fresh
+-- The ids the inbox already held (or that repeat within the batch: both copies are inserted
+-- once, so neither is listed and the caller applies the first).
+SELECT 'duplicate', u.event_id, NULL, NULL, NULL
+FROM unnest($2::uuid[]) AS u (event_id)
+WHERE NOT EXISTS (SELECT 1 FROM held)
+  AND NOT EXISTS (SELECT 1 FROM fresh f WHERE f.event_id = u.event_id)
 UNION ALL
 -- The positions as they were before `moved` (one snapshot for the whole statement).
 SELECT 'position', NULL, c.topic, c.key, c.last_sequence FROM consumer_sequences c
@@ -568,18 +566,13 @@ _PARKED_OF_KEY = """
 SELECT id, "partition", "offset", headers, value FROM parked_records
 WHERE consumer = $1 AND topic = $2 AND key = $3 ORDER BY id
 """
-_POSITIONS = """
-SELECT c.topic, c.key, c.last_sequence FROM consumer_sequences c
-JOIN (SELECT DISTINCT * FROM unnest($2::text[], $3::text[])) AS u (topic, key)
-  ON c.topic = u.topic AND c.key = u.key
-WHERE c.consumer = $1
-"""
-_MOVE_POSITIONS = """
-INSERT INTO consumer_sequences (consumer, topic, key, last_sequence)
-SELECT $1, u.topic, u.key, u.seq FROM unnest($2::text[], $3::text[], $4::bigint[])
-    AS u (topic, key, seq)
+_ADVANCE_ONE = """
+INSERT INTO consumer_sequences (consumer, topic, key, last_sequence) VALUES ($1, $2, $3, $4)
 ON CONFLICT (consumer, topic, key) DO UPDATE SET last_sequence = EXCLUDED.last_sequence
 WHERE consumer_sequences.last_sequence < EXCLUDED.last_sequence
+"""
+_POSITION = """
+SELECT last_sequence FROM consumer_sequences WHERE consumer = $1 AND topic = $2 AND key = $3
 """
 
 

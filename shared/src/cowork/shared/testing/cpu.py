@@ -47,3 +47,13 @@ def cpu_us_per_operation(before: Sample, after: Sample, operations: int) -> dict
         groups[group] = groups.get(group, 0.0) + used - (previous[1] if previous else 0.0)
     return {group: round(seconds * 1e6 / operations)
             for group, seconds in sorted(groups.items()) if seconds > 0}
+
+
+def machine_busy_seconds() -> float:
+    """CPU seconds all cores spent busy since boot (/proc/stat: user, nice, system, irq and
+    softirq; idle, I/O wait and steal left out): a run's cost to the whole machine, the
+    broker's and the database's included."""
+    with open("/proc/stat") as f:
+        user, nice, system, _idle, _iowait, irq, softirq = (int(v) for v in
+                                                           f.readline().split()[1:8])
+    return (user + nice + system + irq + softirq) / os.sysconf("SC_CLK_TCK")
