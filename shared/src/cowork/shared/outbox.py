@@ -428,6 +428,9 @@ class OutboxRelay:
                 except asyncio.CancelledError:
                     raise
                 except Exception as exc:  # broker or database away: keep the rows, try again
+                    if self._pool.is_closing():  # the service is shutting down under us
+                        log.warning("outbox relay stopping: its database pool was closed")
+                        break
                     log.warning("outbox relay retrying", error=str(exc),
                                 error_type=type(exc).__name__, backoff_s=backoff)
                     if conn is not None:
@@ -457,7 +460,8 @@ class OutboxRelay:
             if leading:
                 await conn.execute("SELECT pg_advisory_unlock($1)", RELAY_LOCK_KEY)
         except Exception:  # a broken connection: closing it is the cleanup
-            conn.terminate()
+            with contextlib.suppress(Exception):  # one already gone with its pool
+                conn.terminate()
         with contextlib.suppress(Exception):
             await self._pool.release(conn)
 

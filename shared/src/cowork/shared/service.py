@@ -235,7 +235,7 @@ class ServiceRuntime:
             with contextlib.suppress(Exception):
                 await self.producer.stop()
         if self.pool is not None:
-            await self.pool.close()
+            await close_pool(self.pool)
         log.info("service stopped")
 
     async def check_database(self) -> None:
@@ -314,3 +314,15 @@ def run_service_cli(argv: Sequence[str], *, settings: ServiceSettings, migration
     print(f"usage: python -m cowork.{settings.service_name} [serve|migrate], not {command!r}",
           file=sys.stderr)
     return 2
+
+
+async def close_pool(pool: asyncpg.Pool, timeout: float = 15.0) -> None:
+    """Close gracefully, but never hang a shutdown: `Pool.close` waits for every connection to
+    be released, so one still held by a task that outlived its stop (cancelled mid-query, say)
+    would keep the process up until Kubernetes kills it. After `timeout`, terminate."""
+    try:
+        await asyncio.wait_for(pool.close(), timeout)
+    except TimeoutError:
+        log.warning("database pool did not close in time; terminating its connections",
+                    timeout_s=timeout)
+        pool.terminate()
