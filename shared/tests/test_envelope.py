@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import types
 import typing
@@ -72,6 +73,20 @@ def test_every_v1_type_round_trips_through_headers_and_value(model: type[DomainE
     assert headers["ce_source"] == b"/cowork/test"
     assert headers["content-type"] == b"application/json"
     assert headers["ce_time"].endswith(b"Z")
+    assert decoded == dataclasses.replace(envelope, sequence=None), "every field, as sent"
+
+
+@pytest.mark.parametrize("spelling", [str.upper, lambda s: "{" + s + "}",
+                                      lambda s: "urn:uuid:" + s, lambda s: s.replace("-", "")])
+def test_an_id_in_any_spelling_uuid_accepts_decodes_to_the_same_id(spelling) -> None:
+    """decode parses ids with asyncpg's C parser and falls back to the standard one, so a
+    partner's braces or URN are still read."""
+    envelope = Envelope.wrap(sample(MemberRegistered), source="/x")
+    headers = envelope.headers()
+    headers["ce_id"] = spelling(str(envelope.id))
+    decoded = decode(headers, envelope.value())
+    assert decoded.id == envelope.id
+    assert isinstance(decoded.id, UUID) and hash(decoded.id) == hash(envelope.id)
 
 
 def test_registry_holds_every_type_of_the_catalogue_once() -> None:

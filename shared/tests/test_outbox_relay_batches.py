@@ -50,12 +50,21 @@ async def pending(pool: asyncpg.Pool) -> int:
     return int(await pool.fetchval("SELECT count(*) FROM outbox WHERE published_at IS NULL"))
 
 
-@pytest.mark.parametrize("pool_size", [4, 1], ids=["mark-on-its-own-connection", "pool-of-one"])
+@pytest.mark.parametrize(("pool_size", "record_batch_bytes"), [(4, None), (1, None), (4, 1024)],
+                         ids=["mark-on-its-own-connection", "pool-of-one",
+                              "record-batches-that-fill-up"])
 async def test_a_drain_of_many_batches_publishes_each_row_once_in_key_order(
-        infra: Infra, service_db: str, topics: str, producer: AIOKafkaProducer,
-        pool_size: int) -> None:
+        infra: Infra, service_db: str, topics: str, pool_size: int,
+        record_batch_bytes: int | None) -> None:
+    """With record batches that fill up after a few records, a partition gets several per
+    read: they must still go in `seq` order."""
     total = await write_events(service_db, streams=STREAMS, per_stream=PER_STREAM, per_tx=50)
     pool = await db.create_pool(service_db, min_size=1, max_size=pool_size)
+    producer = reliable_producer(infra.kafka_bootstrap, client_id="test-relay-batches")
+    if record_batch_bytes:
+        producer = AIOKafkaProducer(bootstrap_servers=infra.kafka_bootstrap, acks="all",
+                                    enable_idempotence=True, max_batch_size=record_batch_bytes)
+    await producer.start()
     relay = OutboxRelay(pool, producer, topic_prefix=topics, batch_size=BATCH)
     try:
         async with pool.acquire() as conn:
@@ -63,6 +72,7 @@ async def test_a_drain_of_many_batches_publishes_each_row_once_in_key_order(
         assert await pending(pool) == 0, "every acknowledged row is marked before drain returns"
     finally:
         await closes_promptly(pool)
+        await producer.stop()
     records = await collect(infra.kafka_bootstrap, topics + TOPIC,
                             until=lambda seen: len(seen) >= total)
     assert len(records) == total, "each row once"

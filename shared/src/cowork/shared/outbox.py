@@ -178,11 +178,16 @@ class _RecordBatches:
     def __init__(self, producer: AIOKafkaProducer) -> None:
         self._producer = producer
         self._open: dict[tuple[str, int], BatchBuilder] = {}
-        self._topics: set[str] = set()
+        self._full: list[tuple[BatchBuilder, str, int]] = []
         self.acks: list[asyncio.Future[Any]] = []
 
-    async def add(self, topic: str, key: bytes, value: bytes | None,
-                  headers: list[tuple[str, bytes]]) -> None:
+    async def know(self, topics: set[str]) -> None:
+        """Wait for the topics' metadata (partitions), once per read rather than per row."""
+        for topic in topics:
+            await self._producer.partitions_for(topic)
+
+    def add(self, topic: str, key: bytes, value: bytes | None,
+            headers: list[tuple[str, bytes]]) -> None:
         """Append one record; raises what `send` raises for a record it can never publish."""
         size = DefaultRecordBatchBuilder.estimate_size_in_bytes(key, value, headers)
         if size > self._producer._max_request_size:
@@ -190,26 +195,27 @@ class _RecordBatches:
                 f"The message is {size} bytes when serialized which is larger than the "
                 "maximum request size you have configured with the max_request_size "
                 "configuration")
-        if topic not in self._topics:
-            await self._producer.partitions_for(topic)  # waits for the topic's metadata
-            self._topics.add(topic)
         partition: int = self._producer._partition(topic, None, None, None, key, value)
         batch = self._open.get((topic, partition))
         if batch is None:
             batch = self._open[(topic, partition)] = self._producer.create_batch()
         if batch.append(key=key, value=value, timestamp=None, headers=headers) is None:
-            # Full (it closed itself): hand it over and start the partition's next one, which
-            # takes any first record.
-            await self._hand_over(batch, topic, partition)
+            # Full (it closed itself): it goes before the partition's next one, which takes
+            # any first record.
+            self._full.append((batch, topic, partition))
             batch = self._open[(topic, partition)] = self._producer.create_batch()
             batch.append(key=key, value=value, timestamp=None, headers=headers)
 
     async def send(self) -> asyncio.Future[Any]:
-        """Hand every open batch over, closed so that it does not linger for more records;
-        the returned future is done when Kafka acknowledged them all."""
+        """Hand every batch over — the full ones first, in the order they filled, so each
+        partition's go in `seq` order — the open ones closed so that they do not linger for
+        more records; the returned future is done when Kafka acknowledged them all."""
+        for batch, topic, partition in self._full:
+            await self._hand_over(batch, topic, partition)
         for (topic, partition), batch in self._open.items():
             batch.close()
             await self._hand_over(batch, topic, partition)
+        self._full.clear()
         self._open.clear()
         return asyncio.gather(*self.acks)
 
@@ -323,6 +329,7 @@ class OutboxRelay:
         traced = tracing.enabled()
         prefix = self._prefix
         try:
+            await batches.know({prefix + row["aggregatetype"] for row in rows})
             for row in rows:
                 topic = prefix + row["aggregatetype"]
                 payload: str | None = row["payload"]
@@ -331,9 +338,9 @@ class OutboxRelay:
                 try:
                     if traced:
                         with self._send_span(topic, row) as headers:
-                            await batches.add(topic, key, value, _kafka_headers(headers))
+                            batches.add(topic, key, value, _kafka_headers(headers))
                     else:
-                        await batches.add(topic, key, value, _kafka_headers(row["headers"]))
+                        batches.add(topic, key, value, _kafka_headers(row["headers"]))
                 except _NEVER_ACCEPTED as exc:
                     refused.append((row, exc))
                     continue
