@@ -171,3 +171,16 @@ async def test_a_drain_cancelled_while_a_mark_runs_gives_every_connection_back(
         assert await pending(pool) == 0
     finally:
         await closes_promptly(pool)
+
+
+async def test_a_poll_that_finds_nothing_takes_no_second_connection(
+        service_db: str, producer: AIOKafkaProducer) -> None:
+    """The leader polls every second: with nothing pending it must not queue for a second
+    connection the API is using."""
+    pool = await db.create_pool(service_db, min_size=1, max_size=2)
+    relay = OutboxRelay(pool, producer, batch_size=BATCH)
+    try:
+        async with pool.acquire() as leader, pool.acquire():  # the other: an API request's
+            assert await asyncio.wait_for(relay.drain(leader), timeout=10) == 0
+    finally:
+        await closes_promptly(pool)

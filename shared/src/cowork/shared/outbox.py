@@ -255,14 +255,6 @@ class OutboxRelay:
         self._stopping = False
         self.leading = False
 
-    async def publish_pending(self, conn: asyncpg.Connection) -> int:
-        """Publish one batch of pending rows on the leader's connection; return how many."""
-        batch = await self._send_batch(conn, after=0)
-        if batch is None:
-            return 0
-        await batch.acks
-        return await self._mark(conn, batch)
-
     async def drain(self, conn: asyncpg.Connection) -> int:
         """Publish until nothing is pending; return how many rows were published.
 
@@ -274,48 +266,48 @@ class OutboxRelay:
         time, and all are done before the drain returns, so no connection goes back to the
         pool busy. A pool of one connection marks in line. A failure ends the drain with
         every unmarked row pending: sent again (at least once)."""
-        if self._pool.get_max_size() < 2:
-            return await self._drain(conn, marker=None)
-        async with self._pool.acquire() as marker:
-            return await self._drain(conn, marker)
-
-    async def _drain(self, conn: asyncpg.Connection, marker: asyncpg.Connection | None) -> int:
         in_flight: deque[_Batch] = deque()
         marking: asyncio.Task[int] | None = None
         after, published = 0, 0
+        async with contextlib.AsyncExitStack() as borrowed:
+            # The second connection, taken when the first batch is acknowledged (a poll that
+            # finds nothing takes none) and given back after every mark has finished.
+            marker: asyncpg.Connection | None = None
 
-        async def mark_when_acknowledged(batch: _Batch) -> None:
-            nonlocal marking, published
-            await batch.acks  # acks=all: only then does a row count as published
-            if marking is not None:
-                published += await marking  # marks in order; a failed one ends the drain
-                marking = None
-            if marker is None:
-                published += await self._mark(conn, batch)
-            else:
-                marking = asyncio.create_task(self._mark(marker, batch))
+            async def mark_when_acknowledged(batch: _Batch) -> None:
+                nonlocal marking, published, marker
+                await batch.acks  # acks=all: only then does a row count as published
+                if marking is not None:
+                    published += await marking  # in order; a failed mark ends the drain
+                    marking = None
+                if marker is None and self._pool.get_max_size() > 1:
+                    marker = await borrowed.enter_async_context(self._pool.acquire())
+                if marker is None:
+                    published += await self._mark(conn, batch)
+                else:
+                    marking = asyncio.create_task(self._mark(marker, batch))
 
-        try:
-            while not self._stopping:
-                batch = await self._send_batch(conn, after)
-                if batch is None:
-                    break
-                after = batch.last_seq
-                in_flight.append(batch)
-                if len(in_flight) >= self._in_flight:
+            try:
+                while not self._stopping:
+                    batch = await self._send_batch(conn, after)
+                    if batch is None:
+                        break
+                    after = batch.last_seq
+                    in_flight.append(batch)
+                    if len(in_flight) >= self._in_flight:
+                        await mark_when_acknowledged(in_flight.popleft())
+                    if batch.size < self._batch_size:
+                        break
+                while in_flight:
                     await mark_when_acknowledged(in_flight.popleft())
-                if batch.size < self._batch_size:
-                    break
-            while in_flight:
-                await mark_when_acknowledged(in_flight.popleft())
-            if marking is not None:
-                published += await marking
-                marking = None
-        finally:
-            for batch in in_flight:  # abandoned after a failure: their rows stay pending
-                batch.acks.add_done_callback(_retrieve)
-            if marking is not None:
-                await _settle(marking)
+                if marking is not None:
+                    published += await marking
+                    marking = None
+            finally:
+                for batch in in_flight:  # abandoned after a failure: their rows stay pending
+                    batch.acks.add_done_callback(_retrieve)
+                if marking is not None:
+                    await _settle(marking)
         return published
 
     async def _send_batch(self, conn: asyncpg.Connection, after: int) -> _Batch | None:
