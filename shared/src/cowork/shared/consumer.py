@@ -316,12 +316,11 @@ class EventConsumer:
         always applies."""
         if envelope.sequence is None or record.key is None:
             return True
-        moved = await conn.execute(_ADVANCE_ONE, self.name, record.topic, _key(record),
-                                   envelope.sequence)
+        key = _key(record)
+        moved = await conn.execute(_ADVANCE_ONE, self.name, record.topic, key, envelope.sequence)
         if moved.endswith(" 1"):
             return True
-        self._log_stale(envelope, await conn.fetchval(_POSITION, self.name, record.topic,
-                                                      _key(record)))
+        self._log_stale(envelope, await conn.fetchval(_POSITION, self.name, record.topic, key))
         return False
 
     async def _apply_one(self, record: ConsumerRecord[bytes, bytes], envelope: Envelope) -> None:

@@ -22,7 +22,6 @@ import asyncpg
 from aiokafka import AIOKafkaProducer
 from aiokafka.errors import MessageSizeTooLargeError, RecordTooLargeError
 from aiokafka.producer.message_accumulator import BatchBuilder
-from aiokafka.record.default_records import DefaultRecordBatchBuilder
 from opentelemetry.trace import SpanKind
 
 from cowork.shared import metrics, tracing
@@ -173,7 +172,7 @@ class _RecordBatches:
     was most of the relay's CPU. Each row goes to the partition the producer's own partitioner
     gives its key, and the idempotent producer numbers these batches as it numbers its own, so
     a key's events keep their order. aiokafka has no public call for the partition and the
-    size limit: `_partition` and `_max_request_size` are its own (checked against 0.14)."""
+    size check: `_partition` and `_serialize` are its own (checked against 0.14)."""
 
     def __init__(self, producer: AIOKafkaProducer) -> None:
         self._producer = producer
@@ -188,17 +187,15 @@ class _RecordBatches:
 
     def add(self, topic: str, key: bytes, value: bytes | None,
             headers: list[tuple[str, bytes]]) -> None:
-        """Append one record; raises what `send` raises for a record it can never publish."""
-        size = DefaultRecordBatchBuilder.estimate_size_in_bytes(key, value, headers)
-        if size > self._producer._max_request_size:
-            raise MessageSizeTooLargeError(
-                f"The message is {size} bytes when serialized which is larger than the "
-                "maximum request size you have configured with the max_request_size "
-                "configuration")
-        partition: int = self._producer._partition(topic, None, None, None, key, value)
+        """Append one record; raises what `send` raises for a record it can never publish
+        (the producer's own serialization and size check, as `send` runs them)."""
+        key_bytes, value_bytes = self._producer._serialize(key, value, headers)
+        partition: int = self._producer._partition(topic, None, None, None, key_bytes,
+                                                   value_bytes)
         batch = self._open.get((topic, partition))
         if batch is None:
             batch = self._open[(topic, partition)] = self._producer.create_batch()
+        # The batch applies the producer's serializers itself, as `send` would.
         if batch.append(key=key, value=value, timestamp=None, headers=headers) is None:
             # Full (it closed itself): it goes before the partition's next one, which takes
             # any first record.
@@ -320,10 +317,10 @@ class OutboxRelay:
         refused: list[tuple[asyncpg.Record, BaseException]] = []
         traced = tracing.enabled()
         prefix = self._prefix
+        topics = [prefix + row["aggregatetype"] for row in rows]
         try:
-            await batches.know({prefix + row["aggregatetype"] for row in rows})
-            for row in rows:
-                topic = prefix + row["aggregatetype"]
+            await batches.know(set(topics))
+            for row, topic in zip(rows, topics, strict=True):
                 payload: str | None = row["payload"]
                 value = payload.encode() if payload is not None else None
                 key = row["aggregateid"].encode()
