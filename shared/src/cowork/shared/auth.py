@@ -243,6 +243,35 @@ class Authenticator:
 
 
 
+def app_authenticator(request: Request) -> Authenticator:
+    """The authenticator the app was built with (`ServiceRuntime.create_app` puts it on the
+    app's state, built once from settings: HS256 and, when configured, OpenID Connect)."""
+    authenticator: Authenticator = request.app.state.authenticator
+    return authenticator
+
+
+async def _caller(
+    request: Request,
+    credentials: Annotated[HTTPAuthorizationCredentials | None, Depends(_bearer)],
+) -> Principal:
+    dependency = app_authenticator(request).principal()
+    return await dependency(request, credentials)
+
+
+async def _optional_caller(
+    request: Request,
+    credentials: Annotated[HTTPAuthorizationCredentials | None, Depends(_optional_bearer)],
+) -> Principal | None:
+    dependency = app_authenticator(request).optional_principal()
+    return await dependency(request, credentials)
+
+
+# What a route declares to know who calls it: `caller: Caller` (401 without a valid token),
+# `caller: OptionalCaller` (None without a token; self-registration).
+Caller = Annotated[Principal, Depends(_caller)]
+OptionalCaller = Annotated[Principal | None, Depends(_optional_caller)]
+
+
 def require_roles(principal: Principal, *roles: str) -> None:
     if not principal.has(*roles):
         raise ApiError(403, "forbidden", f"this needs one of the roles: {', '.join(roles)}")

@@ -17,12 +17,13 @@ import gc
 import sys
 import time
 from collections.abc import AsyncIterator, Awaitable, Callable, Mapping, Sequence
+from contextlib import AbstractAsyncContextManager, AsyncExitStack
 from dataclasses import dataclass, field, replace
 from pathlib import Path
-from typing import Any
+from typing import Annotated, Any
 
 import asyncpg
-from fastapi import APIRouter, FastAPI
+from fastapi import APIRouter, Depends, FastAPI, Request
 from fastapi.responses import JSONResponse, Response
 from faststream.kafka import KafkaBroker
 
@@ -58,6 +59,13 @@ class ConsumerSpec:
     handlers: Mapping[str, Handler]
 
 
+# A background worker of a service (the notifications dispatcher): given the started runtime,
+# an async context that runs the worker while it is open. Workers start after the runtime and
+# stop before it, in reverse order; what a worker offers the routes it puts in
+# `runtime.components` (the dispatcher's wake-up, say).
+Worker = Callable[["ServiceRuntime"], AbstractAsyncContextManager[Any]]
+
+
 @dataclass
 class ServiceRuntime:
     settings: ServiceSettings
@@ -68,6 +76,9 @@ class ServiceRuntime:
     clock: Clock = system_clock
     # Run once everything has started (demo data, warm-ups); it may use the pool and the outbox.
     on_started: Callable[[ServiceRuntime], Awaitable[None]] | None = None
+    workers: Sequence[Worker] = ()
+    # What the service's routes need besides the pool and settings, by name (set by workers).
+    components: dict[str, Any] = field(default_factory=dict)
 
     pool: asyncpg.Pool | None = None
     producer: ResilientProducer | None = None
@@ -264,9 +275,6 @@ class ServiceRuntime:
 
         return router
 
-    def authenticator(self) -> Authenticator:
-        return Authenticator(self.settings.jwt_secret.get_secret_value(), self.settings.jwt_issuer)
-
     def create_app(self, *, title: str, routers: Sequence[APIRouter], version: str = "1.0.0",
                    description: str = "", **state: Any) -> FastAPI:
         configure_logging(self.name, self.settings.log_level, json=self.settings.log_json)
@@ -275,12 +283,16 @@ class ServiceRuntime:
         async def lifespan(app: FastAPI) -> AsyncIterator[None]:
             await self.start()
             try:
-                yield
+                async with AsyncExitStack() as workers:
+                    for worker in self.workers:
+                        await workers.enter_async_context(worker(self))
+                    yield
             finally:
                 await self.stop()
 
         app = FastAPI(title=title, version=version, description=description, lifespan=lifespan)
         app.state.runtime = self
+        app.state.authenticator = Authenticator.from_settings(self.settings)
         if tracing.configure(self.name):
             tracing.instrument(app)
         for key, value in state.items():
@@ -293,6 +305,15 @@ class ServiceRuntime:
         for router in routers:
             app.include_router(router)
         return app
+
+
+def current_runtime(request: Request) -> ServiceRuntime:
+    runtime: ServiceRuntime = request.app.state.runtime
+    return runtime
+
+
+# What a route declares to reach its service: `runtime: Runtime` (pool, clock, settings).
+Runtime = Annotated[ServiceRuntime, Depends(current_runtime)]
 
 
 def run_service_cli(argv: Sequence[str], *, settings: ServiceSettings, migrations: Path,

@@ -8,12 +8,12 @@ from typing import Annotated, Any, Literal
 from uuid import UUID
 
 import asyncpg
-from fastapi import APIRouter, Depends, Query, Response
+from fastapi import APIRouter, Query, Response
 from pydantic import AliasChoices, AnyHttpUrl, BaseModel, ConfigDict, Field, field_validator
 
 from cowork.notifications import commands, domain, store
 from cowork.shared.api import v1_router
-from cowork.shared.auth import Principal, require_roles, require_self_or_roles
+from cowork.shared.auth import Caller, Principal, require_roles, require_self_or_roles
 from cowork.shared.http import ApiError, forbidden, not_found
 from cowork.shared.service import ServiceRuntime
 
@@ -86,7 +86,6 @@ def delivery_view(row: asyncpg.Record) -> dict[str, Any]:
 
 
 def router(runtime: ServiceRuntime, wake: Callable[[], None]) -> APIRouter:
-    Caller = Annotated[Principal, Depends(runtime.authenticator().principal())]
     api = v1_router()
 
     async def in_tx(work: Callable[[asyncpg.Connection], Awaitable[Any]]) -> Any:

@@ -14,11 +14,11 @@ from typing import Annotated, Any, Literal
 from uuid import UUID
 
 import asyncpg
-from fastapi import APIRouter, Depends, Header, Query, Response
+from fastapi import APIRouter, Header, Query, Response
 from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
 from cowork.shared.api import v1_router
-from cowork.shared.auth import Principal, require_roles, require_self_or_roles
+from cowork.shared.auth import Caller, Principal, require_roles, require_self_or_roles
 from cowork.shared.http import ApiError, invalid, not_found
 from cowork.shared.service import ServiceRuntime
 from cowork.vouchers import commands, domain, store
@@ -301,7 +301,6 @@ async def translated_errors() -> AsyncIterator[None]:
 
 
 def router(runtime: ServiceRuntime) -> APIRouter:
-    Caller = Annotated[Principal, Depends(runtime.authenticator().principal())]
     api = v1_router()
 
     async def in_tx(work: Callable[[asyncpg.Connection], Awaitable[Any]]) -> Any:
