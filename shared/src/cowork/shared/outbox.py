@@ -36,8 +36,12 @@ log = get_logger(__name__)
 NOTIFY_CHANNEL = "cowork_outbox"
 RELAY_LOCK_KEY = 0x6F7574626F78  # "outbox": one publishing relay per database keeps order
 
-_INSERT = """
-INSERT INTO outbox (id, aggregatetype, aggregateid, type, payload, headers)
+# The one place that names the outbox's columns, in the order of `outbox_values`: every
+# statement that writes an event (here, and a service's own batch statements) starts with it.
+INSERT_INTO_OUTBOX = "INSERT INTO outbox (id, aggregatetype, aggregateid, type, payload, headers)"
+
+_INSERT = f"""
+{INSERT_INTO_OUTBOX}
 VALUES ($1, $2, $3, $4, $5::jsonb, $6::jsonb)
 """
 
@@ -56,7 +60,7 @@ def insert_event_after(change: str, first_param: int) -> str:
     statement then makes a change and records its event, or does neither: the hot write paths
     use it to save the round trips of a transaction."""
     p = [f"${first_param + i}" for i in range(6)]
-    return (f"INSERT INTO outbox (id, aggregatetype, aggregateid, type, payload, headers) "  # noqa: S608 - names from code
+    return (f"{INSERT_INTO_OUTBOX} "  # noqa: S608 - names from code
             f"SELECT {p[0]}::uuid, {p[1]}::text, {p[2]}::text, {p[3]}::text, {p[4]}::jsonb, "
             f"{p[5]}::jsonb FROM {change}")
 

@@ -414,7 +414,7 @@ WITH entries AS (
     ON CONFLICT DO NOTHING
     RETURNING subject_id
 )
-INSERT INTO outbox (id, aggregatetype, aggregateid, type, payload, headers)
+{outbox.INSERT_INTO_OUTBOX}
 SELECT e.id, e.topic, e.key, e.type, e.payload::jsonb, e.headers::jsonb
 FROM unnest($27::uuid[], $28::text[], $29::text[], $30::text[], $31::text[], $32::text[],
             $33::uuid[]) WITH ORDINALITY
