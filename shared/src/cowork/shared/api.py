@@ -228,11 +228,12 @@ def operation_id(route: APIRoute) -> str:
     return route.name
 
 
-def v1_router(*, public: bool = False) -> APIRouter:
-    """The `/v1` router of a service: operation ids from function names, and every answer a
-    client can get documented with the error body."""
+def v1_router(*, public: bool = False, tags: Sequence[str] = ()) -> APIRouter:
+    """A `/v1` router of a service (one per resource, `tags` naming it in OpenAPI): operation
+    ids from function names, and every answer a client can get documented with the error
+    body."""
     statuses = (401, 403, 404, 409, 413, 415, 422) if not public else (404, 409, 413, 415, 422)
-    return APIRouter(prefix="/v1", generate_unique_id_function=operation_id,
+    return APIRouter(prefix="/v1", tags=list(tags), generate_unique_id_function=operation_id,
                      responses=error_responses(*statuses))
 
 
