@@ -125,3 +125,80 @@ async def test_a_generated_booking_client_drives_a_happy_path(
         assert isinstance(free, models.AvailabilityOut)
         assert [(f.start.isoformat(), f.end.isoformat()) for f in free.free] == [
             ("2027-03-01T08:00:00+01:00", "2027-03-01T19:00:00+01:00")]
+
+
+def _typed(result: object, package: str) -> bool:
+    """The generated client parsed the answer into one of its models, not a bare dict."""
+    return type(result).__module__.startswith(f"{package}.models")
+
+
+def _request_model(spec: dict, models: object, path: str, method: str) -> type:
+    ref = spec["paths"][path][method]["requestBody"]["content"]["application/json"]["schema"]
+    return getattr(models, ref["$ref"].rsplit("/", 1)[1])
+
+
+async def test_a_generated_vouchers_client_reads_typed_programmes(
+        infra: Infra, database_url: str, topic_prefix: str, tmp_path: Path,
+        monkeypatch: pytest.MonkeyPatch) -> None:
+    from cowork.vouchers.app import VouchersSettings
+    from cowork.vouchers.app import create_app as create_vouchers
+
+    app = create_vouchers(VouchersSettings(database_url=database_url,
+                                           kafka_bootstrap=infra.kafka_bootstrap,
+                                           topic_prefix=topic_prefix, run_scheduler=False,
+                                           log_json=False))
+    spec = app.openapi()
+    generate_client(spec, tmp_path, "vouchers_client")
+    monkeypatch.syspath_prepend(str(tmp_path))
+    gen = importlib.import_module("vouchers_client")
+    models = importlib.import_module("vouchers_client.models")
+    api = {name: importlib.import_module(f"vouchers_client.api.programmes.{name}")
+           for name in ("open_programme", "programme", "programmes")}
+    http = httpx.AsyncClient(transport=httpx.ASGITransport(app=app), base_url="http://vouchers",
+                             headers=_bearer("officer", "officer-1"))
+    officer = gen.Client(base_url="http://vouchers").set_async_httpx_client(http)
+    body = _request_model(spec, models, "/v1/programmes", "post").from_dict({
+        "name": "Voucher coworking Milano 2013", "budget_cents": 29_824_000,
+        "coverage_pct": 50, "cap_per_beneficiary_cents": 150_000,
+        "cap_per_year_cents": 150_000, "valid_from": "2027-03-01",
+        "valid_until": "2028-12-31", "max_duration_months": 12, "selection_mode": "first_come",
+        "eligibility": {"member_kinds": ["person"], "min_age": 18}})
+    async with app.router.lifespan_context(app):
+        created = await api["open_programme"].asyncio(client=officer, body=body)
+        assert _typed(created, "vouchers_client"), created
+        read = await api["programme"].asyncio(str(created.id), client=officer)
+        assert _typed(read, "vouchers_client") and read.budget_cents == 29_824_000
+        page = await api["programmes"].asyncio(client=officer)
+        assert _typed(page, "vouchers_client") and [p.id for p in page.items] == [created.id]
+
+
+async def test_a_generated_notifications_client_subscribes_a_webhook(
+        infra: Infra, database_url: str, topic_prefix: str, tmp_path: Path,
+        monkeypatch: pytest.MonkeyPatch) -> None:
+    from cowork.notifications.app import NotificationsSettings
+    from cowork.notifications.app import create_app as create_notifications
+
+    app = create_notifications(NotificationsSettings(
+        database_url=database_url, kafka_bootstrap=infra.kafka_bootstrap,
+        topic_prefix=topic_prefix, run_scheduler=False, log_json=False))
+    spec = app.openapi()
+    generate_client(spec, tmp_path, "notifications_client")
+    monkeypatch.syspath_prepend(str(tmp_path))
+    gen = importlib.import_module("notifications_client")
+    models = importlib.import_module("notifications_client.models")
+    webhooks = {name: importlib.import_module(f"notifications_client.api.webhooks.{name}")
+                for name in ("create_webhook", "list_webhooks")}
+    http = httpx.AsyncClient(transport=httpx.ASGITransport(app=app),
+                             base_url="http://notifications",
+                             headers=_bearer("partner", "partner-1"))
+    partner = gen.Client(base_url="http://notifications").set_async_httpx_client(http)
+    body = _request_model(spec, models, "/v1/webhooks", "post").from_dict(
+        {"url": "https://partner.example.org/cowork", "event_types": ["cowork.booking.booking.confirmed.v1"]})
+    async with app.router.lifespan_context(app):
+        created = await webhooks["create_webhook"].asyncio(client=partner, body=body)
+        assert _typed(created, "notifications_client"), created
+        assert not isinstance(created, models.ErrorBody), created.error
+        listed = await webhooks["list_webhooks"].asyncio(client=partner)
+        items = listed if isinstance(listed, list) else listed.items
+        assert [s.id for s in items] == [created.id]
+        assert all(_typed(s, "notifications_client") for s in items), listed
