@@ -2,9 +2,7 @@
 
 import sys
 
-from cowork.membership.app import MIGRATIONS, MembershipSettings, create_app
-from cowork.shared.service import run_service_cli
+from cowork.membership.app import SERVICE
 
 if __name__ == "__main__":
-    sys.exit(run_service_cli(sys.argv[1:], settings=MembershipSettings(), migrations=MIGRATIONS,
-                             create_app=create_app))
+    sys.exit(SERVICE.main(sys.argv[1:]))

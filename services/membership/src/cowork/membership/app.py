@@ -1,16 +1,17 @@
-"""Wiring of the membership service."""
+"""The membership service, declared."""
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from pathlib import Path
 
-from fastapi import FastAPI
 from pydantic_settings import SettingsConfigDict
 
-from cowork.membership import api, commands, demo
+from cowork.membership import commands, demo
+from cowork.membership.api import ROUTERS
+from cowork.shared.definition import ServiceDefinition
 from cowork.shared.events import topics
-from cowork.shared.scheduler import Clock, system_clock
-from cowork.shared.service import ServiceRuntime
+from cowork.shared.scheduler import JobHandler
 from cowork.shared.settings import ServiceSettings
 
 MIGRATIONS = Path(__file__).parent / "migrations"
@@ -24,23 +25,21 @@ class MembershipSettings(ServiceSettings):
     demo_data: bool = False
 
 
-def create_runtime(settings: MembershipSettings | None = None,
-                   clock: Clock = system_clock) -> ServiceRuntime:
-    settings = settings or MembershipSettings()
-    return ServiceRuntime(
-        settings=settings,
-        migrations=MIGRATIONS,
-        publishes=[topics.MEMBERSHIP_EVENTS, topics.MEMBERSHIP_CONTACTS],
-        jobs={commands.EXPIRE_JOB: commands.expire_job,
-              commands.EXPIRING_JOB: commands.expiring_job},
-        clock=clock,
-        on_started=demo.load if settings.demo_data else None,
-    )
+def jobs(settings: MembershipSettings) -> Mapping[str, JobHandler]:
+    return {commands.EXPIRE_JOB: commands.expire_job,
+            commands.EXPIRING_JOB: commands.expiring_job}
 
 
-def create_app(settings: MembershipSettings | None = None,
-               clock: Clock = system_clock) -> FastAPI:
-    runtime = create_runtime(settings, clock)
-    return runtime.create_app(
-        title="Cowork membership", routers=[api.router(runtime)],
-        description="Members, plans and memberships of the coworking space; GDPR erasure.")
+SERVICE = ServiceDefinition(
+    title="Cowork membership",
+    description="Members, plans and memberships of the coworking space; GDPR erasure.",
+    settings=MembershipSettings,
+    migrations=MIGRATIONS,
+    routers=ROUTERS,
+    publishes=[topics.MEMBERSHIP_EVENTS, topics.MEMBERSHIP_CONTACTS],
+    jobs=jobs,
+    demo=demo.load,
+)
+
+create_app = SERVICE.app
+create_runtime = SERVICE.runtime
