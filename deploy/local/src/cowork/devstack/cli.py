@@ -1,5 +1,5 @@
 """`cowork-devstack up|down|status|env|jars|kafka-stop|kafka-start|services-up|services-down|
-config-reference [--write]`."""
+config-reference [--write]|contract-docs [--write|--check]`."""
 
 from __future__ import annotations
 
@@ -13,10 +13,17 @@ def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="cowork-devstack", description=__doc__)
     parser.add_argument("command", choices=["up", "down", "status", "env", "jars", "kafka-stop",
                                             "kafka-start", "services-up", "services-down",
-                                            "config-reference"])
+                                            "config-reference", "contract-docs"])
     parser.add_argument("--write", action="store_true",
-                        help="config-reference: update docs/deploy.md instead of printing")
+                        help="config-reference: update docs/deploy.md instead of printing; "
+                             "contract-docs: regenerate docs/api/ and docs/events/")
+    parser.add_argument("--check", action="store_true",
+                        help="contract-docs: list the stale files and fail (the default)")
     args = parser.parse_args(argv)
+    if args.command == "contract-docs":
+        from cowork.devstack import contract_docs
+
+        return contract_docs.main(["--write"] if args.write else ["--check"])
     if args.command == "config-reference":
         return _config_reference(write=args.write)
     cfg = stack.StackConfig.from_env()
