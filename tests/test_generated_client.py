@@ -172,33 +172,64 @@ async def test_a_generated_vouchers_client_reads_typed_programmes(
         assert _typed(page, "vouchers_client") and [p.id for p in page.items] == [created.id]
 
 
-async def test_a_generated_notifications_client_subscribes_a_webhook(
+async def test_a_generated_notifications_client_drives_a_happy_path(
         infra: Infra, database_url: str, topic_prefix: str, tmp_path: Path,
         monkeypatch: pytest.MonkeyPatch) -> None:
+    """A partner subscribes a webhook; a member sets their preferences and reads their
+    delivery log; someone else's delivery is the typed 404."""
+    from uuid import uuid4
+
     from cowork.notifications.app import NotificationsSettings
     from cowork.notifications.app import create_app as create_notifications
 
     app = create_notifications(NotificationsSettings(
         database_url=database_url, kafka_bootstrap=infra.kafka_bootstrap,
         topic_prefix=topic_prefix, run_scheduler=False, log_json=False))
-    spec = app.openapi()
-    generate_client(spec, tmp_path, "notifications_client")
+    generate_client(app.openapi(), tmp_path, "notifications_client")
     monkeypatch.syspath_prepend(str(tmp_path))
     gen = importlib.import_module("notifications_client")
     models = importlib.import_module("notifications_client.models")
-    webhooks = {name: importlib.import_module(f"notifications_client.api.webhooks.{name}")
-                for name in ("create_webhook", "list_webhooks")}
-    http = httpx.AsyncClient(transport=httpx.ASGITransport(app=app),
-                             base_url="http://notifications",
-                             headers=_bearer("partner", "partner-1"))
-    partner = gen.Client(base_url="http://notifications").set_async_httpx_client(http)
-    body = _request_model(spec, models, "/v1/webhooks", "post").from_dict(
-        {"url": "https://partner.example.org/cowork", "event_types": ["cowork.booking.booking.confirmed.v1"]})
+    api = {name: importlib.import_module(f"notifications_client.api.{name}") for name in (
+        "webhooks.create_webhook", "webhooks.list_webhooks", "preferences.set_preferences",
+        "preferences.get_preferences", "deliveries.deliveries", "deliveries.read_delivery")}
+
+    def client(headers: dict[str, str]) -> object:
+        http = httpx.AsyncClient(transport=httpx.ASGITransport(app=app),
+                                 base_url="http://notifications", headers=headers)
+        return gen.Client(base_url="http://notifications").set_async_httpx_client(http)
+
+    member, delivery = str(uuid4()), uuid4()
     async with app.router.lifespan_context(app):
-        created = await webhooks["create_webhook"].asyncio(client=partner, body=body)
-        assert _typed(created, "notifications_client"), created
-        assert not isinstance(created, models.ErrorBody), created.error
-        listed = await webhooks["list_webhooks"].asyncio(client=partner)
-        items = listed if isinstance(listed, list) else listed.items
-        assert [s.id for s in items] == [created.id]
-        assert all(_typed(s, "notifications_client") for s in items), listed
+        partner = client(_bearer("partner", "partner-1"))
+        created = await api["webhooks.create_webhook"].asyncio(
+            client=partner, body=models.NewSubscription(
+                url="https://partner.example.com/cowork",
+                event_types=["cowork.booking.booking.confirmed.v1"]))
+        assert isinstance(created, models.NewSubscriptionOut), created
+        assert created.secret.startswith("whsec_") and created.active
+        listed = await api["webhooks.list_webhooks"].asyncio(client=partner)
+        assert [s.id for s in listed] == [created.id]
+        assert all(isinstance(s, models.SubscriptionOut) for s in listed)
+
+        own = client(_bearer("member", member))
+        chosen = await api["preferences.set_preferences"].asyncio(
+            member, client=own, body=models.Preferences(opted_out=["reminders"]))
+        assert isinstance(chosen, models.PreferencesOut) and chosen.opted_out == ["reminders"]
+        stored = await api["preferences.get_preferences"].asyncio(member, client=own)
+        assert isinstance(stored, models.PreferencesOut) and "reminders" in stored.categories
+
+        async with app.state.runtime.db.acquire() as conn:  # as the dispatcher leaves a mail
+            await conn.execute(
+                "INSERT INTO deliveries (id, cause_event_id, cause_event_type, channel, "
+                "recipient_ref, template, subject_ref, payload, status, attempts, "
+                "next_attempt_at, created_at, sent_at, settled_at) VALUES ($1, $2, "
+                "'cowork.vouchers.voucher.granted.v1', 'email', $3, 'voucher_granted', $4, "
+                "'{}'::jsonb, 'sent', 1, now(), now(), now(), now())",
+                delivery, uuid4(), member, str(uuid4()))
+        log = await api["deliveries.deliveries"].asyncio(client=own)
+        assert [(d.id, d.status, d.last_error) for d in log] == [(delivery, "sent", None)]
+        assert isinstance(log[0], models.DeliveryOut) and log[0].settled_at is not None
+
+        stranger = client(_bearer("member", str(uuid4())))
+        refused = await api["deliveries.read_delivery"].asyncio(str(delivery), client=stranger)
+        assert isinstance(refused, models.ErrorBody) and refused.error.code == "not_found"

@@ -90,3 +90,55 @@ def test_lists_are_pages_with_a_cursor_and_a_limit(service: str) -> None:
 def test_metrics_are_documented_as_text(service: str) -> None:
     content = _spec(service)["paths"]["/metrics"]["get"]["responses"]["200"]["content"]
     assert [media.split(";")[0] for media in content] == ["text/plain"]
+
+
+# ---------------------------------------------------------------- notifications
+# Its own functions (issue 18): its two lists (webhooks, the delivery log) are plain arrays, as
+# API.md gives them, not pages; everything else is held to the same rules as above.
+
+NOTIFICATIONS_OPERATION_IDS = {"create_webhook", "list_webhooks", "delete_webhook",
+                               "deliveries", "read_delivery", "replay", "set_preferences",
+                               "get_preferences"}
+
+
+def _notifications_spec() -> dict[str, Any]:
+    from cowork.notifications.app import NotificationsSettings
+    from cowork.notifications.app import create_app as create_notifications
+
+    return create_notifications(NotificationsSettings()).openapi()
+
+
+def test_notifications_operation_ids_are_the_stable_function_names() -> None:
+    ids = [op["operationId"] for _, _, op in _operations(_notifications_spec())]
+    assert len(ids) == len(set(ids)), "operation ids are unique"
+    assert set(ids) == NOTIFICATIONS_OPERATION_IDS
+
+
+def test_notifications_every_success_has_a_typed_body() -> None:
+    spec = _notifications_spec()
+    for path, method, op in _operations(spec):
+        for status, response in op["responses"].items():
+            if not status.startswith("2") or status == "204":
+                continue
+            schema = response["content"]["application/json"]["schema"]
+            schema = schema["items"] if schema.get("type") == "array" else schema
+            assert "$ref" in schema, f"{method} {path} {status} answers a free-form {schema}"
+            name = schema["$ref"].rsplit("/", 1)[1]
+            properties = spec["components"]["schemas"][name].get("properties", {})
+            assert properties, f"{method} {path}: {name} documents no field"
+
+
+def test_notifications_every_error_status_answers_the_error_body() -> None:
+    spec = _notifications_spec()
+    assert "HTTPValidationError" not in spec["components"]["schemas"]
+    for path, method, op in _operations(spec):
+        assert {"401", "403", "422"} <= set(op["responses"]), (method, path)
+        for status, response in op["responses"].items():
+            if status.startswith(("4", "5")):
+                schema = response["content"]["application/json"]["schema"]
+                assert schema == {"$ref": "#/components/schemas/ErrorBody"}, (method, path)
+
+
+def test_notifications_metrics_are_documented_as_text() -> None:
+    content = _notifications_spec()["paths"]["/metrics"]["get"]["responses"]["200"]["content"]
+    assert [media.split(";")[0] for media in content] == ["text/plain"]

@@ -21,7 +21,7 @@ import uvicorn
 
 from cowork.devstack.mailsink import EmlWriter, listening
 from cowork.notifications.app import NotificationsSettings, create_app
-from cowork.notifications.dispatcher import Dispatcher
+from cowork.notifications.dispatcher import DISPATCHER, Dispatcher
 from cowork.shared.auth import issue_token
 from cowork.shared.events import Envelope
 from cowork.shared.events import contracts as ev
@@ -246,7 +246,8 @@ async def running(settings: NotificationsSettings, clock: OffsetClock, sink: Smt
     async with app.router.lifespan_context(app):
         async with httpx.AsyncClient(transport=httpx.ASGITransport(app=app),
                                      base_url="http://notifications") as client:
-            yield Notifications(client, app.state.runtime, app.state.dispatcher, clock,
+            runtime: ServiceRuntime = app.state.runtime
+            yield Notifications(client, runtime, runtime.components[DISPATCHER], clock,
                                 settings.topic_prefix, bootstrap, sink)
 
 

@@ -1,23 +1,22 @@
-"""Wiring of the notifications service."""
+"""The notifications service, declared: its settings, what it owns, publishes and consumes,
+and its background worker, the dispatcher."""
 
 from __future__ import annotations
 
-import asyncio
-import contextlib
-from collections.abc import AsyncIterator
+from collections.abc import Mapping, Sequence
 from pathlib import Path
 
-from fastapi import FastAPI
 from pydantic import SecretStr
 from pydantic_settings import SettingsConfigDict
 
-from cowork.notifications import api, commands, domain, handlers
-from cowork.notifications.dispatcher import Dispatcher, DispatchPolicy, MailSettings
+from cowork.notifications import commands, domain, handlers
+from cowork.notifications.api import ROUTERS
+from cowork.notifications.dispatcher import DispatchPolicy, MailSettings, dispatcher_worker
 from cowork.notifications.mail import SmtpServer
-from cowork.notifications.rendering import Renderer
+from cowork.shared.definition import ServiceDefinition
 from cowork.shared.events import topics
-from cowork.shared.scheduler import Clock, system_clock
-from cowork.shared.service import ConsumerSpec, ServiceRuntime
+from cowork.shared.scheduler import Clock, JobHandler
+from cowork.shared.service import ConsumerSpec
 from cowork.shared.settings import ServiceSettings
 
 MIGRATIONS = Path(__file__).parent / "migrations"
@@ -62,57 +61,25 @@ class NotificationsSettings(ServiceSettings):
                             self.message_id_domain, self.space_timezone, self.calendar_location)
 
 
-def create_runtime(settings: NotificationsSettings | None = None,
-                   clock: Clock = system_clock) -> ServiceRuntime:
-    settings = settings or NotificationsSettings()
-    return ServiceRuntime(
-        settings=settings,
-        migrations=MIGRATIONS,
-        publishes=[topics.NOTIFICATIONS_EVENTS],
-        consumers=[
-            ConsumerSpec("contacts", [topics.MEMBERSHIP_CONTACTS],
-                         handlers.contact_handlers(clock)),
-            ConsumerSpec("events", [topics.MEMBERSHIP_EVENTS, topics.BOOKING_EVENTS,
-                                    topics.VOUCHERS_EVENTS], handlers.event_handlers(clock)),
-        ],
-        jobs={domain.REMINDER_24H: commands.send_reminder,
-              domain.REMINDER_1H: commands.send_reminder},
-        clock=clock,
-    )
+def consumers(settings: NotificationsSettings, clock: Clock) -> Sequence[ConsumerSpec]:
+    return [
+        ConsumerSpec("contacts", [topics.MEMBERSHIP_CONTACTS], handlers.contact_handlers(clock)),
+        ConsumerSpec("events", [topics.MEMBERSHIP_EVENTS, topics.BOOKING_EVENTS,
+                                topics.VOUCHERS_EVENTS], handlers.event_handlers(clock)),
+    ]
 
 
-def create_app(settings: NotificationsSettings | None = None,
-               clock: Clock = system_clock) -> FastAPI:
-    settings = settings or NotificationsSettings()
-    runtime = create_runtime(settings, clock)
-    holder: dict[str, Dispatcher] = {}
+def jobs(settings: NotificationsSettings) -> Mapping[str, JobHandler]:
+    return {domain.REMINDER_24H: commands.send_reminder,
+            domain.REMINDER_1H: commands.send_reminder}
 
-    def wake() -> None:
-        if "dispatcher" in holder:
-            holder["dispatcher"].wake()
 
-    app = runtime.create_app(
-        title="Cowork notifications", routers=[api.router(runtime, wake)],
-        description="E-mail, signed partner webhooks, booking reminders and the delivery log.")
-    runtime_lifespan = app.router.lifespan_context
+SERVICE = ServiceDefinition(
+    title="Cowork notifications",
+    description="E-mail, signed partner webhooks, booking reminders and the delivery log.",
+    settings=NotificationsSettings, migrations=MIGRATIONS, routers=ROUTERS,
+    publishes=[topics.NOTIFICATIONS_EVENTS], consumers=consumers, jobs=jobs,
+    workers=[dispatcher_worker])
 
-    @contextlib.asynccontextmanager
-    async def lifespan(app: FastAPI) -> AsyncIterator[None]:
-        # The dispatcher starts after the runtime (it needs the pool) and stops before it.
-        async with runtime_lifespan(app):
-            dispatcher = Dispatcher(
-                runtime.db, dsn=settings.database_url.get_secret_value(),
-                policy=settings.dispatch_policy(), mail_settings=settings.mail_settings(),
-                renderer=Renderer(settings.templates_dir, settings.space_timezone), clock=clock)
-            holder["dispatcher"] = app.state.dispatcher = dispatcher
-            task = asyncio.create_task(dispatcher.run(), name="dispatcher")
-            try:
-                yield
-            finally:
-                await dispatcher.stop()
-                task.cancel()
-                with contextlib.suppress(asyncio.CancelledError):
-                    await task
-
-    app.router.lifespan_context = lifespan
-    return app
+create_app = SERVICE.app
+create_runtime = SERVICE.runtime

@@ -23,10 +23,10 @@ import json
 import random
 import re
 import time
-from collections.abc import Callable
+from collections.abc import AsyncIterator, Callable
 from dataclasses import dataclass
 from datetime import datetime, timedelta
-from typing import Any
+from typing import TYPE_CHECKING, Any, cast
 from uuid import UUID
 
 import aiosmtplib
@@ -39,10 +39,15 @@ from cowork.notifications.rendering import Renderer
 from cowork.shared import db
 from cowork.shared.logging import get_logger
 from cowork.shared.scheduler import Clock
+from cowork.shared.service import ServiceRuntime
+
+if TYPE_CHECKING:
+    from cowork.notifications.app import NotificationsSettings
 
 log = get_logger(__name__)
 
-
+# Where the running dispatcher is in `runtime.components` (the replay route wakes it).
+DISPATCHER = "dispatcher"
 
 @dataclass(frozen=True)
 class DispatchPolicy:
@@ -159,6 +164,8 @@ class Dispatcher:
         self._wake.set()  # a slot is free
 
     async def stop(self, grace_seconds: float = 10.0) -> None:
+        """Bounded, whatever the receivers and the database do: attempts in flight get
+        `grace_seconds` to finish, then the outcomes in hand as long again to be recorded."""
         self._stopping = True
         self._wake.set()
         if self._inflight:
@@ -166,7 +173,10 @@ class Dispatcher:
             for task in pending:  # left `sending`: claimed again once the lease runs out
                 task.cancel()
         if self._settler is not None:
-            await self._outcomes.join()  # every outcome in hand is recorded before the pool closes
+            # Every outcome in hand is recorded before the pool closes, unless the database
+            # does not answer: then those rows too are claimed again after their lease.
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(self._outcomes.join(), grace_seconds)
             self._settler.cancel()
         await self._http.aclose()
         await self._smtp.close()
@@ -303,6 +313,28 @@ class Dispatcher:
             # Even a 4xx is retried: a partner fixing a misconfigured endpoint should not lose
             # the events of the meantime. After the last attempt the delivery is dead.
             raise RetryLater(f"HTTP {response.status_code}")
+
+
+@contextlib.asynccontextmanager
+async def dispatcher_worker(runtime: ServiceRuntime) -> AsyncIterator[Dispatcher]:
+    """The service's background worker: started once the runtime is (it needs the pool),
+    stopped before the runtime closes the pool. Offered to the routes as
+    `runtime.components[DISPATCHER]`."""
+    settings = cast("NotificationsSettings", runtime.settings)
+    dispatcher = Dispatcher(
+        runtime.db, dsn=settings.database_url.get_secret_value(),
+        policy=settings.dispatch_policy(), mail_settings=settings.mail_settings(),
+        renderer=Renderer(settings.templates_dir, settings.space_timezone), clock=runtime.clock)
+    task = asyncio.create_task(dispatcher.run(), name="dispatcher")
+    runtime.components[DISPATCHER] = dispatcher
+    try:
+        yield dispatcher
+    finally:
+        runtime.components.pop(DISPATCHER, None)
+        await dispatcher.stop()
+        task.cancel()
+        # Bounded too: the loop's LISTEN connection may be slow to close.
+        await asyncio.wait([task], timeout=5)
 
 
 def _payload(row: asyncpg.Record) -> dict[str, Any]:

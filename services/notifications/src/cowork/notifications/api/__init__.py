@@ -1,0 +1,5 @@
+"""HTTP API v1 of the notifications service (API.md), one router per OpenAPI tag."""
+
+from cowork.notifications.api import deliveries, preferences, webhooks
+
+ROUTERS = [webhooks.router, deliveries.router, preferences.router]
