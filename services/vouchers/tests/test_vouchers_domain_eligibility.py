@@ -3,11 +3,11 @@ the months of a partita IVA."""
 
 from __future__ import annotations
 
-from datetime import date, timedelta
+from datetime import UTC, date, datetime, timedelta
 
 import pytest
 
-from cowork.vouchers.domain.dates import add_months
+from cowork.vouchers.domain.dates import add_months, rome_date, start_of_day
 from cowork.vouchers.domain.eligibility import (
     Declarations,
     EligibilityOutcome,
@@ -15,6 +15,8 @@ from cowork.vouchers.domain.eligibility import (
     age_on,
     check_eligibility,
     condition_deadline_missed,
+    declarations_of,
+    eligibility_rules,
 )
 
 TUSCANY = EligibilityRules(
@@ -125,3 +127,24 @@ def test_no_rules_means_everyone_is_eligible() -> None:
 ])
 def test_add_months(day: date, months: int, expected: date) -> None:
     assert add_months(day, months) == expected
+
+
+def test_declarations_and_rules_as_stored() -> None:
+    assert declarations_of({}) == Declarations()
+    assert declarations_of({"birth_date": "1990-05-01", "residence_istat": "048017",
+                            "statuses": ["unemployed"], "disability": True,
+                            "partita_iva_opened_on": "2026-01-15", "tax_code": "X"}) == \
+        Declarations(date(1990, 5, 1), "048017", frozenset({"unemployed"}), True,
+                     date(2026, 1, 15))
+    assert eligibility_rules({}) == EligibilityRules()
+    assert eligibility_rules({"residence_istat": ["048017"], "min_age": 18, "max_age": 40,
+                              "disability_lifts_max_age": True, "requires_partita_iva": True,
+                              "partita_iva_grace_days": 30}) == EligibilityRules(
+        residence_istat=frozenset({"048017"}), min_age=18, max_age=40,
+        disability_lifts_max_age=True, requires_partita_iva=True, partita_iva_grace_days=30)
+
+
+def test_a_deadline_falls_due_at_midnight_in_rome() -> None:
+    assert rome_date(datetime(2027, 3, 31, 22, 0, tzinfo=UTC)) == date(2027, 4, 1)
+    assert start_of_day(date(2027, 4, 1)) == datetime(2027, 3, 31, 22, 0, tzinfo=UTC)
+    assert start_of_day(date(2027, 1, 1)) == datetime(2026, 12, 31, 23, 0, tzinfo=UTC)

@@ -3,6 +3,7 @@ validity, and the transparency threshold."""
 
 from __future__ import annotations
 
+import uuid
 from datetime import date
 
 from hypothesis import given
@@ -15,7 +16,9 @@ from cowork.vouchers.domain.grants import (
     de_minimis_window_start,
     grant_amount,
     needs_publication,
+    undertaking_key,
     voucher_valid_until,
+    voucher_validity,
 )
 
 EUR = 100  # cents
@@ -98,3 +101,24 @@ def test_transparency_flags_grants_above_1000_a_year() -> None:
     assert not needs_publication(1_000 * EUR)
     assert needs_publication(1_000 * EUR + 1)
     assert not needs_publication(0)
+
+
+def test_a_voucher_is_valid_from_the_grant_for_at_most_its_months() -> None:
+    starts, ends = date(2027, 1, 1), date(2028, 12, 31)
+    assert voucher_validity(date(2027, 3, 10), starts, ends, 12) == (
+        date(2027, 3, 10), date(2028, 3, 9))
+    # granted before the programme starts: valid from its start
+    assert voucher_validity(date(2026, 12, 1), starts, ends, 12) == (starts, date(2027, 12, 31))
+    assert voucher_validity(date(2028, 6, 1), starts, ends, 12) == (date(2028, 6, 1), ends)
+    for no_limit in (None, 0):
+        assert voucher_validity(date(2027, 3, 10), starts, ends, no_limit) == (
+            date(2027, 3, 10), ends)
+
+
+def test_one_undertaking_is_one_key_and_the_register_holds_no_tax_code() -> None:
+    member, other = uuid.UUID(int=1), uuid.UUID(int=2)
+    key = undertaking_key(member, "RSSMRA80A01H501U")
+    assert key == undertaking_key(other, " rssmra80a01h501u ")  # same undertaking, any member
+    assert key.startswith("tax:") and "RSSMRA" not in key.upper()
+    assert undertaking_key(member, None) == undertaking_key(member, "") == f"member:{member}"
+    assert undertaking_key(member, "RSSMRA80A01H501U") != undertaking_key(member, "VRDLGU80A01H501X")

@@ -15,7 +15,14 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from cowork.vouchers.domain.statements import STATEMENT_COLUMNS, StatementLine, render_statement
+from cowork.vouchers.domain.statements import (
+    STATEMENT_COLUMNS,
+    StatementLine,
+    first_unissued,
+    month_of,
+    next_month,
+    render_statement,
+)
 
 EUR = 100  # cents
 T0 = datetime(2027, 3, 1, 9, 0, tzinfo=UTC)
@@ -118,3 +125,14 @@ def test_a_statement_refuses_inconsistent_lines() -> None:
     naive = line(7, 0, 10, at=datetime(2027, 3, 1, 9, 0))
     with pytest.raises(ValueError):
         render_statement(PROGRAMME, "2027-03", [naive])
+
+
+def test_a_line_lands_in_the_first_month_not_issued_yet() -> None:
+    # 22:00 UTC on 31 March is midnight, 1 April, in Rome (CEST)
+    assert month_of(datetime(2027, 3, 31, 21, 59, tzinfo=UTC)) == "2027-03"
+    assert month_of(datetime(2027, 3, 31, 22, 0, tzinfo=UTC)) == "2027-04"
+    assert next_month("2027-03") == "2027-04"
+    assert next_month("2027-12") == "2028-01"
+    assert first_unissued("2027-03", set()) == "2027-03"
+    assert first_unissued("2027-03", {"2027-03", "2027-04", "2027-06"}) == "2027-05"
+    assert first_unissued("2027-12", {"2027-12"}) == "2028-01"
