@@ -52,8 +52,15 @@ from cowork.shared.kafka import reliable_producer
 from cowork.shared.settings import LOCAL_DEV_JWT_SECRET
 from cowork.shared.testing import Infra, free_port, start_infra
 from cowork.shared.testing.cpu import Sample, cpu_seconds, cpu_us_per_operation, processes_cpu
-from cowork.vouchers import commands, demo, domain, store
+from cowork.vouchers import commands, demo
 from cowork.vouchers.app import MIGRATIONS
+from cowork.vouchers.commands.ledger import SOURCE
+from cowork.vouchers.commands.redemptions import redeem_many
+from cowork.vouchers.domain import ledger
+from cowork.vouchers.domain.redemptions import Source
+from cowork.vouchers.domain.statements import month_of
+from cowork.vouchers.store import ledger as ledger_store
+from cowork.vouchers.store import redemptions as redemptions_store
 
 N = int(os.environ.get("BENCH_REDEMPTIONS", "3000"))
 # The raw inserts are fast: more of them, so each run lasts seconds, not a fraction of one.
@@ -149,16 +156,16 @@ async def _raw_ledger(dsn: str, rows: str = _EVERY_ROW
             application = await commands.apply(conn, programme["id"], member, {}, now)
             assert application["voucher_id"] is not None, application
             holders.append((application["voucher_id"], member))
-    period, space_id, used_on = commands.month_of(now), uuid.uuid4(), now.date()
+    period, space_id, used_on = month_of(now), uuid.uuid4(), now.date()
     subsidy = CHARGE_CENTS // 2
-    postings = domain.postings(domain.Movement.REDEEM, subsidy)
+    postings = ledger.postings(ledger.Movement.REDEEM, subsidy)
     turn = itertools.count()
 
     async def write_ledger_rows(conn: asyncpg.Connection) -> None:
         voucher, member = holders[next(turn) % MEMBERS]
-        await store.insert_ledger_transaction(
+        await ledger_store.insert_ledger_transaction(
             conn, transaction_id=uuid.uuid4(), programme_id=programme["id"],
-            movement=domain.Movement.REDEEM, amount_cents=subsidy, recorded_at=datetime.now(UTC),
+            movement=ledger.Movement.REDEEM, amount_cents=subsidy, recorded_at=datetime.now(UTC),
             postings=postings,
             facts={"voucher_id": voucher, "member_id": member, "source_type": "booking",
                    "source_id": uuid.uuid4(), "source_event_id": uuid.uuid4(),
@@ -172,7 +179,7 @@ async def _raw_ledger(dsn: str, rows: str = _EVERY_ROW
         _, event = outbox.outbox_values(ev.VoucherRedeemed(
             voucher_id=voucher, member_id=member, source_type="booking", source_id=booking,
             price_cents=CHARGE_CENTS, subsidy_cents=subsidy, remaining_cents=0),
-            source=commands.SOURCE)
+            source=SOURCE)
         await conn.execute(
             _RAW_REDEMPTION, uuid.uuid4(), programme["id"], voucher, member, booking,
             uuid.uuid4(), space_id, CHARGE_CENTS, subsidy, [p.account.value for p in postings],
@@ -189,7 +196,7 @@ async def _raw_ledger(dsn: str, rows: str = _EVERY_ROW
         recorded_at = datetime.now(UTC)
         for _ in range(count):
             voucher, member = holders[next(turn) % MEMBERS]
-            balances.apply(domain.Movement.REDEEM, subsidy)
+            balances.apply(ledger.Movement.REDEEM, subsidy)
             remaining[voucher] -= subsidy
             booking = uuid.uuid4()
             redemptions.append({
@@ -199,7 +206,7 @@ async def _raw_ledger(dsn: str, rows: str = _EVERY_ROW
                 "resource_kind": "hot_desk", "used_on": used_on, "price_cents": CHARGE_CENTS,
                 "charged_cents": CHARGE_CENTS, "subsidy_cents": subsidy,
                 "recorded_at": recorded_at})
-            events.append(store.RedemptionEvent(ev.VoucherRedeemed(
+            events.append(redemptions_store.RedemptionEvent(ev.VoucherRedeemed(
                 voucher_id=voucher, member_id=member, source_type="booking", source_id=booking,
                 price_cents=CHARGE_CENTS, subsidy_cents=subsidy,
                 remaining_cents=remaining[voucher])))
@@ -207,20 +214,20 @@ async def _raw_ledger(dsn: str, rows: str = _EVERY_ROW
             'INSERT INTO inbox (consumer, event_id, event_type, topic, "partition", "offset") '
             "SELECT 'raw', id, 'cowork.booking.booking.confirmed.v1', 'raw', 0, 0 "
             "FROM unnest($1::uuid[]) AS e (id)", [r["source_event_id"] for r in redemptions])
-        await store.record_redemptions(
+        await redemptions_store.record_redemptions(
             conn, redemptions=redemptions, statement_periods=[period] * count,
             balances={programme["id"]: balances},
             remaining_cents={r["voucher_id"]: remaining[r["voucher_id"]] for r in redemptions},
-            events=events, now=recorded_at, source=commands.SOURCE)
+            events=events, now=recorded_at, source=SOURCE)
 
     if rows == _SET_BASED:
         return pool, write_set_based
     return pool, write_every_row if rows == _EVERY_ROW else write_ledger_rows
 
 
-async def _balances_of(pool: asyncpg.Pool, programme_id: uuid.UUID) -> domain.ProgrammeBalances:
+async def _balances_of(pool: asyncpg.Pool, programme_id: uuid.UUID) -> ledger.ProgrammeBalances:
     async with pool.acquire() as conn:
-        balances = await store.lock_balances(conn, programme_id)
+        balances = await ledger_store.lock_balances(conn, programme_id)
     assert balances is not None
     return balances
 
@@ -425,7 +432,7 @@ async def bench_use_case(dsn: str, space_id: uuid.UUID, members: list[uuid.UUID]
     the database the service just used (service stopped): no Kafka, no inbox, no relay. Splits
     the service's gap to the raw limit between the use case's SQL and the pipeline."""
     pool = await db.create_pool(dsn, min_size=1, max_size=1)
-    sources = [commands.Source(
+    sources = [Source(
         type="booking", id=e.data.booking_id, event_id=e.id,  # type: ignore[union-attr]
         member_id=e.data.member_id, price_cents=CHARGE_CENTS,  # type: ignore[union-attr]
         charged_cents=CHARGE_CENTS, used_on=e.data.start.date(),  # type: ignore[union-attr]
@@ -437,8 +444,8 @@ async def bench_use_case(dsn: str, space_id: uuid.UUID, members: list[uuid.UUID]
     async with pool.acquire() as conn:
         for first in range(0, N, BATCH):
             async with conn.transaction():
-                redeemed += await commands.redeem_many(conn, sources[first:first + BATCH],
-                                                       datetime.now(UTC))
+                redeemed += await redeem_many(conn, sources[first:first + BATCH],
+                                              datetime.now(UTC))
     elapsed = time.perf_counter() - started
     cpu = cpu_us_per_operation(before, _cpu_by_process(None), N)
     await pool.close()

@@ -9,7 +9,8 @@ import asyncpg
 import pytest
 from vouchers_testkit import OFFICER, Vouchers, member_token
 
-from cowork.vouchers import domain, store
+from cowork.vouchers.domain.ledger import Account, Movement, Posting
+from cowork.vouchers.store.ledger import insert_ledger_transaction
 
 pytestmark = [pytest.mark.infra]
 
@@ -25,12 +26,12 @@ async def test_the_ledger_refuses_updates_deletes_and_unbalanced_transactions(sv
         with pytest.raises(asyncpg.CheckViolationError, match="does not balance"):
             async with conn.transaction():
                 tx = uuid4()
-                await store.insert_ledger_transaction(
+                await insert_ledger_transaction(
                     conn, transaction_id=tx, programme_id=UUID(programme["id"]),
-                    movement=domain.Movement.GRANT, amount_cents=100,
+                    movement=Movement.GRANT, amount_cents=100,
                     recorded_at=svc.clock(), facts={},
-                    postings=[domain.Posting(domain.Account.AVAILABLE, -100),
-                              domain.Posting(domain.Account.COMMITTED, 99)])
+                    postings=[Posting(Account.AVAILABLE, -100),
+                              Posting(Account.COMMITTED, 99)])
         with pytest.raises(asyncpg.CheckViolationError):
             await conn.execute("UPDATE programme_balances SET available_cents = -1")
     await svc.ledger_is_balanced(programme["id"])

@@ -156,10 +156,10 @@ class Vouchers:
     async def ledger_is_balanced(self, programme_id: str) -> dict[str, int]:
         """The auditor's check: postings summed per account equal the balances row, every
         transaction sums to zero and available + committed + disbursed = budget."""
-        from cowork.vouchers import store
+        from cowork.vouchers.store.ledger import account_sums
 
         async with self.runtime.db.acquire() as conn:
-            sums = await store.account_sums(conn, UUID(programme_id))
+            sums = await account_sums(conn, UUID(programme_id))
             unbalanced = await conn.fetchval(
                 "SELECT count(*) FROM (SELECT transaction_id FROM ledger_postings "
                 "GROUP BY transaction_id HAVING sum(amount_cents) <> 0) t")

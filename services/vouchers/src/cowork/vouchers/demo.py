@@ -9,7 +9,10 @@ from typing import Any
 from cowork.shared.demo_ids import DEMO_SPACE_ID
 from cowork.shared.logging import get_logger
 from cowork.shared.service import ServiceRuntime
-from cowork.vouchers import commands, store
+from cowork.vouchers.commands.accreditations import accredit
+from cowork.vouchers.commands.programmes import open_programme
+from cowork.vouchers.domain.dates import rome_date
+from cowork.vouchers.store import accreditations, programmes
 
 log = get_logger(__name__)
 
@@ -35,13 +38,13 @@ def milan_2013(today: date) -> dict[str, Any]:
 
 async def load(runtime: ServiceRuntime) -> None:
     now = runtime.clock()
-    today = commands.rome_date(now)
+    today = rome_date(now)
     async with runtime.db.acquire() as conn, conn.transaction():
         # Both steps under one advisory lock: two replicas starting together load it once.
-        await conn.execute("SELECT pg_advisory_xact_lock(hashtext('cowork.vouchers.demo'))")
-        if not await conn.fetchval("SELECT 1 FROM programmes WHERE name = $1", PROGRAMME_NAME):
-            await commands.open_programme(conn, milan_2013(today), now)
-        if await store.open_accreditation(conn, DEMO_SPACE_ID) is None:
-            await commands.accredit(conn, DEMO_SPACE_ID, today,
-                                    "demo: Biblioteca Civica, 10 desks", now)
+        await programmes.lock_demo_loading(conn)
+        if not await programmes.programme_named(conn, PROGRAMME_NAME):
+            await open_programme(conn, milan_2013(today), now)
+        if await accreditations.open_accreditation(conn, DEMO_SPACE_ID) is None:
+            await accredit(conn, DEMO_SPACE_ID, today, "demo: Biblioteca Civica, 10 desks",
+                           now)
     log.info("demo data loaded", programme=PROGRAMME_NAME, space_id=str(DEMO_SPACE_ID))
