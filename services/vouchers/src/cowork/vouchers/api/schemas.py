@@ -6,7 +6,7 @@ from datetime import date, datetime
 from typing import Annotated, Any, Literal
 from uuid import UUID
 
-from pydantic import Field, PlainSerializer, WithJsonSchema, field_validator, model_validator
+from pydantic import ConfigDict, Field, PlainSerializer, WithJsonSchema, field_validator, model_validator
 
 from cowork.shared.api import ApiDate, BigCents, Page, Representation, Strict, Text
 from cowork.vouchers import domain
@@ -272,6 +272,9 @@ class LedgerEntryView(Representation):
 
 
 class LedgerPage(Page[LedgerEntryView]):
+    # A representation like the others: a field added to the answer is never silently lost.
+    model_config = ConfigDict(extra="allow")
+
     entries: list[LedgerEntryView] = Field(description="the page's items, as API.md names them")
     balances: Balances
 
