@@ -19,8 +19,8 @@ MemberKind = Literal["person", "organisation"]
 SnakeCode = Annotated[str, Field(pattern=r"^[a-z][a-z0-9_]{0,49}$")]
 Istat = Annotated[str, Field(pattern=r"^[0-9]{6}$", description="ISTAT municipality code")]
 PositiveCents = Annotated[BigCents, Field(ge=1)]
-TaxCode = Annotated[str, Field(pattern=r"^[A-Za-z0-9]{11}$|^[A-Za-z0-9]{16}$",
-                               description="codice fiscale or partita IVA")]
+TAX_CODE = r"^[A-Za-z0-9]{11}$|^[A-Za-z0-9]{16}$"  # codice fiscale (16) or partita IVA (11)
+TaxCode = Annotated[str, Field(pattern=TAX_CODE, description="codice fiscale or partita IVA")]
 Desks = Annotated[int, Field(ge=0, le=100_000)]
 # A time as the service has always written it (`isoformat()`, `+00:00`), not re-spelt `Z`.
 Moment = Annotated[datetime, PlainSerializer(lambda moment: moment.isoformat(), return_type=str),

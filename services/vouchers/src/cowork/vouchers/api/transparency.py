@@ -14,7 +14,7 @@ from cowork.shared.http import invalid
 from cowork.shared.service import Runtime, ServiceRuntime
 from cowork.vouchers import commands, domain, store
 from cowork.vouchers.api.dependencies import Year, programme_or_404
-from cowork.vouchers.api.schemas import BeneficiariesView, DeMinimisView, in_range
+from cowork.vouchers.api.schemas import TAX_CODE, BeneficiariesView, DeMinimisView, in_range
 from cowork.vouchers.api.views import beneficiary_view
 
 router = v1_router(tags=["transparency"])
@@ -52,7 +52,7 @@ async def transparency(year: Year, runtime: Runtime, caller: Caller) -> dict[str
     return await _beneficiaries(runtime, None, year, published_only=True)
 
 
-TaxCodeQuery = Annotated[str, Query(pattern=r"^[A-Za-z0-9]{11}$|^[A-Za-z0-9]{16}$")]
+TaxCodeQuery = Annotated[str, Query(pattern=TAX_CODE)]
 
 
 @router.get("/de-minimis", response_model=DeMinimisView, responses=error_responses(403, 422))
