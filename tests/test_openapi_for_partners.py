@@ -3,14 +3,18 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from typing import Any
 
 import pytest
+from fastapi import FastAPI
 
 from cowork.booking.app import BookingSettings
 from cowork.booking.app import create_app as create_booking
 from cowork.membership.app import MembershipSettings
 from cowork.membership.app import create_app as create_membership
+from cowork.vouchers.app import VouchersSettings
+from cowork.vouchers.app import create_app as create_vouchers
 
 # The operation ids clients are generated with: renaming one breaks every partner's code.
 STABLE_OPERATION_IDS = {
@@ -28,6 +32,8 @@ STABLE_OPERATION_IDS = {
 
 
 def _spec(service: str) -> dict[str, Any]:
+    if service in MORE_SERVICES:
+        return MORE_SERVICES[service]().openapi()
     if service == "membership":
         return create_membership(MembershipSettings()).openapi()
     return create_booking(BookingSettings()).openapi()
@@ -142,3 +148,29 @@ def test_notifications_every_error_status_answers_the_error_body() -> None:
 def test_notifications_metrics_are_documented_as_text() -> None:
     content = _notifications_spec()["paths"]["/metrics"]["get"]["responses"]["200"]["content"]
     assert [media.split(";")[0] for media in content] == ["text/plain"]
+# ---------------------------------------------------------------- vouchers
+# The checks above, for vouchers: a parametrisation of its own, so that each service's
+# addition merges without touching the others' lines.
+
+MORE_SERVICES: dict[str, Callable[[], FastAPI]] = {
+    "vouchers": lambda: create_vouchers(VouchersSettings())}
+STABLE_OPERATION_IDS["vouchers"] = {
+    "open_programme", "programmes", "programme", "close", "ledger", "apply",
+    "programme_applications", "applications", "application", "vouchers", "voucher", "revoke",
+    "declare_partita_iva", "statement", "issue_statement", "programme_beneficiaries",
+    "transparency", "de_minimis", "accredit", "accredited_spaces", "end_accreditation"}
+VOUCHERS_CHECKS = [test_operation_ids_are_the_stable_function_names,
+                   test_every_success_has_a_typed_body,
+                   test_every_error_status_answers_the_error_body,
+                   test_lists_are_pages_with_a_cursor_and_a_limit,
+                   test_metrics_are_documented_as_text]
+
+
+@pytest.mark.parametrize("check", VOUCHERS_CHECKS, ids=[c.__name__ for c in VOUCHERS_CHECKS])
+def test_vouchers(check: Callable[[str], None]) -> None:
+    check("vouchers")
+
+
+def test_every_vouchers_operation_is_checked() -> None:
+    ids = {op["operationId"] for _, _, op in _operations(_spec("vouchers"))}
+    assert ids == STABLE_OPERATION_IDS["vouchers"]

@@ -4,6 +4,8 @@ balances)."""
 
 from __future__ import annotations
 
+import base64
+import json
 from typing import Any
 from uuid import uuid4
 
@@ -65,3 +67,34 @@ async def test_generated_programmes_and_applications_never_get_a_500(svc: Vouche
         _answered_well(response)
     for programme_id in opened:
         await svc.ledger_is_balanced(programme_id)
+
+
+def _raw_cursor(key: Any) -> str:
+    """A cursor as a client could forge one: any JSON, base64-encoded."""
+    return base64.urlsafe_b64encode(json.dumps(key).encode()).decode()
+
+
+MALFORMED_CURSORS = {
+    "not base64": "zzz",
+    "an id that is a number": _raw_cursor(["2027-03-01T09:00:00+00:00", 5]),
+    "a time out of every range": _raw_cursor(["0001-01-01T00:00:00+01:00", str(uuid4())]),
+    "a naive time": _raw_cursor(["2027-03-01T09:00:00", str(uuid4())]),
+    "an object": _raw_cursor({"seq": 1}),
+    "not ASCII": "caf%C3%A9",
+}
+LISTS = ["/v1/programmes", "/v1/applications?member_id={member}", "/v1/vouchers",
+         "/v1/accredited-spaces", "/v1/programmes/{programme}/applications",
+         "/v1/programmes/{programme}/ledger"]
+
+
+@pytest.mark.parametrize("cursor", list(MALFORMED_CURSORS.values()), ids=list(MALFORMED_CURSORS))
+async def test_a_malformed_cursor_is_a_422_naming_it_on_every_list(svc: Vouchers,
+                                                                   cursor: str) -> None:
+    """A cursor is opaque, but a client may send anything as one: never a 500."""
+    programme = await svc.programme()
+    for path in LISTS:
+        url = path.format(member=uuid4(), programme=programme["id"])
+        response = await svc.client.get(f"{url}{'&' if '?' in url else '?'}cursor={cursor}",
+                                        headers=OFFICER)
+        assert response.status_code == 422, (path, response.status_code, response.text)
+        assert response.json()["error"]["field"] == "cursor", (path, response.text)

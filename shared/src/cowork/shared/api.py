@@ -83,6 +83,9 @@ Count = Annotated[int, Field(ge=0, le=INT32_MAX)]
 # Money in cents: at most ten million euros, so a price times any quantity the services
 # multiply it by stays inside PostgreSQL's `integer`.
 Cents = Annotated[int, Field(ge=0, le=1_000_000_000)]
+# Money in `bigint` columns (a subsidy programme's budget, its caps and its ledger): at most ten
+# billion euros, so sums of many such amounts stay far inside `bigint`.
+BigCents = Annotated[int, Field(ge=0, le=1_000_000_000_000)]
 
 
 def _date_in_range(value: date) -> date:

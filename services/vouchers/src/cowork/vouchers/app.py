@@ -1,17 +1,19 @@
-"""Wiring of the vouchers service."""
+"""The vouchers service, declared."""
 
 from __future__ import annotations
 
+from collections.abc import Mapping, Sequence
 from pathlib import Path
 
-from fastapi import FastAPI
 from pydantic_settings import SettingsConfigDict
 
+from cowork.shared.definition import ServiceDefinition
 from cowork.shared.events import topics
-from cowork.shared.scheduler import Clock, system_clock
-from cowork.shared.service import ConsumerSpec, ServiceRuntime
+from cowork.shared.scheduler import Clock, JobHandler
+from cowork.shared.service import ConsumerSpec
 from cowork.shared.settings import ServiceSettings
-from cowork.vouchers import api, commands, demo, handlers
+from cowork.vouchers import commands, demo, handlers
+from cowork.vouchers.api import ROUTERS
 
 MIGRATIONS = Path(__file__).parent / "migrations"
 
@@ -24,25 +26,28 @@ class VouchersSettings(ServiceSettings):
     demo_data: bool = False
 
 
-def create_runtime(settings: VouchersSettings | None = None,
-                   clock: Clock = system_clock) -> ServiceRuntime:
-    settings = settings or VouchersSettings()
-    return ServiceRuntime(
-        settings=settings,
-        migrations=MIGRATIONS,
-        publishes=[topics.VOUCHERS_EVENTS],
-        consumers=[ConsumerSpec("redemptions", [topics.BOOKING_EVENTS, topics.MEMBERSHIP_EVENTS],
-                                handlers.handlers(clock))],
-        jobs=commands.JOBS,
-        clock=clock,
-        on_started=demo.load if settings.demo_data else None,
-    )
+def consumers(settings: VouchersSettings, clock: Clock) -> Sequence[ConsumerSpec]:
+    """Redemptions from booking's and membership's events (and the replicas they keep)."""
+    return [ConsumerSpec("redemptions", [topics.BOOKING_EVENTS, topics.MEMBERSHIP_EVENTS],
+                         handlers.handlers(clock))]
 
 
-def create_app(settings: VouchersSettings | None = None, clock: Clock = system_clock) -> FastAPI:
-    settings = settings or VouchersSettings()
-    runtime = create_runtime(settings, clock)
-    return runtime.create_app(
-        title="Cowork vouchers", routers=[api.router(runtime)],
-        description="Municipal subsidy programmes, vouchers, redemptions from events, an "
-                    "append-only double-entry ledger and monthly statements.")
+def jobs(settings: VouchersSettings) -> Mapping[str, JobHandler]:
+    return commands.JOBS
+
+
+SERVICE = ServiceDefinition(
+    title="Cowork vouchers",
+    description="Municipal subsidy programmes, vouchers, redemptions from events, an "
+                "append-only double-entry ledger and monthly statements.",
+    settings=VouchersSettings,
+    migrations=MIGRATIONS,
+    routers=ROUTERS,
+    publishes=[topics.VOUCHERS_EVENTS],
+    consumers=consumers,
+    jobs=jobs,
+    demo=demo.load,
+)
+
+create_app = SERVICE.app
+create_runtime = SERVICE.runtime

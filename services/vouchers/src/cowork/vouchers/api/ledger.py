@@ -1,0 +1,36 @@
+"""The programme's append-only double-entry ledger."""
+
+# No `from __future__ import annotations`: FastAPI reads these annotations at runtime.
+
+from typing import Any
+from uuid import UUID
+
+from cowork.shared.api import CursorParam, Limit, error_responses, v1_router
+from cowork.shared.auth import Caller, require_roles
+from cowork.shared.service import Runtime
+from cowork.vouchers import store
+from cowork.vouchers.api.dependencies import page_of, programme_or_404, seq_after
+from cowork.vouchers.api.schemas import LedgerPage
+from cowork.vouchers.api.views import balances_view, ledger_view
+
+router = v1_router(tags=["ledger"])
+
+
+@router.get("/programmes/{programme_id}/ledger", response_model=LedgerPage,
+            responses=error_responses(403, 404, 422))
+async def ledger(programme_id: UUID, runtime: Runtime, caller: Caller,
+                 cursor: CursorParam = None, limit: Limit = 100) -> dict[str, Any]:
+    """Every transaction of the programme in the order recorded, with its postings
+    (+ into an account, - out of it; each transaction sums to zero). The page is in
+    `items`, and in `entries` as API.md names it."""
+    require_roles(caller, "officer")
+    after = seq_after(cursor)
+    async with runtime.db.acquire() as conn:
+        programme = await programme_or_404(conn, programme_id)
+        rows = await store.ledger_page(conn, programme_id, after, limit + 1)
+    result = page_of([ledger_view(t) for t in rows], rows, limit, lambda t: (t["seq"],))
+    # API.md: "GET /v1/programmes/{id}/ledger — entries". The page's `items` under the
+    # spec's name too.
+    result["entries"] = result["items"]
+    result["balances"] = balances_view(programme)
+    return result
