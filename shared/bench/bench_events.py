@@ -44,7 +44,8 @@ from cowork.shared.consumer import EventConsumer, applies_batches
 from cowork.shared.events import Envelope
 from cowork.shared.events.topics import TopicSpec
 from cowork.shared.kafka import ensure_topics, reliable_producer
-from cowork.shared.outbox import OutboxRelay, add_events
+from cowork.shared.outbox import add_events
+from cowork.shared.relay import OutboxRelay
 from cowork.shared.settings import ServiceSettings
 from cowork.shared.testing import Infra, start_infra
 from cowork.shared.testing.cpu import machine_busy_seconds

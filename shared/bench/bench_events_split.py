@@ -171,7 +171,7 @@ def relay(bootstrap: str, dsn: str, prefix: str, go: Any, results: Any) -> None:
     async def run() -> None:
         from cowork.shared import db
         from cowork.shared.kafka import reliable_producer
-        from cowork.shared.outbox import OutboxRelay
+        from cowork.shared.relay import OutboxRelay
 
         pool = await db.create_pool(dsn, min_size=1, max_size=2)
         producer = reliable_producer(bootstrap, client_id="bench-split-relay")

@@ -34,7 +34,7 @@ from cowork.shared.events.topics import TopicSpec, dlq_topic, spec_for
 from cowork.shared.http import health_router, install_error_handlers, install_metrics_middleware
 from cowork.shared.kafka import KafkaWatch, ResilientProducer, ensure_topics, reliable_producer
 from cowork.shared.logging import configure_logging, get_logger
-from cowork.shared.outbox import OutboxRelay, measure_backlog
+from cowork.shared.relay import OutboxRelay, measure_backlog
 from cowork.shared.retention import Retention, purge
 from cowork.shared.scheduler import Clock, JobHandler, Scheduler, system_clock
 from cowork.shared.settings import ServiceSettings
