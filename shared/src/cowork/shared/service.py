@@ -4,9 +4,9 @@ consumers and scheduler, and the FastAPI app around its routers.
 A service's `app.py` builds a `ServiceRuntime` with what it owns and hands its routers to
 `create_app`; the lifespan starts everything in order and stops it in reverse on SIGTERM
 (uvicorn turns SIGTERM into a lifespan shutdown): the HTTP server stops taking requests, the
-consumers finish the batch in hand (its offsets are committed behind it, so the last batch's
-commit may be cut short and the batch redelivered to the inbox), the relay and scheduler
-finish their transaction.
+consumers finish the batch in hand and wait for its offset commit (a batch that outlasts the
+stop is cut short and redelivered to the inbox), the relay and scheduler finish their
+transaction.
 """
 
 from __future__ import annotations
