@@ -35,7 +35,6 @@ from pathlib import Path
 
 import asyncpg
 from aiokafka import AIOKafkaConsumer, AIOKafkaProducer
-from faststream.kafka import KafkaBroker
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "tests"))
 
@@ -44,10 +43,12 @@ from cowork.shared.consumer import EventConsumer, applies_batches
 from cowork.shared.events import Envelope
 from cowork.shared.events.topics import TopicSpec
 from cowork.shared.kafka import ensure_topics, reliable_producer
-from cowork.shared.outbox import OutboxRelay, add_events
+from cowork.shared.outbox import add_events
+from cowork.shared.relay import OutboxRelay
 from cowork.shared.settings import ServiceSettings
 from cowork.shared.testing import Infra, start_infra
 from cowork.shared.testing.cpu import machine_busy_seconds
+from cowork.shared.transport import FetchLoop
 
 from support import MIGRATIONS, SOURCE, TOPIC, Sequenced
 
@@ -188,13 +189,12 @@ async def bench_cowork(bootstrap: str, dsn: str, prefix: str, *, live: bool) -> 
             applied_at[dict(r.headers)["ce_id"]] = now
 
     consumer.apply_records = timed_apply  # type: ignore[method-assign]
-    broker = KafkaBroker(bootstrap, logger=None)
-    consumer.register(broker)
+    loop = FetchLoop.connect(consumer, bootstrap, client_id="bench-cowork")
 
     async def start_pipeline() -> asyncio.Task[None]:
         return asyncio.create_task(relay.run())
 
-    await broker.start()
+    await loop.start()
     await _send_warm_up(producer, prefix + TOPIC)
     await asyncio.wait_for(warmed_up.wait(), 60)  # the only record so far
     applied_at.clear()
@@ -234,7 +234,7 @@ async def bench_cowork(bootstrap: str, dsn: str, prefix: str, *, live: bool) -> 
     finished = max(applied_at.values())
     relay.stop()
     await relay_task
-    await broker.stop()
+    await loop.stop()
     await producer.stop()
     await pool.close()
     latencies = [(applied_at[str(i).encode()] - committed_at[i]) * 1000 for i in committed_at]

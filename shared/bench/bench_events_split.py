@@ -8,8 +8,8 @@ different machines. Here:
 - **raw**: one process sends N records with an aiokafka producer (acks=all, idempotent), another
   consumes them in a consumer group, committing after each poll;
 - **drain**: N events already committed in an outbox; one process runs the `OutboxRelay`,
-  another an `EventConsumer` (FastStream batch subscriber, inbox and handler in one
-  transaction a batch, offsets after it).
+  another an `EventConsumer` (its aiokafka fetch loop, inbox and handler in one transaction
+  a batch, offsets after it).
 In both, the consumer joins its group first, then the publisher is told to start; throughput
 is N / (publisher start → last event consumed or applied), clocks read on the same machine.
 Each process freezes its startup heap, as the services do. Prints a table and a `BENCH_JSON`.
@@ -117,11 +117,10 @@ def raw_producer(bootstrap: str, topic: str, go: Any, results: Any) -> None:
 
 def inbox_consumer(bootstrap: str, dsn: str, prefix: str, ready: Any, results: Any) -> None:
     async def run() -> None:
-        from faststream.kafka import KafkaBroker
-
         from cowork.shared import db
         from cowork.shared.consumer import EventConsumer, applies_batches
         from cowork.shared.kafka import reliable_producer
+        from cowork.shared.transport import FetchLoop
 
         from support import TOPIC, Sequenced
 
@@ -150,17 +149,15 @@ def inbox_consumer(bootstrap: str, dsn: str, prefix: str, ready: Any, results: A
                 done.set()
 
         consumer.apply_records = counted  # type: ignore[method-assign]
-        broker = KafkaBroker(bootstrap, logger=None)
-        consumer.register(broker)
-        await broker.start()
-        [subscriber] = broker.subscribers
-        await _joined(subscriber.consumer)
+        loop = FetchLoop.connect(consumer, bootstrap, client_id="bench-split")
+        await loop.start()
+        await _joined(loop)
         _freeze()
         ready.set()
         started = time.process_time()
         await done.wait()
         results.put(("consumer", time.time(), time.process_time() - started))
-        await broker.stop()
+        await loop.stop()
         await producer.stop()
         await pool.close()
 
@@ -171,7 +168,7 @@ def relay(bootstrap: str, dsn: str, prefix: str, go: Any, results: Any) -> None:
     async def run() -> None:
         from cowork.shared import db
         from cowork.shared.kafka import reliable_producer
-        from cowork.shared.outbox import OutboxRelay
+        from cowork.shared.relay import OutboxRelay
 
         pool = await db.create_pool(dsn, min_size=1, max_size=2)
         producer = reliable_producer(bootstrap, client_id="bench-split-relay")

@@ -12,11 +12,13 @@ from collections.abc import Awaitable, Callable
 from pathlib import Path
 
 import asyncpg
+from aiokafka import ConsumerRecord
 
 from cowork.shared import db
+from cowork.shared.events import Envelope
 from cowork.shared.outbox import add_event
 
-from support import SOURCE, Sequenced
+from support import SOURCE, TOPIC, Sequenced
 
 PROCS = Path(__file__).parent / "procs"
 DLQ = "cowork.test.dlq"
@@ -97,3 +99,18 @@ async def fetchval(dsn: str, sql: str, *args: object) -> object:
         return await conn.fetchval(sql, *args)
     finally:
         await conn.close()
+
+
+def record(stream: str, n: int, *, sequence: int | None = None, fail: bool = False,
+           offset: int = 0, envelope: Envelope | None = None) -> ConsumerRecord[bytes, bytes]:
+    """The `n`-th event of `stream` as Kafka hands it over (partition 0 of TOPIC)."""
+    env = envelope or Envelope.wrap(Sequenced(stream=stream, seq=n, fail=fail), source=SOURCE,
+                                    sequence=sequence)
+    return ConsumerRecord(TOPIC, 0, offset, 0, 0, env.subject.encode(), env.value(), None, 0, 0,
+                          env.kafka_headers())
+
+
+async def applied(pool: asyncpg.Pool) -> list[tuple[str, int]]:
+    """The (stream, seq) of the events applied, in the order they were."""
+    return [(r["key"], r["seq"]) for r in await pool.fetch("SELECT key, seq FROM applied "
+                                                            "ORDER BY id")]

@@ -18,14 +18,9 @@ import pytest
 from aiokafka import ConsumerRecord
 
 from cowork.shared import db
-from cowork.shared.consumer import (
-    EventConsumer,
-    PermanentError,
-    RetryPolicy,
-    applies_batches,
-    is_transient,
-)
+from cowork.shared.consumer import EventConsumer, applies_batches
 from cowork.shared.events import Envelope
+from cowork.shared.failures import PermanentError, RetryPolicy
 from cowork.shared.kafka import ResilientProducer, reliable_producer
 from cowork.shared.testing import Infra
 from cowork.shared.testing.kafka import SeenRecord, collect
@@ -134,18 +129,6 @@ async def test_permanent_error_is_dead_lettered_at_once_and_the_rest_applied(
     assert letter.headers["x-attempts"] == "1"
     assert "x-stacktrace" not in letter.headers
     assert [r["seq"] for r in await pool.fetch("SELECT seq FROM applied ORDER BY id")] == [1, 3]
-
-
-def test_what_counts_as_transient() -> None:
-    assert is_transient(ConnectionRefusedError())
-    assert is_transient(asyncpg.ConnectionDoesNotExistError("closed in the middle"))
-    assert is_transient(asyncpg.InterfaceError("cannot perform operation: connection is closed"))
-    assert is_transient(asyncpg.SerializationError("could not serialize"))
-    assert is_transient(TimeoutError())
-    assert not is_transient(asyncpg.InterfaceError("the server expects 2 arguments, 1 passed"))
-    assert not is_transient(FileNotFoundError("template.txt"))
-    assert not is_transient(asyncpg.UniqueViolationError("duplicate key"))
-    assert not is_transient(ValueError("bad data"))
 
 
 async def test_a_batch_handler_gets_consecutive_runs_and_a_redelivery_changes_nothing(

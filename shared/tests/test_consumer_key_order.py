@@ -1,4 +1,5 @@
-"""Per-key order at the consumer: a dead letter holds its key, a late event is not applied.
+"""Per-key order at the consumer: a late or repeated event is not applied, in a batch or one by
+one. (A dead letter holding its key: test_dead_letters.py.)
 
 Driven in-process through `EventConsumer.apply_records` with records as Kafka hands them over.
 """
@@ -11,24 +12,16 @@ import asyncpg
 import pytest
 from aiokafka import ConsumerRecord
 
-from cowork.shared import db, dlq
+from cowork.shared import db
 from cowork.shared.consumer import EventConsumer, RetryPolicy
 from cowork.shared.events import Envelope
 from cowork.shared.kafka import ResilientProducer, reliable_producer
 from cowork.shared.testing import Infra
 
-from sharedkit import DLQ
+from sharedkit import DLQ, applied, record
 from support import SOURCE, TOPIC, Sequenced, record_applied
 
 pytestmark = [pytest.mark.infra]
-
-
-def record(stream: str, n: int, *, sequence: int | None = None, fail: bool = False,
-           offset: int = 0, envelope: Envelope | None = None) -> ConsumerRecord[bytes, bytes]:
-    env = envelope or Envelope.wrap(Sequenced(stream=stream, seq=n, fail=fail), source=SOURCE,
-                                    sequence=sequence)
-    return ConsumerRecord(TOPIC, 0, offset, 0, 0, env.subject.encode(), env.value(), None, 0, 0,
-                          env.kafka_headers())
 
 
 @pytest.fixture
@@ -47,58 +40,6 @@ async def consumer(infra: Infra, pool: asyncpg.Pool, topics: str) -> AsyncIterat
                         dlq_topic=DLQ, topic_prefix=topics,
                         retry=RetryPolicy(max_attempts=2, base_seconds=0.01))
     await producer.stop()
-
-
-async def applied(pool: asyncpg.Pool) -> list[tuple[str, int]]:
-    return [(r["key"], r["seq"]) for r in await pool.fetch("SELECT key, seq FROM applied "
-                                                            "ORDER BY id")]
-
-
-async def test_a_dead_letter_parks_its_keys_later_records_until_replayed(
-        pool, consumer: EventConsumer) -> None:
-    await pool.execute("INSERT INTO blocked_streams VALUES ('r')")  # a missing prerequisite
-    first = record("r", 1, offset=0)
-    await consumer.apply_records([first, record("r", 2, offset=1), record("o", 1, offset=2),
-                                  record("r", 3, offset=3)])
-    assert await applied(pool) == [("o", 1)], "other keys go on; r waits behind its letter"
-    assert await pool.fetchval("SELECT count(*) FROM parked_records") == 2
-    # Later records of the held key keep being parked, even in a batch of their own.
-    await consumer.apply_records([record("r", 4, offset=4)])
-    assert await pool.fetchval("SELECT count(*) FROM parked_records") == 3
-
-    await pool.execute("DELETE FROM blocked_streams")
-    await consumer.apply_records([first])  # the replayed dead letter
-    assert await applied(pool) == [("o", 1), ("r", 1), ("r", 2), ("r", 3), ("r", 4)]
-    assert await pool.fetchval("SELECT count(*) FROM parked_records") == 0
-    assert await pool.fetchval("SELECT count(*) FROM dead_lettered_keys") == 0
-    await consumer.apply_records([record("r", 5, offset=5)])
-    assert (await applied(pool))[-1] == ("r", 5), "the key is free again"
-
-
-async def test_a_discarded_dead_letter_releases_the_parked_records_without_it(
-        pool, consumer: EventConsumer, service_db: str) -> None:
-    await consumer.apply_records([record("d", 1, offset=0), record("d", 2, fail=True, offset=1),
-                                  record("d", 3, offset=2), record("d", 4, offset=3)])
-    assert await applied(pool) == [("d", 1)]
-    [held] = await dlq.held_keys(service_db)
-    assert (held.key, held.parked, held.error_type, held.state) == ("d", 2, "ValueError", "dead")
-    assert await consumer.release_discarded() == 0, "nothing released before the operator acts"
-
-    assert await dlq.discard(service_db, "d") == 1
-    assert await consumer.release_discarded() == 1
-    assert await applied(pool) == [("d", 1), ("d", 3), ("d", 4)]
-    assert await dlq.held_keys(service_db) == []
-
-
-async def test_a_parked_record_failing_on_release_holds_the_key_again(
-        pool, consumer: EventConsumer, service_db: str) -> None:
-    await consumer.apply_records([record("e", 1, fail=True, offset=0), record("e", 2, offset=1),
-                                  record("e", 3, fail=True, offset=2), record("e", 4, offset=3)])
-    await dlq.discard(service_db, "e")
-    await consumer.release_discarded()
-    assert await applied(pool) == [("e", 2)]
-    [held] = await dlq.held_keys(service_db)
-    assert (held.parked, held.state) == (1, "dead"), "e:4 waits behind e:3 now"
 
 
 async def test_an_event_older_than_what_was_applied_is_not_applied(

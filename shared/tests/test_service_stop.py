@@ -8,7 +8,7 @@ import pytest
 
 from cowork.shared import db
 from cowork.shared.kafka import reliable_producer
-from cowork.shared.outbox import OutboxRelay
+from cowork.shared.relay import OutboxRelay
 from cowork.shared.service import close_pool
 from cowork.shared.testing import Infra
 

@@ -16,11 +16,10 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from faststream.kafka import KafkaBroker
-
 from cowork.shared import db
 from cowork.shared.consumer import EventConsumer, RetryPolicy
 from cowork.shared.kafka import reliable_producer
+from cowork.shared.transport import FetchLoop
 
 from support import TOPIC, Sequenced, record_applied
 
@@ -45,15 +44,14 @@ async def main() -> None:
             os.kill(os.getpid(), signal.SIGKILL)
 
         consumer.apply_records = apply_then_die  # type: ignore[method-assign]
-    broker = KafkaBroker(bootstrap, logger=None)
-    consumer.register(broker)
-    await broker.start()
+    loop = FetchLoop.connect(consumer, bootstrap, client_id="test-consumer")
+    await loop.start()
     print("ready", flush=True)
     stop = asyncio.Event()
     loop = asyncio.get_running_loop()
     loop.add_signal_handler(signal.SIGTERM, stop.set)
     await stop.wait()
-    await broker.stop()
+    await loop.stop()
     await producer.stop()
     await pool.close()
 

@@ -12,7 +12,7 @@ import sys
 
 from cowork.shared import db
 from cowork.shared.kafka import reliable_producer
-from cowork.shared.outbox import OutboxRelay
+from cowork.shared.relay import OutboxRelay
 
 
 async def main() -> None:

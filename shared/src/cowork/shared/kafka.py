@@ -5,14 +5,17 @@ from __future__ import annotations
 import asyncio
 import contextlib
 from collections.abc import Callable, Iterable, Mapping, Sequence
-from typing import Any
+from typing import Any, TypeAlias
 
-from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, TopicPartition
+from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, ConsumerRecord, TopicPartition
 from aiokafka.admin import AIOKafkaAdminClient, NewTopic
 from aiokafka.errors import TopicAlreadyExistsError
 
 from cowork.shared import metrics
 from cowork.shared.events.topics import TopicSpec
+
+# A record as a consumer is handed it (key and value as bytes).
+Record: TypeAlias = ConsumerRecord[bytes, bytes]
 
 
 def reliable_producer(bootstrap: str, *, client_id: str) -> AIOKafkaProducer:

@@ -4,9 +4,9 @@ consumers and scheduler, and the FastAPI app around its routers.
 A service's `app.py` builds a `ServiceRuntime` with what it owns and hands its routers to
 `create_app`; the lifespan starts everything in order and stops it in reverse on SIGTERM
 (uvicorn turns SIGTERM into a lifespan shutdown): the HTTP server stops taking requests, the
-consumers finish the batch in hand (its offsets are committed behind it, so the last batch's
-commit may be cut short and the batch redelivered to the inbox), the relay and scheduler
-finish their transaction.
+consumers finish the batch in hand and wait for its offset commit (a batch that outlasts the
+stop is cut short and redelivered to the inbox), the relay and scheduler finish their
+transaction.
 """
 
 from __future__ import annotations
@@ -25,7 +25,6 @@ from typing import Annotated, Any
 import asyncpg
 from fastapi import APIRouter, Depends, FastAPI, Request
 from fastapi.responses import JSONResponse, Response
-from faststream.kafka import KafkaBroker
 
 from cowork.shared import db, tracing
 from cowork.shared.auth import Authenticator
@@ -34,10 +33,11 @@ from cowork.shared.events.topics import TopicSpec, dlq_topic, spec_for
 from cowork.shared.http import health_router, install_error_handlers, install_metrics_middleware
 from cowork.shared.kafka import KafkaWatch, ResilientProducer, ensure_topics, reliable_producer
 from cowork.shared.logging import configure_logging, get_logger
-from cowork.shared.outbox import OutboxRelay, measure_backlog
+from cowork.shared.relay import OutboxRelay, measure_backlog
 from cowork.shared.retention import Retention, purge
 from cowork.shared.scheduler import Clock, JobHandler, Scheduler, system_clock
 from cowork.shared.settings import ServiceSettings
+from cowork.shared.transport import FetchLoop
 
 log = get_logger(__name__)
 
@@ -83,7 +83,7 @@ class ServiceRuntime:
     pool: asyncpg.Pool | None = None
     producer: ResilientProducer | None = None
     kafka_watch: KafkaWatch | None = None
-    broker: KafkaBroker | None = None
+    fetch_loops: list[FetchLoop] = field(default_factory=list)
     relay: OutboxRelay | None = None
     scheduler: Scheduler | None = None
     event_consumers: list[EventConsumer] = field(default_factory=list)
@@ -172,25 +172,21 @@ class ServiceRuntime:
                 backoff = min(backoff * 2, 10.0)
         if self.relay is not None:
             self._tasks.append(asyncio.create_task(self.relay.run(), name="outbox-relay"))
-        if self.event_consumers:
-            self.broker = await self._start_broker()
+        for consumer in self.event_consumers:
+            self.fetch_loops.append(await self._start_fetch_loop(consumer))
         log.info("kafka connected")
 
-    async def _start_broker(self) -> KafkaBroker:
+    async def _start_fetch_loop(self, consumer: EventConsumer) -> FetchLoop:
         backoff = 0.5
         while True:
-            broker = KafkaBroker(self.settings.kafka_bootstrap, client_id=f"cowork-{self.name}",
-                                 logger=None)
-            for consumer in self.event_consumers:
-                consumer.register(broker)
+            loop = FetchLoop.connect(consumer, self.settings.kafka_bootstrap,
+                                     client_id=f"cowork-{self.name}")
             try:
-                await broker.start()
-                return broker
+                await loop.start()
+                return loop
             except Exception as exc:
-                log.warning("consumers could not start; retrying",
+                log.warning("consumer could not start; retrying", consumer=consumer.name,
                             error_type=type(exc).__name__, backoff_s=backoff)
-                with contextlib.suppress(Exception):
-                    await broker.stop()
                 await asyncio.sleep(backoff)
                 backoff = min(backoff * 2, 10.0)
 
@@ -230,8 +226,8 @@ class ServiceRuntime:
             with contextlib.suppress(asyncio.CancelledError, Exception):
                 await task
         self._background.clear()
-        if self.broker is not None:
-            await self.broker.stop()
+        await asyncio.gather(*(loop.stop() for loop in self.fetch_loops))
+        self.fetch_loops.clear()
         if self.relay is not None:
             self.relay.stop()
         if self.scheduler is not None:

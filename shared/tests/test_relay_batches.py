@@ -21,7 +21,7 @@ from aiokafka.partitioner import DefaultPartitioner
 
 from cowork.shared import db
 from cowork.shared.kafka import reliable_producer
-from cowork.shared.outbox import OutboxRelay
+from cowork.shared.relay import OutboxRelay
 from cowork.shared.testing import Infra
 from cowork.shared.testing.kafka import collect
 

@@ -9,7 +9,7 @@ import pytest
 from cowork.devstack import stack
 from cowork.shared.events.topics import TopicSpec
 from cowork.shared.kafka import ensure_topics
-from cowork.shared.outbox import RELAY_LOCK_KEY
+from cowork.shared.relay import RELAY_LOCK_KEY
 
 from sharedkit import DLQ, fetchval, wait_until, write_events
 from support import TOPIC

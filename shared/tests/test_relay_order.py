@@ -1,4 +1,4 @@
-"""Per-key order in the outbox by construction: several writers of one key at once.
+"""Per-key order from the outbox to Kafka by construction: several writers of one key at once.
 
 Every outbox row gets its aggregate's next sequence number (the CloudEvents `sequence`
 extension) in a trigger that holds the aggregate's counter row until commit, so writers of one
@@ -15,7 +15,8 @@ import pytest
 
 from cowork.shared import db
 from cowork.shared.kafka import reliable_producer
-from cowork.shared.outbox import OutboxRelay, add_event, add_events, add_tombstone
+from cowork.shared.outbox import add_event
+from cowork.shared.relay import OutboxRelay
 from cowork.shared.testing import Infra
 from cowork.shared.testing.kafka import collect
 
@@ -78,19 +79,3 @@ async def test_concurrent_writers_of_one_key_get_its_sequence_in_commit_order(
             await producer.stop()
     finally:
         await pool.close()
-
-
-async def test_every_way_of_writing_an_event_is_numbered(service_db: str) -> None:
-    conn = await db.connect(service_db)
-    try:
-        async with conn.transaction():
-            await add_event(conn, Sequenced(stream="a", seq=1), source=SOURCE)
-            await add_events(conn, [Sequenced(stream="a", seq=2), Sequenced(stream="b", seq=1)],
-                             source=SOURCE)
-            await add_tombstone(conn, topic=TOPIC, key="a", event_type=Sequenced.event_type,
-                                source=SOURCE)
-        rows = await conn.fetch("SELECT aggregateid, aggregate_sequence FROM outbox ORDER BY seq")
-        assert [(r["aggregateid"], r["aggregate_sequence"]) for r in rows] == [
-            ("a", 1), ("a", 2), ("b", 1), ("a", 3)]
-    finally:
-        await conn.close()

@@ -14,7 +14,7 @@ from prometheus_client import REGISTRY
 
 from cowork.shared import db
 from cowork.shared.kafka import ResilientProducer, reliable_producer
-from cowork.shared.outbox import RELAY_LOCK_KEY, OutboxRelay
+from cowork.shared.relay import RELAY_LOCK_KEY, OutboxRelay
 from cowork.shared.testing import Infra
 from cowork.shared.testing.kafka import collect
 

@@ -1,0 +1,145 @@
+"""Events the membership service publishes: members and memberships on
+cowork.membership.events; the contact card on the compacted cowork.membership.contacts, the
+only place with personal data."""
+
+from __future__ import annotations
+
+from datetime import date
+from typing import ClassVar, Literal
+from uuid import UUID
+
+from pydantic import AwareDatetime, Field
+
+from cowork.shared.events import topics
+from cowork.shared.events.contracts.base import (
+    Cents,
+    DomainEvent,
+    Language,
+    MemberKind,
+    PlanKind,
+    ResourceKind,
+)
+
+
+class _MembershipEvent(DomainEvent):
+    topic: ClassVar[str] = topics.MEMBERSHIP_EVENTS
+    key_field: ClassVar[str] = "member_id"
+
+
+class MemberRegistered(_MembershipEvent):
+    event_type: ClassVar[str] = "cowork.membership.member.registered.v1"
+    member_id: UUID
+    kind: MemberKind
+    language: Language
+    residence_istat: str | None
+    registered_at: AwareDatetime
+
+
+class MemberUpdated(_MembershipEvent):
+    event_type: ClassVar[str] = "cowork.membership.member.updated.v1"
+    member_id: UUID
+    language: Language
+    residence_istat: str | None
+
+
+class MemberErased(_MembershipEvent):
+    event_type: ClassVar[str] = "cowork.membership.member.erased.v1"
+    member_id: UUID
+    erased_at: AwareDatetime
+
+
+class MemberRegistrationRepeated(_MembershipEvent):
+    """Someone tried to register again with this member's tax code or e-mail (at most one an hour).
+
+    Addition to v1 (a new type). An anonymous self-registration that collides with a member is
+    answered as if it had succeeded (telling the caller would disclose that the tax code or
+    e-mail is registered) and saves nothing; this event lets the member learn of it, by mail to
+    their own address. It carries no personal data: not the address, name or tax code that was
+    submitted, only which of the member's own details matched."""
+
+    event_type: ClassVar[str] = "cowork.membership.member.registration_repeated.v1"
+    member_id: UUID
+    at: AwareDatetime
+    # Which of the member's details the attempt used; optional, so a record of
+    # {member_id, at} alone is valid too.
+    matched: list[Literal["tax_code", "email"]] | None = None
+
+
+class MembershipActivated(_MembershipEvent):
+    event_type: ClassVar[str] = "cowork.membership.membership.activated.v1"
+    membership_id: UUID
+    member_id: UUID
+    plan_code: str
+    plan_kind: PlanKind
+    resource_kinds: list[ResourceKind]
+    period_start: date
+    period_end: date
+    price_cents: Cents = Field(ge=0)
+    # Optional additions to v1 (consumers built on the first v1 ignore them): the plan's
+    # fair-use limits and allowances, so booking can enforce them from events alone.
+    max_bookings_per_day: int | None = None
+    max_bookings_per_week: int | None = None
+    carnet_days: int | None = None
+    meeting_room_minutes_per_month: int | None = None
+    # Optional additions to v1: what the plan includes free of charge (absent: every kind in
+    # resource_kinds) and, per kind, what happens beyond an allowance (carnet days,
+    # meeting-room minutes): `refuse` (absent kinds too) or `charge` at the tariff (overage).
+    included_kinds: list[ResourceKind] | None = None
+    overage: dict[ResourceKind, Literal["refuse", "charge"]] | None = None
+
+
+class MembershipRenewed(_MembershipEvent):
+    event_type: ClassVar[str] = "cowork.membership.membership.renewed.v1"
+    membership_id: UUID
+    member_id: UUID
+    period_end: date
+    price_cents: Cents = Field(ge=0)
+
+
+class MembershipSuspended(_MembershipEvent):
+    event_type: ClassVar[str] = "cowork.membership.membership.suspended.v1"
+    membership_id: UUID
+    member_id: UUID
+    reason: str
+
+
+class MembershipReinstated(_MembershipEvent):
+    event_type: ClassVar[str] = "cowork.membership.membership.reinstated.v1"
+    membership_id: UUID
+    member_id: UUID
+    reason: str
+
+
+class MembershipExpiring(_MembershipEvent):
+    event_type: ClassVar[str] = "cowork.membership.membership.expiring.v1"
+    membership_id: UUID
+    member_id: UUID
+    period_end: date
+    days_left: int
+
+
+class MembershipExpired(_MembershipEvent):
+    event_type: ClassVar[str] = "cowork.membership.membership.expired.v1"
+    membership_id: UUID
+    member_id: UUID
+    at: AwareDatetime
+
+
+class MembershipCancelled(_MembershipEvent):
+    event_type: ClassVar[str] = "cowork.membership.membership.cancelled.v1"
+    membership_id: UUID
+    member_id: UUID
+    at: AwareDatetime
+
+
+class ContactCard(DomainEvent):
+    """The current contact card on the compacted contacts topic; erasure publishes a tombstone."""
+
+    event_type: ClassVar[str] = "cowork.membership.contact_card.v1"
+    topic: ClassVar[str] = topics.MEMBERSHIP_CONTACTS
+    key_field: ClassVar[str] = "member_id"
+    member_id: UUID
+    full_name: str
+    email: str
+    phone: str | None
+    language: Language

@@ -1,0 +1,226 @@
+"""The consumer's transport, `FetchLoop`: when it commits offsets — after the batch's
+transaction, without waiting for Kafka's answer before taking the next batch, one commit at a
+time and in order, with explicit positions; a commit that fails only means a redelivery, which
+the inbox absorbs — how it rewinds a batch that failed, and how it stops.
+
+Driven through `FetchLoop.handle` with a stand-in for the Kafka consumer that records the
+commits and seeks and holds each commit until the test lets it go; the database is real."""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import AsyncIterator
+
+import pytest
+from aiokafka import ConsumerRecord, TopicPartition
+from aiokafka.errors import KafkaConnectionError
+
+from cowork.shared import db
+from cowork.shared.consumer import EventConsumer
+from cowork.shared.events import Envelope
+from cowork.shared.kafka import ResilientProducer, reliable_producer
+from cowork.shared.testing import Infra
+from cowork.shared.transport import FetchLoop
+
+from sharedkit import DLQ, wait_until
+from support import SOURCE, TOPIC, Sequenced, record_applied
+
+pytestmark = [pytest.mark.infra]
+
+
+def batch(stream: str, seqs: range, *, partition: int, first_offset: int
+          ) -> list[ConsumerRecord[bytes, bytes]]:
+    out = []
+    for i, seq in enumerate(seqs):
+        env = Envelope.wrap(Sequenced(stream=stream, seq=seq), source=SOURCE)
+        out.append(ConsumerRecord(TOPIC, partition, first_offset + i, 0, 0, env.subject.encode(),
+                                  env.value(), None, 0, 0, env.kafka_headers()))
+    return out
+
+
+class HeldCommits:
+    """A Kafka consumer whose commits wait until released; records what each one asked for,
+    and where it was asked to seek."""
+
+    def __init__(self, *, fail: bool = False,
+                 assigned: set[TopicPartition] | None = None) -> None:
+        self.asked: list[dict[TopicPartition, int]] = []
+        self.done: list[dict[TopicPartition, int]] = []
+        self.release = asyncio.Event()
+        self.fail = fail
+        self.assigned = assigned or {TopicPartition(TOPIC, p) for p in range(3)}
+        self.seeks: list[tuple[TopicPartition, int]] = []
+
+    async def commit(self, offsets: dict[TopicPartition, int]) -> None:
+        self.asked.append(dict(offsets))
+        await self.release.wait()
+        if self.fail:
+            raise RuntimeError("the group rebalanced")  # what aiokafka's CommitFailedError says
+        self.done.append(dict(offsets))
+
+    def seek(self, partition: TopicPartition, offset: int) -> None:
+        self.seeks.append((partition, offset))
+
+    def assignment(self) -> set[TopicPartition]:
+        return self.assigned
+
+
+class FakeKafka(HeldCommits):
+    """Hands over the given batches, one a fetch, after failing `failures` fetches."""
+
+    def __init__(self, batches: list[list[ConsumerRecord[bytes, bytes]]], *,
+                 failures: int = 0) -> None:
+        super().__init__()
+        self.batches = batches
+        self.failures = failures
+        self.stopped = False
+
+    async def start(self) -> None:
+        pass
+
+    async def stop(self) -> None:
+        self.stopped = True
+
+    async def getmany(self, *partitions: TopicPartition, timeout_ms: int = 0,
+                      max_records: int | None = None
+                      ) -> dict[TopicPartition, list[ConsumerRecord[bytes, bytes]]]:
+        if self.failures:
+            self.failures -= 1
+            raise KafkaConnectionError("the broker is away")
+        if self.batches:
+            records = self.batches.pop(0)
+            return {TopicPartition(TOPIC, records[0].partition): records}
+        await asyncio.sleep(timeout_ms / 1000)
+        return {}
+
+
+@pytest.fixture
+async def consumer(infra: Infra, service_db: str, topics: str) -> AsyncIterator[EventConsumer]:
+    pool = await db.create_pool(service_db, max_size=4)
+    producer = ResilientProducer(lambda: reliable_producer(infra.kafka_bootstrap,
+                                                           client_id="test-commits"))
+    yield EventConsumer(name="commits", service="test", pool=pool, producer=producer,
+                        topics=[TOPIC], handlers={Sequenced.event_type: record_applied},
+                        dlq_topic=DLQ, topic_prefix=topics)
+    await producer.stop()
+    await pool.close()
+
+
+async def applied(consumer: EventConsumer) -> int:
+    async with consumer._pool.acquire() as conn:
+        return int(await conn.fetchval("SELECT count(*) FROM applied"))
+
+
+async def test_the_next_batch_is_taken_while_kafka_confirms_the_last_commit(
+        consumer: EventConsumer) -> None:
+    kafka = HeldCommits()
+    first = batch("a", range(1, 4), partition=0, first_offset=10) + \
+        batch("b", range(1, 3), partition=1, first_offset=40)
+    loop = FetchLoop(consumer, kafka)
+    # handle returns with its events applied though Kafka has not answered the commit
+    await asyncio.wait_for(loop.handle(first), 10)
+    assert await applied(consumer) == 5
+    await asyncio.sleep(0)
+    assert kafka.asked == [{TopicPartition(TOPIC, 0): 13, TopicPartition(TOPIC, 1): 42}]
+    assert kafka.done == []
+
+    # The next batch is applied at once, but its commit waits for the previous one: one
+    # commit in flight, in order, so an older position never lands after a newer one.
+    second = asyncio.create_task(loop.handle(batch("a", range(4, 6), partition=0,
+                                                   first_offset=13)))
+    await asyncio.sleep(0.2)
+    assert await applied(consumer) == 7
+    assert not second.done() and len(kafka.asked) == 1
+    kafka.release.set()
+    await asyncio.wait_for(second, 10)
+    await asyncio.sleep(0)
+    assert kafka.asked[1] == {TopicPartition(TOPIC, 0): 15}
+    assert kafka.done[0] == {TopicPartition(TOPIC, 0): 13, TopicPartition(TOPIC, 1): 42}
+
+
+async def test_a_commit_that_fails_is_absorbed_by_the_inbox_on_redelivery(
+        consumer: EventConsumer) -> None:
+    kafka = HeldCommits(fail=True)
+    kafka.release.set()
+    loop = FetchLoop(consumer, kafka)
+    records = batch("c", range(1, 4), partition=0, first_offset=0)
+    await loop.handle(records)
+    await loop.handle(records)  # redelivered from the old position
+    await asyncio.sleep(0)
+    assert len(kafka.asked) == 2 and kafka.done == []
+    assert await applied(consumer) == 3  # applied once
+
+
+async def test_a_failed_batch_is_rewound_to_its_first_records_and_not_committed(
+        consumer: EventConsumer, monkeypatch: pytest.MonkeyPatch) -> None:
+    async def fails(records: object) -> None:
+        raise RuntimeError("the batch cannot be applied now")
+
+    monkeypatch.setattr(consumer, "apply_records", fails)
+    kafka = HeldCommits(assigned={TopicPartition(TOPIC, 0), TopicPartition(TOPIC, 1)})
+    kafka.release.set()
+    records = batch("a", range(1, 3), partition=0, first_offset=10) + \
+        batch("b", range(1, 3), partition=1, first_offset=40) + \
+        batch("c", range(1, 2), partition=2, first_offset=7)
+    await FetchLoop(consumer, kafka).handle(records)
+    # Partition 2 went to another member meanwhile: it starts from the committed offset.
+    assert sorted(kafka.seeks) == [(TopicPartition(TOPIC, 0), 10), (TopicPartition(TOPIC, 1), 40)]
+    assert kafka.asked == []
+
+
+async def test_a_fetch_that_fails_is_retried_and_the_loop_goes_on(
+        consumer: EventConsumer) -> None:
+    kafka = FakeKafka([batch("f", range(1, 3), partition=0, first_offset=0)], failures=2)
+    kafka.release.set()
+    loop = FetchLoop(consumer, kafka)
+    await loop.start()
+    try:
+        async def committed() -> bool:
+            return kafka.done == [{TopicPartition(TOPIC, 0): 2}]
+
+        await wait_until(committed, 15, "the batch after two failed fetches")
+    finally:
+        await loop.stop()
+    assert await applied(consumer) == 2
+
+
+async def test_a_stop_lets_the_batch_in_hand_finish_and_its_commit_land(
+        consumer: EventConsumer, monkeypatch: pytest.MonkeyPatch) -> None:
+    entered, go_on = asyncio.Event(), asyncio.Event()
+    apply = consumer.apply_records
+
+    async def slow(records: list[ConsumerRecord[bytes, bytes]]) -> None:
+        entered.set()
+        await go_on.wait()
+        await apply(records)
+
+    monkeypatch.setattr(consumer, "apply_records", slow)
+    kafka = FakeKafka([batch("s", range(1, 4), partition=0, first_offset=0)])
+    loop = FetchLoop(consumer, kafka)
+    await loop.start()
+    await asyncio.wait_for(entered.wait(), 10)
+    stopping = asyncio.create_task(loop.stop())
+    await asyncio.sleep(0.3)
+    assert not stopping.done(), "the batch in hand is finished first"
+    go_on.set()
+    await asyncio.sleep(0.3)
+    assert not stopping.done() and kafka.asked == [{TopicPartition(TOPIC, 0): 3}], \
+        "then its commit is waited for"
+    kafka.release.set()
+    await asyncio.wait_for(stopping, 10)
+    assert kafka.done == [{TopicPartition(TOPIC, 0): 3}] and kafka.stopped
+    assert await applied(consumer) == 3
+
+
+async def test_a_batch_that_outlasts_the_stop_is_cut_short_and_not_committed(
+        consumer: EventConsumer, monkeypatch: pytest.MonkeyPatch) -> None:
+    async def never_ends(records: object) -> None:
+        await asyncio.Event().wait()
+
+    monkeypatch.setattr(consumer, "apply_records", never_ends)
+    kafka = FakeKafka([batch("n", range(1, 2), partition=0, first_offset=0)])
+    loop = FetchLoop(consumer, kafka, stop_seconds=0.3)
+    await loop.start()
+    await asyncio.sleep(0.2)
+    await asyncio.wait_for(loop.stop(), 10)
+    assert kafka.asked == [] and kafka.stopped, "redelivered to the inbox after a restart"
