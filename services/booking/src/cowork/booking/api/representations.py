@@ -163,6 +163,8 @@ class SeriesOut(Representation):
     occurrences: list[Occurrence]
 
 
+# ---------------------------------------------------------------- views of store rows
+
 
 def space_view(s: asyncpg.Record) -> dict[str, Any]:
     return {"id": str(s["id"]), "name": s["name"], "address": s["address"],
