@@ -16,8 +16,10 @@ from cowork.booking.api.dependencies import (
     Policy,
     Transaction,
     booked_by,
+    position_after,
     shown,
     translated_errors,
+    whose,
 )
 from cowork.booking.api.representations import AvailabilityOut, BookingOut, booking_view
 from cowork.booking.api.schemas import NewBooking
@@ -28,7 +30,6 @@ from cowork.shared.api import (
     DateOrDateTime,
     Limit,
     Page,
-    decode_cursor,
     encode_cursor,
     v1_router,
 )
@@ -102,16 +103,6 @@ async def create_booking(body: NewBooking, caller: Caller, runtime: Runtime, pol
         return booking_view(booking, resource["timezone"])
 
 
-def _after_booking(cursor: str | None) -> tuple[datetime, UUID] | None:
-    if cursor is None:
-        return None
-    start_text, id_text = decode_cursor(cursor, 2)
-    try:
-        return datetime.fromisoformat(start_text), UUID(id_text)
-    except ValueError as exc:
-        raise invalid("cursor", "not a cursor this API gave out") from exc
-
-
 @router.get("/bookings", response_model=Page[BookingOut])
 async def list_bookings(caller: Caller, runtime: Runtime, member_id: UUID | None = None,
                         from_: Annotated[DateOrDateTime | None, Query(alias="from")] = None,
@@ -119,11 +110,8 @@ async def list_bookings(caller: Caller, runtime: Runtime, member_id: UUID | None
                         limit: Limit = DEFAULT_PAGE_SIZE) -> dict[str, Any]:
     """Bookings overlapping [from, to), in start order, a page at a time (a date alone
     means its midnight UTC)."""
-    if not caller.has("staff"):
-        if member_id is None and caller.has("member"):
-            member_id = UUID(caller.sub)
-        require_self_or_roles(caller, member_id, "staff")
-    after = _after_booking(cursor)
+    member_id = whose(caller, member_id)
+    after = position_after(cursor, datetime.fromisoformat, UUID)
     async with runtime.db.acquire() as conn:
         rows = await store.bookings_page(conn, member_id, from_, to, after=after,
                                          limit=limit + 1)

@@ -14,10 +14,10 @@ from fastapi import Depends
 from cowork.booking import commands, domain, store
 from cowork.booking.api.representations import booking_view
 from cowork.booking.resource_cache import ResourceCache
-from cowork.shared.api import transactions
+from cowork.shared.api import decode_cursor, transactions
 from cowork.shared.api import translated_errors as api_errors
-from cowork.shared.auth import Principal
-from cowork.shared.http import ApiError, NotFound
+from cowork.shared.auth import Principal, require_self_or_roles
+from cowork.shared.http import ApiError, NotFound, invalid
 from cowork.shared.service import Runtime, ServiceRuntime
 
 
@@ -76,6 +76,28 @@ Transaction = Annotated[InTx, Depends(in_transaction)]
 
 def booked_by(caller: Principal) -> str:
     return "staff" if caller.has("staff") else "member"
+
+
+def whose(caller: Principal, member_id: UUID | None) -> UUID | None:
+    """The member a list is of: staff see anyone's (or everyone's), a member their own (by
+    default, and only)."""
+    if not caller.has("staff"):
+        if member_id is None and caller.has("member"):
+            member_id = UUID(caller.sub)
+        require_self_or_roles(caller, member_id, "staff")
+    return member_id
+
+
+def position_after(cursor: str | None, *parse: Callable[[str], Any]) -> tuple[Any, ...] | None:
+    """The keyset position a list's cursor holds, each part parsed; 422 naming `cursor` for
+    one this API did not give out."""
+    if cursor is None:
+        return None
+    parts = decode_cursor(cursor, len(parse))
+    try:
+        return tuple(convert(part) for convert, part in zip(parse, parts, strict=True))
+    except ValueError as exc:
+        raise invalid("cursor", "not a cursor this API gave out") from exc
 
 
 async def resource_or_404(conn: asyncpg.Connection, resource_id: UUID) -> asyncpg.Record:

@@ -10,7 +10,7 @@ import asyncpg
 from fastapi import Response
 
 from cowork.booking import commands, store
-from cowork.booking.api.dependencies import Transaction, resource_or_404
+from cowork.booking.api.dependencies import Transaction, position_after, resource_or_404, whose
 from cowork.booking.api.representations import WaitlistEntryOut, waitlist_view
 from cowork.booking.api.schemas import NewWaitlistEntry
 from cowork.shared.api import (
@@ -18,12 +18,11 @@ from cowork.shared.api import (
     CursorParam,
     Limit,
     Page,
-    decode_cursor,
     encode_cursor,
     v1_router,
 )
 from cowork.shared.auth import Caller, require_self_or_roles
-from cowork.shared.http import invalid, not_found
+from cowork.shared.http import not_found
 from cowork.shared.service import Runtime
 
 router = v1_router(tags=["bookings"])
@@ -45,16 +44,6 @@ async def join_waitlist(body: NewWaitlistEntry, caller: Caller, runtime: Runtime
     return result
 
 
-def _after_entry(cursor: str | None) -> UUID | None:
-    if cursor is None:
-        return None
-    (id_text,) = decode_cursor(cursor, 1)
-    try:
-        return UUID(id_text)
-    except ValueError as exc:
-        raise invalid("cursor", "not a cursor this API gave out") from exc
-
-
 @router.get("/waitlist", response_model=Page[WaitlistEntryOut])
 async def list_waitlist(caller: Caller, runtime: Runtime, member_id: UUID | None = None,
                         resource_id: UUID | None = None,
@@ -63,15 +52,13 @@ async def list_waitlist(caller: Caller, runtime: Runtime, member_id: UUID | None
                         limit: Limit = DEFAULT_PAGE_SIZE) -> dict[str, Any]:
     """A member's own requests (staff: anyone's, or a resource's queue), first come first
     served; `cursor` is the `next_cursor` of the page before."""
-    if not caller.has("staff"):
-        if member_id is None and caller.has("member"):
-            member_id = UUID(caller.sub)
-        require_self_or_roles(caller, member_id, "staff")
-    after = _after_entry(cursor)
+    member_id = whose(caller, member_id)
+    after = position_after(cursor, UUID)
     async with runtime.db.acquire() as conn:
         rows = await store.waitlist_entries(conn, member_id=member_id,
                                             resource_id=resource_id, status=status,
-                                            after=after, limit=limit + 1)
+                                            after=after[0] if after else None,
+                                            limit=limit + 1)
     page = rows[:limit]
     return {"items": [waitlist_view(w, w["timezone"]) for w in page],
             "next_cursor": encode_cursor(page[-1]["id"]) if len(rows) > limit else None}
