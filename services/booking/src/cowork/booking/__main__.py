@@ -2,9 +2,7 @@
 
 import sys
 
-from cowork.booking.app import MIGRATIONS, BookingSettings, create_app
-from cowork.shared.service import run_service_cli
+from cowork.booking.app import SERVICE
 
 if __name__ == "__main__":
-    sys.exit(run_service_cli(sys.argv[1:], settings=BookingSettings(), migrations=MIGRATIONS,
-                             create_app=create_app))
+    sys.exit(SERVICE.main(sys.argv[1:]))

@@ -1,17 +1,19 @@
-"""Wiring of the booking service."""
+"""The booking service, declared: its settings and what it owns, publishes and consumes."""
 
 from __future__ import annotations
 
+from collections.abc import Mapping, Sequence
 from datetime import timedelta
 from pathlib import Path
 
-from fastapi import FastAPI
 from pydantic_settings import SettingsConfigDict
 
-from cowork.booking import api, commands, demo, handlers
+from cowork.booking import commands, demo, handlers
+from cowork.booking.api import ROUTERS
+from cowork.shared.definition import ServiceDefinition
 from cowork.shared.events import topics
-from cowork.shared.scheduler import Clock, system_clock
-from cowork.shared.service import ConsumerSpec, ServiceRuntime
+from cowork.shared.scheduler import Clock, JobHandler
+from cowork.shared.service import ConsumerSpec
 from cowork.shared.settings import ServiceSettings
 
 MIGRATIONS = Path(__file__).parent / "migrations"
@@ -33,26 +35,21 @@ class BookingSettings(ServiceSettings):
                                timedelta(minutes=self.no_show_grace_minutes))
 
 
-def create_runtime(settings: BookingSettings | None = None,
-                   clock: Clock = system_clock) -> ServiceRuntime:
-    settings = settings or BookingSettings()
-    policy = settings.policy()
-    return ServiceRuntime(
-        settings=settings,
-        migrations=MIGRATIONS,
-        publishes=[topics.BOOKING_EVENTS],
-        consumers=[ConsumerSpec("eligibility", [topics.MEMBERSHIP_EVENTS],
-                                handlers.handler_map(policy, clock))],
-        jobs={commands.NO_SHOW_JOB: commands.no_show_job(policy),
-              commands.COMPLETE_JOB: commands.complete_job},
-        clock=clock,
-        on_started=demo.load if settings.demo_data else None,
-    )
+def consumers(settings: BookingSettings, clock: Clock) -> Sequence[ConsumerSpec]:
+    return [ConsumerSpec("eligibility", [topics.MEMBERSHIP_EVENTS],
+                         handlers.handler_map(settings.policy(), clock))]
 
 
-def create_app(settings: BookingSettings | None = None, clock: Clock = system_clock) -> FastAPI:
-    settings = settings or BookingSettings()
-    runtime = create_runtime(settings, clock)
-    return runtime.create_app(
-        title="Cowork booking", routers=[api.router(runtime, settings.policy())],
-        description="Spaces, resources, race-free bookings, waitlist and no-shows.")
+def jobs(settings: BookingSettings) -> Mapping[str, JobHandler]:
+    return {commands.NO_SHOW_JOB: commands.no_show_job(settings.policy()),
+            commands.COMPLETE_JOB: commands.complete_job}
+
+
+SERVICE = ServiceDefinition(
+    title="Cowork booking",
+    description="Spaces, resources, race-free bookings, waitlist and no-shows.",
+    settings=BookingSettings, migrations=MIGRATIONS, routers=ROUTERS,
+    publishes=[topics.BOOKING_EVENTS], consumers=consumers, jobs=jobs, demo=demo.load)
+
+create_app = SERVICE.app
+create_runtime = SERVICE.runtime
