@@ -15,8 +15,8 @@ from pathlib import Path
 import httpx
 import pytest
 
+from cowork.devtools import Infra, free_port
 from cowork.shared.auth import issue_token
-from cowork.shared.testing import Infra, free_port
 
 pytestmark = [pytest.mark.infra]
 

@@ -39,6 +39,8 @@ from faststream.kafka import KafkaBroker
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "tests"))
 
+from cowork.devtools import Infra, start_infra
+from cowork.devtools.cpu import machine_busy_seconds
 from cowork.shared import db
 from cowork.shared.consumer import EventConsumer, applies_batches
 from cowork.shared.events import Envelope
@@ -46,8 +48,6 @@ from cowork.shared.events.topics import TopicSpec
 from cowork.shared.kafka import ensure_topics, reliable_producer
 from cowork.shared.outbox import OutboxRelay, add_events
 from cowork.shared.settings import ServiceSettings
-from cowork.shared.testing import Infra, start_infra
-from cowork.shared.testing.cpu import machine_busy_seconds
 
 from support import MIGRATIONS, SOURCE, TOPIC, Sequenced
 

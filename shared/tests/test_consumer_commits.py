@@ -13,11 +13,11 @@ from collections.abc import AsyncIterator
 import pytest
 from aiokafka import ConsumerRecord, TopicPartition
 
+from cowork.devtools import Infra
 from cowork.shared import db
 from cowork.shared.consumer import EventConsumer
 from cowork.shared.events import Envelope
 from cowork.shared.kafka import ResilientProducer, reliable_producer
-from cowork.shared.testing import Infra
 
 from sharedkit import DLQ
 from support import SOURCE, TOPIC, Sequenced, record_applied

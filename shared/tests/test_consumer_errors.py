@@ -17,6 +17,8 @@ import asyncpg
 import pytest
 from aiokafka import ConsumerRecord
 
+from cowork.devtools import Infra
+from cowork.devtools.kafka import SeenRecord, collect
 from cowork.shared import db
 from cowork.shared.consumer import (
     EventConsumer,
@@ -27,8 +29,6 @@ from cowork.shared.consumer import (
 )
 from cowork.shared.events import Envelope
 from cowork.shared.kafka import ResilientProducer, reliable_producer
-from cowork.shared.testing import Infra
-from cowork.shared.testing.kafka import SeenRecord, collect
 
 from sharedkit import DLQ
 from support import SOURCE, TOPIC, Sequenced, record_applied

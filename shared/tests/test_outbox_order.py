@@ -13,11 +13,11 @@ import random
 
 import pytest
 
+from cowork.devtools import Infra
+from cowork.devtools.kafka import collect
 from cowork.shared import db
 from cowork.shared.kafka import reliable_producer
 from cowork.shared.outbox import OutboxRelay, add_event, add_events, add_tombstone
-from cowork.shared.testing import Infra
-from cowork.shared.testing.kafka import collect
 
 from sharedkit import wait_until
 from support import SOURCE, TOPIC, Sequenced

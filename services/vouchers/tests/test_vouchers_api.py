@@ -6,7 +6,7 @@ from __future__ import annotations
 from uuid import uuid4
 
 import pytest
-from vouchers_testkit import MILAN_2013, OFFICER, Vouchers, member_token
+from vouchers_support import MILAN_2013, OFFICER, Vouchers, member_token
 
 from cowork.shared.demo_ids import DEMO_SPACE_ID
 from cowork.vouchers import demo
