@@ -79,9 +79,9 @@ test-fast: stack helm
 	@$(UV) run pytest -m "not slow" $(PYTEST_ARGS)
 
 lint: setup
-	@$(UV) run ruff check shared deploy services tests testkit examples
+	@$(UV) run ruff check shared deploy services tests testkit devtools examples
 	@$(UV) run hadolint --config deploy/images/.hadolint.yaml deploy/images/Dockerfile deploy/images/*/Dockerfile
-	@$(UV) run mypy -p cowork.shared
+	@$(UV) run mypy -p cowork.shared -p cowork.devtools
 
 # The benchmarks run against the local stack, with its development tokens.
 bench: export COWORK_ENV = local

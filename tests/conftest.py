@@ -4,8 +4,8 @@ from pathlib import Path
 import pytest
 
 from cowork.devstack.mailsink import EmlWriter, listening
-from cowork.shared.testing import free_port
-from cowork.shared.testing.personal_data import EXAMPLE_EMAIL, personal_data_in_logs
+from cowork.devtools import free_port
+from cowork.devtools.personal_data import EXAMPLE_EMAIL, personal_data_in_logs
 
 # No personal data in logs: the cross-service tests register these members (and others with
 # emails made up per test, hence the pattern); no service may log them.

@@ -17,12 +17,12 @@ import pytest
 
 from cowork.booking.app import BookingSettings
 from cowork.booking.app import create_app as booking_app
+from cowork.devtools.services import running
 from cowork.membership.app import MembershipSettings
 from cowork.membership.app import create_app as membership_app
 from cowork.shared import cli
 from cowork.shared.auth import issue_token
 from cowork.shared.settings import LOCAL_DEV_JWT_SECRET
-from cowork.shared.testing.services import running
 
 pytestmark = [pytest.mark.infra]
 

@@ -13,10 +13,10 @@ from stdnum.it import codicefiscale
 
 from cowork.booking.app import BookingSettings
 from cowork.booking.app import create_app as booking_app
+from cowork.devtools import ManualClock
+from cowork.devtools.services import bearer, running
 from cowork.membership.app import MembershipSettings
 from cowork.membership.app import create_app as membership_app
-from cowork.shared.testing import ManualClock
-from cowork.shared.testing.services import bearer, running
 
 pytestmark = [pytest.mark.infra]
 

@@ -23,9 +23,9 @@ from schemathesis.specs.openapi.checks import (
     status_code_conformance,
 )
 
+from cowork.devtools import Infra, free_port
 from cowork.shared.auth import issue_token
 from cowork.shared.settings import LOCAL_DEV_JWT_SECRET
-from cowork.shared.testing import Infra, free_port
 
 pytestmark = [pytest.mark.infra]
 

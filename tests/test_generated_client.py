@@ -14,10 +14,10 @@ from pathlib import Path
 import httpx
 import pytest
 
+from cowork.devtools import Infra
 from cowork.membership.app import MembershipSettings, create_app
 from cowork.shared.auth import issue_token
 from cowork.shared.settings import LOCAL_DEV_JWT_SECRET
-from cowork.shared.testing import Infra
 
 pytestmark = [pytest.mark.infra]
 

@@ -23,12 +23,12 @@ from prometheus_client import REGISTRY
 from stdnum import luhn
 
 from cowork.devstack import stack
+from cowork.devtools import ManualClock
 from cowork.membership.app import MembershipSettings, create_app
 from cowork.shared.auth import issue_token
 from cowork.shared.events import contracts as ev
 from cowork.shared.events import topics
 from cowork.shared.settings import LOCAL_DEV_JWT_SECRET
-from cowork.shared.testing import ManualClock
 
 pytestmark = [pytest.mark.infra, pytest.mark.slow]
 

@@ -22,7 +22,7 @@ import asyncpg
 import pytest
 
 from cowork.devstack import stack
-from cowork.shared.testing import Infra, free_port
+from cowork.devtools import Infra, free_port
 
 pytestmark = [pytest.mark.infra]
 

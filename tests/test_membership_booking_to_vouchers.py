@@ -10,9 +10,9 @@ import pytest
 
 from cowork.booking.app import BookingSettings
 from cowork.booking.app import create_app as booking_app
+from cowork.devtools.services import bearer, eventually, running
 from cowork.membership.app import MembershipSettings
 from cowork.membership.app import create_app as membership_app
-from cowork.shared.testing.services import bearer, eventually, running
 from cowork.vouchers.app import VouchersSettings
 from cowork.vouchers.app import create_app as vouchers_app
 

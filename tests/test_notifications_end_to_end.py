@@ -15,14 +15,14 @@ import pytest
 
 from cowork.booking.app import BookingSettings
 from cowork.booking.app import create_app as booking_app
+from cowork.devtools.kafka import publish
+from cowork.devtools.services import bearer, running
 from cowork.membership.app import MembershipSettings
 from cowork.membership.app import create_app as membership_app
 from cowork.notifications.app import NotificationsSettings
 from cowork.notifications.app import create_app as notifications_app
 from cowork.shared.events import Envelope, topics
 from cowork.shared.events import contracts as ev
-from cowork.shared.testing.kafka import publish
-from cowork.shared.testing.services import bearer, running
 
 pytestmark = [pytest.mark.infra]
 

@@ -17,14 +17,14 @@ import pytest
 
 from cowork.booking.app import BookingSettings
 from cowork.booking.app import create_app as create_booking
+from cowork.devtools import Infra
+from cowork.devtools.identity import JwksServer
 from cowork.membership.app import MembershipSettings
 from cowork.membership.app import create_app as create_membership
 from cowork.notifications.app import NotificationsSettings
 from cowork.notifications.app import create_app as create_notifications
 from cowork.shared.auth import issue_token
 from cowork.shared.settings import LOCAL_DEV_JWT_SECRET
-from cowork.shared.testing import Infra
-from cowork.shared.testing.identity import JwksServer
 from cowork.vouchers.app import VouchersSettings
 from cowork.vouchers.app import create_app as create_vouchers
 

@@ -13,11 +13,11 @@ from uuid import uuid4
 
 import pytest
 
+from cowork.devtools.services import eventually, running
 from cowork.membership.app import MembershipSettings
 from cowork.membership.app import create_app as membership_app
 from cowork.notifications.app import NotificationsSettings
 from cowork.notifications.app import create_app as notifications_app
-from cowork.shared.testing.services import eventually, running
 
 pytestmark = [pytest.mark.infra]
 

@@ -16,12 +16,12 @@ import httpx
 import pytest
 
 from cowork.booking import store
+from cowork.devtools.kafka import SeenRecord, collect, publish
+from cowork.devtools.processes import ServiceProcess, count
 from cowork.shared.auth import issue_token
 from cowork.shared.events import Envelope, topics
 from cowork.shared.events import contracts as ev
 from cowork.shared.settings import LOCAL_DEV_JWT_SECRET
-from cowork.shared.testing.kafka import SeenRecord, collect, publish
-from cowork.shared.testing.processes import ServiceProcess, count
 
 pytestmark = [pytest.mark.infra, pytest.mark.slow]
 

@@ -23,13 +23,13 @@ from opentelemetry.trace import SpanKind
 
 from cowork.booking import handlers
 from cowork.booking.app import BookingSettings, create_app
+from cowork.devtools.kafka import collect
+from cowork.devtools.services import bearer
 from cowork.shared import db, tracing
 from cowork.shared.consumer import EventConsumer
 from cowork.shared.events import Envelope, topics
 from cowork.shared.events import contracts as ev
 from cowork.shared.kafka import ResilientProducer, reliable_producer
-from cowork.shared.testing.kafka import collect
-from cowork.shared.testing.services import bearer
 
 pytestmark = [pytest.mark.infra]
 

@@ -12,12 +12,12 @@ from datetime import UTC, datetime, timedelta
 import httpx
 import pytest
 
+from cowork.devtools.kafka import publish
+from cowork.devtools.processes import ServiceProcess, count
 from cowork.shared.auth import issue_token
 from cowork.shared.events import Envelope, topics
 from cowork.shared.events import contracts as ev
 from cowork.shared.settings import LOCAL_DEV_JWT_SECRET
-from cowork.shared.testing.kafka import publish
-from cowork.shared.testing.processes import ServiceProcess, count
 
 pytestmark = [pytest.mark.infra, pytest.mark.slow]
 

@@ -1,12 +1,15 @@
 """The container image as the Helm chart runs it: each service applies its migrations with
 `migrate`, serves with `serve` as an unprivileged user on a read-only root filesystem, answers
-its probes and its API (401 without a token, 200 with one), and stops cleanly on SIGTERM.
+its probes and its API (401 without a token, 200 with one), and stops cleanly on SIGTERM. The
+image holds the services and nothing of the development tools: neither Cowork's own test
+support (cowork.devtools) nor the partners' testkit, the local devstack or pytest.
 
 Not part of `make test` (it needs root: it starts a Docker engine and builds the image with
 deploy/images/build-local.sh); run it with `make image-test`."""
 
 from __future__ import annotations
 
+import json
 import os
 import subprocess
 import time
@@ -15,8 +18,8 @@ from pathlib import Path
 import httpx
 import pytest
 
+from cowork.devtools import Infra, free_port
 from cowork.shared.auth import issue_token
-from cowork.shared.testing import Infra, free_port
 
 pytestmark = [pytest.mark.infra]
 
@@ -25,6 +28,22 @@ IMAGE = os.environ.get("COWORK_IMAGE", "cowork:dev")
 SECRET = "image-test-secret-of-enough-length-for-hs256"
 # A read of each service's API that needs a token and nothing else.
 PROBE_READ = {"membership": "/v1/plans", "booking": "/v1/spaces", "vouchers": "/v1/programmes"}
+SERVICES = ("cowork.membership.app", "cowork.booking.app", "cowork.vouchers.app",
+            "cowork.notifications.app")
+DEVELOPMENT_ONLY = ("cowork.devtools", "cowork.testkit", "cowork.devstack", "pytest",
+                    "testcontainers")
+# Run by the image's python with module names as arguments: how importing each one ends.
+IMPORT_EACH = """
+import importlib, json, sys
+ends = {}
+for name in sys.argv[1:]:
+    try:
+        importlib.import_module(name)
+        ends[name] = "imported"
+    except ImportError as exc:
+        ends[name] = type(exc).__name__
+print(json.dumps(ends))
+"""
 
 
 @pytest.fixture(scope="module")
@@ -35,6 +54,15 @@ def docker() -> dict[str, str]:
                    check=True, stdout=subprocess.DEVNULL)
     return env
 
+
+def test_the_image_has_the_services_and_no_development_tools(docker: dict[str, str]) -> None:
+    ran = subprocess.run(["docker", "run", "--rm", "--network", "host", "--read-only", IMAGE,
+                          "python", "-c", IMPORT_EACH, *SERVICES, *DEVELOPMENT_ONLY],
+                         env=docker, capture_output=True, text=True, check=True)
+    ends = json.loads(ran.stdout.strip().splitlines()[-1])
+    assert {name: ends[name] for name in SERVICES} == dict.fromkeys(SERVICES, "imported")
+    assert {name: ends[name] for name in DEVELOPMENT_ONLY} == dict.fromkeys(
+        DEVELOPMENT_ONLY, "ModuleNotFoundError")
 
 
 def _get(url: str, token: str | None = None) -> int:

@@ -22,7 +22,7 @@ import httpx
 import pytest
 import yaml
 
-from cowork.shared.testing import free_port
+from cowork.devtools import free_port
 
 ROOT = Path(__file__).resolve().parents[2]
 CHART = ROOT / "deploy" / "helm" / "cowork"

@@ -147,7 +147,7 @@ async def _database(admin_url: str, name: str, *, drop: bool = False) -> None:
 
 
 def main() -> None:
-    from cowork.shared.testing import start_infra
+    from cowork.devtools import start_infra
 
     from support import TOPIC
 

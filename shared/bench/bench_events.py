@@ -38,6 +38,8 @@ from aiokafka import AIOKafkaConsumer, AIOKafkaProducer
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "tests"))
 
+from cowork.devtools import Infra, start_infra
+from cowork.devtools.cpu import machine_busy_seconds
 from cowork.shared import db
 from cowork.shared.consumer import EventConsumer, applies_batches
 from cowork.shared.events import Envelope
@@ -46,8 +48,6 @@ from cowork.shared.kafka import ensure_topics, reliable_producer
 from cowork.shared.outbox import add_events
 from cowork.shared.relay import OutboxRelay
 from cowork.shared.settings import ServiceSettings
-from cowork.shared.testing import Infra, start_infra
-from cowork.shared.testing.cpu import machine_busy_seconds
 from cowork.shared.transport import FetchLoop
 
 from support import MIGRATIONS, SOURCE, TOPIC, Sequenced

@@ -262,7 +262,7 @@ async def _drop(infra: Any, name: str) -> None:
 
 
 def main() -> None:
-    from cowork.shared.testing import start_infra
+    from cowork.devtools import start_infra
 
     from support import TOPIC
 

@@ -6,10 +6,10 @@ from pathlib import Path
 
 import pytest
 
+from cowork.devtools import Infra
 from cowork.shared import db
 from cowork.shared.events.topics import TopicSpec
 from cowork.shared.kafka import ensure_topics
-from cowork.shared.testing import Infra
 
 sys.path.insert(0, str(Path(__file__).parent))
 from sharedkit import DLQ, PROCS, Proc

@@ -17,13 +17,13 @@ import asyncpg
 import pytest
 from aiokafka import ConsumerRecord
 
+from cowork.devtools import Infra
+from cowork.devtools.kafka import SeenRecord, collect
 from cowork.shared import db
 from cowork.shared.consumer import EventConsumer, applies_batches
 from cowork.shared.events import Envelope
 from cowork.shared.failures import PermanentError, RetryPolicy
 from cowork.shared.kafka import ResilientProducer, reliable_producer
-from cowork.shared.testing import Infra
-from cowork.shared.testing.kafka import SeenRecord, collect
 
 from sharedkit import DLQ
 from support import SOURCE, TOPIC, Sequenced, record_applied

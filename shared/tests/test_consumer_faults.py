@@ -7,11 +7,11 @@ import asyncio
 import pytest
 from aiokafka.admin import AIOKafkaAdminClient
 
+from cowork.devtools import Infra
+from cowork.devtools.kafka import publish
 from cowork.shared.dlq import replay
 from cowork.shared.events import Envelope
 from cowork.shared.kafka import reliable_producer
-from cowork.shared.testing import Infra
-from cowork.shared.testing.kafka import publish
 
 from sharedkit import DLQ, fetchval, wait_until
 from support import SOURCE, TOPIC, Sequenced

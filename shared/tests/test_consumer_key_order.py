@@ -12,11 +12,11 @@ import asyncpg
 import pytest
 from aiokafka import ConsumerRecord
 
+from cowork.devtools import Infra
 from cowork.shared import db
 from cowork.shared.consumer import EventConsumer, RetryPolicy
 from cowork.shared.events import Envelope
 from cowork.shared.kafka import ResilientProducer, reliable_producer
-from cowork.shared.testing import Infra
 
 from sharedkit import DLQ, applied, record
 from support import SOURCE, TOPIC, Sequenced, record_applied

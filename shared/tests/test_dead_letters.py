@@ -14,14 +14,14 @@ from collections.abc import AsyncIterator
 import asyncpg
 import pytest
 
+from cowork.devtools import Infra
+from cowork.devtools.kafka import collect
 from cowork.shared import db, dlq
 from cowork.shared.consumer import EventConsumer
 from cowork.shared.dead_letters import dead_letter_headers
 from cowork.shared.events.envelope import MalformedEvent
 from cowork.shared.failures import PermanentError, RetryPolicy
 from cowork.shared.kafka import ResilientProducer, reliable_producer
-from cowork.shared.testing import Infra
-from cowork.shared.testing.kafka import collect
 
 from sharedkit import DLQ, applied, record
 from support import TOPIC, Sequenced, record_applied

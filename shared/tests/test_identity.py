@@ -15,11 +15,11 @@ from cryptography.hazmat.primitives.asymmetric import rsa
 from fastapi import APIRouter, Depends, FastAPI
 from pydantic import ValidationError
 
+from cowork.devtools import free_port
+from cowork.devtools.identity import JwksServer
 from cowork.shared.auth import Authenticator, Principal, issue_token, require_roles
 from cowork.shared.http import install_error_handlers
 from cowork.shared.settings import LOCAL_DEV_JWT_SECRET, ServiceSettings
-from cowork.shared.testing import free_port
-from cowork.shared.testing.identity import JwksServer
 
 
 @pytest.fixture

@@ -12,11 +12,11 @@ from aiokafka import AIOKafkaProducer
 from aiokafka.errors import KafkaError
 from prometheus_client import REGISTRY
 
+from cowork.devtools import Infra
+from cowork.devtools.kafka import collect
 from cowork.shared import db
 from cowork.shared.kafka import ResilientProducer, reliable_producer
 from cowork.shared.relay import RELAY_LOCK_KEY, OutboxRelay
-from cowork.shared.testing import Infra
-from cowork.shared.testing.kafka import collect
 
 from sharedkit import fetchval, wait_until, write_events
 from support import TOPIC

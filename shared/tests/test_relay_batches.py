@@ -19,11 +19,11 @@ import pytest
 from aiokafka import AIOKafkaProducer
 from aiokafka.partitioner import DefaultPartitioner
 
+from cowork.devtools import Infra
+from cowork.devtools.kafka import collect
 from cowork.shared import db
 from cowork.shared.kafka import reliable_producer
 from cowork.shared.relay import OutboxRelay
-from cowork.shared.testing import Infra
-from cowork.shared.testing.kafka import collect
 
 from sharedkit import write_events
 from support import TOPIC

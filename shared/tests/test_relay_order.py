@@ -13,12 +13,12 @@ import random
 
 import pytest
 
+from cowork.devtools import Infra
+from cowork.devtools.kafka import collect
 from cowork.shared import db
 from cowork.shared.kafka import reliable_producer
 from cowork.shared.outbox import add_event
 from cowork.shared.relay import OutboxRelay
-from cowork.shared.testing import Infra
-from cowork.shared.testing.kafka import collect
 
 from sharedkit import wait_until
 from support import SOURCE, TOPIC, Sequenced

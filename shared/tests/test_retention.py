@@ -10,6 +10,7 @@ import asyncpg
 import pytest
 from aiokafka import ConsumerRecord
 
+from cowork.devtools import Infra
 from cowork.shared import db
 from cowork.shared.consumer import EventConsumer
 from cowork.shared.events import Envelope
@@ -17,7 +18,6 @@ from cowork.shared.kafka import ResilientProducer, reliable_producer
 from cowork.shared.outbox import add_event
 from cowork.shared.retention import Retention, purge
 from cowork.shared.scheduler import schedule
-from cowork.shared.testing import Infra
 
 from sharedkit import DLQ
 from support import SOURCE, TOPIC, Sequenced, record_applied

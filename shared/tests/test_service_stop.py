@@ -6,11 +6,11 @@ import asyncio
 
 import pytest
 
+from cowork.devtools import Infra
 from cowork.shared import db
 from cowork.shared.kafka import reliable_producer
 from cowork.shared.relay import OutboxRelay
 from cowork.shared.service import close_pool
-from cowork.shared.testing import Infra
 
 from sharedkit import fetchval, wait_until
 

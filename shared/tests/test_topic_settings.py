@@ -10,11 +10,11 @@ import pytest
 from aiokafka.admin import AIOKafkaAdminClient
 from aiokafka.admin.config_resource import ConfigResource, ConfigResourceType
 
+from cowork.devtools import Infra
 from cowork.shared.events.topics import MEMBERSHIP_CONTACTS, MEMBERSHIP_EVENTS, TopicSpec
 from cowork.shared.kafka import ensure_topics
 from cowork.shared.service import ConsumerSpec, ServiceRuntime
 from cowork.shared.settings import ServiceSettings
-from cowork.shared.testing import Infra
 
 
 def test_the_topic_settings_come_from_the_shared_variables(monkeypatch: pytest.MonkeyPatch) -> None:

@@ -15,11 +15,11 @@ import pytest
 from aiokafka import ConsumerRecord, TopicPartition
 from aiokafka.errors import KafkaConnectionError
 
+from cowork.devtools import Infra
 from cowork.shared import db
 from cowork.shared.consumer import EventConsumer
 from cowork.shared.events import Envelope
 from cowork.shared.kafka import ResilientProducer, reliable_producer
-from cowork.shared.testing import Infra
 from cowork.shared.transport import FetchLoop
 
 from sharedkit import DLQ, wait_until

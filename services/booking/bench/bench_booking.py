@@ -27,12 +27,12 @@ import httpx
 
 from cowork.booking import commands, domain, store
 from cowork.booking.app import MIGRATIONS
+from cowork.devtools import Infra, free_port, start_infra
+from cowork.devtools.cpu import Sample, cpu_seconds, cpu_us_per_operation, processes_cpu
 from cowork.shared import db
 from cowork.shared.auth import issue_token
 from cowork.shared.events import contracts as ev
 from cowork.shared.settings import LOCAL_DEV_JWT_SECRET
-from cowork.shared.testing import Infra, free_port, start_infra
-from cowork.shared.testing.cpu import Sample, cpu_seconds, cpu_us_per_operation, processes_cpu
 
 N = int(os.environ.get("BENCH_BOOKINGS", "1500"))
 # The raw insert and the in-process use case are fast: more of them, so each runs for seconds

@@ -21,8 +21,8 @@ import asyncpg
 
 from cowork.booking import domain, store
 from cowork.booking.app import MIGRATIONS
+from cowork.devtools import Infra, start_infra
 from cowork.shared import db
-from cowork.shared.testing import Infra, start_infra
 
 RESOURCES = 30
 YEAR = (date(2027, 1, 1), date(2027, 12, 31))

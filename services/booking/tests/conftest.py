@@ -1,6 +1,6 @@
-from booking_testkit import svc
+from booking_support import svc
 
-from cowork.shared.testing.personal_data import EXAMPLE_EMAIL, personal_data_in_logs
+from cowork.devtools.personal_data import EXAMPLE_EMAIL, personal_data_in_logs
 
 # No personal data in logs. Booking knows members by id only (membership.activated carries no
 # name or contact), so any name, email or tax code of the suites' members in its logs is a leak.

@@ -6,7 +6,7 @@ import uuid
 
 import httpx
 import pytest
-from booking_testkit import DESK, ROOM, Booking, rome
+from booking_support import DESK, ROOM, Booking, rome
 
 from cowork.booking import commands, store
 
@@ -44,7 +44,7 @@ async def test_spaces_and_resources_are_managed_by_staff(svc: Booking) -> None:
     ({"closures": ["5 August"]}, "closures"),
 ])
 async def test_invalid_spaces_are_422(svc: Booking, change: dict, field: str) -> None:
-    from booking_testkit import SPACE
+    from booking_support import SPACE
 
     response = await svc.client.post("/v1/spaces", json={**SPACE, **change}, headers=svc.staff())
     assert response.status_code == 422, response.text

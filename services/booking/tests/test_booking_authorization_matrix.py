@@ -1,16 +1,14 @@
 """Who may do what in booking, as data: every operation x every role -> status (see
-cowork.shared.testing.authorization). A change of rule changes a cell here, on purpose."""
+cowork.devtools.authorization). A change of rule changes a cell here, on purpose."""
 
 from __future__ import annotations
 
 import itertools
 
 import pytest
-from booking_testkit import DESK, SPACE, Booking, rome
+from booking_support import DESK, SPACE, Booking, rome
 
-from cowork.shared.auth import issue_token
-from cowork.shared.settings import LOCAL_DEV_JWT_SECRET
-from cowork.shared.testing.authorization import (
+from cowork.devtools.authorization import (
     ROLES,
     Context,
     Operation,
@@ -19,6 +17,8 @@ from cowork.shared.testing.authorization import (
     role_headers,
     run_matrix,
 )
+from cowork.shared.auth import issue_token
+from cowork.shared.settings import LOCAL_DEV_JWT_SECRET
 
 pytestmark = [pytest.mark.infra]
 

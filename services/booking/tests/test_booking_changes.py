@@ -6,11 +6,11 @@ from __future__ import annotations
 import asyncio
 
 import pytest
-from booking_testkit import Booking, rome
+from booking_support import Booking, rome
 
+from cowork.devtools.kafka import collect, of_type
 from cowork.shared.events import contracts as ev
 from cowork.shared.events import topics
-from cowork.shared.testing.kafka import collect, of_type
 
 pytestmark = [pytest.mark.infra]
 

@@ -7,12 +7,12 @@ import uuid
 from datetime import UTC, datetime
 
 import pytest
-from booking_testkit import ROOM, Booking, rome
+from booking_support import ROOM, Booking, rome
 
 from cowork.booking import handlers
+from cowork.devtools.kafka import collect, of_type
 from cowork.shared.events import Envelope, topics
 from cowork.shared.events import contracts as ev
-from cowork.shared.testing.kafka import collect, of_type
 
 pytestmark = [pytest.mark.infra]
 

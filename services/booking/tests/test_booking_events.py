@@ -9,13 +9,13 @@ import uuid
 from datetime import UTC, date, datetime
 
 import pytest
-from booking_testkit import Booking, rome
+from booking_support import Booking, rome
 
 from cowork.booking import commands
+from cowork.devtools.kafka import SeenRecord, collect, of_type, publish
 from cowork.shared.events import Envelope, topics
 from cowork.shared.events import contracts as ev
 from cowork.shared.scheduler import Scheduler
-from cowork.shared.testing.kafka import SeenRecord, collect, of_type, publish
 
 pytestmark = [pytest.mark.infra]
 

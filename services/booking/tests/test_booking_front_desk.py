@@ -7,7 +7,7 @@ import uuid
 from datetime import UTC, datetime
 
 import pytest
-from booking_testkit import ROOM, Booking, rome
+from booking_support import ROOM, Booking, rome
 
 from cowork.booking import commands
 from cowork.shared.scheduler import Scheduler

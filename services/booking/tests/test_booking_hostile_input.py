@@ -4,7 +4,7 @@ each case below once answered 500, or stored a space whose every availability th
 from __future__ import annotations
 
 import pytest
-from booking_testkit import DESK, SPACE, Booking, rome
+from booking_support import DESK, SPACE, Booking, rome
 
 pytestmark = [pytest.mark.infra]
 

@@ -10,7 +10,7 @@ from typing import Any
 from uuid import UUID
 
 import pytest
-from booking_testkit import MONDAY_8AM, Booking, rome
+from booking_support import MONDAY_8AM, Booking, rome
 
 from cowork.booking import commands, store
 

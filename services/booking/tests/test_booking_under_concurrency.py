@@ -17,12 +17,12 @@ from uuid import UUID
 import asyncpg
 import httpx
 import pytest
-from booking_testkit import ROOM, Booking, rome
+from booking_support import ROOM, Booking, rome
 
 from cowork.booking import commands, store
+from cowork.devtools.kafka import collect, of_type
 from cowork.shared.events import contracts as ev
 from cowork.shared.events import topics
-from cowork.shared.testing.kafka import collect, of_type
 
 pytestmark = [pytest.mark.infra]
 

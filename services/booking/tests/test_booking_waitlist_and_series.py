@@ -6,7 +6,7 @@ from __future__ import annotations
 import uuid
 
 import pytest
-from booking_testkit import Booking, rome
+from booking_support import Booking, rome
 
 pytestmark = [pytest.mark.infra]
 

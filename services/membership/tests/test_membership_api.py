@@ -5,7 +5,7 @@ from __future__ import annotations
 import uuid
 
 import pytest
-from membership_testkit import MONTHLY, ORGANISATION, PERSON, Membership
+from membership_support import MONTHLY, ORGANISATION, PERSON, Membership
 
 pytestmark = [pytest.mark.infra]
 

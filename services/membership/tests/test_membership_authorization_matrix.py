@@ -1,5 +1,5 @@
 """Who may do what in membership, as data: every operation x every role -> status (see
-cowork.shared.testing.authorization). A change of rule changes a cell here, on purpose."""
+cowork.devtools.authorization). A change of rule changes a cell here, on purpose."""
 
 from __future__ import annotations
 
@@ -7,9 +7,9 @@ import itertools
 from typing import Any
 
 import pytest
-from membership_testkit import MONTHLY, Membership
+from membership_support import MONTHLY, Membership
 
-from cowork.shared.testing.authorization import (
+from cowork.devtools.authorization import (
     ROLES,
     Context,
     Operation,

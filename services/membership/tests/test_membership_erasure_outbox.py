@@ -4,7 +4,7 @@ there until the retention purge, published or not."""
 from __future__ import annotations
 
 import pytest
-from membership_testkit import PERSON, Membership
+from membership_support import PERSON, Membership
 
 from cowork.shared.events import topics
 

@@ -8,13 +8,13 @@ import uuid
 from datetime import UTC, datetime
 
 import pytest
-from membership_testkit import MONTHLY, PERSON, Membership
+from membership_support import MONTHLY, PERSON, Membership
 
+from cowork.devtools.kafka import SeenRecord, collect, of_type
 from cowork.membership import commands
 from cowork.shared.events import contracts as ev
 from cowork.shared.events import topics
 from cowork.shared.scheduler import Scheduler
-from cowork.shared.testing.kafka import SeenRecord, collect, of_type
 
 pytestmark = [pytest.mark.infra]
 

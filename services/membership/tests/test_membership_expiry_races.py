@@ -17,7 +17,7 @@ from uuid import UUID, uuid4
 
 import asyncpg
 import pytest
-from membership_testkit import MONTHLY
+from membership_support import MONTHLY
 
 from cowork.membership import commands, domain, store
 from cowork.membership.app import MIGRATIONS

@@ -6,7 +6,7 @@ from __future__ import annotations
 import json
 
 import pytest
-from membership_testkit import MONTHLY, PERSON, Membership
+from membership_support import MONTHLY, PERSON, Membership
 
 pytestmark = [pytest.mark.infra]
 

@@ -10,11 +10,11 @@ import json
 from typing import Any
 
 import pytest
-from membership_testkit import NEWCOMER, PERSON, UNUSED_TAX_CODE, Membership
+from membership_support import NEWCOMER, PERSON, UNUSED_TAX_CODE, Membership
 
+from cowork.devtools.kafka import collect, of_type
 from cowork.shared.events import contracts as ev
 from cowork.shared.events import topics
-from cowork.shared.testing.kafka import collect, of_type
 
 pytestmark = [pytest.mark.infra]
 

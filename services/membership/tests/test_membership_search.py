@@ -4,7 +4,7 @@
 from __future__ import annotations
 
 import pytest
-from membership_testkit import MONTHLY, ORGANISATION, PERSON, Membership
+from membership_support import MONTHLY, ORGANISATION, PERSON, Membership
 from stdnum.it import codicefiscale
 
 pytestmark = [pytest.mark.infra]

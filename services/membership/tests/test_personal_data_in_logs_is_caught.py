@@ -1,12 +1,12 @@
 """The log check itself can fail: a line with a member's email or tax code is caught, by the
-shared hook every suite installs (cowork.shared.testing.personal_data)."""
+shared hook every suite installs (cowork.devtools.personal_data)."""
 
 from __future__ import annotations
 
 import pytest
-from membership_testkit import PERSONAL_DATA
+from membership_support import PERSONAL_DATA
 
-from cowork.shared.testing.personal_data import EXAMPLE_EMAIL, PersonalData
+from cowork.devtools.personal_data import EXAMPLE_EMAIL, PersonalData
 
 pytest_plugins = ["pytester"]
 
@@ -38,7 +38,7 @@ def test_a_test_that_logs_personal_data_fails(pytester: pytest.Pytester,
                                               phase: str, outcomes: dict[str, int]) -> None:
     pytester.makeconftest("""
         import pytest
-        from cowork.shared.testing.personal_data import personal_data_in_logs
+        from cowork.devtools.personal_data import personal_data_in_logs
 
         pytest_runtest_makereport = personal_data_in_logs(["Giulia@example.org", "Giulia Bianchi"])
 

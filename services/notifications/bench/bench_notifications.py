@@ -28,12 +28,12 @@ from uuid import uuid4
 import aiosmtplib
 import asyncpg
 
+from cowork.devtools import Infra, free_port, start_infra, unique_name
 from cowork.notifications import domain
 from cowork.notifications.app import NotificationsSettings, create_app
 from cowork.shared.events import Envelope, topics
 from cowork.shared.events import contracts as ev
 from cowork.shared.kafka import reliable_producer
-from cowork.shared.testing import Infra, free_port, start_infra, unique_name
 
 RATE = int(os.environ.get("BENCH_RATE", "200"))
 SECONDS = int(os.environ.get("BENCH_SECONDS", "10"))

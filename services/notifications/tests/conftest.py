@@ -1,6 +1,6 @@
-from notifications_testkit import receiver, smtp_sink, svc
+from notifications_support import receiver, smtp_sink, svc
 
-from cowork.shared.testing.personal_data import EXAMPLE_EMAIL, personal_data_in_logs
+from cowork.devtools.personal_data import EXAMPLE_EMAIL, personal_data_in_logs
 
 # No personal data in logs: contact cards carry a member's name and email (the suite makes the
 # email up per member, `m1a2b3c4@example.org`, hence the pattern); the service mails them but

@@ -6,7 +6,7 @@ from __future__ import annotations
 from uuid import uuid4
 
 import pytest
-from notifications_testkit import Notifications, bearer
+from notifications_support import Notifications, bearer
 
 pytestmark = [pytest.mark.infra]
 

@@ -1,5 +1,5 @@
 """Who may do what in notifications, as data: every operation x every role -> status (see
-cowork.shared.testing.authorization). A change of rule changes a cell here, on purpose.
+cowork.devtools.authorization). A change of rule changes a cell here, on purpose.
 
 Partners and operators manage webhook subscriptions (a partner only its own); only an operator
 replays a delivery; a member reads only their own deliveries and preferences (the front desk
@@ -11,10 +11,9 @@ from __future__ import annotations
 from uuid import uuid4
 
 import pytest
-from notifications_testkit import Notifications
+from notifications_support import Notifications
 
-from cowork.shared.events import contracts as ev
-from cowork.shared.testing.authorization import (
+from cowork.devtools.authorization import (
     ROLES,
     Context,
     Operation,
@@ -24,6 +23,7 @@ from cowork.shared.testing.authorization import (
     role_headers,
     run_matrix,
 )
+from cowork.shared.events import contracts as ev
 
 pytestmark = [pytest.mark.infra]
 

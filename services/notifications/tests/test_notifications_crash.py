@@ -20,13 +20,13 @@ from uuid import uuid4
 import asyncpg
 import pytest
 from aiosmtpd.controller import Controller
-from notifications_testkit import booking_confirmed, wrap
+from notifications_support import booking_confirmed, wrap
 
+from cowork.devtools import Infra, free_port
+from cowork.devtools.kafka import publish
 from cowork.notifications import domain
 from cowork.shared.events import Envelope
 from cowork.shared.events import contracts as ev
-from cowork.shared.testing import Infra, free_port
-from cowork.shared.testing.kafka import publish
 
 pytestmark = [pytest.mark.infra, pytest.mark.slow]
 

@@ -9,7 +9,7 @@ from uuid import uuid4
 
 import pytest
 from aiosmtpd.controller import Controller
-from notifications_testkit import (
+from notifications_support import (
     Notifications,
     OffsetClock,
     bearer,
@@ -18,11 +18,11 @@ from notifications_testkit import (
     settings_for,
 )
 
+from cowork.devtools import free_port
+from cowork.devtools.kafka import collect, of_type
 from cowork.notifications import domain
 from cowork.shared.events import contracts as ev
 from cowork.shared.events import topics
-from cowork.shared.testing import free_port
-from cowork.shared.testing.kafka import collect, of_type
 
 pytestmark = [pytest.mark.infra]
 

@@ -14,7 +14,7 @@ import pytest
 
 from cowork.devstack import mailsink
 from cowork.devstack.stack import StackConfig
-from cowork.shared.testing import free_port
+from cowork.devtools import free_port
 
 
 async def test_the_sink_writes_every_message_as_an_eml_file(

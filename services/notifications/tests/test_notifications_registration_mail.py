@@ -11,7 +11,7 @@ from datetime import UTC, datetime
 from uuid import UUID, uuid4
 
 import pytest
-from notifications_testkit import (
+from notifications_support import (
     Notifications,
     OffsetClock,
     Receiver,
@@ -21,9 +21,9 @@ from notifications_testkit import (
     settings_for,
 )
 
+from cowork.devtools import Infra
 from cowork.notifications import domain
 from cowork.shared.events import contracts as ev
-from cowork.shared.testing import Infra
 
 pytestmark = [pytest.mark.infra]
 

@@ -9,7 +9,7 @@ from datetime import UTC, datetime, timedelta
 from uuid import uuid4
 
 import pytest
-from notifications_testkit import (
+from notifications_support import (
     Notifications,
     OffsetClock,
     SmtpSink,
@@ -18,8 +18,8 @@ from notifications_testkit import (
     settings_for,
 )
 
+from cowork.devtools import Infra
 from cowork.shared.events import contracts as ev
-from cowork.shared.testing import Infra
 
 pytestmark = [pytest.mark.infra]
 

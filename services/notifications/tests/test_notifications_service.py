@@ -10,7 +10,7 @@ from datetime import UTC, datetime, timedelta
 from uuid import uuid4
 
 import pytest
-from notifications_testkit import (
+from notifications_support import (
     OffsetClock,
     Receiver,
     SmtpSink,
@@ -20,10 +20,10 @@ from notifications_testkit import (
     settings_for,
 )
 
+from cowork.devtools import Infra
 from cowork.notifications.app import SERVICE
 from cowork.notifications.dispatcher import DISPATCHER, dispatcher_worker
 from cowork.shared.events import contracts as ev
-from cowork.shared.testing import Infra
 
 pytestmark = [pytest.mark.infra]
 

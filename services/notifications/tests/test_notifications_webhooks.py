@@ -15,7 +15,7 @@ from uuid import UUID, uuid4
 
 import asyncpg
 import pytest
-from notifications_testkit import (
+from notifications_support import (
     Notifications,
     OffsetClock,
     Receiver,
@@ -26,11 +26,11 @@ from notifications_testkit import (
     settings_for,
 )
 
+from cowork.devtools import Infra
+from cowork.devtools.kafka import collect, of_type
 from cowork.notifications import domain
 from cowork.shared.events import contracts as ev
 from cowork.shared.events import topics
-from cowork.shared.testing import Infra
-from cowork.shared.testing.kafka import collect, of_type
 
 pytestmark = [pytest.mark.infra]
 

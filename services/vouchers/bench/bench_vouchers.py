@@ -43,6 +43,8 @@ import asyncpg
 import httpx
 from aiokafka import AIOKafkaConsumer
 
+from cowork.devtools import Infra, free_port, start_infra
+from cowork.devtools.cpu import Sample, cpu_seconds, cpu_us_per_operation, processes_cpu
 from cowork.shared import db, outbox
 from cowork.shared.auth import issue_token
 from cowork.shared.events import Envelope, topics
@@ -50,8 +52,6 @@ from cowork.shared.events import contracts as ev
 from cowork.shared.events.envelope import headers_to_dict
 from cowork.shared.kafka import reliable_producer
 from cowork.shared.settings import LOCAL_DEV_JWT_SECRET
-from cowork.shared.testing import Infra, free_port, start_infra
-from cowork.shared.testing.cpu import Sample, cpu_seconds, cpu_us_per_operation, processes_cpu
 from cowork.vouchers import commands, demo
 from cowork.vouchers.app import MIGRATIONS
 from cowork.vouchers.commands.ledger import SOURCE

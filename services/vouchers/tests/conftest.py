@@ -1,6 +1,6 @@
-from vouchers_testkit import svc
+from vouchers_support import svc
 
-from cowork.shared.testing.personal_data import EXAMPLE_EMAIL, personal_data_in_logs
+from cowork.devtools.personal_data import EXAMPLE_EMAIL, personal_data_in_logs
 
 # No personal data in logs: declarations may carry a tax code (the de minimis register is kept
 # by it) and the member cards a name; the service must log neither.

@@ -4,7 +4,7 @@ would make them (the acceptance walk of 2026-11-28 found these answered otherwis
 from __future__ import annotations
 
 import pytest
-from vouchers_testkit import OFFICER, Vouchers
+from vouchers_support import OFFICER, Vouchers
 
 from cowork.shared.events import contracts as ev
 

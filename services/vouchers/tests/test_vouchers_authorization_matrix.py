@@ -1,5 +1,5 @@
 """Who may do what in vouchers, as data: every operation x every role -> status (see
-cowork.shared.testing.authorization). A change of rule changes a cell here, on purpose.
+cowork.devtools.authorization). A change of rule changes a cell here, on purpose.
 
 The officer runs programmes, accreditation, statements, the ledger, transparency and revocation;
 a member applies for, and reads, only their own applications and vouchers; the front desk
@@ -11,11 +11,9 @@ import itertools
 from uuid import uuid4
 
 import pytest
-from vouchers_testkit import ADULT, MILAN_2013, OFFICER, Vouchers
+from vouchers_support import ADULT, MILAN_2013, OFFICER, Vouchers
 
-from cowork.shared.auth import issue_token
-from cowork.shared.settings import LOCAL_DEV_JWT_SECRET
-from cowork.shared.testing.authorization import (
+from cowork.devtools.authorization import (
     ROLES,
     Context,
     Operation,
@@ -24,6 +22,8 @@ from cowork.shared.testing.authorization import (
     role_headers,
     run_matrix,
 )
+from cowork.shared.auth import issue_token
+from cowork.shared.settings import LOCAL_DEV_JWT_SECRET
 
 pytestmark = [pytest.mark.infra]
 

@@ -12,7 +12,7 @@ from uuid import uuid4
 import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
-from vouchers_testkit import MILAN_2013, OFFICER, Vouchers, member_token
+from vouchers_support import MILAN_2013, OFFICER, Vouchers, member_token
 
 pytestmark = [pytest.mark.infra]
 

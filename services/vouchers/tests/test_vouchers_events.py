@@ -8,11 +8,11 @@ from datetime import UTC, datetime
 from uuid import UUID
 
 import pytest
-from vouchers_testkit import OFFICER, Vouchers
+from vouchers_support import OFFICER, Vouchers
 
+from cowork.devtools.kafka import collect, of_type, publish
 from cowork.shared.events import Envelope, topics
 from cowork.shared.events import contracts as ev
-from cowork.shared.testing.kafka import collect, of_type, publish
 
 pytestmark = [pytest.mark.infra]
 LIVE = pytest.mark.parametrize("svc", [True], indirect=True, ids=["consumers"])

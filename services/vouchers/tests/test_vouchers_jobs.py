@@ -7,7 +7,7 @@ from __future__ import annotations
 from datetime import date
 
 import pytest
-from vouchers_testkit import OFFICER, Vouchers, member_token
+from vouchers_support import OFFICER, Vouchers, member_token
 
 from cowork.shared.events import contracts as ev
 

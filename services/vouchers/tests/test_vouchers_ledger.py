@@ -7,7 +7,7 @@ from uuid import UUID, uuid4
 
 import asyncpg
 import pytest
-from vouchers_testkit import OFFICER, Vouchers, member_token
+from vouchers_support import OFFICER, Vouchers, member_token
 
 from cowork.vouchers.domain.ledger import Account, Movement, Posting
 from cowork.vouchers.store.ledger import insert_ledger_transaction

@@ -8,7 +8,7 @@ from typing import Any
 from uuid import uuid4
 
 import pytest
-from vouchers_testkit import MILAN_2013, OFFICER, Vouchers, member_token
+from vouchers_support import MILAN_2013, OFFICER, Vouchers, member_token
 
 pytestmark = [pytest.mark.infra]
 

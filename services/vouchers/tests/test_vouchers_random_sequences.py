@@ -13,7 +13,7 @@ from uuid import UUID
 import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
-from vouchers_testkit import OFFICER, Vouchers
+from vouchers_support import OFFICER, Vouchers
 
 from cowork.shared.events import contracts as ev
 

@@ -7,7 +7,7 @@ from datetime import UTC, date, datetime
 from uuid import uuid4
 
 import pytest
-from vouchers_testkit import OFFICER, Vouchers
+from vouchers_support import OFFICER, Vouchers
 
 from cowork.shared.events import contracts as ev
 

@@ -11,7 +11,7 @@ from datetime import UTC, datetime
 from uuid import UUID, uuid4
 
 import pytest
-from vouchers_testkit import OFFICER, Vouchers, member_token
+from vouchers_support import OFFICER, Vouchers, member_token
 
 from cowork.shared.events import contracts as ev
 from cowork.vouchers import commands

@@ -9,10 +9,10 @@ from uuid import uuid4
 
 import httpx
 import pytest
-from vouchers_testkit import Vouchers, member_token
+from vouchers_support import Vouchers, member_token
 
+from cowork.devtools import Infra
 from cowork.shared.events import contracts as ev
-from cowork.shared.testing import Infra
 from cowork.vouchers.app import VouchersSettings, create_app
 
 pytestmark = [pytest.mark.infra]

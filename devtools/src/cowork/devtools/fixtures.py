@@ -9,7 +9,7 @@ from typing import Any
 import asyncpg
 import pytest
 
-from cowork.shared.testing import Infra, delete_topics, free_port, running_infra, unique_name
+from cowork.devtools import Infra, delete_topics, free_port, running_infra, unique_name
 
 
 @pytest.fixture(scope="session")

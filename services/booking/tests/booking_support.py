@@ -11,12 +11,12 @@ import pytest
 
 from cowork.booking import handlers
 from cowork.booking.app import BookingSettings, create_app
+from cowork.devtools import Infra, ManualClock
 from cowork.shared.auth import issue_token
 from cowork.shared.events import Envelope
 from cowork.shared.events import contracts as ev
 from cowork.shared.service import ServiceRuntime
 from cowork.shared.settings import LOCAL_DEV_JWT_SECRET
-from cowork.shared.testing import Infra, ManualClock
 
 # Monday 1 March 2027, 08:00 in Rome (CET, UTC+1).
 MONDAY_8AM = datetime(2027, 3, 1, 7, 0, tzinfo=UTC)

@@ -12,13 +12,13 @@ from uuid import UUID, uuid4
 import httpx
 import pytest
 
+from cowork.devtools import Infra, ManualClock
 from cowork.shared.auth import issue_token
 from cowork.shared.events import Envelope
 from cowork.shared.events import contracts as ev
 from cowork.shared.scheduler import Scheduler
 from cowork.shared.service import ServiceRuntime
 from cowork.shared.settings import LOCAL_DEV_JWT_SECRET
-from cowork.shared.testing import Infra, ManualClock
 from cowork.vouchers import commands, handlers
 from cowork.vouchers.app import VouchersSettings, create_app
 

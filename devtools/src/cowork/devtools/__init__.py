@@ -1,4 +1,8 @@
-"""Test support: real infrastructure for the tests of every package.
+"""Cowork's own test support, development only (the workspace's `dev` group; never in the
+production image, and never imported by cowork.shared or a service): real infrastructure for the
+tests of every package, and in its modules the fixtures, authorization matrices, the
+personal-data-in-logs hook, service processes and CPU sampling for benchmarks. Partners' tests
+use cowork.testkit instead.
 
 `COWORK_TEST_INFRA` picks where Kafka and PostgreSQL come from:
 - `local` (default): the local stack of deploy/local, started once per test session if it is

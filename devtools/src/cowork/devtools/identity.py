@@ -12,7 +12,7 @@ from typing import Any
 import jwt
 from cryptography.hazmat.primitives.asymmetric import ec, rsa
 
-from cowork.shared.testing import free_port
+from cowork.devtools import free_port
 
 ISSUER_PATH = "/realms/comune"
 

@@ -13,7 +13,7 @@ import urllib.request
 
 import asyncpg
 
-from cowork.shared.testing import free_port
+from cowork.devtools import free_port
 
 
 async def count(dsn: str, sql: str, *args: object) -> int:

@@ -7,12 +7,12 @@ from datetime import UTC, datetime
 import httpx
 import pytest
 
+from cowork.devtools import Infra, ManualClock
+from cowork.devtools.personal_data import personal_values
 from cowork.membership.app import MembershipSettings, create_app
 from cowork.shared.auth import issue_token
 from cowork.shared.service import ServiceRuntime
 from cowork.shared.settings import LOCAL_DEV_JWT_SECRET
-from cowork.shared.testing import Infra, ManualClock
-from cowork.shared.testing.personal_data import personal_values
 
 
 @dataclass

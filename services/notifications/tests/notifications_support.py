@@ -20,6 +20,8 @@ import pytest
 import uvicorn
 
 from cowork.devstack.mailsink import EmlWriter, listening
+from cowork.devtools import Infra, free_port
+from cowork.devtools.kafka import publish
 from cowork.notifications.app import NotificationsSettings, create_app
 from cowork.notifications.dispatcher import DISPATCHER, Dispatcher
 from cowork.shared.auth import issue_token
@@ -28,8 +30,6 @@ from cowork.shared.events import contracts as ev
 from cowork.shared.scheduler import Scheduler
 from cowork.shared.service import ServiceRuntime
 from cowork.shared.settings import LOCAL_DEV_JWT_SECRET
-from cowork.shared.testing import Infra, free_port
-from cowork.shared.testing.kafka import publish
 
 SOURCES = {"membership": "/cowork/membership", "booking": "/cowork/booking",
            "vouchers": "/cowork/vouchers"}
