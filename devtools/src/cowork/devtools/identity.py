@@ -29,6 +29,7 @@ class JwksServer:
 
         class Handler(BaseHTTPRequestHandler):
             def do_GET(self) -> None:
+                body: dict[str, Any]
                 if self.path == f"{ISSUER_PATH}/.well-known/openid-configuration":
                     body = {"issuer": server.issuer,
                             "jwks_uri": f"{server.issuer}/protocol/openid-connect/certs"}
