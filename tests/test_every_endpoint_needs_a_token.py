@@ -1,5 +1,5 @@
 """Rule 6 for every operation every service publishes, today's and tomorrow's: without a
-bearer token each one answers 401 in the error format — except what API.md opens to anyone:
+bearer token each one answers 401 in the error format — except what docs/api/ opens to anyone:
 the probes, the Prometheus scrape, the API's own description, and self-registration (a
 newcomer has no identity yet). A new endpoint that forgets its `Caller` fails here. No database
 or broker is needed: the token is checked before anything else."""

@@ -26,7 +26,7 @@ from cowork.shared.settings import ServiceSettings
 ROOT = Path(__file__).resolve().parents[1]
 CHART = ROOT / "deploy" / "helm" / "cowork"
 PRODUCTION = CHART / "ci" / "production-values.yaml"
-# PRODUCT.md's four services: the chart carries each, even before its package lands.
+# The four services (README.md): the chart carries each, even before its package lands.
 PRODUCT_SERVICES = {"membership", "booking", "vouchers", "notifications"}
 BUILT = sorted(p.parent.name for p in (ROOT / "services").glob("*/src/cowork/*/app.py"))
 

@@ -100,7 +100,7 @@ def test_metrics_are_documented_as_text(service: str) -> None:
 
 # ---------------------------------------------------------------- notifications
 # Its own functions (issue 18): its two lists (webhooks, the delivery log) are plain arrays, as
-# API.md gives them, not pages; everything else is held to the same rules as above.
+# docs/api/ gives them, not pages; everything else is held to the same rules as above.
 
 NOTIFICATIONS_OPERATION_IDS = {"create_webhook", "list_webhooks", "delete_webhook",
                                "deliveries", "read_delivery", "replay", "set_preferences",

@@ -120,7 +120,7 @@ async def test_lifecycle_waitlist_promotion_no_show_and_completion(svc: Booking)
     [first_confirmed] = [r for r in of_type(records, ev.BookingConfirmed.event_type)
                          if r.key == first["id"]]
     assert json.loads(first_confirmed.value or b"")["start"] in (
-        "2027-03-01T09:00:00Z", "2027-03-01T09:00:00+00:00"), "times travel in UTC (EVENTS.md)"
+        "2027-03-01T09:00:00Z", "2027-03-01T09:00:00+00:00"), "times travel in UTC (docs/events.md)"
     assert records[-1].headers["ce_source"] == "/cowork/booking"
     published = of_type(records, ev.ResourcePublished.event_type)
     assert [r.key for r in published] == [desk["id"]]

@@ -1,4 +1,4 @@
-"""Calls written exactly as API.md writes them, as an outside client reading only the spec
+"""Calls written exactly as the first v1 wording has them (docs/api/ aliases), as an outside client reading only the spec
 would make them (the acceptance walk of 2026-11-28 found these answered otherwise)."""
 
 from __future__ import annotations
@@ -13,7 +13,7 @@ pytestmark = [pytest.mark.infra]
 
 async def test_preferences_take_the_categories_opted_out_of_as_categories(
         svc: Notifications) -> None:
-    """API.md: `PUT /v1/members/{id}/preferences — categories opted out of`."""
+    """docs/api/ aliases: `PUT /v1/members/{id}/preferences — categories opted out of`."""
     member = uuid4()
     path, headers = f"/v1/members/{member}/preferences", bearer("member", str(member))
     response = await svc.client.put(path, json={"categories": ["reminders", "membership"]},

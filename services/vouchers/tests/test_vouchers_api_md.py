@@ -1,4 +1,4 @@
-"""Calls written exactly as API.md writes them, as an outside client reading only the spec
+"""Calls written exactly as the first v1 wording has them (docs/api/ aliases), as an outside client reading only the spec
 would make them (the acceptance walk of 2026-11-28 found these answered otherwise)."""
 
 from __future__ import annotations
@@ -12,7 +12,7 @@ pytestmark = [pytest.mark.infra]
 
 
 async def test_a_revocation_needs_no_body(svc: Vouchers) -> None:
-    """API.md: `POST /v1/vouchers/{id}/revoke (officer)` names no field, and EVENTS.md's
+    """docs/api/ aliases: `POST /v1/vouchers/{id}/revoke (officer)` names no field, and the catalogue's
     `voucher.revoked` carries `reason|null`: a revocation without a body is a revocation."""
     programme = await svc.programme()
     _, voucher_id = await svc.granted(programme["id"])
@@ -41,7 +41,7 @@ async def test_a_revocation_reason_is_still_a_code(svc: Vouchers) -> None:
 
 async def test_the_ledger_answers_its_entries_under_the_name_api_md_gives_them(
         svc: Vouchers) -> None:
-    """API.md: `GET /v1/programmes/{id}/ledger — entries`; `items` stays for list clients."""
+    """docs/api/ aliases: `GET /v1/programmes/{id}/ledger — entries`; `items` stays for list clients."""
     programme = await svc.programme()
     await svc.granted(programme["id"])
     ledger = (await svc.client.get(f"/v1/programmes/{programme['id']}/ledger",

@@ -42,7 +42,7 @@ def expect(*, anonymous: int = 401, member_self: int, member_other: int = 403, s
             "staff": staff, "officer": officer, "operator": operator, "partner": partner}
 
 
-# Open to everyone by API.md, so they have no row.
+# Open to everyone (docs/api/README.md), so they have no row.
 PROBES = frozenset({"healthz", "readyz", "prometheus_metrics", "kafka_health"})
 
 

@@ -1,5 +1,5 @@
 """The API edge every service shares: strict request models, types bounded to what their
-columns hold, the database's refusals translated into API.md errors, and one transaction
+columns hold, the database's refusals translated into API errors (docs/api/), and one transaction
 helper.
 
 Why bounded types: PostgreSQL answers a NUL byte in `text`, an integer beyond `integer` or a
@@ -145,7 +145,7 @@ def translated_errors(translate: DomainTranslator | None = None,
                       unique: UniqueConflicts | None = None
                       ) -> Callable[[], contextlib.AbstractAsyncContextManager[None]]:
     """A context-manager factory: inside it a service's rule violations (through `translate`,
-    which returns None for what it does not know) and PostgreSQL's refusals become API.md
+    which returns None for what it does not know) and PostgreSQL's refusals become the API's
     errors. Nothing is half-written: the caller's transaction rolls back as the error leaves."""
     conflicts = dict(unique or {})
 

@@ -1,4 +1,4 @@
-"""JWT bearer authentication and the roles of API.md.
+"""JWT bearer authentication and the roles of docs/api/README.md.
 
 Two kinds of token are accepted:
 - HS256 signed with the deployment's shared secret (`COWORK_JWT_SECRET`; the local stack and

@@ -1,4 +1,4 @@
-"""HTTP conventions of API.md, shared by every service.
+"""HTTP conventions of docs/api/README.md, shared by every service.
 
 Errors are `{"error": {"code", "message", "field"?}}`: 401 unauthenticated, 403 forbidden,
 404 unknown id, 409 conflict with existing state, 422 invalid input (naming the field).
@@ -34,7 +34,7 @@ _STATUS_CODES = {
 
 
 class ApiError(Exception):
-    """Raise from an endpoint to answer with API.md's error format."""
+    """Raise from an endpoint to answer with the error format of docs/api/README.md."""
 
     def __init__(self, status: int, code: str, message: str, *, field: str | None = None,
                  details: dict[str, Any] | None = None) -> None:

@@ -46,7 +46,7 @@ def freeze_startup_heap() -> None:
     """Move everything alive after startup — modules, pydantic schemas, FastAPI's routes,
     settings — out of the cyclic garbage collector's sight (`gc.freeze`). Those objects live
     as long as the process, yet every full collection walked them all: on a busy consumer that
-    cost about a third of its CPU per event (docs/benchmarks.md, 2026-11-28). Objects made
+    cost about a third of its CPU per event (docs/benchmarks/history.md, 2026-11-28). Objects made
     later are collected as before."""
     gc.collect()
     gc.freeze()

@@ -78,7 +78,7 @@ class ServiceSettings(BaseSettings):
     outbox_poll_seconds: float = 1.0
     # Relay batches sent and not yet acknowledged at once (at most 5: the idempotent
     # producer's limit for keeping each partition's order). 1 measured faster where the relay
-    # shares its process with the consumers (docs/benchmarks.md, 2026-11-27).
+    # shares its process with the consumers (docs/benchmarks/history.md, 2026-11-27).
     outbox_in_flight_batches: int = 1
     # Retention (cowork.shared.retention, docs/operations.md). Keep the inbox's above the
     # dead-letter topic's retention: a replayed record is a duplicate only while its id is kept.

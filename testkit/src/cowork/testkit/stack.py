@@ -173,7 +173,7 @@ def _received(record: Any) -> ReceivedEvent:
 
 
 def _services_in_image() -> tuple[str, ...]:
-    """The services the image can run (`python -m cowork.<name>`): the four of PRODUCT.md as
+    """The services the image can run (`python -m cowork.<name>`): the four services as
     they land — a package without its `__main__` is not a service yet."""
     import docker
 

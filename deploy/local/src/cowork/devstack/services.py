@@ -30,7 +30,7 @@ class LocalService:
         return importlib.util.find_spec(self.module) is not None
 
 
-# API.md's local ports; a service not built yet is simply not started.
+# The local ports of docs/api/; a service not built yet is simply not started.
 SERVICES = (
     LocalService("membership", 8001),
     LocalService("booking", 8002),

@@ -1,7 +1,7 @@
 """Resource rows (with their space's calendar) kept in the process between requests.
 
 Reading the resource on every booking cost a round trip, a tenth of a replica's CPU
-(docs/benchmarks.md, 2026-11-28), and on every availability query half its statements. A kept
+(docs/benchmarks/history.md, 2026-11-28), and on every availability query half its statements. A kept
 row is never trusted, only tried:
 - the booking statement writes only if the row's `calendar_version` is still the resource's
   (store.book_drawing_on), and every change of a resource or of its space's calendar bumps that

@@ -1,4 +1,4 @@
-"""Logical topic names (EVENTS.md). Physical names add the deployment's topic prefix."""
+"""Logical topic names (docs/events.md). Physical names add the deployment's topic prefix."""
 
 from __future__ import annotations
 

@@ -1,4 +1,4 @@
-"""HTTP API v1 of the booking service (API.md), one router per resource."""
+"""HTTP API v1 of the booking service (docs/api/booking.md), one router per resource."""
 
 from cowork.booking.api import bookings, front_desk, reports, resources, series, spaces, waitlist
 

@@ -32,7 +32,7 @@ def _rule_violation(exc: Exception) -> ApiError | None:
 
 
 # The rules' and the database's refusals (a deadlock PostgreSQL rolled back: nothing
-# half-done, 409 try again) become API.md errors.
+# half-done, 409 try again) become API errors (docs/api/).
 translated_errors = api_errors(_rule_violation)
 
 

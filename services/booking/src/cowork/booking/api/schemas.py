@@ -1,4 +1,4 @@
-"""Request bodies of the booking API (API.md): bounded, strict, checked before a use case
+"""Request bodies of the booking API (docs/api/): bounded, strict, checked before a use case
 runs."""
 
 # No `from __future__ import annotations`: pydantic and FastAPI read these annotations at runtime.

@@ -1,4 +1,4 @@
-"""HTTP API v1 of the membership service (API.md): one router per OpenAPI tag."""
+"""HTTP API v1 of the membership service (docs/api/membership.md): one router per OpenAPI tag."""
 
 from cowork.membership.api import members, memberships, plans
 

@@ -1,5 +1,5 @@
 """What the membership routes take by dependency beyond the shared `Runtime` and `Caller`: one
-transaction in which the rules' and the database's refusals become API.md errors."""
+transaction in which the rules' and the database's refusals become API errors (docs/api/)."""
 
 # No `from __future__ import annotations`: FastAPI resolves the dependency aliases at runtime.
 
@@ -34,7 +34,7 @@ def _rule_violation(exc: Exception) -> ApiError | None:
     return ApiError(status, exc.code, str(exc), field=exc.field)
 
 
-# The rules' and the database's refusals become API.md errors.
+# The rules' and the database's refusals become API errors (docs/api/).
 translated_errors = api_errors(_rule_violation, _UNIQUE)
 
 

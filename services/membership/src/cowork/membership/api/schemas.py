@@ -1,4 +1,4 @@
-"""Request and response models of the membership API (API.md), and the views that turn the
+"""Request and response models of the membership API (docs/api/), and the views that turn the
 store's records into response bodies."""
 
 # No `from __future__ import annotations`: pydantic and FastAPI read these annotations at runtime.

@@ -1,4 +1,4 @@
-"""HTTP API v1 of the notifications service (API.md), one router per OpenAPI tag."""
+"""HTTP API v1 of the notifications service (docs/api/notifications.md), one router per OpenAPI tag."""
 
 from cowork.notifications.api import deliveries, preferences, webhooks
 

@@ -1,4 +1,4 @@
-"""The delivery log and its replay (API.md: `GET /v1/deliveries`,
+"""The delivery log and its replay (docs/api/ aliases: `GET /v1/deliveries`,
 `POST /v1/deliveries/{id}/replay`)."""
 
 # No `from __future__ import annotations`: FastAPI resolves the dependency aliases at runtime.
@@ -41,7 +41,7 @@ async def visible_refs(conn: asyncpg.Connection, caller: Principal,
     return [recipient_ref]
 
 
-# Not a page (API.md gives the log as a list, newest first): `limit` bounds it, up to 1000.
+# Not a page (docs/api/ gives the log as a list, newest first): `limit` bounds it, up to 1000.
 @router.get("/deliveries", response_model=list[DeliveryOut],
             responses=error_responses(401, 403, 422))
 async def deliveries(

@@ -1,4 +1,4 @@
-"""Members' preferences: the categories of mail they opted out of (API.md:
+"""Members' preferences: the categories of mail they opted out of (docs/api/:
 `PUT /v1/members/{id}/preferences`)."""
 
 # No `from __future__ import annotations`: FastAPI resolves the dependency aliases at runtime.

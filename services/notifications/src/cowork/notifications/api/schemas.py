@@ -1,4 +1,4 @@
-"""Request and response bodies of the notifications API (API.md): webhook subscriptions, the
+"""Request and response bodies of the notifications API (docs/api/): webhook subscriptions, the
 delivery log, members' preferences."""
 
 # No `from __future__ import annotations`: pydantic and FastAPI read these annotations at runtime.
@@ -46,7 +46,7 @@ class NewSubscription(Strict):
 
 
 class Preferences(Strict):
-    # API.md: "PUT /v1/members/{id}/preferences — categories opted out of": a client reading
+    # docs/api/ aliases: "PUT /v1/members/{id}/preferences — categories opted out of": a client reading
     # it sends `categories`, one reading the OpenAPI `opted_out`; both mean the same list.
     opted_out: Annotated[list[str], Field(
         max_length=20, validation_alias=AliasChoices("opted_out", "categories"),

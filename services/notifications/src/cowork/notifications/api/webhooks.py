@@ -1,4 +1,4 @@
-"""Partners' webhook subscriptions (API.md: `POST /v1/webhooks`)."""
+"""Partners' webhook subscriptions (docs/api/ aliases: `POST /v1/webhooks`)."""
 
 # No `from __future__ import annotations`: FastAPI resolves the dependency aliases at runtime.
 

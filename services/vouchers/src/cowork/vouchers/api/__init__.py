@@ -1,4 +1,4 @@
-"""HTTP API v1 of the vouchers service (API.md `## vouchers`): one router per OpenAPI tag.
+"""HTTP API v1 of the vouchers service (docs/api/vouchers.md): one router per OpenAPI tag.
 Officers (the municipality's staff) run programmes, read the ledger and issue statements;
 members apply and see only their own applications and vouchers."""
 

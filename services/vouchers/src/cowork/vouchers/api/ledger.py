@@ -22,14 +22,14 @@ async def ledger(programme_id: UUID, runtime: Runtime, caller: Caller,
                  cursor: CursorParam = None, limit: Limit = 100) -> dict[str, Any]:
     """Every transaction of the programme in the order recorded, with its postings
     (+ into an account, - out of it; each transaction sums to zero). The page is in
-    `items`, and in `entries` as API.md names it."""
+    `items`, and in `entries`, its alias (docs/api/)."""
     require_roles(caller, "officer")
     after = seq_after(cursor)
     async with runtime.db.acquire() as conn:
         programme = await programme_or_404(conn, programme_id)
         rows = await store.ledger_page(conn, programme_id, after, limit + 1)
     result = page_of([ledger_view(t) for t in rows], rows, limit, lambda t: (t["seq"],))
-    # API.md: "GET /v1/programmes/{id}/ledger — entries". The page's `items` under the
+    # docs/api/ aliases: "GET /v1/programmes/{id}/ledger — entries". The page's `items` under the
     # spec's name too.
     result["entries"] = result["items"]
     result["balances"] = balances_view(programme)

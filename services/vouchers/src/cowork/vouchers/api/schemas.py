@@ -1,4 +1,4 @@
-"""The vouchers API's request bodies and representations (API.md `## vouchers`)."""
+"""The vouchers API's request bodies and representations (docs/api/ `## vouchers`)."""
 
 # No `from __future__ import annotations`: pydantic and FastAPI read these annotations at runtime.
 
@@ -15,7 +15,7 @@ Kind = Literal["hot_desk", "fixed_desk", "meeting_room", "phone_booth", "event_r
 MemberKind = Literal["person", "organisation"]
 # A snake_case code (a status such as `unemployed`, a reason such as `false_declaration`): not
 # the shared `Code` (plan codes, hyphens and capitals taken), because these travel on the
-# event topics as EVENTS.md writes them and are matched against the programmes' rules as is.
+# event topics as docs/events.md writes them and are matched against the programmes' rules as is.
 SnakeCode = Annotated[str, Field(pattern=r"^[a-z][a-z0-9_]{0,49}$")]
 Istat = Annotated[str, Field(pattern=r"^[0-9]{6}$", description="ISTAT municipality code")]
 PositiveCents = Annotated[BigCents, Field(ge=1)]
@@ -89,7 +89,7 @@ class NewProgramme(Strict):
     @model_validator(mode="before")
     @classmethod
     def criteria_object(cls, data: Any) -> Any:
-        """API.md's "criteria such as min_desks": an object is read as {min_desks, ranking}."""
+        """Alias "criteria such as min_desks" (docs/api/): an object is read as {min_desks, ranking}."""
         if isinstance(data, dict) and isinstance(data.get("criteria"), dict):
             criteria = dict(data["criteria"])
             data = {**data, "criteria": criteria.pop("ranking", [])}
@@ -163,7 +163,7 @@ class NewApplication(Strict):
 
 
 class Revocation(Strict):
-    # Optional: API.md names no body for a revocation and EVENTS.md's `voucher.revoked` has
+    # Optional: v1 revocations name no body (docs/api/) and `voucher.revoked` has
     # `reason|null`. A code, not free text: it travels on the event topic, where free text
     # could carry personal data.
     reason: SnakeCode | None = Field(None, description="a reason code, e.g. false_declaration")
@@ -275,7 +275,7 @@ class LedgerPage(Page[LedgerEntryView]):
     # A representation like the others: a field added to the answer is never silently lost.
     model_config = ConfigDict(extra="allow")
 
-    entries: list[LedgerEntryView] = Field(description="the page's items, as API.md names them")
+    entries: list[LedgerEntryView] = Field(description="the page's items, as docs/api/ names them")
     balances: Balances
 
 

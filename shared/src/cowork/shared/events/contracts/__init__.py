@@ -1,4 +1,4 @@
-"""Every v1 event of EVENTS.md as a pydantic model: the single source of the published schemas.
+"""Every v1 event of docs/events.md as a pydantic model: the single source of the published schemas.
 
 Each model names its CloudEvents type, its topic and which field is the record key. Payloads are
 frozen and ignore unknown fields, so a consumer built against v1 keeps working when a producer
