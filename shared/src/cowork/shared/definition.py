@@ -40,17 +40,19 @@ class ServiceDefinition(Generic[S]):
     routers: Sequence[APIRouter]
     publishes: Sequence[str] = ()
     consumers: Callable[[S, Clock], Sequence[ConsumerSpec]] = _no_consumers
-    jobs: Callable[[S], Mapping[str, JobHandler]] = _no_jobs
+    # The scheduled jobs' handlers by name, or a function of the settings that gives them.
+    jobs: Mapping[str, JobHandler] | Callable[[S], Mapping[str, JobHandler]] = _no_jobs
     workers: Sequence[Worker] = ()
     # Loaded once everything has started when the settings' `demo_data` is true (`make run`).
     demo: Callable[[ServiceRuntime], Awaitable[None]] | None = None
 
     def runtime(self, settings: S | None = None, clock: Clock = system_clock) -> ServiceRuntime:
         settings = settings or self.settings()
-        load_demo = self.demo if getattr(settings, "demo_data", False) else None
+        load_demo = self.demo if settings.demo_data else None
         return ServiceRuntime(
             settings=settings, migrations=self.migrations, publishes=self.publishes,
-            consumers=self.consumers(settings, clock), jobs=self.jobs(settings), clock=clock,
+            consumers=self.consumers(settings, clock),
+            jobs=self.jobs if isinstance(self.jobs, Mapping) else self.jobs(settings), clock=clock,
             on_started=load_demo, workers=self.workers)
 
     def app(self, settings: S | None = None, clock: Clock = system_clock) -> FastAPI:

@@ -68,6 +68,8 @@ class ServiceSettings(BaseSettings):
         validation_alias=_shared("TOPIC_REPLICATION_FACTOR", "topic_replication_factor"))
     topic_config: dict[str, str] = Field(  # topic-level configs as JSON, e.g. retention.ms
         default_factory=dict, validation_alias=_shared("TOPIC_CONFIG", "topic_config"))
+    # Demo data loaded at start (`make run`); a service without demo data ignores it.
+    demo_data: bool = False
     http_host: str = "127.0.0.1"
     http_port: int = 8000
     # Request bodies above this are refused with 413 (every body the API takes is a few KB).

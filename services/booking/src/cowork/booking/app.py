@@ -20,11 +20,9 @@ MIGRATIONS = Path(__file__).parent / "migrations"
 
 
 class BookingSettings(ServiceSettings):
-    model_config = SettingsConfigDict(env_prefix="BOOKING_", extra="ignore",
-                                      populate_by_name=True)
+    model_config = SettingsConfigDict(env_prefix="BOOKING_")  # the rest from ServiceSettings
     service_name: str = "booking"
     http_port: int = 8002
-    demo_data: bool = False
     cancel_cutoff_hours: float = 24.0
     check_in_early_minutes: int = 15
     no_show_grace_minutes: int = 30

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-from collections.abc import Mapping
 from pathlib import Path
 
 from pydantic_settings import SettingsConfigDict
@@ -11,23 +10,15 @@ from cowork.membership import commands, demo
 from cowork.membership.api import ROUTERS
 from cowork.shared.definition import ServiceDefinition
 from cowork.shared.events import topics
-from cowork.shared.scheduler import JobHandler
 from cowork.shared.settings import ServiceSettings
 
 MIGRATIONS = Path(__file__).parent / "migrations"
 
 
 class MembershipSettings(ServiceSettings):
-    model_config = SettingsConfigDict(env_prefix="MEMBERSHIP_", extra="ignore",
-                                      populate_by_name=True)
+    model_config = SettingsConfigDict(env_prefix="MEMBERSHIP_")  # the rest from ServiceSettings
     service_name: str = "membership"
     http_port: int = 8001
-    demo_data: bool = False
-
-
-def jobs(settings: MembershipSettings) -> Mapping[str, JobHandler]:
-    return {commands.EXPIRE_JOB: commands.expire_job,
-            commands.EXPIRING_JOB: commands.expiring_job}
 
 
 SERVICE = ServiceDefinition(
@@ -37,7 +28,8 @@ SERVICE = ServiceDefinition(
     migrations=MIGRATIONS,
     routers=ROUTERS,
     publishes=[topics.MEMBERSHIP_EVENTS, topics.MEMBERSHIP_CONTACTS],
-    jobs=jobs,
+    jobs={commands.EXPIRE_JOB: commands.expire_job,
+          commands.EXPIRING_JOB: commands.expiring_job},
     demo=demo.load,
 )
 

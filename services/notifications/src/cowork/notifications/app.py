@@ -3,7 +3,7 @@ and its background worker, the dispatcher."""
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
+from collections.abc import Sequence
 from pathlib import Path
 
 from pydantic import SecretStr
@@ -15,7 +15,7 @@ from cowork.notifications.dispatcher import DispatchPolicy, MailSettings, dispat
 from cowork.notifications.mail import SmtpServer
 from cowork.shared.definition import ServiceDefinition
 from cowork.shared.events import topics
-from cowork.shared.scheduler import Clock, JobHandler
+from cowork.shared.scheduler import Clock
 from cowork.shared.service import ConsumerSpec
 from cowork.shared.settings import ServiceSettings
 
@@ -23,11 +23,9 @@ MIGRATIONS = Path(__file__).parent / "migrations"
 
 
 class NotificationsSettings(ServiceSettings):
-    model_config = SettingsConfigDict(env_prefix="NOTIFICATIONS_", extra="ignore",
-                                      populate_by_name=True)
+    model_config = SettingsConfigDict(env_prefix="NOTIFICATIONS_")  # the rest from ServiceSettings
     service_name: str = "notifications"
     http_port: int = 8004
-    demo_data: bool = False
     smtp_host: str = "127.0.0.1"
     smtp_port: int = 8025
     smtp_username: str | None = None
@@ -69,16 +67,12 @@ def consumers(settings: NotificationsSettings, clock: Clock) -> Sequence[Consume
     ]
 
 
-def jobs(settings: NotificationsSettings) -> Mapping[str, JobHandler]:
-    return {domain.REMINDER_24H: commands.send_reminder,
-            domain.REMINDER_1H: commands.send_reminder}
-
-
 SERVICE = ServiceDefinition(
     title="Cowork notifications",
     description="E-mail, signed partner webhooks, booking reminders and the delivery log.",
     settings=NotificationsSettings, migrations=MIGRATIONS, routers=ROUTERS,
-    publishes=[topics.NOTIFICATIONS_EVENTS], consumers=consumers, jobs=jobs,
+    publishes=[topics.NOTIFICATIONS_EVENTS], consumers=consumers,
+    jobs={domain.REMINDER_24H: commands.send_reminder, domain.REMINDER_1H: commands.send_reminder},
     workers=[dispatcher_worker])
 
 create_app = SERVICE.app

@@ -2,14 +2,14 @@
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
+from collections.abc import Sequence
 from pathlib import Path
 
 from pydantic_settings import SettingsConfigDict
 
 from cowork.shared.definition import ServiceDefinition
 from cowork.shared.events import topics
-from cowork.shared.scheduler import Clock, JobHandler
+from cowork.shared.scheduler import Clock
 from cowork.shared.service import ConsumerSpec
 from cowork.shared.settings import ServiceSettings
 from cowork.vouchers import commands, demo, handlers
@@ -19,21 +19,15 @@ MIGRATIONS = Path(__file__).parent / "migrations"
 
 
 class VouchersSettings(ServiceSettings):
-    model_config = SettingsConfigDict(env_prefix="VOUCHERS_", extra="ignore",
-                                      populate_by_name=True)
+    model_config = SettingsConfigDict(env_prefix="VOUCHERS_")  # the rest from ServiceSettings
     service_name: str = "vouchers"
     http_port: int = 8003
-    demo_data: bool = False
 
 
 def consumers(settings: VouchersSettings, clock: Clock) -> Sequence[ConsumerSpec]:
     """Redemptions from booking's and membership's events (and the replicas they keep)."""
     return [ConsumerSpec("redemptions", [topics.BOOKING_EVENTS, topics.MEMBERSHIP_EVENTS],
                          handlers.handlers(clock))]
-
-
-def jobs(settings: VouchersSettings) -> Mapping[str, JobHandler]:
-    return commands.JOBS
 
 
 SERVICE = ServiceDefinition(
@@ -45,7 +39,7 @@ SERVICE = ServiceDefinition(
     routers=ROUTERS,
     publishes=[topics.VOUCHERS_EVENTS],
     consumers=consumers,
-    jobs=jobs,
+    jobs=commands.JOBS,
     demo=demo.load,
 )
 
