@@ -89,6 +89,7 @@ bench: stack
 	@command -v wrk >/dev/null 2>&1 || { [ "$$(id -u)" = 0 ] && apt-get update -qq >/dev/null 2>&1 && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq wrk >/dev/null 2>&1; } || echo "wrk not installed: the booking benchmark skips its wrk run"
 	@$(UV) run python shared/bench/bench_events.py
 	@$(UV) run python shared/bench/bench_events_split.py
+	@$(UV) run python shared/bench/bench_consumer.py
 	@$(UV) run python services/booking/bench/bench_booking.py
 	@$(UV) run python services/notifications/bench/bench_notifications.py
 	@$(UV) run python services/vouchers/bench/bench_vouchers.py
