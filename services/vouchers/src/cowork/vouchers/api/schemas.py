@@ -197,7 +197,7 @@ class NewAccreditation(Strict):
 
 
 class EligibilityView(Representation):
-    """The rules as the programme was opened with them (keys it was not given are absent)."""
+    """The rules the programme was opened with (stored whole: every key, defaults included)."""
 
     residence_istat: list[str] = []
     min_age: int | None = None
