@@ -15,6 +15,7 @@ from zoneinfo import ZoneInfo
 import httpx
 import pytest
 
+from cowork.booking.domain import public_holidays
 from cowork.testkit import CoworkStack
 
 pytestmark = [pytest.mark.containers]
@@ -71,7 +72,12 @@ def test_a_member_registers_buys_a_plan_and_books_a_desk(cowork_stack: CoworkSta
             "name": "Hot desk 1", "kind": "hot_desk", "price_per_hour_cents": 300})
         assert desk.status_code == 201, desk.text
 
-    start = datetime.combine(today + timedelta(days=1), datetime.min.time(), ROME).replace(hour=10)
+    # The first day after today the space is open: it closes on Italian public holidays (the
+    # test once failed on 7 December, the eve of the Immaculate Conception).
+    closed = set(public_holidays(today, today + timedelta(days=10)))
+    day = next(today + timedelta(days=n) for n in range(1, 10)
+               if today + timedelta(days=n) not in closed)
+    start = datetime.combine(day, datetime.min.time(), ROME).replace(hour=10)
     request = {"member_id": member_id, "resource_id": desk.json()["id"],
                "start": start.isoformat(), "end": (start + timedelta(hours=1)).isoformat()}
     with cowork_stack.http("booking", role="member", sub=member_id) as member:
