@@ -73,22 +73,29 @@ async def renew(membership_id: UUID, runtime: Runtime, in_tx: InTx,
         lambda conn: commands.renew(conn, membership_id, runtime.clock())))
 
 
-@router.post("/memberships/{membership_id}/suspend", response_model=MembershipOut)
-async def suspend(membership_id: UUID, body: StatusChange, runtime: Runtime, in_tx: InTx,
-                  caller: Caller) -> dict[str, Any]:
+async def _change_status_at_the_desk(change: Any, membership_id: UUID, body: StatusChange,
+                                     runtime: Runtime, in_tx: InTx, caller: Caller
+                                     ) -> dict[str, Any]:
+    """Suspend or reinstate: staff only (checked before the lookup, so a member learns nothing
+    of another's membership), with the reason kept on the event."""
     require_roles(caller, "staff")
     await existing_membership(runtime, membership_id)
     return membership_view(await in_tx(
-        lambda conn: commands.suspend(conn, membership_id, body.reason, runtime.clock())))
+        lambda conn: change(conn, membership_id, body.reason, runtime.clock())))
+
+
+@router.post("/memberships/{membership_id}/suspend", response_model=MembershipOut)
+async def suspend(membership_id: UUID, body: StatusChange, runtime: Runtime, in_tx: InTx,
+                  caller: Caller) -> dict[str, Any]:
+    return await _change_status_at_the_desk(commands.suspend, membership_id, body, runtime,
+                                            in_tx, caller)
 
 
 @router.post("/memberships/{membership_id}/reinstate", response_model=MembershipOut)
 async def reinstate(membership_id: UUID, body: StatusChange, runtime: Runtime, in_tx: InTx,
                     caller: Caller) -> dict[str, Any]:
-    require_roles(caller, "staff")
-    await existing_membership(runtime, membership_id)
-    return membership_view(await in_tx(
-        lambda conn: commands.reinstate(conn, membership_id, body.reason, runtime.clock())))
+    return await _change_status_at_the_desk(commands.reinstate, membership_id, body, runtime,
+                                            in_tx, caller)
 
 
 @router.post("/memberships/{membership_id}/cancel", response_model=MembershipOut)
