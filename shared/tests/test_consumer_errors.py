@@ -19,7 +19,6 @@ from aiokafka import ConsumerRecord
 
 from cowork.devtools import Infra
 from cowork.devtools.kafka import SeenRecord, collect
-from cowork.shared import db
 from cowork.shared.consumer import EventConsumer, applies_batches
 from cowork.shared.events import Envelope
 from cowork.shared.failures import PermanentError, RetryPolicy
@@ -40,13 +39,6 @@ def records(*events: Sequenced, offset: int = 0) -> list[ConsumerRecord[bytes, b
         out.append(ConsumerRecord(TOPIC, 0, offset + i, 0, 0, env.subject.encode(), env.value(),
                                   None, 0, 0, env.kafka_headers()))
     return out
-
-
-@pytest.fixture
-async def pool(service_db: str) -> AsyncIterator[asyncpg.Pool]:
-    p = await db.create_pool(service_db, max_size=4)
-    yield p
-    await p.close()
 
 
 @pytest.fixture

@@ -6,40 +6,16 @@ Driven in-process through `EventConsumer.apply_records` with records as Kafka ha
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator
-
-import asyncpg
 import pytest
 from aiokafka import ConsumerRecord
 
-from cowork.devtools import Infra
-from cowork.shared import db
-from cowork.shared.consumer import EventConsumer, RetryPolicy
+from cowork.shared.consumer import EventConsumer
 from cowork.shared.events import Envelope
-from cowork.shared.kafka import ResilientProducer, reliable_producer
 
-from sharedkit import DLQ, applied, record
-from support import SOURCE, TOPIC, Sequenced, record_applied
+from sharedkit import applied, record
+from support import SOURCE, TOPIC, Sequenced
 
 pytestmark = [pytest.mark.infra]
-
-
-@pytest.fixture
-async def pool(service_db: str) -> AsyncIterator[asyncpg.Pool]:
-    p = await db.create_pool(service_db, max_size=4)
-    yield p
-    await p.close()
-
-
-@pytest.fixture
-async def consumer(infra: Infra, pool: asyncpg.Pool, topics: str) -> AsyncIterator[EventConsumer]:
-    producer = ResilientProducer(lambda: reliable_producer(infra.kafka_bootstrap,
-                                                           client_id="test-order"))
-    yield EventConsumer(name="order", service="test", pool=pool, producer=producer,
-                        topics=[TOPIC], handlers={Sequenced.event_type: record_applied},
-                        dlq_topic=DLQ, topic_prefix=topics,
-                        retry=RetryPolicy(max_attempts=2, base_seconds=0.01))
-    await producer.stop()
 
 
 async def test_an_event_older_than_what_was_applied_is_not_applied(

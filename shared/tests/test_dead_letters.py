@@ -9,22 +9,18 @@ through `cowork.shared.dlq`.
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator
-
-import asyncpg
 import pytest
 
 from cowork.devtools import Infra
 from cowork.devtools.kafka import collect
-from cowork.shared import db, dlq
+from cowork.shared import dlq
 from cowork.shared.consumer import EventConsumer
 from cowork.shared.dead_letters import dead_letter_headers
 from cowork.shared.events.envelope import MalformedEvent
-from cowork.shared.failures import PermanentError, RetryPolicy
-from cowork.shared.kafka import ResilientProducer, reliable_producer
+from cowork.shared.failures import PermanentError
 
 from sharedkit import DLQ, applied, record
-from support import TOPIC, Sequenced, record_applied
+from support import TOPIC
 
 
 def test_a_dead_letter_keeps_the_event_and_says_why() -> None:
@@ -57,24 +53,6 @@ def test_an_error_without_a_message_is_named_by_its_type() -> None:
     headers = dict(dead_letter_headers(record("h", 1), TimeoutError(), attempts=1,
                                        consumer_group="g"))
     assert headers["x-error"] == b"TimeoutError"
-
-
-@pytest.fixture
-async def pool(service_db: str) -> AsyncIterator[asyncpg.Pool]:
-    p = await db.create_pool(service_db, max_size=4)
-    yield p
-    await p.close()
-
-
-@pytest.fixture
-async def consumer(infra: Infra, pool: asyncpg.Pool, topics: str) -> AsyncIterator[EventConsumer]:
-    producer = ResilientProducer(lambda: reliable_producer(infra.kafka_bootstrap,
-                                                           client_id="test-dead-letters"))
-    yield EventConsumer(name="order", service="test", pool=pool, producer=producer,
-                        topics=[TOPIC], handlers={Sequenced.event_type: record_applied},
-                        dlq_topic=DLQ, topic_prefix=topics,
-                        retry=RetryPolicy(max_attempts=2, base_seconds=0.01))
-    await producer.stop()
 
 
 @pytest.mark.infra

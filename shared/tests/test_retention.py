@@ -3,7 +3,6 @@ and a dead letter replayed within the inbox's retention is still a duplicate."""
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator
 from datetime import datetime, timedelta
 
 import asyncpg
@@ -11,7 +10,6 @@ import pytest
 from aiokafka import ConsumerRecord
 
 from cowork.devtools import Infra
-from cowork.shared import db
 from cowork.shared.consumer import EventConsumer
 from cowork.shared.events import Envelope
 from cowork.shared.kafka import ResilientProducer, reliable_producer
@@ -26,13 +24,6 @@ pytestmark = [pytest.mark.infra]
 
 RETENTION = Retention(outbox_hours=24, outbox_parked_hours=24 * 30, inbox_hours=24 * 30,
                       scheduled_jobs_hours=24 * 30, batch_size=7)
-
-
-@pytest.fixture
-async def pool(service_db: str) -> AsyncIterator[asyncpg.Pool]:
-    p = await db.create_pool(service_db, max_size=4)
-    yield p
-    await p.close()
 
 
 async def age(pool: asyncpg.Pool, sql: str, days: float) -> None:
