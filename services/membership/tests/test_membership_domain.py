@@ -52,6 +52,24 @@ def test_renewals_follow_each_other_without_gap_or_overlap(start: date, kind: st
         end = new_end
 
 
+@given(st.dates(min_value=date(2000, 1, 1), max_value=date(2090, 12, 31)),
+       st.sampled_from(["day_pass", "monthly", "quarterly", "annual", "carnet"]),
+       st.integers(min_value=-400, max_value=400))
+def test_a_renewal_never_starts_more_than_a_period_ahead_nor_in_the_past(
+        today: date, kind: str, offset: int) -> None:
+    current_end = today + timedelta(days=offset)
+    limit = domain.period_for(kind, today)[1] + timedelta(days=1)  # type: ignore[arg-type]
+    try:
+        start, end = domain.renewal_period(kind, current_end, today)  # type: ignore[arg-type]
+    except RuleViolation as exc:
+        assert exc.code == "renewal_too_early"
+        assert current_end + timedelta(days=1) > limit
+        return
+    assert today <= start <= limit
+    assert start == max(current_end + timedelta(days=1), today)
+    assert (start, end) == domain.period_for(kind, start)  # type: ignore[arg-type]
+
+
 @pytest.mark.parametrize(("status", "action", "after"), [
     ("active", "suspend", "suspended"), ("suspended", "reinstate", "active"),
     ("active", "cancel", "cancelled"), ("suspended", "cancel", "cancelled"),

@@ -3,7 +3,7 @@ transaction (the outbox), and schedules or cancels the time-driven work it impli
 
 from __future__ import annotations
 
-from datetime import date, datetime
+from datetime import date, datetime, timedelta
 from typing import Any
 from uuid import UUID, uuid4
 
@@ -172,17 +172,24 @@ async def _membership(conn: asyncpg.Connection, membership_id: UUID) -> asyncpg.
 
 
 async def renew(conn: asyncpg.Connection, membership_id: UUID, now: datetime) -> asyncpg.Record:
+    """Extend by one period (domain.renewal_period: at most one period ahead of today, never
+    for days already over); the event carries the period it pays for."""
     membership = await _membership(conn, membership_id)
     domain.transition(membership["status"], "renew")
     plan = await store.plan_by_code(conn, membership["plan_code"])
     assert plan is not None  # a foreign key
     if plan["retired_at"] is not None:
         raise domain.RuleViolation("plan_retired", "the plan is retired: choose another plan")
-    new_end = domain.renewed_period_end(plan["kind"], membership["period_end"])
-    renewed = await store.extend_membership(conn, membership_id, new_end, now)
+    today = now.astimezone(domain.ROME).date()
+    new_start, new_end = domain.renewal_period(plan["kind"], membership["period_end"], today)
+    # Contiguous: the membership still covers from its first day; after a lapse, from today.
+    covered_from = (membership["period_start"]
+                    if new_start == membership["period_end"] + timedelta(days=1) else new_start)
+    renewed = await store.extend_membership(conn, membership_id, covered_from, new_end, now)
     await add_event(conn, ev.MembershipRenewed(
-        membership_id=membership_id, member_id=membership["member_id"], period_end=new_end,
-        price_cents=plan["price_cents"]), source=SOURCE)
+        membership_id=membership_id, member_id=membership["member_id"],
+        period_start=new_start, period_end=new_end, price_cents=plan["price_cents"]),
+        source=SOURCE)
     await _schedule_period_jobs(conn, renewed)
     return renewed
 

@@ -83,6 +83,22 @@ def renewed_period_end(kind: PlanKind, current_end: date) -> date:
     return period_for(kind, current_end + timedelta(days=1))[1]
 
 
+def renewal_period(kind: PlanKind, current_end: date, today: date) -> tuple[date, date]:
+    """The period a renewal pays for: from the day after the current period ends, or from
+    today when that day is already over (a lapsed membership the expiry has not caught yet:
+    days already over are never sold). Refused with `renewal_too_early` when it would start
+    more than one period ahead of today — renewals do not stack: each is money paid (and
+    subsidised) now for a period that must be near."""
+    start = max(current_end + timedelta(days=1), today)
+    latest_start = period_for(kind, today)[1] + timedelta(days=1)
+    if start > latest_start:
+        raise RuleViolation(
+            "renewal_too_early",
+            f"the next period would start on {start.isoformat()}, more than one period "
+            "ahead of today: renew once the current period is under way")
+    return period_for(kind, start)
+
+
 # ---------------------------------------------------------------- lifecycle
 
 _ALLOWED: dict[Action, tuple[Status, ...]] = {

@@ -221,9 +221,9 @@ async def set_membership_status(conn: asyncpg.Connection, membership_id: UUID, s
     return row
 
 
-async def extend_membership(conn: asyncpg.Connection, membership_id: UUID, period_end: date,
-                            now: datetime) -> Row:
+async def extend_membership(conn: asyncpg.Connection, membership_id: UUID, period_start: date,
+                            period_end: date, now: datetime) -> Row:
     row: Row = await conn.fetchrow(
-        "UPDATE memberships SET period_end = $2, updated_at = $3 WHERE id = $1 RETURNING *",
-        membership_id, period_end, now)
+        "UPDATE memberships SET period_start = $2, period_end = $3, updated_at = $4 "
+        "WHERE id = $1 RETURNING *", membership_id, period_start, period_end, now)
     return row

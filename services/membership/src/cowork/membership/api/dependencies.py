@@ -27,10 +27,14 @@ _UNIQUE = {
 }
 
 
+# Refusals because of the membership's state (409); every other rule names a field (422).
+_CONFLICTS = ("invalid_transition", "plan_retired", "renewal_too_early")
+
+
 def _rule_violation(exc: Exception) -> ApiError | None:
     if not isinstance(exc, domain.RuleViolation):
         return None
-    status = 409 if exc.code in ("invalid_transition", "plan_retired") and not exc.field else 422
+    status = 409 if exc.code in _CONFLICTS and not exc.field else 422
     return ApiError(status, exc.code, str(exc), field=exc.field)
 
 

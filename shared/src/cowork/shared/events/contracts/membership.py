@@ -94,6 +94,10 @@ class MembershipRenewed(_MembershipEvent):
     member_id: UUID
     period_end: date
     price_cents: Cents = Field(ge=0)
+    # The first day of the period this renewal pays for (its last is period_end): a subsidy
+    # is dated by it, never by when the event is processed. None only on records written
+    # before membership said it.
+    period_start: date | None = None
 
 
 class MembershipSuspended(_MembershipEvent):
