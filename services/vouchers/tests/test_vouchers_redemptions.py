@@ -104,8 +104,9 @@ async def test_a_membership_purchase_is_subsidised_when_the_programme_says_so(
         period_end=date(2027, 4, 4), price_cents=15_000)
     await svc.deliver(activated)
     await svc.deliver(ev.MembershipRenewed(membership_id=activated.membership_id,
-                                           member_id=member_id, period_end=date(2027, 5, 4),
-                                           price_cents=15_000))
+                                           member_id=member_id,
+                                           period_start=date(2027, 4, 5),
+                                           period_end=date(2027, 5, 4), price_cents=15_000))
     assert (await svc.voucher(voucher_id))["remaining_cents"] == 150_000 - 2 * 7_500
     assert [r["source_type"] for r in await svc.outbox(ev.VoucherRedeemed)] == \
         ["membership", "membership"]

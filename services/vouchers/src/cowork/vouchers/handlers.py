@@ -94,13 +94,19 @@ async def on_membership_activated(conn: asyncpg.Connection, envelope: Envelope, 
 
 async def on_membership_renewed(conn: asyncpg.Connection, envelope: Envelope, *,
                                 clock: Clock) -> None:
+    """A renewal is subsidised as a use on its period's first day: the voucher's validity and
+    the year cap are those of the period paid for, never of the day the event is processed."""
     event = envelope.data
     assert isinstance(event, ev.MembershipRenewed)
-    now = clock()
+    if event.period_start is None:
+        # A record from before membership said which period it pays for: never assume one.
+        log.warning("renewal without period_start: not subsidised",
+                    membership_id=str(event.membership_id), event_id=str(envelope.id))
+        return
     await redeem(conn, Source(
         type="membership", id=event.membership_id, event_id=envelope.id,
         member_id=event.member_id, price_cents=event.price_cents,
-        charged_cents=event.price_cents, used_on=rome_date(now)), now)
+        charged_cents=event.price_cents, used_on=event.period_start), clock())
 
 
 def handlers(clock: Clock = system_clock) -> dict[str, Handler | BatchHandler]:
