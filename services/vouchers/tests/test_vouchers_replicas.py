@@ -19,7 +19,10 @@ async def test_erasure_drops_personal_data_revokes_and_keeps_the_accounting(
     programme = await svc.programme()
     space_id = await svc.space()
     member_id, voucher_id = await svc.granted(programme["id"], tax_code="RSSMRA90E17F205X")
-    await svc.deliver(svc.booking(member_id, space_id, charged_cents=2_000))
+    await svc.deliver(svc.booking(member_id, space_id, charged_cents=2_000,
+                                  day=date(2027, 3, 1)))  # today: stays paid
+    await svc.deliver(svc.booking(member_id, space_id, charged_cents=4_000,
+                                  day=date(2027, 3, 2)))  # after the revocation: clawed back
     await svc.deliver(ev.MemberErased(member_id=member_id,
                                       erased_at=datetime(2027, 3, 2, tzinfo=UTC)))
     stored = await svc.runtime.db.fetch("SELECT declarations, undertaking_key FROM applications "

@@ -8,9 +8,11 @@ from uuid import UUID, uuid4
 import asyncpg
 
 from cowork.shared.http import NotFound
+from cowork.vouchers.commands.clawback import claw_back_space
 from cowork.vouchers.commands.ledger import Refused
 from cowork.vouchers.domain.dates import rome_date
 from cowork.vouchers.store import accreditations as accreditations_store
+from cowork.vouchers.store import clawback as clawback_store
 
 
 async def accredit(conn: asyncpg.Connection, space_id: UUID, from_date: date, reason: str,
@@ -30,8 +32,12 @@ async def accredit(conn: asyncpg.Connection, space_id: UUID, from_date: date, re
 
 async def end_accreditation(conn: asyncpg.Connection, space_id: UUID, now: datetime
                             ) -> asyncpg.Record:
-    """Costs from today on no longer count (the accreditation's end is exclusive)."""
+    """Costs from today on no longer count (the accreditation's end is exclusive), and what
+    was already paid for use there from today on is reversed in the same transaction
+    (clawback). Every programme's balances are locked first: see commands/clawback.py."""
+    balances = await clawback_store.lock_every_balance(conn)
     ended = await accreditations_store.end_accreditation(conn, space_id, rome_date(now))
     if ended is None:
         raise NotFound("accreditation of space", space_id)
+    await claw_back_space(conn, space_id, ended["until_date"], balances, now)
     return ended

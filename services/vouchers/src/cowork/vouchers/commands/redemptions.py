@@ -66,6 +66,8 @@ async def redeem_many(conn: asyncpg.Connection, sources: Sequence[Source], now: 
     if not candidates:
         return 0
     options = await _lock_options(conn, candidates, month_of(now))
+    if any(source.space_id is not None for source in sources):
+        options = await _still_redeemable(conn, sources, options)
     batch = PaidBatch()
     for index, source in enumerate(sources):
         if batch.already_paid(source):
@@ -98,6 +100,18 @@ async def _lock_options(conn: asyncpg.Connection, candidates: dict[int, list[asy
                            first_unissued(period, issued.get(c["programme_id"], set())))
                     for c in rows]
             for index, rows in candidates.items()}
+
+
+async def _still_redeemable(conn: asyncpg.Connection, sources: Sequence[Source],
+                            options: dict[int, list[Option]]) -> dict[int, list[Option]]:
+    """The candidates were read before the locks: an accreditation that ended meanwhile held
+    every programme's balances until it committed (clawback), so read again now that they are
+    ours — a booking at a space no longer accredited that day pays nothing. (A voucher that
+    ended meanwhile shows it in the locked row's status.)"""
+    still = {(row["idx"], row["voucher_id"])
+             for row in await redemptions_store.redeemable(conn, sources)}
+    return {index: [o for o in found if (index, o.voucher.id) in still]
+            for index, found in options.items()}
 
 
 async def _record(conn: asyncpg.Connection, batch: PaidBatch, now: datetime) -> None:

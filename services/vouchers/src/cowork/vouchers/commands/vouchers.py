@@ -12,6 +12,7 @@ from cowork.shared import scheduler
 from cowork.shared.events import contracts as ev
 from cowork.shared.http import NotFound
 from cowork.shared.outbox import add_event
+from cowork.vouchers.commands.clawback import claw_back_voucher
 from cowork.vouchers.commands.grants import fund_waitlist
 from cowork.vouchers.commands.ledger import SOURCE, Refused, locked_balances, post
 from cowork.vouchers.commands.schedule import CONDITION_JOB, VOUCHER_JOBS
@@ -37,8 +38,10 @@ def voucher_view(v: asyncpg.Record) -> dict[str, Any]:
 
 async def end_voucher(conn: asyncpg.Connection, voucher_id: UUID, *, status: str,
                       reason: str | None, now: datetime) -> asyncpg.Record | None:
-    """Expire or revoke: what is left goes back to available (disbursed stays disbursed);
-    None when the voucher had already ended."""
+    """Expire or revoke: every subsidy already paid for use after today is reversed
+    (clawback: a booking confirmed weeks ahead, a renewal paid before its period), then what is
+    left goes back to available; what was paid for use until today stays disbursed. None when
+    the voucher had already ended."""
     found = await vouchers_store.voucher_by_id(conn, voucher_id)
     if found is None:
         raise NotFound("voucher", voucher_id)
@@ -47,7 +50,9 @@ async def end_voucher(conn: asyncpg.Connection, voucher_id: UUID, *, status: str
     assert voucher is not None
     if voucher["status"] != "active":
         return None
-    released = voucher["remaining_cents"]
+    clawed_back = await claw_back_voucher(conn, voucher, balances, after=rome_date(now),
+                                          now=now)
+    released = voucher["remaining_cents"] + clawed_back
     if released > 0:
         await post(conn, voucher["programme_id"], balances, Movement.RELEASE, released,
                    now, voucher_id=voucher_id, member_id=voucher["member_id"],
