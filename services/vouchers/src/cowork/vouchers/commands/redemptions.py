@@ -59,7 +59,9 @@ async def redeem_many(conn: asyncpg.Connection, sources: Sequence[Source], now: 
     covers it (caps and remaining balance applied): committed -> disbursed. At most once per
     source event, and once per booking. A batch is read in four queries — candidates, then
     their programmes' balances locked (by id), then their vouchers locked with what they have
-    paid, then the statements issued — and written in one. Returns how many were paid."""
+    paid, then the statements issued; with bookings, the candidates once more under those
+    locks (an accreditation may have ended meanwhile) — and written in one. Returns how many
+    were paid."""
     candidates: dict[int, list[asyncpg.Record]] = {}
     for row in await redemptions_store.redeemable(conn, sources):
         candidates.setdefault(row["idx"], []).append(row)
