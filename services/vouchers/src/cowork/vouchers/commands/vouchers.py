@@ -50,8 +50,9 @@ async def end_voucher(conn: asyncpg.Connection, voucher_id: UUID, *, status: str
     assert voucher is not None
     if voucher["status"] != "active":
         return None
-    clawed_back = await claw_back_voucher(conn, voucher, balances, after=rome_date(now),
-                                          now=now)
+    # Use after today (revocation) or after the validity (an expiry run late) is not due.
+    clawed_back = await claw_back_voucher(
+        conn, voucher, balances, after=min(rome_date(now), voucher["valid_until"]), now=now)
     released = voucher["remaining_cents"] + clawed_back
     if released > 0:
         await post(conn, voucher["programme_id"], balances, Movement.RELEASE, released,
