@@ -15,6 +15,7 @@ import pytest
 from vouchers_support import ADULT, MILAN_2013, OFFICER, Vouchers
 
 from cowork.devtools.authorization import (
+    JOBS_OPERATIONS,
     ROLES,
     Context,
     Operation,
@@ -93,6 +94,7 @@ def operations(svc: Vouchers) -> list[Operation]:
         Operation("accredited_spaces", "GET", "/v1/accredited-spaces", officer_or_staff),
         Operation("end_accreditation", "DELETE", "/v1/accredited-spaces/{space}", officer_only,
                   prepare=accredited),
+        *JOBS_OPERATIONS,  # mounted on every service with scheduled jobs
     ]
 
 
