@@ -164,7 +164,8 @@ def _parked_count(kind: str) -> float:
     return metrics.SCHEDULED_JOBS_RUN.labels("jobs-test", kind, "parked")._value.get()
 
 
-async def test_a_job_failing_for_a_reason_that_is_not_transient_is_parked(pool) -> None:
+async def test_a_job_failing_for_a_reason_that_is_not_transient_is_parked(
+        pool, capsys: pytest.CaptureFixture[str]) -> None:
     # A CHECK violation quotes the failing row in its message: personal data.
     broken = _Broken(asyncpg.CheckViolationError(
         'new row for relation "vouchers" violates check constraint "vouchers_check1" '
@@ -181,6 +182,9 @@ async def test_a_job_failing_for_a_reason_that_is_not_transient_is_parked(pool) 
     assert job["failed_at"] is not None and job["done_at"] is None and job["failures"] == 3
     assert job["last_error"].startswith("CheckViolationError")
     assert "Mario" not in job["last_error"] and "RSSMRA" not in job["last_error"]
+    logged = capsys.readouterr()
+    assert "scheduled job parked" in logged.out + logged.err
+    assert "Mario" not in logged.out + logged.err, "the log line names no personal data"
     assert _parked_count("close") == before + 1
 
 
