@@ -154,7 +154,7 @@ _BACK_OFF = """
 UPDATE scheduled_jobs
 SET attempts = attempts + 1, last_error = $2,
     failures = failures + $5::int,
-    failed_at = CASE WHEN failures + $5::int >= $6 THEN $3::timestamptz END,
+    failed_at = CASE WHEN $5::int = 1 AND failures + 1 >= $6 THEN $3::timestamptz END,
     due_at = $3::timestamptz
              + make_interval(secs => least(3600, 5 * power(2, least(attempts, 12))))
 WHERE id = $1 AND due_at = $4 AND done_at IS NULL AND NOT cancelled
