@@ -246,6 +246,9 @@ async def test_an_operator_lists_parked_jobs_and_retries_one(pool, service_db: s
             ("remind", "b1", "failed", "ValueError")
         pending = await client.get("/v1/jobs?status=pending", headers=as_role("operator"))
         assert [j["key"] for j in pending.json()["items"]] == ["b2"]
+        for bad in ("status=broken", "kind=re%00mind", "cursor=bm90IGEgY3Vyc29y"):
+            refused = await client.get(f"/v1/jobs?{bad}", headers=as_role("operator"))
+            assert refused.status_code == 422, (bad, refused.text)
         for role in ("staff", "officer", "partner"):
             assert (await client.get("/v1/jobs", headers=as_role(role))).status_code == 403
             assert (await client.post(f"/v1/jobs/{parked['id']}/retry",

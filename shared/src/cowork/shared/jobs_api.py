@@ -20,6 +20,7 @@ from cowork.shared.api import (
     Limit,
     Page,
     Representation,
+    SearchText,
     decode_cursor,
     encode_cursor,
     error_responses,
@@ -97,7 +98,7 @@ def jobs_router() -> APIRouter:
     async def jobs(runtime: JobsRuntime, caller: Caller,
                    status: Annotated[JobStatus, Query(description="failed: parked, waiting "
                                                                   "for an operator")] = "failed",
-                   kind: Annotated[str | None, Query(max_length=100)] = None,
+                   kind: Annotated[SearchText | None, Query(max_length=100)] = None,
                    cursor: CursorParam = None, limit: Limit = 100) -> dict[str, Any]:
         """The service's scheduled jobs by status (operator): `status=failed` lists the jobs
         parked after failing for a reason that is not transient, oldest first."""
