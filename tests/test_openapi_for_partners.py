@@ -104,7 +104,7 @@ def test_metrics_are_documented_as_text(service: str) -> None:
 
 NOTIFICATIONS_OPERATION_IDS = {"create_webhook", "list_webhooks", "delete_webhook",
                                "deliveries", "read_delivery", "replay", "set_preferences",
-                               "get_preferences"}
+                               "get_preferences", "jobs", "retry_job"}  # jobs: the reminders
 
 
 def _notifications_spec() -> dict[str, Any]:
@@ -158,7 +158,8 @@ STABLE_OPERATION_IDS["vouchers"] = {
     "open_programme", "programmes", "programme", "close", "ledger", "apply",
     "programme_applications", "applications", "application", "vouchers", "voucher", "revoke",
     "declare_partita_iva", "statement", "issue_statement", "programme_beneficiaries",
-    "transparency", "de_minimis", "accredit", "accredited_spaces", "end_accreditation"}
+    "transparency", "de_minimis", "accredit", "accredited_spaces", "end_accreditation",
+    "jobs", "retry_job"}  # the operators' jobs API, on every service with scheduled jobs
 VOUCHERS_CHECKS = [test_operation_ids_are_the_stable_function_names,
                    test_every_success_has_a_typed_body,
                    test_every_error_status_answers_the_error_body,

@@ -27,10 +27,21 @@ OFFICER = {"Authorization": "Bearer " + issue_token(LOCAL_DEV_JWT_SECRET, sub="o
                                                     roles=["officer"])}
 
 
-async def _members_with_vouchers(port: int) -> tuple[str, uuid.UUID, list[uuid.UUID]]:
-    """A first-come programme valid from today, an accredited space, and members each holding
-    a voucher large enough for every redemption of the test — all through the API."""
+async def _members_with_vouchers(port: int, bootstrap: str, topic_prefix: str,
+                                 database_url: str) -> tuple[str, uuid.UUID, list[uuid.UUID]]:
+    """A first-come programme valid from today, an accredited space, and members (registered
+    by membership's events: vouchers applies only for members it knows) each holding a voucher
+    large enough for every redemption of the test — all through the API."""
     today = datetime.now(UTC).date()
+    members = [uuid.uuid4() for _ in range(MEMBERS)]
+    await publish(bootstrap, topic_prefix + topics.MEMBERSHIP_EVENTS, [Envelope.wrap(
+        ev.MemberRegistered(member_id=member, kind="person", language="it",
+                            residence_istat=None, registered_at=datetime.now(UTC)),
+        source="/cowork/membership") for member in members])
+    for _ in range(3000):
+        if await count(database_url, "SELECT count(*) FROM members") >= MEMBERS:
+            break
+        await asyncio.sleep(0.01)
     async with httpx.AsyncClient(base_url=f"http://127.0.0.1:{port}", headers=OFFICER,
                                  timeout=30) as client:
         programme = (await client.post("/v1/programmes", json={
@@ -42,7 +53,6 @@ async def _members_with_vouchers(port: int) -> tuple[str, uuid.UUID, list[uuid.U
         accredited = await client.post("/v1/accredited-spaces", json={
             "space_id": str(space_id), "from": today.isoformat(), "reason": "kill test"})
         assert accredited.status_code == 201, accredited.text
-        members = [uuid.uuid4() for _ in range(MEMBERS)]
         for member in members:
             granted = await client.post(f"/v1/programmes/{programme['id']}/applications",
                                         json={"member_id": str(member), "declarations": {}})
@@ -66,7 +76,8 @@ async def test_vouchers_killed_while_redeeming_booking_events(infra, database_ur
                              CONSUMER_BATCH_SIZE="20", DEMO_DATA="false")
     await service.start()
     try:
-        programme_id, space_id, members = await _members_with_vouchers(service.port)
+        programme_id, space_id, members = await _members_with_vouchers(
+            service.port, infra.kafka_bootstrap, topic_prefix, database_url)
         # Published while the service consumes, so the kill lands mid-stream.
         publishing = asyncio.create_task(publish(
             infra.kafka_bootstrap, topic_prefix + topics.BOOKING_EVENTS,

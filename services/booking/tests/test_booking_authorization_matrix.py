@@ -9,6 +9,7 @@ import pytest
 from booking_support import DESK, SPACE, Booking, rome
 
 from cowork.devtools.authorization import (
+    JOBS_OPERATIONS,
     ROLES,
     Context,
     Operation,
@@ -126,6 +127,7 @@ def operations(svc: Booking) -> list[Operation]:
                   expect(**staff_only), body=lambda ctx: {"member_id": ctx["member"]},
                   prepare=starting_now),
         Operation("no_shows", "GET", "/v1/members/{member}/no-shows", expect(**self_or_staff)),
+        *JOBS_OPERATIONS,  # mounted on every service with scheduled jobs
     ]
 
 

@@ -10,6 +10,7 @@ import pytest
 from membership_support import MONTHLY, Membership
 
 from cowork.devtools.authorization import (
+    JOBS_OPERATIONS,
     ROLES,
     Context,
     Operation,
@@ -124,6 +125,7 @@ def operations(svc: Membership) -> list[Operation]:
                   prepare=suspended),
         Operation("cancel", "POST", "/v1/memberships/{membership}/cancel",
                   expect(**self_or_staff), prepare=with_membership),
+        *JOBS_OPERATIONS,  # mounted on every service with scheduled jobs
     ]
 
 

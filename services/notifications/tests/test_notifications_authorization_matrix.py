@@ -14,6 +14,7 @@ import pytest
 from notifications_support import Notifications
 
 from cowork.devtools.authorization import (
+    JOBS_OPERATIONS,
     ROLES,
     Context,
     Operation,
@@ -78,6 +79,7 @@ def operations(svc: Notifications) -> list[Operation]:
         Operation("set_preferences", "PUT", "/v1/members/{member}/preferences", own_or_staff,
                   body=lambda ctx: {"opted_out": ["reminders"]}),
         Operation("get_preferences", "GET", "/v1/members/{member}/preferences", own_or_staff),
+        *JOBS_OPERATIONS,  # mounted on every service with scheduled jobs
     ]
 
 

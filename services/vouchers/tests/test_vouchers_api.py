@@ -12,6 +12,7 @@ import pytest
 from vouchers_support import MILAN_2013, OFFICER, Vouchers, member_token
 
 from cowork.shared.demo_ids import DEMO_SPACE_ID
+from cowork.shared.events import contracts as ev
 from cowork.vouchers import demo
 
 pytestmark = [pytest.mark.infra]
@@ -157,7 +158,12 @@ async def test_lists_are_paginated_with_a_cursor(svc: Vouchers) -> None:
 
 async def test_the_replicas_member_kind_wins_over_a_declared_one(svc: Vouchers) -> None:
     programme = await svc.programme()  # persons only
-    newcomer = uuid4()  # membership's member.registered has not arrived yet
+    stranger = await svc.apply(programme["id"], uuid4())  # membership never told us of them
+    assert (stranger.status_code, stranger.json()["error"]["code"]) == (409, "member_unknown")
+    # member.updated arrived but not (yet) the member.registered that carries the kind.
+    newcomer = uuid4()
+    await svc.deliver(ev.MemberUpdated(member_id=newcomer, language="it",
+                                       residence_istat="015146"))
     undeclared = (await svc.apply(programme["id"], newcomer)).json()
     assert undeclared["status"] == "rejected"
     assert undeclared["reasons"] == ["member_kind_not_eligible"]

@@ -3,7 +3,8 @@ cowork.devtools.authorization). A change of rule changes a cell here, on purpose
 
 The officer runs programmes, accreditation, statements, the ledger, transparency and revocation;
 a member applies for, and reads, only their own applications and vouchers; the front desk
-(staff) may apply on a member's behalf and reads statements and the accredited spaces."""
+(staff) may apply on a member's behalf, declares a member's partita IVA (API.md: "the member,
+staff") and reads statements and the accredited spaces."""
 
 from __future__ import annotations
 
@@ -14,6 +15,7 @@ import pytest
 from vouchers_support import ADULT, MILAN_2013, OFFICER, Vouchers
 
 from cowork.devtools.authorization import (
+    JOBS_OPERATIONS,
     ROLES,
     Context,
     Operation,
@@ -72,7 +74,7 @@ def operations(svc: Vouchers) -> list[Operation]:
         Operation("revoke", "POST", "/v1/vouchers/{voucher}/revoke", officer_only,
                   body=lambda ctx: {"reason": "false_declaration"}),
         Operation("declare_partita_iva", "POST", "/v1/vouchers/{voucher}/partita-iva",
-                  own_or_officer, body=lambda ctx: {"opened_on": "2027-03-01"},
+                  expect(member_self=200, staff=200, officer=200), body=lambda ctx: {"opened_on": "2027-03-01"},
                   prepare=conditional),
         Operation("statement", "GET", "/v1/programmes/{programme}/statements/2027-02",
                   officer_or_staff),
@@ -92,6 +94,7 @@ def operations(svc: Vouchers) -> list[Operation]:
         Operation("accredited_spaces", "GET", "/v1/accredited-spaces", officer_or_staff),
         Operation("end_accreditation", "DELETE", "/v1/accredited-spaces/{space}", officer_only,
                   prepare=accredited),
+        *JOBS_OPERATIONS,  # mounted on every service with scheduled jobs
     ]
 
 

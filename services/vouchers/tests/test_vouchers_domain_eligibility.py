@@ -17,7 +17,9 @@ from cowork.vouchers.domain.eligibility import (
     condition_deadline_missed,
     declarations_of,
     eligibility_rules,
+    partita_iva_declaration_refusal,
 )
+from cowork.vouchers.domain.tax_codes import birth_date_agrees
 
 TUSCANY = EligibilityRules(
     residence_istat=frozenset({"048017", "050026", "046017"}),  # Firenze, Pisa, Lucca
@@ -148,3 +150,35 @@ def test_a_deadline_falls_due_at_midnight_in_rome() -> None:
     assert rome_date(datetime(2027, 3, 31, 22, 0, tzinfo=UTC)) == date(2027, 4, 1)
     assert start_of_day(date(2027, 4, 1)) == datetime(2027, 3, 31, 22, 0, tzinfo=UTC)
     assert start_of_day(date(2027, 1, 1)) == datetime(2026, 12, 31, 23, 0, tzinfo=UTC)
+
+
+def test_a_late_partita_iva_declaration_follows_the_rule_of_the_application_day() -> None:
+    rules = EligibilityRules(requires_partita_iva=True, partita_iva_max_age_months=36,
+                             partita_iva_grace_days=30)
+    applied, deadline = date(2027, 3, 1), date(2027, 3, 31)
+
+    def refusal(opened_on: date, today: date) -> str | None:
+        return partita_iva_declaration_refusal(rules, opened_on, applied, deadline, today)
+
+    assert refusal(date(2024, 3, 1), date(2027, 3, 11)) is None  # new on 1 March, not on 11
+    assert refusal(date(2024, 2, 28), date(2027, 3, 2)) == "partita_iva_too_old"
+    assert refusal(date(2027, 3, 31), date(2027, 3, 31)) is None  # the deadline day itself
+    assert refusal(date(2027, 3, 20), date(2027, 4, 1)) == "condition_deadline_passed"
+    assert refusal(date(2027, 3, 20), date(2027, 3, 10)) == "opened_on_in_future"
+    no_age_rule = EligibilityRules(requires_partita_iva=True, partita_iva_grace_days=30)
+    assert partita_iva_declaration_refusal(no_age_rule, date(2015, 1, 1), applied, deadline,
+                                           date(2027, 3, 5)) is None
+
+
+@pytest.mark.parametrize(("tax_code", "born", "agrees"), [
+    ("RSSMRA90E17F205Z", date(1990, 5, 17), True),
+    ("RSSMRAVLE17F205Z", date(1990, 5, 17), True),     # omocodia
+    ("BNCGLI90A41F965D", date(1990, 1, 1), True),      # a woman: day + 40
+    ("BNCGLI90A41F965D", date(1890, 1, 1), True),      # two digits of the year only
+    ("RSSMRA90E17F205Z", date(1990, 5, 18), False),
+    ("RSSMRA90E17F205Z", date(1991, 5, 17), False),
+    ("XXXXXXXXXXXXXXXX", date(1990, 5, 17), False),    # no date to read
+    ("01234567897", date(1990, 5, 17), True),          # a partita IVA: nothing to compare
+])
+def test_the_birth_date_a_codice_fiscale_encodes(tax_code: str, born: date, agrees: bool) -> None:
+    assert birth_date_agrees(born, tax_code) is agrees

@@ -21,6 +21,11 @@ pytestmark = [pytest.mark.infra]
 async def test_a_thousand_applications_for_a_hundred_vouchers_grant_exactly_a_hundred(
         svc: Vouchers, infra: Infra) -> None:
     programme = await svc.programme(budget_cents=100 * 150_000, eligibility={})
+    # A thousand members membership told the service of (it refuses ids it does not know).
+    members = [uuid4() for _ in range(1_000)]
+    await svc.runtime.db.execute(
+        "INSERT INTO members (member_id, kind, updated_at) "
+        "SELECT unnest($1::uuid[]), 'person', now()", members)
     settings = svc.runtime.settings
     assert isinstance(settings, VouchersSettings)
     second = create_app(settings.model_copy(update={"run_relay": False}), clock=svc.clock)
@@ -29,7 +34,7 @@ async def test_a_thousand_applications_for_a_hundred_vouchers_grant_exactly_a_hu
         clients = [svc.client, client_2]
 
         async def apply(n: int) -> httpx.Response:
-            member_id = uuid4()
+            member_id = members[n]
             return await clients[n % 2].post(
                 f"/v1/programmes/{programme['id']}/applications",
                 json={"member_id": str(member_id), "declarations": {}},

@@ -46,6 +46,18 @@ def expect(*, anonymous: int = 401, member_self: int, member_other: int = 403, s
 PROBES = frozenset({"healthz", "readyz", "prometheus_metrics", "kafka_health"})
 
 
+# The operators' jobs API (cowork.shared.jobs_api), which the runtime mounts on every service
+# with scheduled jobs: each such service's matrix includes these rows. An operator retrying a
+# job that does not exist gets past the role check to the 404.
+JOBS_OPERATIONS = [
+    Operation("jobs", "GET", "/v1/jobs",
+              expect(member_self=403, staff=403, officer=403, operator=200),
+              params=lambda ctx: {"status": "failed"}),
+    Operation("retry_job", "POST", "/v1/jobs/999999999/retry",
+              expect(member_self=403, staff=403, officer=403, operator=404)),
+]
+
+
 def local_token(role: str, sub: str) -> str:
     """A token signed with the local stack's secret, as the services under test accept."""
     return issue_token(LOCAL_DEV_JWT_SECRET, sub=sub, roles=[role])

@@ -28,6 +28,12 @@ TRANSIENT_ERRORS: tuple[type[BaseException], ...] = (
     asyncpg.SerializationError,
     asyncpg.DeadlockDetectedError,
     asyncpg.LockNotAvailableError,
+    # The database in trouble, not the work: disk full, out of memory, too many connections
+    # (class 53), an I/O error (58030), a server in recovery or a read-only replica after a
+    # failover (25006). Retried until it is itself again; never a dead letter or a parked job.
+    asyncpg.InsufficientResourcesError,
+    asyncpg.PostgresIOError,
+    asyncpg.ReadOnlySQLTransactionError,
     ConnectionError,  # refused, reset, aborted, broken pipe
     TimeoutError,  # a pool that could not hand out a connection, a network wait
     KafkaConnectionError,
@@ -42,6 +48,25 @@ def is_transient(error: BaseException) -> bool:
     # asyncpg raises a plain InterfaceError for calls on a connection that was closed under
     # us; every other InterfaceError is a programming error.
     return isinstance(error, asyncpg.InterfaceError) and "connection is closed" in str(error)
+
+
+def describe(error: BaseException) -> str:
+    """What went wrong, for a record an operator reads (a parked job's `last_error`): the
+    exception's class and a short reason with no personal data. An exception's message may
+    quote the data (PostgreSQL's DETAIL shows the failing row), so only what names the schema
+    or the code is kept: a PostgreSQL error's SQLSTATE, constraint and table; a refusal's
+    stable `code`."""
+    parts = [type(error).__name__]
+    if isinstance(error, asyncpg.PostgresError):
+        parts.append(f"sqlstate {error.sqlstate}")
+        for attribute in ("constraint_name", "table_name"):
+            value = getattr(error, attribute, None)
+            if value:
+                parts.append(f"{attribute.removesuffix('_name')} {value}")
+    code = getattr(error, "code", None)
+    if isinstance(code, str) and code.isidentifier() and len(code) <= 50:
+        parts.append(f"code {code}")
+    return ": ".join(parts[:1]) + (" (" + ", ".join(parts[1:]) + ")" if parts[1:] else "")
 
 
 class PermanentError(Exception):

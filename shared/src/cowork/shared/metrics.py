@@ -58,7 +58,19 @@ OUTBOX_PUBLISH_SECONDS = Histogram(
     "cowork_outbox_publish_batch_seconds", "Time to publish one outbox batch", ["service"],
 )
 SCHEDULED_JOBS_RUN = Counter(
-    "cowork_scheduled_jobs_total", "Scheduled jobs run", ["service", "kind", "outcome"],
+    "cowork_scheduled_jobs_total",
+    "Scheduled jobs run, by outcome (done, deferred, failed, parked: failed for good)",
+    ["service", "kind", "outcome"],
+)
+SCHEDULED_JOBS_FAILED = Gauge(
+    "cowork_scheduled_jobs_failed",
+    "Scheduled jobs parked as failed, waiting for an operator (GET /v1/jobs?status=failed)",
+    ["service", "job"],
+)
+SCHEDULED_JOBS_OVERDUE = Gauge(
+    "cowork_scheduled_jobs_overdue_seconds",
+    "How long the oldest due scheduled job (not parked) has waited past its due time",
+    ["service", "job"],
 )
 PURGED_ROWS = Counter(
     "cowork_purged_rows_total", "Rows deleted by retention, per table", ["service", "table"],

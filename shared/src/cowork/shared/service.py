@@ -31,11 +31,12 @@ from cowork.shared.auth import Authenticator
 from cowork.shared.consumer import EventConsumer, Handler, RetryPolicy
 from cowork.shared.events.topics import TopicSpec, dlq_topic, spec_for
 from cowork.shared.http import health_router, install_error_handlers, install_metrics_middleware
+from cowork.shared.jobs_api import jobs_router
 from cowork.shared.kafka import KafkaWatch, ResilientProducer, ensure_topics, reliable_producer
 from cowork.shared.logging import configure_logging, get_logger
 from cowork.shared.relay import OutboxRelay, measure_backlog
 from cowork.shared.retention import Retention, purge
-from cowork.shared.scheduler import Clock, JobHandler, Scheduler, system_clock
+from cowork.shared.scheduler import Clock, JobHandler, Scheduler, measure_jobs, system_clock
 from cowork.shared.settings import ServiceSettings
 from cowork.shared.transport import FetchLoop
 
@@ -145,7 +146,8 @@ class ServiceRuntime:
             groups={c.name: (c.group_id, c.subscribed_topics) for c in self.event_consumers})
         if s.run_scheduler and self.jobs:
             self.scheduler = Scheduler(self.pool, self.jobs, clock=self.clock,
-                                       poll_seconds=s.scheduler_poll_seconds, service=self.name)
+                                       poll_seconds=s.scheduler_poll_seconds, service=self.name,
+                                       max_attempts=s.scheduler_max_attempts)
             self._tasks.append(asyncio.create_task(self.scheduler.run(), name="scheduler"))
         self._background.append(asyncio.create_task(self._connect_kafka(), name="kafka-connect"))
         self._background.append(asyncio.create_task(self._watch(), name="watch"))
@@ -205,6 +207,8 @@ class ServiceRuntime:
         while True:
             try:
                 await measure_backlog(self.db, self.name)
+                if self.jobs:
+                    await measure_jobs(self.db, self.name, list(self.jobs), self.clock())
                 for consumer in self.event_consumers:
                     await consumer.release_discarded()
                     await consumer.measure_held()
@@ -300,6 +304,8 @@ class ServiceRuntime:
         app.include_router(self.kafka_router())
         for router in routers:
             app.include_router(router)
+        if self.jobs:  # operators see and retry the jobs parked as failed
+            app.include_router(jobs_router())
         return app
 
 

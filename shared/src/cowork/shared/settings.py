@@ -95,6 +95,9 @@ class ServiceSettings(BaseSettings):
     consumer_retry_max_seconds: float = 30.0
     consumer_batch_size: int = 500
     scheduler_poll_seconds: float = 1.0
+    # Failures (not the database's, not a lost race) after which a scheduled job is parked as
+    # failed for an operator (GET /v1/jobs?status=failed); about three hours of back-off.
+    scheduler_max_attempts: int = Field(default=12, ge=1, le=1000)
     # How often the backlog, Kafka-up and consumer-lag gauges are measured (docs/operations.md).
     kafka_watch_seconds: float = 5.0
     run_consumers: bool = True

@@ -51,6 +51,8 @@ MEANINGS = {
     "consumer_retry_max_seconds": "longest retry delay",
     "consumer_batch_size": "records a consumer applies per transaction at most",
     "scheduler_poll_seconds": "how often the durable scheduler looks for due jobs",
+    "scheduler_max_attempts": "failures (not transient) after which a scheduled job is parked "
+                              "as failed for an operator (`GET /v1/jobs?status=failed`)",
     "run_consumers": "run the event consumers in this process",
     "run_relay": "run the outbox relay in this process",
     "run_scheduler": "run the scheduled jobs in this process",

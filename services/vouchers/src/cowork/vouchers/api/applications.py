@@ -28,9 +28,13 @@ router = v1_router(tags=["applications"])
              response_model=ApplicationView, responses=error_responses(403, 404, 409, 422))
 async def apply(programme_id: UUID, body: NewApplication, runtime: Runtime, in_tx: InTx,
                 caller: Caller) -> dict[str, Any]:
+    """For a member the service knows from membership's events (409 `member_unknown`
+    otherwise); the front desk may apply on a member's behalf, and is recorded as having
+    submitted it (`submitted_by`)."""
     require_self_or_roles(caller, body.member_id, "officer", "staff")
     application = await in_tx(lambda conn: commands.apply(
-        conn, programme_id, body.member_id, body.declarations.stored(), runtime.clock()))
+        conn, programme_id, body.member_id, body.declarations.stored(), runtime.clock(),
+        submitted_by=caller.sub))
     return commands.application_view(application)
 
 

@@ -90,13 +90,14 @@ async def programme_or_404(conn: asyncpg.Connection, programme_id: UUID) -> asyn
     return programme
 
 
-async def voucher_owned(runtime: Runtime, voucher_id: UUID, caller: Principal
-                        ) -> asyncpg.Record:
+async def voucher_owned(runtime: Runtime, voucher_id: UUID, caller: Principal,
+                        *also: str) -> asyncpg.Record:
+    """The voucher, for its member or an officer (or the roles in `also`)."""
     async with runtime.db.acquire() as conn:
         found = await store.voucher_by_id(conn, voucher_id)
     if found is None:
         raise not_found("voucher", voucher_id)
-    own_or_officer(caller, found["member_id"])
+    require_self_or_roles(caller, found["member_id"], "officer", *also)
     return found
 
 

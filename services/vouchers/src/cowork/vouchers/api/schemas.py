@@ -6,7 +6,15 @@ from datetime import date, datetime
 from typing import Annotated, Any, Literal
 from uuid import UUID
 
-from pydantic import ConfigDict, Field, PlainSerializer, WithJsonSchema, field_validator, model_validator
+from pydantic import (
+    ConfigDict,
+    Field,
+    PlainSerializer,
+    ValidationInfo,
+    WithJsonSchema,
+    field_validator,
+    model_validator,
+)
 
 from cowork.shared.api import ApiDate, BigCents, Page, Representation, Strict, Text
 from cowork.vouchers import domain
@@ -104,14 +112,23 @@ class NewProgramme(Strict):
     def plausible_date(cls, value: date | None) -> date | None:
         return in_range(value, "a programme date")
 
+    @field_validator("application_deadline")
+    @classmethod
+    def leaves_time_to_use(cls, deadline: date | None, info: ValidationInfo) -> date | None:
+        """The programme closes the day after its deadline: a deadline on (or after) the last
+        valid day would grant vouchers with no day left to use them."""
+        valid_until = info.data.get("valid_until")
+        if deadline is not None and valid_until is not None and deadline >= valid_until:
+            raise ValueError("application_deadline must be before valid_until, leaving time "
+                             "to use the vouchers")
+        return deadline
+
     @model_validator(mode="after")
     def consistent(self) -> "NewProgramme":
         if self.valid_until < self.valid_from:
             raise ValueError("valid_until is before valid_from")
         if self.cap_per_beneficiary_cents > self.budget_cents:
             raise ValueError("cap_per_beneficiary_cents is above the budget")
-        if self.application_deadline and self.application_deadline > self.valid_until:
-            raise ValueError("application_deadline is after valid_until")
         if len(set(self.criteria)) != len(self.criteria):
             raise ValueError("criteria repeat")
         return self
@@ -289,6 +306,9 @@ class ApplicationView(Representation):
     submitted_at: Moment
     condition_deadline: date | None = Field(description="a conditional grant's deadline")
     rank_position: int | None
+    submitted_by: str | None = Field(
+        description="who sent it (token subject): the member, or the front desk on their "
+        "behalf; null for applications recorded before it was kept")
 
 
 class VoucherView(Representation):

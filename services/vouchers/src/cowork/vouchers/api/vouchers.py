@@ -58,8 +58,10 @@ async def revoke(voucher_id: UUID, runtime: Runtime, in_tx: InTx, caller: Caller
              responses=error_responses(403, 404, 409, 422))
 async def declare_partita_iva(voucher_id: UUID, body: PartitaIva, runtime: Runtime,
                               in_tx: InTx, caller: Caller) -> dict[str, Any]:
-    """Meet the condition of a conditional grant: the voucher starts paying."""
-    await voucher_owned(runtime, voucher_id, caller)
+    """Meet the condition of a conditional grant: the voucher starts paying. The member, or
+    the front desk (staff) for them; the partita IVA must be new by the programme's rule on
+    the application day, and be declared by the condition's deadline day (409 otherwise)."""
+    await voucher_owned(runtime, voucher_id, caller, "staff")
     declared = await in_tx(lambda conn: commands.declare_partita_iva(
         conn, voucher_id, body.opened_on, runtime.clock()))
     return commands.voucher_view(declared)

@@ -15,11 +15,13 @@ from cowork.vouchers.commands.programmes import close_to_applications
 from cowork.vouchers.domain.dates import rome_date
 from cowork.vouchers.domain.eligibility import (
     EligibilityOutcome,
+    Reason,
     check_eligibility,
     declarations_of,
     eligibility_rules,
 )
 from cowork.vouchers.domain.grants import undertaking_key
+from cowork.vouchers.domain.tax_codes import birth_date_agrees
 from cowork.vouchers.store import applications as applications_store
 from cowork.vouchers.store import programmes as programmes_store
 from cowork.vouchers.store import replicas as replicas_store
@@ -32,13 +34,15 @@ def application_view(a: asyncpg.Record) -> dict[str, Any]:
             "reasons": list(a["reasons"]), "submitted_at": a["submitted_at"].isoformat(),
             "condition_deadline": a["condition_deadline"].isoformat()
             if a["condition_deadline"] else None,
-            "rank_position": a["rank_position"]}
+            "rank_position": a["rank_position"], "submitted_by": a["submitted_by"]}
 
 
 async def apply(conn: asyncpg.Connection, programme_id: UUID, member_id: UUID,
-                declarations: dict[str, Any], now: datetime) -> asyncpg.Record:
+                declarations: dict[str, Any], now: datetime, *, submitted_by: str
+                ) -> asyncpg.Record:
     """Evaluate the application on its date; first_come grants (or refuses) at once, ranked
-    keeps it pending until the programme closes. Rejections name every rule that failed."""
+    keeps it pending until the programme closes. Rejections name every rule that failed.
+    `submitted_by` is who sent it: the member, or the front desk on their behalf."""
     balances = await locked_balances(conn, programme_id)
     programme = await programmes_store.programme_by_id(conn, programme_id)
     assert programme is not None
@@ -47,13 +51,14 @@ async def apply(conn: asyncpg.Connection, programme_id: UUID, member_id: UUID,
     declarations, outcome = await _evaluate(conn, programme, member_id, declarations, today)
     application_id = uuid4()
     tax_code = declarations.pop("tax_code", None)
+    outcome = _consistent(outcome, declarations_of(declarations).birth_date, tax_code)
     try:
         async with conn.transaction():  # a savepoint: the duplicate leaves nothing behind
             await applications_store.insert_application(
                 conn, application_id=application_id, programme_id=programme_id,
                 member_id=member_id, submitted_at=now, declarations=declarations,
                 undertaking_key=undertaking_key(member_id, tax_code),
-                condition_deadline=outcome.condition_deadline)
+                condition_deadline=outcome.condition_deadline, submitted_by=submitted_by)
     except asyncpg.UniqueViolationError as exc:
         raise Refused("already_applied", "this member already applied to this programme "
                       "(one voucher per beneficiary per programme)", field="member_id") from exc
@@ -73,6 +78,15 @@ async def apply(conn: asyncpg.Connection, programme_id: UUID, member_id: UUID,
     return decided
 
 
+def _consistent(outcome: EligibilityOutcome, birth_date: date | None, tax_code: str | None
+                ) -> EligibilityOutcome:
+    """A declared birth date that the declared codice fiscale contradicts is a rejection,
+    whatever else the declarations satisfy."""
+    if birth_date is None or not tax_code or birth_date_agrees(birth_date, tax_code):
+        return outcome
+    return EligibilityOutcome(False, (*outcome.reasons, Reason.DECLARATION_INCONSISTENT.value))
+
+
 def _require_open_for_applications(programme: asyncpg.Record, today: date) -> None:
     if programme["status"] == "closed":
         raise Refused("programme_closed", "the programme is closed to applications")
@@ -88,15 +102,21 @@ async def _evaluate(conn: asyncpg.Connection, programme: asyncpg.Record, member_
     """The declarations completed from the member replica (a residence not declared), and
     the programme's eligibility checked against them."""
     member = await replicas_store.member_by_id(conn, member_id)
-    if member is not None and member["erased_at"] is not None:
+    # Only members membership told us of: an id the service never heard of (a typo, or the
+    # front desk applying for random ids) would commit real money to nobody.
+    if member is None:
+        raise Refused("member_unknown", "no member with this id is known to the vouchers "
+                      "service (yet: membership's member.registered may still be on its way)",
+                      field="member_id")
+    if member["erased_at"] is not None:
         raise Refused("member_erased", "this member was erased", field="member_id")
     declared = declarations_of(declarations)
-    if declared.residence_istat is None and member is not None and member["residence_istat"]:
+    if declared.residence_istat is None and member["residence_istat"]:
         declarations = {**declarations, "residence_istat": member["residence_istat"]}
         declared = declarations_of(declarations)
-    # The replica's member kind wins; a member it has not heard of yet (registered a moment
-    # ago) may declare it, like every other self-certified fact the officer checks later.
-    member_kind = member["kind"] if member and member["kind"] else declarations.get("member_kind")
+    # The replica's member kind wins; a member whose kind it has not learnt may declare it,
+    # like every other self-certified fact the officer checks later.
+    member_kind = member["kind"] or declarations.get("member_kind")
     outcome = check_eligibility(eligibility_rules(programme["eligibility"]), member_kind,
                                 declared, today)
     return declarations, outcome

@@ -3,7 +3,7 @@ rejecting it; a ranked programme's rank order, and its waiting list funded by re
 
 from __future__ import annotations
 
-from datetime import datetime
+from datetime import datetime, timedelta
 from uuid import UUID, uuid4
 
 import asyncpg
@@ -13,7 +13,7 @@ from cowork.shared.outbox import add_event
 from cowork.vouchers.commands.ledger import SOURCE, announce_budget_thresholds, post
 from cowork.vouchers.commands.schedule import schedule_voucher_jobs
 from cowork.vouchers.domain.dates import rome_date
-from cowork.vouchers.domain.eligibility import Reason, declarations_of
+from cowork.vouchers.domain.eligibility import Reason, declarations_of, eligibility_rules
 from cowork.vouchers.domain.grants import (
     GrantDecision,
     de_minimis_headroom,
@@ -44,9 +44,13 @@ async def grant(conn: asyncpg.Connection, programme: asyncpg.Record,
                 now: datetime, rank_position: int | None = None) -> GrantDecision:
     """Grant what the cap, the available budget and the undertaking's de minimis headroom
     allow: commit it (available -> committed), register it, schedule its expiry."""
+    today = rome_date(now)
+    if today > programme["valid_until"]:
+        # A ranked programme closed after its last valid day (a late job, a late officer):
+        # a voucher would have no day to be used on, so none is granted and closing goes on.
+        return GrantDecision(0, (Reason.PROGRAMME_ENDED.value,))
     key = application["undertaking_key"]
     await grants_store.lock_undertaking(conn, key)
-    today = rome_date(now)
     headroom = de_minimis_headroom(await grants_store.de_minimis_grants_of(conn, key), today)
     decision = grant_amount(programme["cap_per_beneficiary_cents"], balances.available_cents,
                             headroom)
@@ -59,7 +63,8 @@ async def grant(conn: asyncpg.Connection, programme: asyncpg.Record,
         granted_on=today, amount_cents=decision.amount_cents, rna_code=programme["rna_code"])
     await applications_store.decide_application(
         conn, application["id"], status="granted", reasons=decision.reasons, now=now,
-        voucher_id=voucher["id"], rank_position=rank_position)
+        voucher_id=voucher["id"], rank_position=rank_position,
+        condition_deadline=voucher["condition_deadline"])
     await add_event(conn, ev.VoucherGranted(
         voucher_id=voucher["id"], programme_id=programme["id"],
         member_id=application["member_id"], amount_cents=decision.amount_cents,
@@ -72,16 +77,23 @@ async def grant(conn: asyncpg.Connection, programme: asyncpg.Record,
 async def _commit_voucher(conn: asyncpg.Connection, programme: asyncpg.Record,
                           balances: ProgrammeBalances, application: asyncpg.Record,
                           decision: GrantDecision, now: datetime) -> asyncpg.Record:
-    """The voucher row and its money committed (available -> committed)."""
+    """The voucher row and its money committed (available -> committed). A conditional
+    grant's grace counts from the grant: a ranked programme grants days or weeks after the
+    application, and the applicant must have the whole grace period to meet the condition."""
+    today = rome_date(now)
     valid_from, valid_until = voucher_validity(
-        rome_date(now), programme["valid_from"], programme["valid_until"],
+        today, programme["valid_from"], programme["valid_until"],
         programme["max_duration_months"])
+    condition_deadline = application["condition_deadline"]
+    grace_days = eligibility_rules(programme["eligibility"]).partita_iva_grace_days
+    if condition_deadline is not None and grace_days is not None:
+        condition_deadline = today + timedelta(days=grace_days)
     voucher_id = uuid4()
     voucher = await vouchers_store.insert_voucher(
         conn, voucher_id=voucher_id, programme_id=programme["id"],
         member_id=application["member_id"], application_id=application["id"],
         amount_cents=decision.amount_cents, granted_at=now, valid_from=valid_from,
-        valid_until=valid_until, condition_deadline=application["condition_deadline"],
+        valid_until=valid_until, condition_deadline=condition_deadline,
         partita_iva_opened_on=None)
     await post(conn, programme["id"], balances, Movement.GRANT, decision.amount_cents,
                now, voucher_id=voucher_id, member_id=application["member_id"],

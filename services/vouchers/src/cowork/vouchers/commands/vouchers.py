@@ -17,7 +17,10 @@ from cowork.vouchers.commands.grants import fund_waitlist
 from cowork.vouchers.commands.ledger import SOURCE, Refused, locked_balances, post
 from cowork.vouchers.commands.schedule import CONDITION_JOB, VOUCHER_JOBS
 from cowork.vouchers.domain.dates import rome_date
+from cowork.vouchers.domain.eligibility import eligibility_rules, partita_iva_declaration_refusal
 from cowork.vouchers.domain.ledger import Movement
+from cowork.vouchers.store import applications as applications_store
+from cowork.vouchers.store import programmes as programmes_store
 from cowork.vouchers.store import vouchers as vouchers_store
 
 
@@ -82,7 +85,10 @@ async def revoke(conn: asyncpg.Connection, voucher_id: UUID, reason: str | None,
 
 async def declare_partita_iva(conn: asyncpg.Connection, voucher_id: UUID, opened_on: date,
                               now: datetime) -> asyncpg.Record:
-    """The condition of a conditional grant met: the voucher starts paying."""
+    """The condition of a conditional grant met: the voucher starts paying. The partita IVA
+    meets the programme's age rule as it would have at application (measured on the
+    application day), and is declared by the deadline day itself: not until the revocation
+    job happens to run."""
     voucher = await vouchers_store.voucher_by_id(conn, voucher_id, for_update=True)
     if voucher is None:
         raise NotFound("voucher", voucher_id)
@@ -92,13 +98,28 @@ async def declare_partita_iva(conn: asyncpg.Connection, voucher_id: UUID, opened
         raise Refused("no_condition", "this voucher was granted without conditions")
     if voucher["partita_iva_opened_on"] is not None:
         raise Refused("already_declared", "the partita IVA was already declared")
-    if opened_on > rome_date(now):
-        raise Refused("opened_on_in_future", "opened_on is after today", field="opened_on")
-    if opened_on > voucher["condition_deadline"]:
-        raise Refused("deadline_missed", "opened after the condition's deadline",
-                      field="opened_on")
+    programme = await programmes_store.programme_by_id(conn, voucher["programme_id"])
+    application = await applications_store.application_by_id(conn, voucher["application_id"])
+    assert programme is not None and application is not None
+    refusal = partita_iva_declaration_refusal(
+        eligibility_rules(programme["eligibility"]), opened_on,
+        applied_on=rome_date(application["submitted_at"]),
+        deadline=voucher["condition_deadline"], today=rome_date(now))
+    if refusal is not None:
+        raise Refused(refusal, _DECLARATION_REFUSALS[refusal],
+                      field=None if refusal == "condition_deadline_passed" else "opened_on")
     await vouchers_store.declare_partita_iva(conn, voucher_id, opened_on)
     await scheduler.cancel(conn, CONDITION_JOB, str(voucher_id))
     declared = await vouchers_store.voucher_by_id(conn, voucher_id)
     assert declared is not None
     return declared
+
+
+_DECLARATION_REFUSALS = {
+    "condition_deadline_passed": "the condition's deadline has passed: a partita IVA is "
+                                 "declared by the deadline day itself",
+    "opened_on_in_future": "opened_on is after today",
+    "deadline_missed": "opened after the condition's deadline",
+    "partita_iva_too_old": "the partita IVA was already too old for the programme's rule on "
+                           "the application day",
+}

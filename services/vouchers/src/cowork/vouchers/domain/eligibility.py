@@ -63,6 +63,8 @@ class Reason(StrEnum):
     DE_MINIMIS_EXCEEDED = "de_minimis_exceeded"
     DE_MINIMIS_REDUCED = "de_minimis_reduced"
     CAP_ZERO = "cap_zero"
+    DECLARATION_INCONSISTENT = "declaration_inconsistent"  # birth date vs codice fiscale
+    PROGRAMME_ENDED = "programme_ended"  # a ranked programme closed after its last valid day
 
 
 NEW_PARTITA_IVA = "new_partita_iva"
@@ -133,6 +135,25 @@ def age_on(birth_date: date, on: date) -> int:
     # Comparing (month, day) pairs: on 28 February of a common year (2, 28) < (2, 29), so a
     # 29 February birthday is not yet reached; on 1 March it is.
     return on.year - birth_date.year - ((on.month, on.day) < (birth_date.month, birth_date.day))
+
+
+def partita_iva_declaration_refusal(rules: EligibilityRules, opened_on: date,
+                                    applied_on: date, deadline: date, today: date
+                                    ) -> str | None:
+    """Why a conditional grant's partita IVA, declared `today`, does not meet the condition
+    (None when it does): declared by the deadline day itself, opened by then and not in the
+    future, and new by the programme's rule measured on the application day, as it would have
+    been had it been declared with the application."""
+    if today > deadline:
+        return "condition_deadline_passed"
+    if opened_on > today:
+        return "opened_on_in_future"
+    if opened_on > deadline:
+        return "deadline_missed"
+    if (rules.partita_iva_max_age_months is not None
+            and _partita_iva_too_old(opened_on, rules.partita_iva_max_age_months, applied_on)):
+        return Reason.PARTITA_IVA_TOO_OLD.value
+    return None
 
 
 def condition_deadline_missed(deadline: date, partita_iva_opened_on: date | None,

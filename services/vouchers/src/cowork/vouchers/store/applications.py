@@ -15,23 +15,28 @@ Row = asyncpg.Record
 async def insert_application(conn: asyncpg.Connection, *, application_id: UUID,
                              programme_id: UUID, member_id: UUID, submitted_at: datetime,
                              declarations: dict[str, Any], undertaking_key: str,
-                             condition_deadline: date | None) -> None:
+                             condition_deadline: date | None, submitted_by: str) -> None:
     await conn.execute(
         "INSERT INTO applications (id, programme_id, member_id, submitted_at, status, "
-        "declarations, undertaking_key, condition_deadline) "
-        "VALUES ($1, $2, $3, $4, 'pending', $5, $6, $7)",
+        "declarations, undertaking_key, condition_deadline, submitted_by) "
+        "VALUES ($1, $2, $3, $4, 'pending', $5, $6, $7, $8)",
         application_id, programme_id, member_id, submitted_at, declarations, undertaking_key,
-        condition_deadline)
+        condition_deadline, submitted_by)
 
 
 async def decide_application(conn: asyncpg.Connection, application_id: UUID, *, status: str,
                              reasons: Sequence[str], now: datetime,
                              voucher_id: UUID | None = None,
-                             rank_position: int | None = None) -> None:
+                             rank_position: int | None = None,
+                             condition_deadline: date | None = None) -> None:
+    """`condition_deadline`, when given, replaces the one provisionally set at application
+    (a conditional grant's deadline counts from the grant)."""
     await conn.execute(
         "UPDATE applications SET status = $2, reasons = $3, voucher_id = $4, decided_at = $5, "
-        "rank_position = coalesce($6, rank_position) WHERE id = $1",
-        application_id, status, list(reasons), voucher_id, now, rank_position)
+        "rank_position = coalesce($6, rank_position), "
+        "condition_deadline = coalesce($7, condition_deadline) WHERE id = $1",
+        application_id, status, list(reasons), voucher_id, now, rank_position,
+        condition_deadline)
 
 
 async def application_by_id(conn: asyncpg.Connection, application_id: UUID) -> Row | None:
