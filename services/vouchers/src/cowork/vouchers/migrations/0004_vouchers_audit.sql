@@ -33,3 +33,29 @@ BEGIN
         END IF;
     END LOOP;
 END $$;
+
+-- A programme's terms are fixed once it has granted a voucher: the rules every voucher, every
+-- subsidy and the auditor's verify are measured against cannot change underneath them. Its
+-- status (open, closed) still changes.
+CREATE FUNCTION programme_terms_fixed() RETURNS trigger LANGUAGE plpgsql AS $$
+BEGIN
+    IF (NEW.id, NEW.name, NEW.budget_cents, NEW.coverage_pct, NEW.cap_per_beneficiary_cents,
+        NEW.cap_per_year_cents, NEW.kind_caps_cents, NEW.min_eligible_cost_cents,
+        NEW.valid_from, NEW.valid_until, NEW.max_duration_months, NEW.selection_mode,
+        NEW.application_deadline, NEW.criteria, NEW.rna_code, NEW.eligibility, NEW.subsidises,
+        NEW.accredited_space_ids, NEW.min_desks, NEW.opened_at)
+       IS DISTINCT FROM
+       (OLD.id, OLD.name, OLD.budget_cents, OLD.coverage_pct, OLD.cap_per_beneficiary_cents,
+        OLD.cap_per_year_cents, OLD.kind_caps_cents, OLD.min_eligible_cost_cents,
+        OLD.valid_from, OLD.valid_until, OLD.max_duration_months, OLD.selection_mode,
+        OLD.application_deadline, OLD.criteria, OLD.rna_code, OLD.eligibility, OLD.subsidises,
+        OLD.accredited_space_ids, OLD.min_desks, OLD.opened_at)
+       AND EXISTS (SELECT 1 FROM vouchers v WHERE v.programme_id = OLD.id) THEN
+        RAISE EXCEPTION 'programme % has vouchers: its terms are fixed', OLD.id
+            USING ERRCODE = 'restrict_violation';
+    END IF;
+    RETURN NEW;
+END $$;
+CREATE TRIGGER programme_terms_immutable BEFORE UPDATE ON programmes
+    FOR EACH ROW EXECUTE FUNCTION programme_terms_fixed();
+-- A programme with vouchers is never deleted (the vouchers' foreign key already refuses it).
