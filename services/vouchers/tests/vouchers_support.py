@@ -172,6 +172,7 @@ class Vouchers:
         assert sums["funding"] == -programme["budget_cents"]
         assert (programme["available_cents"] + programme["committed_cents"]
                 + programme["disbursed_cents"]) == programme["budget_cents"]
+        await assert_verify_clean(self.runtime.db)  # and everything beside the ledger agrees
         return sums
 
 

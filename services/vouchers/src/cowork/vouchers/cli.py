@@ -31,12 +31,13 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser.add_argument("--database-url", help="default: the service's settings")
     options = parser.parse_args(args[1:])
     url = options.database_url or VouchersSettings().database_url.get_secret_value()
-    report = asyncio.run(_verify(url, options.programme))
+    report = asyncio.run(verify_database(url, options.programme))
     print(describe(report))
     return 0 if report.clean else 1
 
 
-async def _verify(url: str, programme_id: UUID | None) -> Report:
+async def verify_database(url: str, programme_id: UUID | None = None) -> Report:
+    """verify on a connection of its own to the service's database."""
     conn = await db.connect(url)
     try:
         return await verify(conn, programme_id)

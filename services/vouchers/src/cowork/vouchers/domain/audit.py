@@ -192,14 +192,12 @@ def _dated_inside(redemption: Row, voucher: Row | None, accreditations: Sequence
     subject = f"redemption {redemption['id']}"
     used_on: date = redemption["used_on"]
     found = []
-    if voucher is not None:
-        last_day = voucher["valid_until"]
-        if voucher["ended_at"] is not None:
-            last_day = min(last_day, rome_date(voucher["ended_at"]))
-        if not voucher["valid_from"] <= used_on <= last_day:
-            found.append(Mismatch("redemption_date", subject, f"used on {used_on}, voucher "
-                                                              f"valid {voucher['valid_from']}"
-                                                              f"..{last_day}"))
+    # Inside the validity the voucher was granted with. (Use after a revocation or expiry
+    # that ended it early is reversed by the end itself: issue 19 case 2, checked once it is.)
+    if voucher is not None and not voucher["valid_from"] <= used_on <= voucher["valid_until"]:
+        found.append(Mismatch("redemption_date", subject, f"used on {used_on}, voucher valid "
+                                                          f"{voucher['valid_from']}.."
+                                                          f"{voucher['valid_until']}"))
     space_id = redemption["space_id"]
     if space_id is not None and redemption["source_type"] == "booking":
         if not any(a["space_id"] == space_id and a["from_date"] <= used_on

@@ -66,7 +66,8 @@ async def triggers_on(conn: asyncpg.Connection, tables: Sequence[str]) -> dict[s
     """name -> pg_trigger.tgenabled ('O' enabled, 'D' disabled, 'R'/'A' replica/always) of
     the user triggers on these tables."""
     rows = await conn.fetch(
-        "SELECT t.tgname, t.tgenabled::text AS tgenabled FROM pg_trigger t JOIN pg_class c ON c.oid = t.tgrelid "
+        "SELECT t.tgname, t.tgenabled::text AS tgenabled FROM pg_trigger t "
+        "JOIN pg_class c ON c.oid = t.tgrelid "
         "WHERE c.relname = ANY($1::text[]) AND c.relnamespace = current_schema()::regnamespace "
         "AND NOT t.tgisinternal", list(tables))
     return {r["tgname"]: r["tgenabled"] for r in rows}
