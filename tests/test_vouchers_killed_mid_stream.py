@@ -18,6 +18,7 @@ from cowork.shared.auth import issue_token
 from cowork.shared.events import Envelope, topics
 from cowork.shared.events import contracts as ev
 from cowork.shared.settings import LOCAL_DEV_JWT_SECRET
+from cowork.vouchers.cli import describe, verify_database
 
 pytestmark = [pytest.mark.infra, pytest.mark.slow]
 
@@ -108,5 +109,8 @@ async def test_vouchers_killed_while_redeeming_booking_events(infra, database_ur
         assert await count(database_url, "SELECT count(*) FROM (SELECT 1 FROM ledger_postings "
                                           "GROUP BY transaction_id "
                                           "HAVING sum(amount_cents) <> 0) t") == 0
+        # The auditor's verify: the ledger, vouchers and redemptions agree after the kill.
+        report = await verify_database(database_url)
+        assert report.clean, describe(report)
     finally:
         service.stop()

@@ -2,6 +2,7 @@
 
 # No `from __future__ import annotations`: FastAPI and pydantic read these annotations.
 
+import base64
 from datetime import UTC, datetime
 from typing import Annotated
 
@@ -190,3 +191,21 @@ def test_a_cursor_we_did_not_give_out_is_422(cursor: str) -> None:
     assert raised.value.status == 422 and raised.value.field == "cursor"
 
 
+
+
+def _forged(raw: bytes) -> str:
+    return base64.urlsafe_b64encode(raw).decode()
+
+
+@pytest.mark.parametrize("cursor", [
+    _forged(b'["\xc2\xb2"]'),                      # a superscript two: isdigit(), not int()
+    _forged(b'["\xd9\xa3"]'),                      # an Arabic-Indic three
+    _forged(b"null"), _forged(b"[]"), _forged(b'["1", "2"]'), _forged(b"[5]"),
+    _forged(b"[" * 5000 + b"]" * 5000),            # deeper than the JSON decoder recurses
+], ids=["superscript", "arabic-indic", "null", "empty", "two parts", "a number", "deep"])
+def test_a_forged_in_memory_cursor_is_422_never_a_crash(cursor: str) -> None:
+    """Issue 19 case 11: a cursor that decodes to JSON of another shape is the client's
+    mistake (422 naming `cursor`), whichever list reads it."""
+    with pytest.raises(ApiError) as raised:
+        page_in_memory(list(range(7)), cursor, 3)
+    assert raised.value.status == 422 and raised.value.field == "cursor"

@@ -92,6 +92,7 @@ def operations(svc: Vouchers) -> list[Operation]:
                   body=lambda ctx: {"space_id": str(uuid4()), "from": "2027-03-01",
                                     "reason": "delibera di giunta"}),
         Operation("accredited_spaces", "GET", "/v1/accredited-spaces", officer_or_staff),
+        Operation("audit", "GET", "/v1/programmes/{programme}/audit", officer_only),
         Operation("end_accreditation", "DELETE", "/v1/accredited-spaces/{space}", officer_only,
                   prepare=accredited),
         *JOBS_OPERATIONS,  # mounted on every service with scheduled jobs

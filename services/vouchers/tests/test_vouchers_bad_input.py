@@ -98,3 +98,42 @@ async def test_a_malformed_cursor_is_a_422_naming_it_on_every_list(svc: Vouchers
                                         headers=OFFICER)
         assert response.status_code == 422, (path, response.status_code, response.text)
         assert response.json()["error"]["field"] == "cursor", (path, response.text)
+
+
+FORGED_CURSORS = {
+    "a number where text was given": _raw_cursor(["2027-01-01T00:00:00+00:00", 5]),
+    "5,000 nested lists": base64.urlsafe_b64encode(b"[" * 5000 + b"]" * 5000).decode(),
+    "nested lists as deep as fit": base64.urlsafe_b64encode(b"[" * 187 + b"]" * 187).decode(),
+    "null": _raw_cursor(None),
+    "one part too many": _raw_cursor(["2027-01-01T00:00:00+00:00", str(uuid4()), "1"]),
+    "one part too few": _raw_cursor(["2027-01-01T00:00:00+00:00"]),
+    "an empty list": _raw_cursor([]),
+    "a digit that is not ASCII": _raw_cursor(["\u00b2"]),
+}
+
+
+@pytest.mark.parametrize("cursor", list(FORGED_CURSORS.values()), ids=list(FORGED_CURSORS))
+async def test_a_forged_cursor_is_a_422_on_every_list(svc: Vouchers, cursor: str) -> None:
+    """Issue 19 case 11: a cursor that decodes to well-formed JSON of the wrong shape (a
+    number, deep nesting, null, the wrong length) is a 422, never a 500."""
+    programme = await svc.programme()
+    for path in LISTS:
+        url = path.format(member=uuid4(), programme=programme["id"])
+        response = await svc.client.get(f"{url}{'&' if '?' in url else '?'}cursor={cursor}",
+                                        headers=OFFICER)
+        assert response.status_code == 422, (path, response.status_code, response.text)
+        assert response.json()["error"]["field"] in ("cursor", "query.cursor"), (path,
+                                                                                 response.text)
+
+
+@pytest.mark.parametrize("period", ["2027-03%0A", "2027-03%0D", "%0A2027-03", "2027-03%20"])
+async def test_a_statement_period_with_a_trailing_newline_is_a_422(svc: Vouchers,
+                                                                   period: str) -> None:
+    """Issue 19 case 11: `$` matches before a final newline; the period must be exactly
+    YYYY-MM, read or issued."""
+    programme = await svc.programme()
+    url = f"/v1/programmes/{programme['id']}/statements/{period}"
+    for response in (await svc.client.get(url, headers=OFFICER),
+                     await svc.client.post(f"{url}/issue", headers=OFFICER)):
+        assert response.status_code == 422, (period, response.status_code, response.text)
+        assert response.json()["error"]["field"] == "period", response.text

@@ -118,3 +118,32 @@ async def test_ranked_grants_in_rank_order_at_close_and_funds_the_waiting_list(
     assert funded["status"] == "granted" and funded["voucher_id"]
     assert (await status(applied["1988-01-01"]))["status"] == "waitlisted"
     await svc.ledger_is_balanced(programme["id"])
+
+
+async def test_the_ledger_page_and_its_balances_are_one_snapshot(
+        svc: Vouchers, monkeypatch: pytest.MonkeyPatch) -> None:
+    """Issue 19 case 10: a redemption that commits between reading the balances and reading
+    the entries must not show in one and not the other. The page holds every entry, so its
+    postings summed per account are the balances it shows."""
+    from cowork.vouchers import store
+
+    programme = await svc.programme()
+    space_id = await svc.space()
+    member_id, _ = await svc.granted(programme["id"])
+    read_page = store.ledger_page
+
+    async def a_redemption_commits_in_between(*args: object, **kwargs: object) -> object:
+        await svc.deliver(svc.booking(member_id, space_id, charged_cents=2_000))
+        return await read_page(*args, **kwargs)  # type: ignore[arg-type]
+
+    monkeypatch.setattr(store, "ledger_page", a_redemption_commits_in_between)
+    page = (await svc.client.get(f"/v1/programmes/{programme['id']}/ledger",
+                                 headers=OFFICER)).json()
+    summed: dict[str, int] = {}
+    for entry in page["entries"]:
+        for account, cents in entry["postings"].items():
+            summed[account] = summed.get(account, 0) + cents
+    shown = page["balances"]
+    assert (summed.get("available", 0), summed.get("committed", 0),
+            summed.get("disbursed", 0)) == (shown["available_cents"], shown["committed_cents"],
+                                            shown["disbursed_cents"])

@@ -13,7 +13,7 @@ from uuid import UUID
 import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
-from vouchers_support import OFFICER, Vouchers
+from vouchers_support import OFFICER, Vouchers, assert_verify_clean
 
 from cowork.shared.events import contracts as ev
 
@@ -52,6 +52,7 @@ async def _invariants(svc: Vouchers, programme_id: str) -> None:
     assert read["committed_cents"] == held
     assert read["disbursed_cents"] == paid
     assert min(read["available_cents"], read["committed_cents"], read["disbursed_cents"]) >= 0
+    await assert_verify_clean(svc.runtime.db)
 
 
 async def test_random_sequences_keep_the_ledger_and_the_vouchers_in_step(svc: Vouchers

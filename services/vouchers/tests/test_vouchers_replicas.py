@@ -85,3 +85,41 @@ async def test_accreditation_is_checked_against_the_desks_booking_announced(
     assert (await svc.voucher(voucher_id))["remaining_cents"] == 149_000
     listed = (await svc.client.get("/v1/accredited-spaces", headers=OFFICER)).json()["items"]
     assert {s["space_id"]: s["desks"] for s in listed}[str(space_id)] == 10
+
+
+async def test_desks_out_of_service_do_not_count_towards_min_desks(svc: Vouchers) -> None:
+    """Issue 19 case 9: a space of ten desks with one taken out of service has nine; a
+    programme of at least ten desks pays nothing there, and accreditation by desks refuses it,
+    until booking puts the desk back."""
+    space_id = uuid4()
+    desks = [uuid4() for _ in range(10)]
+
+    async def publish(resource_id: object, in_service: bool | None) -> None:
+        await svc.deliver(ev.ResourcePublished(
+            resource_id=resource_id, space_id=space_id, name="Desk", kind="hot_desk", seats=1,
+            price_per_hour_cents=300, in_service=in_service))
+
+    for desk in desks:
+        await publish(desk, None)  # records from before `in_service` existed: in service
+    await publish(desks[0], False)
+    refused = await svc.client.post("/v1/accredited-spaces", json={
+        "space_id": str(space_id), "from": "2027-01-01", "reason": "listed", "min_desks": 10},
+        headers=OFFICER)
+    assert refused.status_code == 422 and refused.json()["error"]["code"] == "too_few_desks"
+    listed = await svc.client.post("/v1/accredited-spaces", json={
+        "space_id": str(space_id), "from": "2027-01-01", "reason": "listed"}, headers=OFFICER)
+    assert listed.status_code == 201 and listed.json()["desks"] == 9, listed.text
+
+    programme = await svc.programme()  # min_desks 10
+    member_id, voucher_id = await svc.granted(programme["id"])
+    await svc.deliver(svc.booking(member_id, space_id, charged_cents=2_000))
+    assert (await svc.voucher(voucher_id))["remaining_cents"] == 150_000
+    await publish(desks[0], None)  # re-published without the field: its state is kept
+    await svc.deliver(svc.booking(member_id, space_id, charged_cents=2_000))
+    assert (await svc.voucher(voucher_id))["remaining_cents"] == 150_000
+
+    await publish(desks[0], True)
+    await svc.deliver(svc.booking(member_id, space_id, charged_cents=2_000))
+    assert (await svc.voucher(voucher_id))["remaining_cents"] == 149_000
+    listed_now = (await svc.client.get("/v1/accredited-spaces", headers=OFFICER)).json()["items"]
+    assert {s["space_id"]: s["desks"] for s in listed_now}[str(space_id)] == 10

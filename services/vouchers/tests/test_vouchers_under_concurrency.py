@@ -9,7 +9,7 @@ from uuid import uuid4
 
 import httpx
 import pytest
-from vouchers_support import Vouchers, member_token
+from vouchers_support import Vouchers, assert_verify_clean, member_token
 
 from cowork.devtools import Infra
 from cowork.shared.events import contracts as ev
@@ -53,3 +53,4 @@ async def test_a_thousand_applications_for_a_hundred_vouchers_grant_exactly_a_hu
     assert len(await svc.outbox(ev.VoucherGranted)) == 100
     assert len(await svc.outbox(ev.ProgrammeClosed)) == 1
     await svc.ledger_is_balanced(programme["id"])
+    await assert_verify_clean(svc.runtime.db)

@@ -9,6 +9,7 @@ from datetime import UTC, date, datetime
 from typing import Any
 from uuid import UUID, uuid4
 
+import asyncpg
 import httpx
 import pytest
 
@@ -171,7 +172,19 @@ class Vouchers:
         assert sums["funding"] == -programme["budget_cents"]
         assert (programme["available_cents"] + programme["committed_cents"]
                 + programme["disbursed_cents"]) == programme["budget_cents"]
+        await assert_verify_clean(self.runtime.db)  # and everything beside the ledger agrees
         return sums
+
+
+async def assert_verify_clean(pool: asyncpg.Pool) -> None:
+    """The auditor's verify (cowork-vouchers verify) over the whole database finds nothing:
+    called at the end of every test that moves money."""
+    from cowork.vouchers.cli import describe
+    from cowork.vouchers.verify import verify
+
+    async with pool.acquire() as conn:
+        report = await verify(conn)
+    assert report.clean, describe(report)
 
 
 @pytest.fixture(params=[False], ids=["api"])

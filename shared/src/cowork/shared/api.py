@@ -272,7 +272,8 @@ def decode_cursor(cursor: str, size: int) -> list[str]:
     """The cursor's parts, or 422 naming `cursor` for one this API did not give out."""
     try:
         parts = json.loads(base64.urlsafe_b64decode(cursor.encode()))
-    except (ValueError, UnicodeDecodeError) as exc:
+    except (ValueError, UnicodeDecodeError, RecursionError) as exc:
+        # RecursionError: JSON nested deeper than the decoder recurses (`[[[[...]]]]`).
         raise invalid("cursor", "not a cursor this API gave out") from exc
     if not isinstance(parts, list) or len(parts) != size or not all(
             isinstance(p, str) for p in parts):
@@ -286,7 +287,8 @@ def page_in_memory(items: Sequence[Item], cursor: str | None, limit: int) -> dic
     start = 0
     if cursor is not None:
         (position,) = decode_cursor(cursor, 1)
-        if not position.isdigit():
+        # isascii: "²" and "٣" are digits to str.isdigit() but not to int().
+        if not (position.isascii() and position.isdigit()):
             raise invalid("cursor", "not a cursor this API gave out")
         start = int(position)
     chunk = list(items[start:start + limit])

@@ -50,6 +50,7 @@ def main(argv: list[str] | None = None) -> int:
                 if service.name == "notifications":
                     print(f"{'mail':<14} smtp://127.0.0.1:{mailsink.port()}  every message is "
                           f"an .eml file in {mailsink.folder(cfg)}")
+            return _verify_vouchers(cfg)
         elif args.command == "services-down":
             services.stop_services(cfg)
         elif args.command == "kafka-stop":
@@ -59,6 +60,22 @@ def main(argv: list[str] | None = None) -> int:
             stack.wait_for_kafka(cfg)
     except (stack.StackError, RuntimeError) as exc:
         print(f"cowork-devstack: {exc}", file=sys.stderr)
+        return 1
+    return 0
+
+
+def _verify_vouchers(cfg: stack.StackConfig) -> int:
+    """Run after the services (and their demo data) are up: a failing verify fails
+    `make run`, with each mismatch printed, while the services keep running to look into."""
+    verified = services.verify_vouchers(cfg)
+    if verified is None:
+        return 0
+    print(verified.stdout.rstrip() or verified.stderr.rstrip())
+    if verified.returncode != 0:
+        print("cowork-devstack: the vouchers verify FAILED on the demo data (above); the "
+              "services are still running", file=sys.stderr)
+        if verified.stderr:
+            print(verified.stderr.rstrip()[-3000:], file=sys.stderr)
         return 1
     return 0
 

@@ -97,6 +97,18 @@ def start_services(cfg: StackConfig, timeout: float = 90.0) -> list[LocalService
     return started
 
 
+def verify_vouchers(cfg: StackConfig) -> subprocess.CompletedProcess[str] | None:
+    """The auditor's verify (`cowork-vouchers verify`) on the vouchers database, once the
+    demo data is loaded: a demo whose money does not add up is shown, never hidden. None when
+    the vouchers service is not installed."""
+    vouchers = next(s for s in SERVICES if s.name == "vouchers")
+    if not vouchers.installed():
+        return None
+    return subprocess.run([sys.executable, "-m", vouchers.module, "verify"],
+                          env=_environment(cfg, vouchers), capture_output=True, text=True,
+                          timeout=300, check=False)
+
+
 def stop_services(cfg: StackConfig) -> None:
     mailsink.stop(cfg)
     for service in SERVICES:

@@ -1,8 +1,8 @@
-"""`python -m cowork.vouchers [serve|migrate]`."""
+"""`python -m cowork.vouchers [serve|migrate|verify]` (the same as `cowork-vouchers`)."""
 
 import sys
 
-from cowork.vouchers.app import SERVICE
+from cowork.vouchers.cli import main
 
 if __name__ == "__main__":
-    sys.exit(SERVICE.main(sys.argv[1:]))
+    sys.exit(main(sys.argv[1:]))

@@ -49,7 +49,8 @@ async def on_erased(conn: asyncpg.Connection, envelope: Envelope, *, clock: Cloc
 async def on_resource_published(conn: asyncpg.Connection, envelope: Envelope) -> None:
     event = envelope.data
     assert isinstance(event, ev.ResourcePublished)
-    await replicas.upsert_space_resource(conn, event.resource_id, event.space_id, event.kind)
+    await replicas.upsert_space_resource(conn, event.resource_id, event.space_id, event.kind,
+                                         event.in_service)
 
 
 async def on_bookings_confirmed(conn: asyncpg.Connection, envelopes: list[Envelope], *,

@@ -5,6 +5,7 @@ members apply and see only their own applications and vouchers."""
 from cowork.vouchers.api import (
     accredited_spaces,
     applications,
+    audit,
     ledger,
     programmes,
     statements,
@@ -13,4 +14,4 @@ from cowork.vouchers.api import (
 )
 
 ROUTERS = [programmes.router, ledger.router, applications.router, vouchers.router,
-           statements.router, transparency.router, accredited_spaces.router]
+           statements.router, transparency.router, accredited_spaces.router, audit.router]

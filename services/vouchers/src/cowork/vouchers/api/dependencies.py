@@ -3,7 +3,6 @@ rules' refusals translated, who may see whose data, and the lists' keyset cursor
 
 # No `from __future__ import annotations`: FastAPI resolves the dependency aliases at runtime.
 
-import re
 from collections.abc import Awaitable, Callable, Sequence
 from datetime import datetime
 from typing import Annotated, Any, Protocol, TypeVar
@@ -19,6 +18,7 @@ from cowork.shared.auth import Principal, require_self_or_roles
 from cowork.shared.http import ApiError, invalid, not_found
 from cowork.shared.service import Runtime
 from cowork.vouchers import commands, domain, store
+from cowork.vouchers.domain.statements import is_period
 
 T = TypeVar("T")
 
@@ -47,11 +47,10 @@ def in_transaction(runtime: Runtime) -> InTransaction:
 InTx = Annotated[InTransaction, Depends(in_transaction)]
 
 Year = Annotated[int, Query(ge=2000, le=2100)]
-_PERIOD = re.compile(r"^[0-9]{4}-(0[1-9]|1[0-2])$")
 
 
 def checked_period(period: str) -> str:
-    if not _PERIOD.match(period):
+    if not is_period(period):
         raise invalid("period", "a statement period is YYYY-MM")
     return period
 

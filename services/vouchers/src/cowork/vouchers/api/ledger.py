@@ -25,7 +25,10 @@ async def ledger(programme_id: UUID, runtime: Runtime, caller: Caller,
     `items`, and in `entries`, its alias (docs/api/)."""
     require_roles(caller, "officer")
     after = seq_after(cursor)
-    async with runtime.db.acquire() as conn:
+    # One snapshot: a movement committing between the two reads would otherwise show in the
+    # balances and not in the entries (or the other way round).
+    async with runtime.db.acquire() as conn, conn.transaction(isolation="repeatable_read",
+                                                              readonly=True):
         programme = await programme_or_404(conn, programme_id)
         rows = await store.ledger_page(conn, programme_id, after, limit + 1)
     result = page_of([ledger_view(t) for t in rows], rows, limit, lambda t: (t["seq"],))

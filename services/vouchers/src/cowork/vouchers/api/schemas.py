@@ -405,3 +405,18 @@ class AccreditationView(Representation):
     known_space: bool = Field(description="whether booking has announced the space")
     desks: int
     warning: str | None = Field(None, description="only when the space is not known yet")
+
+
+class AuditMismatch(Representation):
+    check: str = Field(description="what was compared, e.g. `balances`, `statement_sha256`")
+    subject: str = Field(description="what it is about, e.g. `voucher <id>`")
+    detail: str
+
+
+class AuditView(Representation):
+    programme_id: UUID
+    ok: bool = Field(description="true when the ledger and everything beside it agree")
+    entries: int
+    vouchers: int
+    statements: int
+    mismatches: list[AuditMismatch]

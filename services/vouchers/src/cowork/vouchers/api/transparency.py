@@ -59,14 +59,17 @@ TaxCodeQuery = Annotated[str, Query(pattern=TAX_CODE)]
 async def de_minimis(runtime: Runtime, caller: Caller, on: ApiDate,
                      tax_code: TaxCodeQuery | None = None,
                      member_id: UUID | None = None) -> dict[str, Any]:
-    """An undertaking's grants in the three years up to `on` and what it may still get."""
+    """An undertaking's grants in the three years up to `on` and what it may still get. By
+    `member_id`: the undertaking the member declared (every key they declared is one)."""
     require_roles(caller, "officer")
     if (tax_code is None) == (member_id is None):
         raise invalid("tax_code", "give tax_code or member_id")
     _plausible(on, "on")
-    key = commands.undertaking_key(member_id or UUID(int=0), tax_code)
     async with runtime.db.acquire() as conn:
-        grants = await store.de_minimis_grants_of(conn, key)
+        undertaking = (await commands.member_undertaking(conn, member_id)
+                       if member_id is not None
+                       else await commands.undertaking_of_tax_code(conn, tax_code or ""))
+        grants = await store.de_minimis_grants_of(conn, undertaking)
     return {"on": on.isoformat(), "ceiling_cents": domain.DE_MINIMIS_CEILING_CENTS,
             "headroom_cents": domain.de_minimis_headroom(grants, on),
             "grants": [{"granted_on": g.isoformat(), "amount_cents": a}

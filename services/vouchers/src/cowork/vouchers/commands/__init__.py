@@ -11,13 +11,15 @@ is imported from its module.
 """
 
 from cowork.vouchers.commands.accreditations import accredit, end_accreditation
-from cowork.vouchers.commands.applications import application_view, apply, undertaking_key
+from cowork.vouchers.commands.applications import application_view, apply
 from cowork.vouchers.commands.jobs import JOBS
 from cowork.vouchers.commands.ledger import Refused
 from cowork.vouchers.commands.programmes import close_programme, open_programme
 from cowork.vouchers.commands.statements import issue_statement, render_statement
+from cowork.vouchers.commands.undertakings import member_undertaking, undertaking_of_tax_code
 from cowork.vouchers.commands.vouchers import declare_partita_iva, revoke, voucher_view
 
 __all__ = ["JOBS", "Refused", "accredit", "application_view", "apply", "close_programme",
-           "declare_partita_iva", "end_accreditation", "issue_statement", "open_programme",
-           "render_statement", "revoke", "undertaking_key", "voucher_view"]
+           "declare_partita_iva", "end_accreditation", "issue_statement", "member_undertaking",
+           "open_programme", "render_statement", "revoke", "undertaking_of_tax_code",
+           "voucher_view"]

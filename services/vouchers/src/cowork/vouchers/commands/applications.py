@@ -12,6 +12,7 @@ import asyncpg
 from cowork.vouchers.commands.grants import grant, reject
 from cowork.vouchers.commands.ledger import Refused, locked_balances
 from cowork.vouchers.commands.programmes import close_to_applications
+from cowork.vouchers.commands.undertakings import declared_undertaking
 from cowork.vouchers.domain.dates import rome_date
 from cowork.vouchers.domain.eligibility import (
     EligibilityOutcome,
@@ -20,7 +21,6 @@ from cowork.vouchers.domain.eligibility import (
     declarations_of,
     eligibility_rules,
 )
-from cowork.vouchers.domain.grants import undertaking_key
 from cowork.vouchers.domain.tax_codes import birth_date_agrees
 from cowork.vouchers.store import applications as applications_store
 from cowork.vouchers.store import programmes as programmes_store
@@ -52,12 +52,13 @@ async def apply(conn: asyncpg.Connection, programme_id: UUID, member_id: UUID,
     application_id = uuid4()
     tax_code = declarations.pop("tax_code", None)
     outcome = _consistent(outcome, declarations_of(declarations).birth_date, tax_code)
+    declared_key = await declared_undertaking(conn, member_id, tax_code)
     try:
         async with conn.transaction():  # a savepoint: the duplicate leaves nothing behind
             await applications_store.insert_application(
                 conn, application_id=application_id, programme_id=programme_id,
                 member_id=member_id, submitted_at=now, declarations=declarations,
-                undertaking_key=undertaking_key(member_id, tax_code),
+                undertaking_key=declared_key,
                 condition_deadline=outcome.condition_deadline, submitted_by=submitted_by)
     except asyncpg.UniqueViolationError as exc:
         raise Refused("already_applied", "this member already applied to this programme "

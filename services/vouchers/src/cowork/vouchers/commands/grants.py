@@ -12,6 +12,7 @@ from cowork.shared.events import contracts as ev
 from cowork.shared.outbox import add_event
 from cowork.vouchers.commands.ledger import SOURCE, announce_budget_thresholds, post
 from cowork.vouchers.commands.schedule import schedule_voucher_jobs
+from cowork.vouchers.commands.undertakings import locked_undertaking
 from cowork.vouchers.domain.dates import rome_date
 from cowork.vouchers.domain.eligibility import Reason, declarations_of, eligibility_rules
 from cowork.vouchers.domain.grants import (
@@ -50,8 +51,9 @@ async def grant(conn: asyncpg.Connection, programme: asyncpg.Record,
         # a voucher would have no day to be used on, so none is granted and closing goes on.
         return GrantDecision(0, (Reason.PROGRAMME_ENDED.value,))
     key = application["undertaking_key"]
-    await grants_store.lock_undertaking(conn, key)
-    headroom = de_minimis_headroom(await grants_store.de_minimis_grants_of(conn, key), today)
+    undertaking = await locked_undertaking(conn, key)
+    headroom = de_minimis_headroom(await grants_store.de_minimis_grants_of(conn, undertaking),
+                                   today)
     decision = grant_amount(programme["cap_per_beneficiary_cents"], balances.available_cents,
                             headroom)
     if decision.amount_cents == 0:

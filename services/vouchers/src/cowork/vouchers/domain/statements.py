@@ -20,6 +20,11 @@ STATEMENT_COLUMNS = ("entry_id", "recorded_at", "kind", "voucher_id", "member_id
 _PERIOD = re.compile(r"[0-9]{4}-(0[1-9]|1[0-2])")
 
 
+def is_period(text: str) -> bool:
+    """Exactly YYYY-MM (fullmatch: `$` would also match before a final newline)."""
+    return _PERIOD.fullmatch(text) is not None
+
+
 def month_of(moment: datetime) -> str:
     """The statement period (YYYY-MM) of an instant, by the calendar of Europe/Rome."""
     return moment.astimezone(ROME).strftime("%Y-%m")
@@ -67,7 +72,7 @@ class StatementDocument:
 def render_statement(programme_id: UUID, period: str, lines: Sequence[StatementLine]
                      ) -> StatementDocument:
     """The same lines always give the same bytes, whatever order they come in."""
-    if not _PERIOD.fullmatch(period):
+    if not is_period(period):
         raise ValueError(f"a statement period is YYYY-MM, not {period!r}")
     ordered = sorted(lines, key=lambda line: (in_utc(line.recorded_at), line.entry_id.int))
     for line in ordered:

@@ -38,7 +38,7 @@ async def accreditations_page(conn: asyncpg.Connection, after: tuple[datetime, U
     return list(await conn.fetch(
         """
         SELECT a.*, (SELECT count(*) FROM space_resources r WHERE r.space_id = a.space_id
-                     AND r.kind IN ('hot_desk', 'fixed_desk')) AS desks,
+                     AND r.kind IN ('hot_desk', 'fixed_desk') AND r.in_service) AS desks,
                EXISTS (SELECT 1 FROM space_resources r WHERE r.space_id = a.space_id) AS known
         FROM accredited_spaces a
         WHERE ($1::timestamptz IS NULL OR (a.created_at, a.id) > ($1, $2::uuid))

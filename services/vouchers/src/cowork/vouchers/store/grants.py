@@ -16,10 +16,36 @@ async def lock_undertaking(conn: asyncpg.Connection, undertaking_key: str) -> No
     await conn.execute("SELECT pg_advisory_xact_lock(hashtextextended($1, 8))", undertaking_key)
 
 
-async def de_minimis_grants_of(conn: asyncpg.Connection, undertaking_key: str
+async def lock_member_undertaking(conn: asyncpg.Connection, member_id: UUID) -> None:
+    """Serialise the keys one member declares, so two applications at once cannot each start
+    an undertaking of their own."""
+    await conn.execute("SELECT pg_advisory_xact_lock(hashtextextended($1, 8))",
+                       f"undertaking-of-member:{member_id}")
+
+
+async def undertaking_of(conn: asyncpg.Connection, key: str) -> str:
+    """The undertaking a key belongs to: its root key (itself when never linked)."""
+    root: str | None = await conn.fetchval(
+        "SELECT undertaking_key FROM undertaking_links WHERE key = $1", key)
+    return root or key
+
+
+async def join_undertaking(conn: asyncpg.Connection, root: str, into_root: str) -> None:
+    """Every key of `root`'s undertaking now belongs to `into_root`'s (links stay one step)."""
+    await conn.execute("UPDATE undertaking_links SET undertaking_key = $2 "
+                       "WHERE undertaking_key = $1", root, into_root)
+    await conn.execute("INSERT INTO undertaking_links (key, undertaking_key) VALUES ($1, $2)",
+                       root, into_root)
+
+
+async def de_minimis_grants_of(conn: asyncpg.Connection, undertaking: str
                                ) -> list[tuple[date, int]]:
-    rows = await conn.fetch("SELECT granted_on, amount_cents FROM de_minimis_grants "
-                            "WHERE undertaking_key = $1", undertaking_key)
+    """The grants to an undertaking (a root key), under whichever of its keys they were
+    made."""
+    rows = await conn.fetch(
+        "SELECT g.granted_on, g.amount_cents FROM de_minimis_grants g "
+        "LEFT JOIN undertaking_links l ON l.key = g.undertaking_key "
+        "WHERE coalesce(l.undertaking_key, g.undertaking_key) = $1", undertaking)
     return [(r["granted_on"], r["amount_cents"]) for r in rows]
 
 

@@ -49,7 +49,8 @@ WHERE
                     AND (a.until_date IS NULL OR e.used_on < a.until_date))
         AND (p.min_desks = 0 OR p.min_desks <= (
               SELECT count(*) FROM space_resources r
-              WHERE r.space_id = e.space_id AND r.kind IN ('hot_desk', 'fixed_desk')))
+              WHERE r.space_id = e.space_id AND r.kind IN ('hot_desk', 'fixed_desk')
+                AND r.in_service))
       END
 ORDER BY e.idx, v.valid_until, v.granted_at, v.id
 """

@@ -43,16 +43,21 @@ async def forget_member(conn: asyncpg.Connection, member_id: UUID, now: datetime
 
 
 async def upsert_space_resource(conn: asyncpg.Connection, resource_id: UUID, space_id: UUID,
-                                kind: str) -> None:
+                                kind: str, in_service: bool | None) -> None:
+    """`in_service` None (a record from before booking sent it): in service when new, and
+    otherwise whatever booking said last."""
     await conn.execute(
-        "INSERT INTO space_resources (resource_id, space_id, kind) VALUES ($1, $2, $3) "
+        "INSERT INTO space_resources (resource_id, space_id, kind, in_service) "
+        "VALUES ($1, $2, $3, coalesce($4, true)) "
         "ON CONFLICT (resource_id) DO UPDATE SET space_id = EXCLUDED.space_id, "
-        "kind = EXCLUDED.kind", resource_id, space_id, kind)
+        "kind = EXCLUDED.kind, in_service = coalesce($4, space_resources.in_service)",
+        resource_id, space_id, kind, in_service)
 
 
 async def desks_of(conn: asyncpg.Connection, space_id: UUID) -> tuple[bool, int]:
-    """(whether the replica knows the space, how many hot and fixed desks it has)."""
+    """(whether the replica knows the space, how many hot and fixed desks it has in
+    service)."""
     row = await conn.fetchrow(
-        "SELECT count(*) AS resources, count(*) FILTER (WHERE kind IN ('hot_desk', 'fixed_desk')) "
-        "AS desks FROM space_resources WHERE space_id = $1", space_id)
+        "SELECT count(*) AS resources, count(*) FILTER (WHERE kind IN ('hot_desk', 'fixed_desk') "
+        "AND in_service) AS desks FROM space_resources WHERE space_id = $1", space_id)
     return row["resources"] > 0, row["desks"]
