@@ -22,6 +22,7 @@ from aiokafka.errors import ConsumerStoppedError
 from cowork.shared.consumer import EventConsumer
 from cowork.shared.kafka import Record
 from cowork.shared.logging import get_logger
+from cowork.shared.positions import SeekToStoredPositions
 
 log = get_logger(__name__)
 
@@ -61,9 +62,12 @@ class FetchLoop:
     @classmethod
     def connect(cls, consumer: EventConsumer, bootstrap: str, *, client_id: str) -> FetchLoop:
         """A loop on a new client for the consumer's topics and group (started by `start`)."""
-        kafka = AIOKafkaConsumer(*consumer.subscribed_topics, bootstrap_servers=bootstrap,
+        kafka = AIOKafkaConsumer(bootstrap_servers=bootstrap,
                                  group_id=consumer.group_id, client_id=client_id,
                                  enable_auto_commit=False, auto_offset_reset="earliest")
+        # Each assigned partition starts where the database stands (cowork.shared.positions).
+        kafka.subscribe(consumer.subscribed_topics, listener=SeekToStoredPositions(
+            kafka, consumer.pool, service=consumer.service, consumer=consumer.name))
         return cls(consumer, kafka)
 
     async def start(self) -> None:

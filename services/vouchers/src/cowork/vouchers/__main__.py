@@ -1,4 +1,4 @@
-"""`python -m cowork.vouchers [serve|migrate]`."""
+"""`python -m cowork.vouchers [serve|migrate|after-restore]`."""
 
 import sys
 
