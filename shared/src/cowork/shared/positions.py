@@ -47,12 +47,11 @@ class SeekToStoredPositions(ConsumerRebalanceListener):  # type: ignore[misc]
     """Seeks the partitions the group assigns to the positions the database holds."""
 
     def __init__(self, kafka: AIOKafkaConsumer, pool: asyncpg.Pool, *, service: str,
-                 consumer: str, attempts: int = 10) -> None:
+                 consumer: str) -> None:
         self._kafka = kafka
         self._pool = pool
         self._service = service
         self._consumer = consumer
-        self._attempts = attempts
 
     async def on_partitions_revoked(self, revoked: Collection[TopicPartition]) -> None:
         return None
@@ -60,13 +59,20 @@ class SeekToStoredPositions(ConsumerRebalanceListener):  # type: ignore[misc]
     async def on_partitions_assigned(self, assigned: Collection[TopicPartition]) -> None:
         if not assigned:
             return
-        stored = await self._stored(assigned)
-        earliest = await self._kafka.beginning_offsets(list(stored)) if stored else {}
+        # Nothing fetched before the seek: the group's committed offsets are being looked up
+        # meanwhile, and a record fetched from there would be applied ahead of the ones the
+        # database still lacks (which would then look like late replays).
+        self._kafka.pause(*assigned)
+        stored, earliest = await self._look_up(assigned)
+        stopped: set[TopicPartition] = set()
+        held = self._kafka.assignment()  # a rebalance meanwhile may have taken some away
         for tp, offset in stored.items():
+            if tp not in held:
+                continue
             lost = metrics.CONSUMER_POSITION_LOST.labels(self._service, self._consumer,
                                                          tp.topic, str(tp.partition))
             if offset < earliest[tp]:
-                self._kafka.pause(tp)
+                stopped.add(tp)
                 lost.set(1)
                 log.error("stored position is older than the topic's earliest record: "
                           "partition stopped (restore a newer backup or rebuild: "
@@ -76,17 +82,22 @@ class SeekToStoredPositions(ConsumerRebalanceListener):  # type: ignore[misc]
                 continue
             lost.set(0)
             self._kafka.seek(tp, offset)
+        self._kafka.resume(*(set(assigned) & held - stopped))
 
-    async def _stored(self, assigned: Collection[TopicPartition]) -> dict[TopicPartition, int]:
-        """The stored positions; the database is retried for a while (resuming from Kafka's
-        offsets instead could skip what a restored database lacks)."""
-        for attempt in range(1, self._attempts + 1):
+    async def _look_up(self, assigned: Collection[TopicPartition]
+                       ) -> tuple[dict[TopicPartition, int], dict[TopicPartition, int]]:
+        """The stored positions and the topics' earliest offsets, retried for as long as the
+        database or Kafka is away (the partitions stay paused meanwhile: resuming from the
+        group's offsets instead could skip what a restored database lacks)."""
+        attempt = 0
+        while True:
+            attempt += 1
             try:
-                return await stored_positions(self._pool, self._consumer, assigned)
-            except (OSError, asyncpg.PostgresConnectionError, TimeoutError) as exc:
-                if attempt == self._attempts:
-                    raise
+                stored = await stored_positions(self._pool, self._consumer, assigned)
+                earliest = await self._kafka.beginning_offsets(list(stored)) if stored else {}
+                return stored, earliest
+            except Exception as exc:
                 log.warning("stored positions unreadable; retrying", consumer=self._consumer,
-                            error_type=type(exc).__name__, attempt=attempt)
+                            error=str(exc)[:300], error_type=type(exc).__name__,
+                            attempt=attempt)
                 await asyncio.sleep(min(0.5 * attempt, 5.0))
-        raise AssertionError("unreachable")
