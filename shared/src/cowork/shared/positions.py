@@ -52,6 +52,10 @@ class SeekToStoredPositions(ConsumerRebalanceListener):  # type: ignore[misc]
         self._pool = pool
         self._service = service
         self._consumer = consumer
+        # Positions sought and not yet committed to the group: the fetch loop commits them
+        # (`take_sought`), so the group's offsets — and the lag measured from them — say where
+        # the consumer really is.
+        self._sought: dict[TopicPartition, int] = {}
 
     async def on_partitions_revoked(self, revoked: Collection[TopicPartition]) -> None:
         return None
@@ -82,7 +86,13 @@ class SeekToStoredPositions(ConsumerRebalanceListener):  # type: ignore[misc]
                 continue
             lost.set(0)
             self._kafka.seek(tp, offset)
+            self._sought[tp] = offset
         self._kafka.resume(*(set(assigned) & held - stopped))
+
+    def take_sought(self) -> dict[TopicPartition, int]:
+        """The positions sought since the last call, for the group's offsets."""
+        sought, self._sought = self._sought, {}
+        return sought
 
     async def _look_up(self, assigned: Collection[TopicPartition]
                        ) -> tuple[dict[TopicPartition, int], dict[TopicPartition, int]]:
