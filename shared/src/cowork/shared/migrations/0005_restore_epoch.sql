@@ -2,9 +2,9 @@
 --
 -- Per-key sequence numbers come from outbox_sequences, which a restore puts back to an earlier
 -- point: the next event of a key would repeat a number the consumers already hold and be taken
--- for a late replay. So every number is drawn within an *epoch* of the database, carried on
--- the record beside the sequence (header ce_sequenceepoch) and compared before it by the
--- consumers: a later epoch is newer whatever its sequence. The epoch is drawn here, and drawn
+-- for a late replay. So every record is sent with the *epoch* of its database beside the
+-- sequence (header ce_sequenceepoch), compared before it by the consumers: a later epoch is
+-- newer whatever its sequence. The epoch is drawn here, and drawn
 -- again (always larger) when the database turns out not to be the one it was drawn in — its
 -- identity changed: another cluster or timeline (a physical restore, a promoted replica),
 -- another database, or this table recreated (pg_restore, psql of a dump) — and by the restore
@@ -53,20 +53,12 @@ END $$;
 
 SELECT outbox_redraw_epoch();
 
--- The sequence first (it waits for the key's earlier writer), then the epoch, read after that
--- wait: a key's numbers never go back to an older epoch even while a redraw commits.
-CREATE OR REPLACE FUNCTION outbox_assign_sequence() RETURNS trigger LANGUAGE plpgsql AS $$
-BEGIN
-    INSERT INTO outbox_sequences AS s (aggregatetype, aggregateid, last_sequence)
-    VALUES (NEW.aggregatetype, NEW.aggregateid, 1)
-    ON CONFLICT (aggregatetype, aggregateid) DO UPDATE SET last_sequence = s.last_sequence + 1
-    RETURNING s.last_sequence INTO NEW.aggregate_sequence;
-    NEW.seq := nextval('outbox_seq_seq');
-    NEW.headers := NEW.headers || jsonb_strip_nulls(jsonb_build_object(
-        'ce_sequence', NEW.aggregate_sequence::text,
-        'ce_sequenceepoch', (SELECT epoch FROM outbox_epoch)::text));
-    RETURN NEW;
-END $$;
+-- The relay stamps each record with the epoch it reads with the batch (header
+-- ce_sequenceepoch, cowork.shared.relay), not the insert trigger: nothing is added to the write
+-- path. That is enough because what must hold is only that every record sent after a restore
+-- is newer than any sent before it, and a restored database's epoch is redrawn before its
+-- relay sends again (at start; the runbook stops every replica first). Rows already pending in
+-- the backup go out in the new epoch too, ahead of the later rows of their keys (seq order).
 
 -- Consumer side: each key's position is (epoch, sequence), compared in that order. Records
 -- without an epoch (from before this migration) count as epoch 0.
