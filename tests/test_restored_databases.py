@@ -13,7 +13,6 @@ from __future__ import annotations
 import asyncio
 import os
 import sys
-from collections.abc import Callable
 from datetime import UTC, datetime
 from typing import Any
 
@@ -149,7 +148,7 @@ async def test_membership_restored_its_next_renewal_is_still_applied_by_vouchers
             await voucher_reaches(comune, ids, VOUCHER - 3 * HALF_A_MONTH)
             period_end = again.json()["period_end"]
 
-            async def eligible_until() -> Callable[[], Any] | None:
+            async def eligible_until() -> Any:
                 import asyncpg
 
                 conn = await asyncpg.connect(booking_db)
