@@ -230,3 +230,17 @@ def _partition_of(key: str, partitions: int = 3) -> int:
 
     return int(DefaultPartitioner()(key.encode(), list(range(partitions)),
                                     list(range(partitions))))
+
+
+def test_the_epoch_travels_as_a_cloudevents_extension() -> None:
+    from cowork.shared.events.envelope import MalformedEvent, decode, headers_to_dict
+
+    env = Envelope.wrap(Sequenced(stream="x", seq=1), source=SOURCE, sequence=3,
+                        sequence_epoch=1765000000000000)
+    assert env.headers()["ce_sequenceepoch"] == "1765000000000000"
+    decoded = decode(headers_to_dict(env.kafka_headers()), env.value())
+    assert (decoded.sequence_epoch, decoded.sequence) == (1765000000000000, 3)
+    legacy = Envelope.wrap(Sequenced(stream="x", seq=1), source=SOURCE, sequence=3)
+    assert decode(headers_to_dict(legacy.kafka_headers()), legacy.value()).sequence_epoch is None
+    with pytest.raises(MalformedEvent, match="ce_sequenceepoch"):
+        decode({**env.headers(), "ce_sequenceepoch": "soon"}, env.value())
