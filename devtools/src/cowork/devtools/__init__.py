@@ -17,6 +17,7 @@ Nothing here ever skips: a test that needs the infrastructure fails when it cann
 
 from __future__ import annotations
 
+import asyncio
 import contextlib
 import os
 import socket
@@ -24,16 +25,44 @@ import uuid
 from collections.abc import Iterator
 from dataclasses import dataclass
 from datetime import datetime, timedelta
+from pathlib import Path
 
 
 @dataclass(frozen=True)
 class Infra:
     kafka_bootstrap: str
     pg_admin_url: str
+    # Containers mode: the PostgreSQL container, where pg_dump and pg_restore run (docker exec).
+    pg_container: str | None = None
 
     def database_url(self, database: str) -> str:
         base, _, _ = self.pg_admin_url.rpartition("/")
         return f"{base}/{database}"
+
+    async def dump_database(self, database_url: str) -> bytes:
+        """A backup of the database now (pg_dump, custom format), with the server's own
+        major version of the tools (cowork.devtools.backups)."""
+        from cowork.devtools import backups
+
+        bindir = await self._backup_tools()
+        return await asyncio.to_thread(backups.dump, database_url, bindir=bindir,
+                                       container=self.pg_container)
+
+    async def restore_database(self, database_url: str, archive: bytes) -> None:
+        """Put the database back to the backup `archive` (pg_restore --clean, one
+        transaction); what was written since is gone, as after an operator's restore."""
+        from cowork.devtools import backups
+
+        bindir = await self._backup_tools()
+        await asyncio.to_thread(backups.restore, database_url, archive, bindir=bindir,
+                                container=self.pg_container)
+
+    async def _backup_tools(self) -> Path | None:
+        from cowork.devtools import backups
+
+        if self.pg_container is not None:
+            return None
+        return backups.tools_dir(await backups.server_major(self.pg_admin_url))
 
 
 @contextlib.contextmanager
@@ -46,7 +75,8 @@ def running_infra() -> Iterator[Infra]:
     from cowork.testkit.containers import infra_containers
 
     with infra_containers() as containers:
-        yield Infra(containers.kafka_bootstrap, containers.database_url("postgres"))
+        yield Infra(containers.kafka_bootstrap, containers.database_url("postgres"),
+                    pg_container=containers.postgres_container_id)
 
 
 def start_infra() -> Infra:

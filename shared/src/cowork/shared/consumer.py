@@ -98,6 +98,11 @@ class EventConsumer:
             handled=frozenset(self._handlers), apply_in=self._apply_in)
 
     @property
+    def pool(self) -> asyncpg.Pool:
+        """The service's database, where the consumer keeps its inbox and positions."""
+        return self._pool
+
+    @property
     def subscribed_topics(self) -> list[str]:
         """The physical topics this consumer reads (prefix included)."""
         return list(self._topics)
@@ -107,14 +112,15 @@ class EventConsumer:
         or dead-lettered (its offsets may then be committed), raises if the batch must be
         fetched again."""
         decoded = self._decode(records)
-        if not decoded:
+        if not decoded:  # nothing this consumer handles: only its positions move
+            await inbox.place(self._pool, self.name, inbox.next_offsets(records))
             return
         started = time.perf_counter()
         ready = [(r, e) for r, e in decoded if isinstance(e, Envelope)]
         try:
             if len(ready) < len(decoded):
                 raise _OneByOne  # a malformed record: its key's later records must wait for it
-            await self._apply_batch(ready)
+            await self._apply_batch(ready, inbox.next_offsets(records))
         except Exception as exc:
             if not isinstance(exc, _OneByOne):
                 log.warning("batch transaction failed; applying one by one", consumer=self.name,
@@ -125,6 +131,8 @@ class EventConsumer:
                     await self.dead_letter(record, item, attempts=1)
                 else:
                     await self._apply_with_retries(record, item)
+            # Every record is now applied, parked or dead-lettered: the positions pass them.
+            await inbox.place(self._pool, self.name, inbox.next_offsets(records))
         metrics.HANDLER_LATENCY.labels(self.service, self.name).observe(
             time.perf_counter() - started)
 
@@ -146,9 +154,10 @@ class EventConsumer:
 
     # -- the batch: one transaction
 
-    async def _apply_batch(self, ready: list[tuple[Record, Envelope]]) -> None:
+    async def _apply_batch(self, ready: list[tuple[Record, Envelope]],
+                           offsets: inbox.Offsets) -> None:
         async with self._pool.acquire() as conn, conn.transaction():
-            start = await inbox.record_batch(conn, self.name, ready)
+            start = await inbox.record_batch(conn, self.name, ready, offsets)
             if start.held:
                 raise _OneByOne  # a held key: its records are parked, one at a time
             seen, positions = start.seen, start.positions
@@ -161,11 +170,12 @@ class EventConsumer:
                 if envelope.sequence is not None and record.key is not None:
                     # Positions as they stood before this batch, then each applied event's.
                     at = (record.topic, record_key(record))
-                    last = positions.get(at, 0)
-                    if envelope.sequence <= last:
+                    mark = (envelope.sequence_epoch or 0, envelope.sequence)
+                    last = positions.get(at, (0, 0))
+                    if mark <= last:
                         self._log_stale(envelope, last)
                         continue
-                    positions[at] = envelope.sequence
+                    positions[at] = mark
                 if run and run[0].type != envelope.type:
                     await self._run_handler(conn, run)
                     run = []
@@ -176,10 +186,11 @@ class EventConsumer:
             if run:
                 await self._run_handler(conn, run)
 
-    def _log_stale(self, envelope: Envelope, applied: int) -> None:
+    def _log_stale(self, envelope: Envelope, applied: tuple[int, int]) -> None:
         metrics.EVENTS_STALE.labels(self.service, self.name).inc()
         log.info("stale event not applied", consumer=self.name, event_id=str(envelope.id),
-                 sequence=envelope.sequence, applied=applied)
+                 sequence=envelope.sequence, epoch=envelope.sequence_epoch,
+                 applied_epoch=applied[0], applied=applied[1])
 
     # -- one event at a time: retries, held keys, dead letters
 
@@ -243,7 +254,7 @@ class EventConsumer:
         if envelope.sequence is None or record.key is None:
             return True
         standing = await inbox.advance(conn, self.name, record.topic, record_key(record),
-                                       envelope.sequence)
+                                       envelope.sequence_epoch or 0, envelope.sequence)
         if standing is None:
             return True
         self._log_stale(envelope, standing)

@@ -124,9 +124,42 @@ async def migrate(conn: asyncpg.Connection, sets: Sequence[tuple[str, Path]]) ->
 
 
 async def migrate_service(dsn: str, service: str, folder: Path) -> list[str]:
-    """The shared tables (outbox, inbox, scheduled jobs) first, then the service's own."""
+    """The shared tables (outbox, inbox, scheduled jobs) first, then the service's own; then
+    the outbox's epoch drawn again if this is not the database it was drawn in (a restore:
+    shared migration 0005). A redrawn epoch is listed as `shared/epoch redrawn`."""
     conn = await connect(dsn)
     try:
-        return await migrate(conn, [("shared", SHARED_MIGRATIONS), (service, folder)])
+        applied = await migrate(conn, [("shared", SHARED_MIGRATIONS), (service, folder)])
+        if await conn.fetchval("SELECT outbox_check_epoch()"):
+            applied.append(EPOCH_REDRAWN)
+        return applied
     finally:
         await conn.close()
+
+
+EPOCH_REDRAWN = "shared/epoch redrawn"
+
+
+async def after_restore(dsn: str) -> int:
+    """The restore procedure's step for a restored database (`python -m cowork.<service>
+    after-restore`): the outbox's epoch drawn again, so the events numbered from the restored
+    sequences are newer than any the consumers hold. Returns the new epoch."""
+    conn = await connect(dsn)
+    try:
+        epoch: int = await conn.fetchval("SELECT outbox_redraw_epoch()")
+        return epoch
+    finally:
+        await conn.close()
+
+
+async def consumer_positions(dsn: str) -> list[str]:
+    """Where each consumer of the database resumes, one line per partition: what a restored
+    consumer re-applies from (`cowork.shared.positions`)."""
+    conn = await connect(dsn)
+    try:
+        rows = await conn.fetch('SELECT consumer, topic, "partition", next_offset '
+                                'FROM consumer_positions ORDER BY 1, 2, 3')
+    finally:
+        await conn.close()
+    return [f"consumer {r['consumer']} resumes {r['topic']}[{r['partition']}] at offset "
+            f"{r['next_offset']}" for r in rows]

@@ -61,6 +61,6 @@ class ServiceDefinition(Generic[S]):
                                   routers=self.routers)
 
     def main(self, argv: Sequence[str]) -> int:
-        """`python -m cowork.<service> [serve|migrate]`."""
+        """`python -m cowork.<service> [serve|migrate|after-restore]`."""
         return run_service_cli(argv, settings=self.settings(), migrations=self.migrations,
                                create_app=self.app)

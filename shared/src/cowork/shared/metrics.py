@@ -75,3 +75,9 @@ SCHEDULED_JOBS_OVERDUE = Gauge(
 PURGED_ROWS = Counter(
     "cowork_purged_rows_total", "Rows deleted by retention, per table", ["service", "table"],
 )
+CONSUMER_POSITION_LOST = Gauge(
+    "cowork_consumer_position_lost",
+    "1 while a partition is stopped because the consumer's stored position is older than the "
+    "topic's earliest offset (retention passed it; docs/operations.md, restores)",
+    ["service", "consumer", "topic", "partition"],
+)

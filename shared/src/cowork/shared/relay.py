@@ -51,9 +51,13 @@ async def measure_backlog(pool: asyncpg.Pool, service: str) -> int:
     return int(row["rows"])
 
 
+# Numbered rows go out with the database's epoch beside their sequence (shared migration
+# 0005): one read of `outbox_epoch` per batch.
 _PENDING = """
-SELECT seq, aggregatetype, aggregateid, type, payload::text AS payload, headers
-FROM outbox
+SELECT seq, aggregatetype, aggregateid, type, payload::text AS payload,
+       CASE WHEN aggregate_sequence IS NULL THEN headers
+            ELSE headers || jsonb_build_object('ce_sequenceepoch', e.epoch::text) END AS headers
+FROM outbox LEFT JOIN (SELECT epoch FROM outbox_epoch) e ON true
 WHERE published_at IS NULL AND parked_reason IS NULL AND seq > $2
 ORDER BY seq
 LIMIT $1

@@ -320,11 +320,22 @@ Runtime = Annotated[ServiceRuntime, Depends(current_runtime)]
 
 def run_service_cli(argv: Sequence[str], *, settings: ServiceSettings, migrations: Path,
                     create_app: Callable[[Any], FastAPI]) -> int:
-    """`python -m cowork.<service> [serve|migrate]`: serve with uvicorn (SIGTERM is a graceful
-    lifespan shutdown), or apply the migrations and exit (a Kubernetes Job)."""
+    """`python -m cowork.<service> [serve|migrate|after-restore]`: serve with uvicorn (SIGTERM
+    is a graceful lifespan shutdown), apply the migrations and exit (a Kubernetes Job), or
+    the restore procedure's step for a database put back from a backup (docs/operations.md):
+    a new outbox epoch, and where the consumers will resume."""
     import uvicorn
 
     command = argv[0] if argv else "serve"
+    if command == "after-restore":
+        dsn = settings.database_url.get_secret_value()
+        asyncio.run(db.migrate_service(dsn, settings.service_name, migrations))
+        epoch = asyncio.run(db.after_restore(dsn))
+        print(f"outbox epoch redrawn: {epoch} (events from now on are newer than any the "
+              "consumers hold)")
+        for line in asyncio.run(db.consumer_positions(dsn)):
+            print(line)
+        return 0
     if command == "migrate":
         applied = asyncio.run(db.migrate_service(settings.database_url.get_secret_value(),
                                                  settings.service_name, migrations))
@@ -334,8 +345,8 @@ def run_service_cli(argv: Sequence[str], *, settings: ServiceSettings, migration
         uvicorn.run(create_app(settings), host=settings.http_host, port=settings.http_port,
                     log_level="warning", timeout_graceful_shutdown=20)
         return 0
-    print(f"usage: python -m cowork.{settings.service_name} [serve|migrate], not {command!r}",
-          file=sys.stderr)
+    print(f"usage: python -m cowork.{settings.service_name} [serve|migrate|after-restore], "
+          f"not {command!r}", file=sys.stderr)
     return 2
 
 

@@ -22,6 +22,7 @@ from aiokafka.errors import ConsumerStoppedError
 from cowork.shared.consumer import EventConsumer
 from cowork.shared.kafka import Record
 from cowork.shared.logging import get_logger
+from cowork.shared.positions import SeekToStoredPositions
 
 log = get_logger(__name__)
 
@@ -49,9 +50,11 @@ class FetchLoop:
     """One `EventConsumer`'s member of its consumer group, from `start` to `stop`."""
 
     def __init__(self, consumer: EventConsumer, kafka: KafkaClient, *,
-                 fetch_ms: int = 100, stop_seconds: float = 15.0) -> None:
+                 fetch_ms: int = 100, stop_seconds: float = 15.0,
+                 positions: SeekToStoredPositions | None = None) -> None:
         self._consumer = consumer
         self._kafka = kafka
+        self._positions = positions
         self._fetch_ms = fetch_ms
         self._stop_seconds = stop_seconds
         self._stopping = False
@@ -61,10 +64,14 @@ class FetchLoop:
     @classmethod
     def connect(cls, consumer: EventConsumer, bootstrap: str, *, client_id: str) -> FetchLoop:
         """A loop on a new client for the consumer's topics and group (started by `start`)."""
-        kafka = AIOKafkaConsumer(*consumer.subscribed_topics, bootstrap_servers=bootstrap,
+        kafka = AIOKafkaConsumer(bootstrap_servers=bootstrap,
                                  group_id=consumer.group_id, client_id=client_id,
                                  enable_auto_commit=False, auto_offset_reset="earliest")
-        return cls(consumer, kafka)
+        # Each assigned partition starts where the database stands (cowork.shared.positions).
+        positions = SeekToStoredPositions(kafka, consumer.pool, service=consumer.service,
+                                          consumer=consumer.name)
+        kafka.subscribe(consumer.subscribed_topics, listener=positions)
+        return cls(consumer, kafka, positions=positions)
 
     async def start(self) -> None:
         """Connect (raises while Kafka is away: the caller tries again with a new loop) and
@@ -104,6 +111,9 @@ class FetchLoop:
             try:
                 fetched = await self._kafka.getmany(timeout_ms=self._fetch_ms,
                                                     max_records=self._consumer.batch_size)
+                if self._positions is not None and (sought := self._positions.take_sought()):
+                    # Before the batch's own commit, which can only be further on.
+                    await self._commit_offsets_behind(sought)
                 records = [record for batch in fetched.values() for record in batch]
                 if records:
                     await self.handle(records)
@@ -151,12 +161,16 @@ class FetchLoop:
         only redelivers records the inbox already holds. The offsets are explicit — the
         positions after this batch, not the consumer's positions when the commit runs — and
         one commit at a time keeps them in order."""
-        if self._committing is not None:
-            await self._committing
         offsets: dict[TopicPartition, int] = {}
         for record in records:
             tp = TopicPartition(record.topic, record.partition)
             offsets[tp] = max(offsets.get(tp, 0), record.offset + 1)
+        await self._commit_offsets_behind(offsets)
+
+    async def _commit_offsets_behind(self, offsets: dict[TopicPartition, int]) -> None:
+        """Commit in the background, after the commit before it."""
+        if self._committing is not None:
+            await self._committing
         self._committing = asyncio.create_task(self._commit(offsets))
 
     async def _commit(self, offsets: dict[TopicPartition, int]) -> None:

@@ -195,6 +195,14 @@ class InfraContainers:
     def database_url(self, database: str = "postgres") -> str:
         return f"postgresql://postgres@127.0.0.1:{self.pg_port}/{database}"
 
+    @property
+    def postgres_container_id(self) -> str | None:
+        """The PostgreSQL container (started first), for `docker exec` of its own pg_dump and
+        pg_restore; None before `start`."""
+        if not self.started:
+            return None
+        return str(self.started[0].get_wrapped_container().id)
+
     def start(self) -> InfraContainers:
         from testcontainers.core.wait_strategies import LogMessageWaitStrategy
 

@@ -1,4 +1,4 @@
-"""`python -m cowork.booking [serve|migrate]`."""
+"""`python -m cowork.booking [serve|migrate|after-restore]`."""
 
 import sys
 

@@ -1,4 +1,4 @@
-"""`python -m cowork.membership [serve|migrate]`."""
+"""`python -m cowork.membership [serve|migrate|after-restore]`."""
 
 import sys
 

@@ -1,4 +1,4 @@
-"""`python -m cowork.notifications [serve|migrate]`."""
+"""`python -m cowork.notifications [serve|migrate|after-restore]`."""
 
 import sys
 

@@ -1,4 +1,4 @@
-"""`python -m cowork.vouchers [serve|migrate|verify]` (the same as `cowork-vouchers`)."""
+"""`python -m cowork.vouchers [serve|migrate|verify|after-restore]` (the same as `cowork-vouchers`)."""
 
 import sys
 

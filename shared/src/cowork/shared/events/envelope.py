@@ -43,12 +43,18 @@ class Envelope:
     # The CloudEvents `sequence` extension: this event's number among its aggregate's events
     # (topic, key), assigned with the outbox row; None from producers that do not number.
     sequence: int | None = None
+    # The epoch the sequence was numbered in (extension `sequenceepoch`): a producer restored
+    # from a backup numbers again from where its backup stood, in a later epoch, and consumers
+    # compare (epoch, sequence). None (epoch 0) from producers that do not draw epochs.
+    sequence_epoch: int | None = None
 
     @classmethod
     def wrap(cls, event: DomainEvent, *, source: str, traceparent: str | None = None,
-             time: datetime | None = None, sequence: int | None = None) -> Envelope:
+             time: datetime | None = None, sequence: int | None = None,
+             sequence_epoch: int | None = None) -> Envelope:
         return cls(type=event.event_type, source=source, subject=event.key(), data=event,
-                   time=time or datetime.now(UTC), traceparent=traceparent, sequence=sequence)
+                   time=time or datetime.now(UTC), traceparent=traceparent, sequence=sequence,
+                   sequence_epoch=sequence_epoch)
 
     def headers(self) -> dict[str, str]:
         h = {
@@ -64,6 +70,8 @@ class Envelope:
             h["traceparent"] = self.traceparent
         if self.sequence is not None:
             h["ce_sequence"] = str(self.sequence)
+        if self.sequence_epoch is not None:
+            h["ce_sequenceepoch"] = str(self.sequence_epoch)
         return h
 
     def kafka_headers(self) -> list[tuple[str, bytes]]:
@@ -114,6 +122,13 @@ def decode(headers: dict[str, str], value: bytes | None) -> Envelope:
             sequence = int(ce_sequence)
         except ValueError as exc:
             raise MalformedEvent(f"ce_sequence {ce_sequence!r} is not a number") from exc
+    sequence_epoch: int | None = None
+    ce_epoch = get("ce_sequenceepoch")
+    if ce_epoch:
+        try:
+            sequence_epoch = int(ce_epoch)
+        except ValueError as exc:
+            raise MalformedEvent(f"ce_sequenceepoch {ce_epoch!r} is not a number") from exc
     model = REGISTRY.get(event_type)
     if model is None:
         raise UnknownEventType(event_type)
@@ -129,7 +144,8 @@ def decode(headers: dict[str, str], value: bytes | None) -> Envelope:
     envelope = object.__new__(Envelope)
     envelope.__dict__.update(type=event_type, source=source, subject=get("ce_subject", ""),
                              data=data, id=event_id, time=time,
-                             traceparent=get("traceparent"), sequence=sequence)
+                             traceparent=get("traceparent"), sequence=sequence,
+                             sequence_epoch=sequence_epoch)
     return envelope
 
 
