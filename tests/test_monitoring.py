@@ -21,6 +21,7 @@ import shutil
 import subprocess
 import sys
 import time
+from collections.abc import Awaitable, Callable
 from datetime import UTC, datetime
 from pathlib import Path
 from types import ModuleType
@@ -32,6 +33,7 @@ from prometheus_client.parser import text_string_to_metric_families
 
 from cowork.booking.app import BookingSettings
 from cowork.booking.app import create_app as booking_app
+from cowork.devtools import Infra
 from cowork.devtools.services import bearer, running
 from cowork.membership.app import MembershipSettings
 from cowork.membership.app import create_app as membership_app
@@ -213,7 +215,7 @@ def _exported(page: str) -> tuple[set[str], set[str]]:
 
 @pytest.mark.infra
 async def test_every_metric_a_dashboard_or_alert_names_is_exported_by_a_running_service(
-        infra, new_database, topic_prefix) -> None:  # type: ignore[no-untyped-def]
+        infra: Infra, new_database: Callable[[], Awaitable[str]], topic_prefix: str) -> None:
     named: set[str] = set()
     for expr in [rule["expr"] for rule in _alerts()] + _dashboard_queries():
         named |= metric_names(expr)

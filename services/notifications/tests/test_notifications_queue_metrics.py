@@ -6,6 +6,7 @@ from __future__ import annotations
 
 from uuid import uuid4
 
+import httpx
 import pytest
 from notifications_support import OffsetClock, Receiver, SmtpSink, bearer, running, settings_for
 from prometheus_client.parser import text_string_to_metric_families
@@ -17,7 +18,7 @@ from cowork.shared.events import contracts as ev
 pytestmark = [pytest.mark.infra]
 
 
-async def queue_on_metrics_page(client) -> dict[tuple[str, str], float]:  # type: ignore[no-untyped-def]
+async def queue_on_metrics_page(client: httpx.AsyncClient) -> dict[tuple[str, str], float]:
     page = (await client.get("/metrics")).text
     return {(s.labels["channel"], s.labels["status"]): s.value
             for family in text_string_to_metric_families(page)
@@ -41,7 +42,7 @@ async def test_a_dead_webhook_shows_on_the_metrics_page(
         [row] = await svc.settled(cause_event_id=envelope.id, channel="webhook")
         assert row["status"] == "dead"
 
-        async def measured():  # type: ignore[no-untyped-def]
+        async def measured() -> dict[tuple[str, str], float] | None:
             queue = await queue_on_metrics_page(svc.client)
             return queue if queue.get(("webhook", "dead")) == 1 else None
 
