@@ -3,7 +3,12 @@ per channel (the mail queue and the partners' webhooks), and how late the most o
 
 Measured from the database on a timer by every replica (like the outbox backlog), so the
 gauges keep moving while the SMTP relay or a receiver is away. The dashboards and alert rules
-(deploy/helm/cowork/files/) read them; docs/operations.md says what to do when they fire."""
+(deploy/helm/cowork/files/) read them; docs/operations.md says what to do when they fire.
+
+Cost: pending and sending rows are found through their partial indexes, but `dead` has none
+(no migration here), so the count reads the deliveries table; at a town's volume that is
+milliseconds. Should it show in pg_stat_statements, sample less often
+(NOTIFICATIONS_KAFKA_WATCH_SECONDS) or add a partial index on status = 'dead'."""
 
 from __future__ import annotations
 
