@@ -4,7 +4,7 @@ SHELL := /bin/bash
 UV := uv
 PYTEST_ARGS ?=
 
-.PHONY: help setup helm image images image-test stack run down status logs test test-fast test-containers partner-example kube-test lint bench token
+.PHONY: help setup helm test-tools image images image-test stack run down status logs test test-fast test-containers partner-example kube-test lint bench token
 
 help:
 	@echo "make run     start Kafka, PostgreSQL, every service and demo data (detached)"
@@ -25,6 +25,14 @@ setup:
 helm:
 	@deploy/local/scripts/install-helm.sh
 
+# promtool (Debian's prometheus package) for tests/test_monitoring.py: `promtool check rules` and
+# `promtool test rules` on the chart's alert rules. Without it that test fails, it never skips.
+test-tools:
+	@command -v promtool >/dev/null 2>&1 || { [ "$$(id -u)" = 0 ] \
+	  && DEBIAN_FRONTEND=noninteractive apt-get update -qq >/dev/null \
+	  && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends prometheus >/dev/null; } \
+	  || echo "promtool not installed (apt-get install prometheus, as root): tests/test_monitoring.py will fail"
+
 image:
 	@deploy/images/build-local.sh
 
@@ -34,7 +42,7 @@ images: setup
 # The same suite with Kafka and PostgreSQL started by testcontainers from those images, then the
 # tests that start every service from its image (deploy/tests).
 DOCKER_SOCK := unix://$(CURDIR)/.devstack/docker/docker.sock
-test-containers: images helm
+test-containers: images helm test-tools
 	@COWORK_TEST_INFRA=containers DOCKER_HOST=$(DOCKER_SOCK) $(UV) run pytest $(PYTEST_ARGS)
 	@COWORK_TEST_INFRA=containers DOCKER_HOST=$(DOCKER_SOCK) $(UV) run pytest deploy/tests $(PYTEST_ARGS)
 	@$(MAKE) --no-print-directory partner-example
@@ -72,10 +80,10 @@ status:
 logs:
 	@tail -n 50 -F .devstack/services/*.log
 
-test: stack helm
+test: stack helm test-tools
 	@$(UV) run pytest $(PYTEST_ARGS)
 
-test-fast: stack helm
+test-fast: stack helm test-tools
 	@$(UV) run pytest -m "not slow" $(PYTEST_ARGS)
 
 lint: setup

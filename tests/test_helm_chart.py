@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import importlib
 import inspect
+import json
 import os
 import shutil
 import subprocess
@@ -181,6 +182,60 @@ def test_the_prometheus_operator_scrape_is_optional() -> None:
     monitors = [d for d in _render("metrics.serviceMonitor.enabled=true")
                 if d["kind"] == "ServiceMonitor"]
     assert [m["spec"]["endpoints"][0]["path"] for m in monitors] == ["/metrics"] * len(PRODUCT_SERVICES)
+    # The services' own `service` label is what the alert rules and dashboards group by: kept,
+    # not renamed exported_service by the target's labels.
+    assert all(m["spec"]["endpoints"][0]["honorLabels"] is True for m in monitors)
+
+
+# ---------------------------------------------------------------- dashboards and alert rules
+
+FILES = CHART / "files"
+
+
+def _monitoring(docs: list[dict[str, Any]], kind: str) -> list[dict[str, Any]]:
+    return [d for d in docs if d["kind"] == kind
+            and d["metadata"]["labels"]["app.kubernetes.io/component"] == "monitoring"]
+
+
+def test_dashboards_and_alert_rules_are_off_by_default() -> None:
+    docs = _render()
+    assert _monitoring(docs, "ConfigMap") == [] and _monitoring(docs, "PrometheusRule") == []
+
+
+def test_the_alert_rules_ship_as_a_prometheus_rule_exactly_as_promtool_tested_them() -> None:
+    [rule] = _monitoring(_render("metrics.prometheusRule.enabled=true",
+                                 "metrics.prometheusRule.labels.release=kube-prometheus-stack"),
+                         "PrometheusRule")
+    assert rule["apiVersion"] == "monitoring.coreos.com/v1"
+    assert rule["metadata"]["labels"]["release"] == "kube-prometheus-stack"
+    groups = [g for path in sorted((FILES / "alerts").glob("*.rules.yaml"))
+              for g in yaml.safe_load(path.read_text())["groups"]]
+    assert rule["spec"] == {"groups": groups}
+    # Prometheus' own templates in the annotations reach it untouched by Helm.
+    summaries = [r["annotations"]["summary"] for g in rule["spec"]["groups"] for r in g["rules"]]
+    assert any("{{ $labels.service }}" in s for s in summaries)
+
+
+def test_each_dashboard_ships_as_a_configmap_for_the_grafana_sidecar() -> None:
+    docs = _render("metrics.dashboards.enabled=true", "metrics.dashboards.namespace=monitoring")
+    maps = _monitoring(docs, "ConfigMap")
+    files = {p.name: json.loads(p.read_text()) for p in (FILES / "dashboards").glob("*.json")}
+    assert len(files) == 1 + len(PRODUCT_SERVICES)
+    shipped = {}
+    for config_map in maps:
+        assert config_map["metadata"]["labels"]["grafana_dashboard"] == "1"
+        assert config_map["metadata"]["annotations"] == {"grafana_folder": "Cowork"}
+        assert config_map["metadata"]["namespace"] == "monitoring"
+        [(name, text)] = config_map["data"].items()
+        shipped[name] = json.loads(text)
+    assert shipped == files
+    # Another sidecar label, no folder, the release's namespace.
+    [first, *_] = _monitoring(_render("metrics.dashboards.enabled=true",
+                                      "metrics.dashboards.label=dashboards",
+                                      "str:metrics.dashboards.labelValue=cowork",
+                                      "metrics.dashboards.folder="), "ConfigMap")
+    assert first["metadata"]["labels"]["dashboards"] == "cowork"
+    assert "annotations" not in first["metadata"] and "namespace" not in first["metadata"]
 
 
 @pytest.mark.parametrize(("setting", "complaint"), [
@@ -200,6 +255,8 @@ def test_the_prometheus_operator_scrape_is_optional() -> None:
     ("autoscaling.maxReplicas=0", "maxReplicas"),
     ("services.booking.autoscaling.maxreplicas=4", "maxreplicas"),
     ("networkPolicy.kafka.ports=null", "ports"),
+    ("metrics.dashboards.enable=true", "enable"),            # a misspelt toggle
+    ("metrics.prometheusRule.labels.release=null", "release"),
 ])
 def test_values_that_cannot_work_are_refused_at_install(setting: str, complaint: str) -> None:
     done = _run("template", "town", str(CHART), "--set", setting)
@@ -210,7 +267,7 @@ def test_values_that_cannot_work_are_refused_at_install(setting: str, complaint:
 # ---------------------------------------------------------------- Kubernetes' own schemas
 
 # Custom resources whose schemas are not Kubernetes' (the prometheus-operator's CRD).
-CUSTOM_KINDS = {"ServiceMonitor"}
+CUSTOM_KINDS = {"ServiceMonitor", "PrometheusRule"}
 # The oldest Kubernetes the chart supports (autoscaling/v2 and policy/v1 are GA from 1.23; 1.30
 # is the oldest release still maintained by the big managed offerings) and the newest known.
 KUBERNETES_VERSIONS = ["1.30.0", kubernetes_validate.utils.latest_version()]
@@ -224,7 +281,7 @@ def test_every_rendered_object_passes_the_kubernetes_schemas(values: Path | None
     kinds = {d["kind"] for d in docs}
     assert {"Deployment", "Service", "Job", "NetworkPolicy", "PodDisruptionBudget"} <= kinds
     if values is PRODUCTION:
-        assert {"HorizontalPodAutoscaler", "ServiceMonitor"} <= kinds
+        assert {"HorizontalPodAutoscaler", "ServiceMonitor", "PrometheusRule", "ConfigMap"} <= kinds
     for doc in docs:
         if doc["kind"] in CUSTOM_KINDS:
             continue

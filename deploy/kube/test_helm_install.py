@@ -1,7 +1,8 @@
 """The chart installed into a real Kubernetes API server: kube-apiserver built from the Go
 module proxy (deploy/kube/build-kube-apiserver.sh) over Debian's etcd, and `helm install` with
 the production-like values. The server itself admits every object — its own validation,
-defaulting and admission, with the ServiceMonitor custom resource definition installed first.
+defaulting and admission, with the prometheus-operator's custom resource definitions
+(ServiceMonitor, PrometheusRule) installed first; the Grafana dashboards are ConfigMaps.
 
 There is no kubelet, scheduler or controller-manager: pods never run, so the migration hook
 Jobs could never complete and `helm install` would wait on them; the release is installed with
@@ -30,16 +31,25 @@ PRODUCTION = CHART / "ci" / "production-values.yaml"
 KUBE_APISERVER = ROOT / ".devstack" / "bin" / "kube-apiserver"
 TOKEN = "cowork-kube-test-token"
 NAMESPACE = "cowork"
-SERVICEMONITOR_CRD = {
-    "apiVersion": "apiextensions.k8s.io/v1", "kind": "CustomResourceDefinition",
-    "metadata": {"name": "servicemonitors.monitoring.coreos.com"},
-    "spec": {"group": "monitoring.coreos.com", "scope": "Namespaced",
-             "names": {"plural": "servicemonitors", "singular": "servicemonitor",
-                       "kind": "ServiceMonitor", "listKind": "ServiceMonitorList"},
-             "versions": [{"name": "v1", "served": True, "storage": True, "schema": {
-                 "openAPIV3Schema": {"type": "object",
-                                     "x-kubernetes-preserve-unknown-fields": True}}}]},
-}
+
+
+def _crd(kind: str, plural: str) -> dict[str, object]:
+    """A prometheus-operator custom resource definition, schema left open: the server then
+    admits the chart's objects of that kind as the operator's own CRD would take them."""
+    return {
+        "apiVersion": "apiextensions.k8s.io/v1", "kind": "CustomResourceDefinition",
+        "metadata": {"name": f"{plural}.monitoring.coreos.com"},
+        "spec": {"group": "monitoring.coreos.com", "scope": "Namespaced",
+                 "names": {"plural": plural, "singular": kind.lower(), "kind": kind,
+                           "listKind": f"{kind}List"},
+                 "versions": [{"name": "v1", "served": True, "storage": True, "schema": {
+                     "openAPIV3Schema": {"type": "object",
+                                         "x-kubernetes-preserve-unknown-fields": True}}}]},
+    }
+
+
+# The prometheus-operator's kinds the chart renders (the scrape, the alert rules).
+CRDS = [_crd("ServiceMonitor", "servicemonitors"), _crd("PrometheusRule", "prometheusrules")]
 
 
 def _helm() -> str:
@@ -127,10 +137,11 @@ def test_the_api_server_admits_every_object_of_the_chart(api_server: tuple[str, 
         assert api.post("/api/v1/namespaces", json={
             "apiVersion": "v1", "kind": "Namespace", "metadata": {"name": NAMESPACE, "labels": {
                 "pod-security.kubernetes.io/enforce": "restricted"}}}).status_code == 201
-        created = api.post("/apis/apiextensions.k8s.io/v1/customresourcedefinitions",
-                           json=SERVICEMONITOR_CRD)
-        assert created.status_code == 201, created.text
-        time.sleep(2)  # the new resource is served once the CRD is established
+        for crd in CRDS:
+            created = api.post("/apis/apiextensions.k8s.io/v1/customresourcedefinitions",
+                               json=crd)
+            assert created.status_code == 201, created.text
+        time.sleep(2)  # the new resources are served once the CRDs are established
 
     env = {**os.environ, "KUBECONFIG": str(kubeconfig)}
     install = subprocess.run(
@@ -161,7 +172,10 @@ def test_the_api_server_admits_every_object_of_the_chart(api_server: tuple[str, 
                  "HorizontalPodAutoscaler":
                      "/apis/autoscaling/v2/namespaces/{ns}/horizontalpodautoscalers/{name}",
                  "ServiceMonitor":
-                     "/apis/monitoring.coreos.com/v1/namespaces/{ns}/servicemonitors/{name}"}
+                     "/apis/monitoring.coreos.com/v1/namespaces/{ns}/servicemonitors/{name}",
+                 "PrometheusRule":
+                     "/apis/monitoring.coreos.com/v1/namespaces/{ns}/prometheusrules/{name}",
+                 "ConfigMap": "/api/v1/namespaces/{ns}/configmaps/{name}"}
         for doc in rendered:
             path = paths[doc["kind"]].format(ns=NAMESPACE, name=doc["metadata"]["name"])
             stored = api.get(path)
@@ -171,7 +185,17 @@ def test_the_api_server_admits_every_object_of_the_chart(api_server: tuple[str, 
                 assert spec["template"]["spec"]["securityContext"]["runAsNonRoot"] is True
                 assert spec["strategy"]["rollingUpdate"]["maxUnavailable"] == 0
                 assert spec["template"]["spec"]["dnsPolicy"] == "ClusterFirst"  # a default
-        assert len(rendered) == 7 * 4  # seven kinds for each of the four services
+            if doc["kind"] == "ConfigMap":  # a dashboard, labelled for Grafana's sidecar
+                assert stored.json()["metadata"]["labels"]["grafana_dashboard"] == "1"
+                assert stored.json()["data"] == doc["data"]
+            if doc["kind"] == "PrometheusRule":
+                assert stored.json()["spec"] == doc["spec"]
+        # Seven kinds for each of the four services, then the monitoring: the alert rules and
+        # five dashboards (an overview and one per service).
+        monitoring = [d["kind"] for d in rendered
+                      if d["metadata"]["labels"]["app.kubernetes.io/component"] == "monitoring"]
+        assert sorted(monitoring) == ["ConfigMap"] * 5 + ["PrometheusRule"]
+        assert len(rendered) == 7 * 4 + 6
 
         # The server does judge: the same Deployment with a negative replica count is refused.
         [deployment] = [d for d in rendered if d["kind"] == "Deployment"][:1]

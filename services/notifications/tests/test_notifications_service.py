@@ -23,6 +23,7 @@ from notifications_support import (
 from cowork.devtools import Infra
 from cowork.notifications.app import SERVICE
 from cowork.notifications.dispatcher import DISPATCHER, dispatcher_worker
+from cowork.notifications.queue_metrics import queue_sampler
 from cowork.shared.events import contracts as ev
 
 pytestmark = [pytest.mark.infra]
@@ -30,7 +31,8 @@ pytestmark = [pytest.mark.infra]
 
 async def test_the_dispatcher_is_a_declared_worker_offered_to_the_routes(
         infra: Infra, database_url: str, topic_prefix: str, smtp_sink: SmtpSink) -> None:
-    assert list(SERVICE.workers) == [dispatcher_worker]
+    # The dispatcher, and the sampler of its queue for /metrics (queue_metrics).
+    assert list(SERVICE.workers) == [dispatcher_worker, queue_sampler]
     settings = settings_for(infra, database_url, topic_prefix, smtp_sink.port)
     async with running(settings, OffsetClock(), smtp_sink, infra.kafka_bootstrap) as svc:
         runtime = svc.runtime

@@ -84,3 +84,14 @@ from existing Secrets only.
 {{- define "cowork.autoscaling" -}}
 {{- toYaml (merge (deepCopy (.svc.autoscaling | default dict)) .root.Values.autoscaling) -}}
 {{- end -}}
+
+{{/* Labels of the objects that are the chart's, not a service's (dashboards, alert rules). */}}
+{{- define "cowork.monitoringLabels" -}}
+app.kubernetes.io/name: cowork
+app.kubernetes.io/instance: {{ .Release.Name }}
+app.kubernetes.io/component: monitoring
+app.kubernetes.io/part-of: cowork
+app.kubernetes.io/version: {{ .Chart.AppVersion | quote }}
+app.kubernetes.io/managed-by: {{ .Release.Service }}
+helm.sh/chart: {{ printf "%s-%s" .Chart.Name .Chart.Version }}
+{{- end -}}

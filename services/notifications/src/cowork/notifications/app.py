@@ -13,6 +13,7 @@ from cowork.notifications import commands, domain, handlers
 from cowork.notifications.api import ROUTERS
 from cowork.notifications.dispatcher import DispatchPolicy, MailSettings, dispatcher_worker
 from cowork.notifications.mail import SmtpServer
+from cowork.notifications.queue_metrics import queue_sampler
 from cowork.shared.definition import ServiceDefinition
 from cowork.shared.events import topics
 from cowork.shared.scheduler import Clock
@@ -73,7 +74,7 @@ SERVICE = ServiceDefinition(
     settings=NotificationsSettings, migrations=MIGRATIONS, routers=ROUTERS,
     publishes=[topics.NOTIFICATIONS_EVENTS], consumers=consumers,
     jobs={domain.REMINDER_24H: commands.send_reminder, domain.REMINDER_1H: commands.send_reminder},
-    workers=[dispatcher_worker])
+    workers=[dispatcher_worker, queue_sampler])
 
 create_app = SERVICE.app
 create_runtime = SERVICE.runtime
