@@ -43,7 +43,7 @@ from cowork.shared.events.envelope import (
 )
 from cowork.shared.failures import TRANSIENT_ERRORS, PermanentError, RetryPolicy, is_transient
 from cowork.shared.inbox import record_key
-from cowork.shared.kafka import Record, ResilientProducer
+from cowork.shared.kafka import ROLL_MARKER_KEY, Record, ResilientProducer
 from cowork.shared.logging import get_logger
 
 __all__ = ["TRANSIENT_ERRORS", "BatchHandler", "EventConsumer", "Handler", "PermanentError",
@@ -132,6 +132,8 @@ class EventConsumer:
         """The records this consumer handles, decoded, or the reason one cannot be."""
         decoded: list[tuple[Record, Envelope | MalformedEvent]] = []
         for record in records:
+            if record.key == ROLL_MARKER_KEY:  # not an event: it rolls a compacted topic
+                continue
             try:
                 envelope = decode(headers_to_dict(record.headers), record.value)
             except UnknownEventType as exc:
