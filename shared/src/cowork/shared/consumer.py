@@ -33,7 +33,7 @@ from aiokafka import AIOKafkaProducer
 from opentelemetry.trace import SpanKind
 
 from cowork.shared import inbox, metrics, tracing
-from cowork.shared.dead_letters import DeadLetters
+from cowork.shared.dead_letters import DeadLetters, reason
 from cowork.shared.events.envelope import (
     Envelope,
     MalformedEvent,
@@ -118,7 +118,8 @@ class EventConsumer:
         except Exception as exc:
             if not isinstance(exc, _OneByOne):
                 log.warning("batch transaction failed; applying one by one", consumer=self.name,
-                            size=len(ready), error=str(exc), error_type=type(exc).__name__)
+                            size=len(ready), error=reason(exc, *(r.value for r, _ in ready)),
+                            error_type=type(exc).__name__)
             # In record order, so a dead letter holds exactly the records of its key after it.
             for record, item in decoded:
                 if isinstance(item, MalformedEvent):
@@ -206,7 +207,8 @@ class EventConsumer:
                 log.warning("transient failure; retrying" if transient
                             else "handler failed; retrying", consumer=self.name,
                             event_id=str(envelope.id), attempt=attempt, backoff_s=delay,
-                            error=str(exc)[:500], error_type=type(exc).__name__)
+                            error=reason(exc, record.value)[:500],
+                            error_type=type(exc).__name__)
                 await asyncio.sleep(delay)
 
     async def _apply_one(self, record: Record, envelope: Envelope) -> None:
