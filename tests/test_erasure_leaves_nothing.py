@@ -105,8 +105,8 @@ async def _hits_in_topics(bootstrap: str, prefix: str, needles: list[str]) -> li
     return hits
 
 
-async def test_an_erased_member_leaves_nothing_in_databases_topics_or_logs(
-        infra, new_database, topic_prefix, sink, capfd) -> None:  # type: ignore[no-untyped-def]
+async def test_an_erased_member_leaves_nothing_in_databases_topics_or_logs(  # type: ignore[no-untyped-def]
+        infra, new_database, topic_prefix, sink, capfd) -> None:
     smtp_port, mailbox = sink
     common: dict[str, Any] = {
         "kafka_bootstrap": infra.kafka_bootstrap, "topic_prefix": topic_prefix,
