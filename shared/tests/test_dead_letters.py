@@ -10,6 +10,7 @@ through `cowork.shared.dlq`.
 from __future__ import annotations
 
 import pytest
+from aiokafka import ConsumerRecord
 from pydantic import ValidationError
 from structlog.testing import capture_logs
 
@@ -20,6 +21,7 @@ from cowork.shared.consumer import EventConsumer
 from cowork.shared.dead_letters import dead_letter_headers
 from cowork.shared.events.envelope import Envelope, MalformedEvent
 from cowork.shared.failures import PermanentError
+from cowork.shared.kafka import ROLL_MARKER_KEY
 
 from sharedkit import DLQ, applied, record
 from support import SOURCE, TOPIC, Sequenced
@@ -178,3 +180,27 @@ async def test_an_erasure_takes_the_parked_records_of_its_key_with_it(
     assert await pool.fetchval("SELECT count(*) FROM parked_records") == 0
     assert await dlq.held_keys(service_db) == []
     assert await applied(pool) == []
+
+
+@pytest.mark.infra
+async def test_a_dead_letter_whose_original_left_the_log_is_not_replayed(
+        infra: Infra, topics: str, consumer: EventConsumer) -> None:
+    """The value is read from the original topic: once compaction (an erasure) or retention
+    took it, there is nothing to replay, and the DLQ has no copy to bring it back."""
+    await consumer.apply_records([record(PERSONAL, 1, fail=True, offset=7)])  # never on TOPIC
+    assert await dlq.replay(infra.kafka_bootstrap, topics + DLQ, key=PERSONAL,
+                            timeout_ms=1000) == []
+    assert await dlq.replay(infra.kafka_bootstrap, topics + DLQ, group_id=topics + "r",
+                            timeout_ms=1000) == []
+
+
+@pytest.mark.infra
+async def test_a_segment_roll_marker_is_not_an_event(
+        infra: Infra, topics: str, consumer: EventConsumer, service_db: str) -> None:
+    """The empty record `roll_compacted` appends to a compacted topic is skipped by every
+    consumer: not applied, not dead-lettered."""
+    marker = ConsumerRecord(TOPIC, 0, 3, 0, 0, ROLL_MARKER_KEY, None, None, 0, 0, [])
+    await consumer.apply_records([marker])
+    assert await dlq.held_keys(service_db) == []
+    assert await read_log(infra.kafka_bootstrap, topics + DLQ) == []
+
