@@ -1,6 +1,7 @@
 """Issue 20, the proof that counts: a member with a unique address registers, books (and is
-mailed), has a contact card of theirs dead-lettered, and a partner's webhook delivered; then
-they are erased. After the compaction bound (4 s here, COWORK_TOPIC_COMPACTION_BOUND_MS) no
+mailed; their mail preferences set), has a contact card of theirs dead-lettered (and the next
+one parked behind it), and a partner's webhook delivered (another partner's failing); then they
+are erased. After the compaction bound (4 s here, COWORK_TOPIC_COMPACTION_BOUND_MS) no
 table of any service's database, no topic (the DLQ included, read in the log itself after
 compaction) and no log line holds their address, name, tax code or phone. The mail sink is
 the outside world: it is not scanned."""
@@ -39,9 +40,10 @@ BOUND_MS = 4000
 
 
 class Receiver:
-    """A partner's webhook endpoint: answers 200 and counts the requests."""
+    """A partner's webhook endpoint: answers `status` and counts the requests."""
 
-    def __init__(self) -> None:
+    def __init__(self, status: bytes = b"200 OK") -> None:
+        self.status = status
         self.requests = 0
         self.server: asyncio.Server | None = None
 
@@ -51,7 +53,8 @@ class Receiver:
                        if line.lower().startswith(b"content-length:")), 0)
         await reader.readexactly(length)
         self.requests += 1
-        writer.write(b"HTTP/1.1 200 OK\r\ncontent-length: 0\r\nconnection: close\r\n\r\n")
+        writer.write(b"HTTP/1.1 " + self.status +
+                     b"\r\ncontent-length: 0\r\nconnection: close\r\n\r\n")
         await writer.drain()
         writer.close()
 
@@ -129,14 +132,17 @@ async def test_an_erased_member_leaves_nothing_in_databases_topics_or_logs(  # t
     phone = f"+39 347 {int(unique, 16) % 10_000_000:07d}"
     new_phone = f"+39 348 {int(unique, 16) % 10_000_000:07d}"
     needles = [address, name, tax_code, phone, new_phone]
-    receiver = Receiver()
-    hook_url = await receiver.start()
+    receiver, failing = Receiver(), Receiver(b"500 Internal Server Error")
+    hook_url, failing_url = await receiver.start(), await failing.start()
 
     async with running(membership) as people, running(booking) as desks, \
             running(vouchers), running(notifications) as mailer:
         hook = await mailer.post("/v1/webhooks", headers=PARTNER, json={
             "url": hook_url, "event_types": [ev.BookingConfirmed.event_type]})
         assert hook.status_code == 201, hook.text
+        broken = await mailer.post("/v1/webhooks", headers=PARTNER, json={
+            "url": failing_url, "event_types": [ev.BookingConfirmed.event_type]})
+        assert broken.status_code == 201, broken.text
         plan = {"code": "monthly", "name": "Monthly", "kind": "monthly", "price_cents": 15000,
                 "resource_kinds": ["hot_desk"]}
         assert (await people.post("/v1/plans", json=plan, headers=STAFF)).status_code == 201
@@ -146,6 +152,9 @@ async def test_an_erased_member_leaves_nothing_in_databases_topics_or_logs(  # t
         assert registered.status_code == 201, registered.text
         member_id = registered.json()["id"]
         me = bearer("member", member_id)
+        subscribed = await mailer.put(f"/v1/members/{member_id}/preferences", headers=me,
+                                      json={"opted_out": []})
+        assert subscribed.status_code == 200, subscribed.text
         assert (await people.post(f"/v1/members/{member_id}/memberships", headers=me, json={
             "plan_code": "monthly", "starts_on": "2027-03-01"})).status_code == 201
 
@@ -165,7 +174,7 @@ async def test_an_erased_member_leaves_nothing_in_databases_topics_or_logs(  # t
 
         async def mailed_and_hooked():  # type: ignore[no-untyped-def]
             mails = [m for m in mailbox.messages if address in str(m["To"])]
-            return (receiver.requests and mails) or None
+            return (receiver.requests and failing.requests and mails) or None
 
         await eventually(mailed_and_hooked)
 
