@@ -9,6 +9,7 @@ through `cowork.shared.dlq`.
 
 from __future__ import annotations
 
+import asyncpg
 import pytest
 from aiokafka import ConsumerRecord
 from pydantic import ValidationError
@@ -166,7 +167,7 @@ async def test_a_dead_letter_is_a_reference_without_the_payload(
 
 @pytest.mark.infra
 async def test_an_erasure_takes_the_parked_records_of_its_key_with_it(
-        pool, consumer: EventConsumer, service_db: str) -> None:
+        pool: asyncpg.Pool, consumer: EventConsumer, service_db: str) -> None:
     """A tombstone behind a dead letter supersedes what is parked for its key (as compaction
     does on the topic) and releases the key: the erasure is applied at the next round, not
     when an operator gets to the dead letter."""

@@ -87,7 +87,7 @@ PERSONAL = ("mario.rossi@example.org", "RSSMRA80A01H501U")
 
 
 async def test_spans_carry_no_query_values_sql_parameters_nor_exception_messages(
-        monkeypatch, service_db: str) -> None:
+        monkeypatch: pytest.MonkeyPatch, service_db: str) -> None:
     """With OpenTelemetry on, what reaches the collector names the route, the statement and
     the error's type, never a member's search words, tax code, SQL parameters or an exception
     message that quotes them (issue 20 #11)."""
