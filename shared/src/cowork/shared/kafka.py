@@ -14,6 +14,9 @@ from aiokafka.errors import TopicAlreadyExistsError
 
 from cowork.shared import metrics
 from cowork.shared.events.topics import TopicSpec
+from cowork.shared.logging import get_logger
+
+log = get_logger(__name__)
 
 # A record as a consumer is handed it (key and value as bytes).
 Record: TypeAlias = ConsumerRecord[bytes, bytes]
@@ -90,7 +93,11 @@ async def ensure_topics(bootstrap: str, specs: Iterable[TopicSpec], *, prefix: s
         await _wait_for_metadata(admin, set(wanted), deadline)
         if compacting:  # topics that existed, or were created meanwhile by another service
             for name in sorted(n for n, spec in wanted.items() if spec.compacted):
-                await _bound_compaction(admin, name, compacting)
+                try:
+                    await _bound_compaction(admin, name, compacting)
+                except Exception as exc:  # e.g. no AlterConfigs right: the operator sets it
+                    log.warning("compaction bound not set on an existing topic", topic=name,
+                                error_type=type(exc).__name__)
     finally:
         await admin.close()
 
@@ -106,8 +113,12 @@ async def _bound_compaction(admin: AIOKafkaAdminClient, topic: str,
                  if entry[1] is not None and _is_topic_override(response.API_VERSION, entry[3])}
     if all(overrides.get(k) == v for k, v in wanted.items()):
         return
-    await admin.alter_configs([ConfigResource(ConfigResourceType.TOPIC, topic,
-                                              configs={**overrides, **wanted})])
+    responses = await admin.alter_configs([ConfigResource(ConfigResourceType.TOPIC, topic,
+                                                           configs={**overrides, **wanted})])
+    refused = [r for response in responses for r in response.resources if r[0] != 0]
+    if refused:  # errors come back in the response, not raised
+        raise RuntimeError(f"AlterConfigs refused on {topic}: error {refused[0][0]} "
+                           f"{refused[0][1]}")
 
 
 def _is_topic_override(api_version: int, source: int | bool) -> bool:
