@@ -4,8 +4,9 @@ An `EventConsumer` takes the records Kafka hands over (its transport, `cowork.sh
 fetches them in a consumer group) and:
 
 1. decodes each record; a record that can never be processed goes to the service's `.dlq`
-   topic with the reason in headers (`cowork.shared.dead_letters`; an unknown event type is
-   skipped: consumers ignore types they do not know);
+   topic as a reference without its payload, with the reason in headers
+   (`cowork.shared.dead_letters`; an unknown event type is skipped: consumers ignore types
+   they do not know; so is a compacted topic's segment-roll marker);
 2. in ONE database transaction, records the batch's event ids in the inbox
    (`cowork.shared.inbox`) and applies the handlers of the ids that were new: a redelivered
    event changes nothing;
