@@ -137,6 +137,9 @@ def test_a_reason_never_quotes_the_payload() -> None:
         headers = dict(dead_letter_headers(poison, exc, attempts=3, consumer_group="g"))
     assert PERSONAL.encode() not in headers["x-error"] + headers["x-stacktrace"]
     assert headers["x-error"].startswith(b"no member with e-mail ")
+    shouted = dict(dead_letter_headers(poison, LookupError(PERSONAL.upper()), attempts=1,
+                                       consumer_group="g"))
+    assert PERSONAL.upper().encode() not in shouted["x-error"], "whatever its case"
     payload = {"stream": "s", "seq": " ".join(["Rossi", "Mario"])}  # not in the frame's code
     try:
         Sequenced.model_validate(payload)

@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import asyncio
 import json
+import re
 import traceback
 from collections.abc import Awaitable, Callable, Collection
 from datetime import UTC, datetime
@@ -78,13 +79,16 @@ def reason(error: BaseException, *values: bytes | None) -> str:
                             for e in error.errors(include_url=False, include_input=False)[:5])
     else:
         message = f"{error}"
-    return redact(message[:2000], *values) or type(error).__name__
+    return redact(message, *values)[:2000] or type(error).__name__
 
 
 def redact(text: str, *values: bytes | None) -> str:
-    for quoted in sorted(_strings(values), key=len, reverse=True):
-        text = text.replace(quoted, "<payload value>")
-    return text
+    """`text` with every string of the payloads masked (whatever its case: a handler may
+    have lower-cased an e-mail)."""
+    quoted = sorted(_strings(values), key=len, reverse=True)
+    if not quoted:
+        return text
+    return re.sub("|".join(map(re.escape, quoted)), "<payload value>", text, flags=re.IGNORECASE)
 
 
 def _strings(values: tuple[bytes | None, ...]) -> set[str]:
