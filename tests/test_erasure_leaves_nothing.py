@@ -9,12 +9,14 @@ the outside world: it is not scanned."""
 from __future__ import annotations
 
 import asyncio
+from collections.abc import Iterator
 from datetime import UTC, datetime
 from typing import Any
 from uuid import uuid4
 
 import asyncpg
 import pytest
+import structlog
 from aiokafka.admin import AIOKafkaAdminClient
 
 from cowork.booking.app import BookingSettings
@@ -64,6 +66,15 @@ class Receiver:
         return f"http://127.0.0.1:{port}/hooks"
 
 
+@pytest.fixture
+def service_logs(capfd: pytest.CaptureFixture[str]) -> Iterator[pytest.CaptureFixture[str]]:
+    """What the services write (structlog, to stdout) while the test runs."""
+    yield capfd
+    # Their logger writes to the stdout of when it was configured: this capture, closed
+    # after the test. Later tests in this process log to whatever stdout is current.
+    structlog.configure(logger_factory=structlog.PrintLoggerFactory())
+
+
 async def _hits_in_databases(dsns: dict[str, str], needles: list[str]) -> list[str]:
     hits = []
     for service, dsn in dsns.items():
@@ -109,7 +120,7 @@ async def _hits_in_topics(bootstrap: str, prefix: str, needles: list[str]) -> li
 
 
 async def test_an_erased_member_leaves_nothing_in_databases_topics_or_logs(  # type: ignore[no-untyped-def]
-        infra, new_database, topic_prefix, sink, capfd) -> None:
+        infra, new_database, topic_prefix, sink, service_logs) -> None:
     smtp_port, mailbox = sink
     common: dict[str, Any] = {
         "kafka_bootstrap": infra.kafka_bootstrap, "topic_prefix": topic_prefix,
@@ -230,7 +241,7 @@ async def test_an_erased_member_leaves_nothing_in_databases_topics_or_logs(  # t
             pass  # the assertions below say what is left
         db_hits = await _hits_in_databases(dsns, needles)
         topic_hits = await _hits_in_topics(infra.kafka_bootstrap, topic_prefix, needles)
-    logs = capfd.readouterr()
+    logs = service_logs.readouterr()
     written = (logs.out + logs.err).lower()
     assert "event dead-lettered" in written, "the logs were read"
     log_hits = [n for n in needles if n.lower() in written]
