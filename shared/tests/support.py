@@ -29,6 +29,9 @@ class Sequenced(DomainEvent):
 
 async def record_applied(conn: asyncpg.Connection, envelope: Envelope) -> None:
     event = envelope.data
+    if event is None:  # a tombstone: the stream is erased
+        await conn.execute("DELETE FROM applied WHERE key = $1", envelope.subject)
+        return
     assert isinstance(event, Sequenced)
     if event.fail:
         raise ValueError(f"event {event.seq} of {event.stream} is poison by design")

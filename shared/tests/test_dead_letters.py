@@ -9,18 +9,23 @@ through `cowork.shared.dlq`.
 
 from __future__ import annotations
 
+import asyncpg
 import pytest
+from aiokafka import ConsumerRecord
+from pydantic import ValidationError
+from structlog.testing import capture_logs
 
 from cowork.devtools import Infra
-from cowork.devtools.kafka import collect
+from cowork.devtools.kafka import collect, read_log
 from cowork.shared import dlq
 from cowork.shared.consumer import EventConsumer
 from cowork.shared.dead_letters import dead_letter_headers
-from cowork.shared.events.envelope import MalformedEvent
+from cowork.shared.events.envelope import Envelope, MalformedEvent
 from cowork.shared.failures import PermanentError
+from cowork.shared.kafka import ROLL_MARKER_KEY
 
 from sharedkit import DLQ, applied, record
-from support import TOPIC
+from support import SOURCE, TOPIC, Sequenced
 
 
 def test_a_dead_letter_keeps_the_event_and_says_why() -> None:
@@ -56,7 +61,7 @@ def test_an_error_without_a_message_is_named_by_its_type() -> None:
 
 
 @pytest.mark.infra
-async def test_a_dead_letter_is_published_with_its_key_and_value(
+async def test_a_dead_letter_is_published_with_its_key_and_reason(
         infra: Infra, topics: str, consumer: EventConsumer) -> None:
     poison = record("p", 1, fail=True, offset=5)
     await consumer.apply_records([poison])
@@ -115,3 +120,91 @@ async def test_a_parked_record_failing_on_release_holds_the_key_again(
     assert await applied(pool) == [("e", 2)]
     [held] = await dlq.held_keys(service_db)
     assert (held.parked, held.state) == (1, "dead"), "e:4 waits behind e:3 now"
+
+
+# -- personal data: a dead letter is a reference and a reason, never the payload (issue 20 #8)
+
+PERSONAL = "anna.bianchi@example.org"
+
+
+def test_a_reason_never_quotes_the_payload() -> None:
+    """A handler's message naming a payload value, and pydantic's `input_value`, are not
+    copied into the reason nor the stack trace: the DLQ outlives an erasure."""
+    poison = record(PERSONAL, 1)
+    try:
+        raise ValueError(f"no member with e-mail {PERSONAL}")
+    except ValueError as exc:
+        headers = dict(dead_letter_headers(poison, exc, attempts=3, consumer_group="g"))
+    assert PERSONAL.encode() not in headers["x-error"] + headers["x-stacktrace"]
+    assert headers["x-error"].startswith(b"no member with e-mail ")
+    shouted = dict(dead_letter_headers(poison, LookupError(PERSONAL.upper()), attempts=1,
+                                       consumer_group="g"))
+    assert PERSONAL.upper().encode() not in shouted["x-error"], "whatever its case"
+    payload = {"stream": "s", "seq": " ".join(["Rossi", "Mario"])}  # not in the frame's code
+    try:
+        Sequenced.model_validate(payload)
+    except ValidationError as exc:
+        invalid = exc
+    headers = dict(dead_letter_headers(record("s", 1), invalid, attempts=1, consumer_group="g"))
+    assert b"Rossi Mario" not in headers["x-error"] + headers["x-stacktrace"]
+    assert b"seq" in headers["x-error"], "the field is still named"
+
+
+@pytest.mark.infra
+async def test_a_dead_letter_is_a_reference_without_the_payload(
+        infra: Infra, topics: str, consumer: EventConsumer) -> None:
+    poison = record(PERSONAL, 1, fail=True, offset=7)
+    with capture_logs() as logs:
+        await consumer.apply_records([poison])
+    [letter] = await read_log(infra.kafka_bootstrap, topics + DLQ)
+    assert letter.value is None, "the payload stays in the original topic's log"
+    headers = {k: v.decode() for k, v in letter.headers}
+    assert (headers["x-original-topic"], headers["x-original-partition"],
+            headers["x-original-offset"]) == (TOPIC, "0", "7")
+    assert (headers["ce_id"], headers["ce_type"]) == (
+        dict(poison.headers)["ce_id"].decode(), Sequenced.event_type)
+    assert PERSONAL not in "".join(v for k, v in headers.items() if k.startswith("x-")), (
+        "nor quoted in its reason (the key is an id in real topics; here it is the stream)")
+    assert PERSONAL not in repr(logs), "nor in the consumer's log lines"
+
+
+@pytest.mark.infra
+async def test_an_erasure_takes_the_parked_records_of_its_key_with_it(
+        pool: asyncpg.Pool, consumer: EventConsumer, service_db: str) -> None:
+    """A tombstone behind a dead letter supersedes what is parked for its key (as compaction
+    does on the topic) and releases the key: the erasure is applied at the next round, not
+    when an operator gets to the dead letter."""
+    await consumer.apply_records([record("m", 1, fail=True, offset=0), record("m", 2, offset=1),
+                                  record("m", 3, offset=2)])
+    assert await pool.fetchval("SELECT count(*) FROM parked_records") == 2
+    tombstone = Envelope(type=Sequenced.event_type, source=SOURCE, subject="m", data=None)
+    await consumer.apply_records([record("m", 4, offset=3, envelope=tombstone)])
+    assert [r["value"] for r in await pool.fetch("SELECT value FROM parked_records")] == [None]
+    assert await consumer.release_discarded() == 1
+    assert await pool.fetchval("SELECT count(*) FROM parked_records") == 0
+    assert await dlq.held_keys(service_db) == []
+    assert await applied(pool) == []
+
+
+@pytest.mark.infra
+async def test_a_dead_letter_whose_original_left_the_log_is_not_replayed(
+        infra: Infra, topics: str, consumer: EventConsumer) -> None:
+    """The value is read from the original topic: once compaction (an erasure) or retention
+    took it, there is nothing to replay, and the DLQ has no copy to bring it back."""
+    await consumer.apply_records([record(PERSONAL, 1, fail=True, offset=7)])  # never on TOPIC
+    assert await dlq.replay(infra.kafka_bootstrap, topics + DLQ, key=PERSONAL,
+                            timeout_ms=1000) == []
+    assert await dlq.replay(infra.kafka_bootstrap, topics + DLQ, group_id=topics + "r",
+                            timeout_ms=1000) == []
+
+
+@pytest.mark.infra
+async def test_a_segment_roll_marker_is_not_an_event(
+        infra: Infra, topics: str, consumer: EventConsumer, service_db: str) -> None:
+    """The empty record `roll_compacted` appends to a compacted topic is skipped by every
+    consumer: not applied, not dead-lettered."""
+    marker = ConsumerRecord(TOPIC, 0, 3, 0, 0, ROLL_MARKER_KEY, None, None, 0, 0, [])
+    await consumer.apply_records([marker])
+    assert await dlq.held_keys(service_db) == []
+    assert await read_log(infra.kafka_bootstrap, topics + DLQ) == []
+

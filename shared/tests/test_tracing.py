@@ -81,3 +81,52 @@ def test_opentelemetry_is_off_without_an_otlp_endpoint_and_on_with_one(monkeypat
     finally:
         _reset_provider()
     assert not tracing.enabled()
+
+
+PERSONAL = ("mario.rossi@example.org", "RSSMRA80A01H501U")
+
+
+async def test_spans_carry_no_query_values_sql_parameters_nor_exception_messages(
+        monkeypatch: pytest.MonkeyPatch, service_db: str) -> None:
+    """With OpenTelemetry on, what reaches the collector names the route, the statement and
+    the error's type, never a member's search words, tax code, SQL parameters or an exception
+    message that quotes them (issue 20 #11)."""
+    from opentelemetry import trace
+    from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanExporter
+
+    monkeypatch.setenv("OTEL_EXPORTER_OTLP_ENDPOINT", "http://127.0.0.1:4318")
+    memory = InMemorySpanExporter()
+    assert tracing.configure("test", exporter=memory)
+    pool = await db.create_pool(service_db, max_size=2)
+    app = FastAPI()
+
+    @app.get("/v1/members")
+    async def search(q: str, tax_code: str) -> dict[str, str]:
+        async with pool.acquire() as conn:
+            await conn.fetchval("SELECT $1::text || $2::text", q, tax_code)
+            await conn.execute("SELECT 1 / 0 WHERE $1::text IS NOT NULL", q)  # quotes nothing
+        return {}
+
+    @app.get("/v1/fail")
+    async def fail(q: str) -> dict[str, str]:
+        raise LookupError(f"no member like {q}")
+
+    try:
+        tracing.instrument(app)
+        async with httpx.AsyncClient(transport=httpx.ASGITransport(app=app,
+                                                                   raise_app_exceptions=False),
+                                     base_url="http://t") as client:
+            await client.get("/v1/members", params={"q": PERSONAL[0], "tax_code": PERSONAL[1]})
+            await client.get("/v1/fail", params={"q": PERSONAL[0]})
+        provider = trace.get_tracer_provider()
+        provider.force_flush()  # type: ignore[attr-defined]
+        spans = memory.get_finished_spans()
+        exported = "".join(span.to_json() for span in spans)
+    finally:
+        await pool.close()
+        trace.get_tracer_provider().shutdown()  # type: ignore[attr-defined]
+        _reset_provider()
+    assert any(span.events for span in spans), "the exceptions were recorded (by type)"
+    assert "/v1/members" in exported and "SELECT" in exported
+    for value in PERSONAL:
+        assert value not in exported

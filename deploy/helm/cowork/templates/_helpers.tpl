@@ -67,6 +67,8 @@ from existing Secrets only.
   value: {{ .root.Values.topics.replicationFactor | quote }}
 - name: COWORK_TOPIC_CONFIG
   value: {{ .root.Values.topics.config | default dict | toJson | quote }}
+- name: COWORK_TOPIC_COMPACTION_BOUND_MS
+  value: {{ .root.Values.topics.compactionBoundMs | quote }}
 {{- range $key, $value := .svc.env }}
 - name: {{ $key }}
   value: {{ $value | quote }}

@@ -6,11 +6,13 @@ import asyncio
 import uuid
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass
+from typing import Any
 
-from aiokafka import AIOKafkaConsumer
+from aiokafka import AIOKafkaConsumer, TopicPartition
+from aiokafka.admin import AIOKafkaAdminClient
 
 from cowork.shared.events.envelope import Envelope, decode, headers_to_dict
-from cowork.shared.kafka import reliable_producer
+from cowork.shared.kafka import ROLL_MARKER_KEY, reliable_producer
 
 
 @dataclass(frozen=True)
@@ -58,6 +60,8 @@ async def collect(bootstrap: str, topic: str, *,
             batch = await consumer.getmany(timeout_ms=500)
             for records in batch.values():
                 for r in records:
+                    if r.key == ROLL_MARKER_KEY:
+                        continue
                     headers = headers_to_dict(r.headers)
                     seen.append(SeenRecord(r.topic, r.partition, r.offset,
                                            r.key.decode() if r.key is not None else None,
@@ -69,3 +73,33 @@ async def collect(bootstrap: str, topic: str, *,
 
 def of_type(records: Iterable[SeenRecord], event_type: str) -> list[SeenRecord]:
     return [r for r in records if r.envelope.type == event_type]
+
+
+async def read_log(bootstrap: str, topic: str, *, timeout: float = 30.0) -> list[Any]:
+    """Every record the topic's log holds now, raw (key, value and headers as bytes), in all
+    partitions: what compaction and retention left, whatever the records are."""
+    admin = AIOKafkaAdminClient(bootstrap_servers=bootstrap)
+    await admin.start()
+    try:
+        [described] = await admin.describe_topics([topic])
+    finally:
+        await admin.close()
+    partitions = [TopicPartition(topic, p["partition"]) for p in described["partitions"]]
+    assert partitions, f"{topic}: no such topic"
+    consumer = AIOKafkaConsumer(bootstrap_servers=bootstrap, group_id=None,
+                                auto_offset_reset="earliest", enable_auto_commit=False)
+    await consumer.start()
+    try:
+        deadline = asyncio.get_running_loop().time() + timeout
+        consumer.assign(partitions)
+        consumer.seek_to_beginning(*partitions)
+        ends = await consumer.end_offsets(partitions)
+        records: list[Any] = []
+        while [tp for tp in partitions if await consumer.position(tp) < ends[tp]]:
+            if asyncio.get_running_loop().time() > deadline:
+                raise AssertionError(f"{topic}: log not read to its end after {timeout}s")
+            for batch in (await consumer.getmany(timeout_ms=500)).values():
+                records.extend(batch)
+        return records
+    finally:
+        await consumer.stop()

@@ -4,8 +4,9 @@ An `EventConsumer` takes the records Kafka hands over (its transport, `cowork.sh
 fetches them in a consumer group) and:
 
 1. decodes each record; a record that can never be processed goes to the service's `.dlq`
-   topic with the reason in headers (`cowork.shared.dead_letters`; an unknown event type is
-   skipped: consumers ignore types they do not know);
+   topic as a reference without its payload, with the reason in headers
+   (`cowork.shared.dead_letters`; an unknown event type is skipped: consumers ignore types
+   they do not know; so is a compacted topic's segment-roll marker);
 2. in ONE database transaction, records the batch's event ids in the inbox
    (`cowork.shared.inbox`) and applies the handlers of the ids that were new: a redelivered
    event changes nothing;
@@ -33,7 +34,7 @@ from aiokafka import AIOKafkaProducer
 from opentelemetry.trace import SpanKind
 
 from cowork.shared import inbox, metrics, tracing
-from cowork.shared.dead_letters import DeadLetters
+from cowork.shared.dead_letters import DeadLetters, reason
 from cowork.shared.events.envelope import (
     Envelope,
     MalformedEvent,
@@ -43,7 +44,7 @@ from cowork.shared.events.envelope import (
 )
 from cowork.shared.failures import TRANSIENT_ERRORS, PermanentError, RetryPolicy, is_transient
 from cowork.shared.inbox import record_key
-from cowork.shared.kafka import Record, ResilientProducer
+from cowork.shared.kafka import ROLL_MARKER_KEY, Record, ResilientProducer
 from cowork.shared.logging import get_logger
 
 __all__ = ["TRANSIENT_ERRORS", "BatchHandler", "EventConsumer", "Handler", "PermanentError",
@@ -124,7 +125,8 @@ class EventConsumer:
         except Exception as exc:
             if not isinstance(exc, _OneByOne):
                 log.warning("batch transaction failed; applying one by one", consumer=self.name,
-                            size=len(ready), error=str(exc), error_type=type(exc).__name__)
+                            size=len(ready), error=reason(exc, *(r.value for r, _ in ready)),
+                            error_type=type(exc).__name__)
             # In record order, so a dead letter holds exactly the records of its key after it.
             for record, item in decoded:
                 if isinstance(item, MalformedEvent):
@@ -140,6 +142,8 @@ class EventConsumer:
         """The records this consumer handles, decoded, or the reason one cannot be."""
         decoded: list[tuple[Record, Envelope | MalformedEvent]] = []
         for record in records:
+            if record.key == ROLL_MARKER_KEY:  # not an event: it rolls a compacted topic
+                continue
             try:
                 envelope = decode(headers_to_dict(record.headers), record.value)
             except UnknownEventType as exc:
@@ -215,7 +219,8 @@ class EventConsumer:
                 log.warning("transient failure; retrying" if transient
                             else "handler failed; retrying", consumer=self.name,
                             event_id=str(envelope.id), attempt=attempt, backoff_s=delay,
-                            error=str(exc)[:500], error_type=type(exc).__name__)
+                            error=reason(exc, record.value)[:500],
+                            error_type=type(exc).__name__)
                 await asyncio.sleep(delay)
 
     async def _apply_one(self, record: Record, envelope: Envelope) -> None:

@@ -1,8 +1,11 @@
 """A consumer's dead letters: the records it will not apply, published with their reason, and
 the keys they hold.
 
-A record that can never be applied goes to the service's `.dlq` topic with its original key,
-value and CloudEvents headers, and `x-*` headers saying why (`dead_letter_headers`). First its
+A record that can never be applied goes to the service's `.dlq` topic with its original key and
+CloudEvents headers (its event id and type), `x-*` headers saying where it is (original topic,
+partition, offset) and why (`dead_letter_headers`), and no value: the payload may hold personal
+data, and the DLQ outlives an erasure. Replaying reads the value from the original topic. The
+reason quotes no payload value either (`reason`). First its
 key is held in the consumer's database (`dead_lettered_keys`): the key's later records are
 parked (`parked_records`) instead of applied, so none overtakes it. Replaying the dead letter
 applies it and, in the same transaction, the records parked behind it; an operator discarding
@@ -13,12 +16,15 @@ without it at the consumer's next housekeeping round.
 from __future__ import annotations
 
 import asyncio
+import json
+import re
 import traceback
 from collections.abc import Awaitable, Callable, Collection
 from datetime import UTC, datetime
 
 import asyncpg
 from aiokafka import AIOKafkaProducer, ConsumerRecord
+from pydantic import ValidationError
 
 from cowork.shared import metrics
 from cowork.shared.events.envelope import (
@@ -46,7 +52,7 @@ def dead_letter_headers(record: Record, error: BaseException, *, attempts: int,
     refused as such (malformed, or a `PermanentError`): the cause is the event, not the code."""
     headers = [(k, v) for k, v in (record.headers or ()) if not k.startswith("x-")]
     headers += [
-        ("x-error", _message(error).encode()),
+        ("x-error", reason(error, record.value).encode()),
         ("x-error-type", type(error).__name__.encode()),
         ("x-failed-at", datetime.now(UTC).isoformat().encode()),
         ("x-attempts", str(attempts).encode()),
@@ -56,13 +62,57 @@ def dead_letter_headers(record: Record, error: BaseException, *, attempts: int,
         ("x-consumer", consumer_group.encode()),
     ]
     if not isinstance(error, MalformedEvent | PermanentError):
-        headers.append(("x-stacktrace", "".join(
-            traceback.format_exception(error))[-4000:].encode()))
+        # The frames, then the reason: the exception's own text may quote the payload.
+        trace = "".join(traceback.format_tb(error.__traceback__))
+        headers.append(("x-stacktrace", redact(
+            f"{trace}{type(error).__name__}: {reason(error, record.value)}",
+            record.value)[-4000:].encode()))
     return headers
 
 
-def _message(error: BaseException) -> str:
-    return f"{error}"[:2000] or type(error).__name__
+def reason(error: BaseException, *values: bytes | None) -> str:
+    """What went wrong, for a header or a log line, without the payload: pydantic's errors
+    without their `input_value`, and any string of the payloads (`values`) the message quotes
+    (a handler saying which e-mail it could not find) masked."""
+    if isinstance(error, ValidationError):
+        message = "; ".join(f"{'.'.join(map(str, e['loc'])) or '(root)'}: {e['msg']}"
+                            for e in error.errors(include_url=False, include_input=False)[:5])
+    else:
+        message = f"{error}"
+    return redact(message, *values)[:2000] or type(error).__name__
+
+
+def redact(text: str, *values: bytes | None) -> str:
+    """`text` with every string of the payloads masked (whatever its case: a handler may
+    have lower-cased an e-mail)."""
+    quoted = sorted(_strings(values), key=len, reverse=True)
+    if not quoted:
+        return text
+    return re.sub("|".join(map(re.escape, quoted)), "<payload value>", text, flags=re.IGNORECASE)
+
+
+def _strings(values: tuple[bytes | None, ...]) -> set[str]:
+    """The strings in JSON payloads (three characters or more: shorter ones are codes)."""
+    found: set[str] = set()
+
+    def walk(node: object) -> None:
+        if isinstance(node, str) and len(node) >= 3:
+            found.add(node)
+        elif isinstance(node, dict):
+            for item in node.values():
+                walk(item)
+        elif isinstance(node, list):
+            for item in node:
+                walk(item)
+
+    for value in values:
+        if value is None:
+            continue
+        try:
+            walk(json.loads(value))
+        except ValueError:
+            found.update(w for w in value.decode(errors="replace").split() if len(w) >= 3)
+    return found
 
 
 class DeadLetters:
@@ -110,14 +160,15 @@ class DeadLetters:
                 backoff = min(backoff * 2, 10.0)
 
     async def publish(self, record: Record, error: BaseException, *, attempts: int) -> None:
-        """Publish the record with its reason; retried until Kafka takes it, since the offset
-        must not move past a record that is neither applied nor parked."""
+        """Publish the record's reference with its reason, without its value; retried until
+        Kafka takes it, since the offset must not move past a record that is neither applied
+        nor parked."""
         headers = dead_letter_headers(record, error, attempts=attempts,
                                       consumer_group=self._group)
         backoff = 0.5
         while True:
             try:
-                await self._producer.send_and_wait(self.topic, value=record.value,
+                await self._producer.send_and_wait(self.topic, value=None,
                                                    key=record.key, headers=headers)
                 break
             except Exception as exc:
@@ -127,7 +178,8 @@ class DeadLetters:
         metrics.DLQ_TOTAL.labels(self._service, self._consumer).inc()
         log.error("event dead-lettered", consumer=self._consumer, dlq=self.topic,
                   topic=record.topic, partition=record.partition, offset=record.offset,
-                  error=_message(error), error_type=type(error).__name__, attempts=attempts)
+                  error=reason(error, record.value), error_type=type(error).__name__,
+                  attempts=attempts)
 
     async def holder(self, conn: asyncpg.Connection, topic: str, key: str
                      ) -> asyncpg.Record | None:
@@ -138,7 +190,11 @@ class DeadLetters:
 
     async def park(self, conn: asyncpg.Connection, record: Record, key: str) -> None:
         """Keep a held key's record in the database, in the caller's transaction, until the
-        key is released."""
+        key is released. A tombstone (an erasure) supersedes what is parked for its key, as
+        compaction does on the topic, and releases the key: it is applied at the next
+        housekeeping round, and the personal data parked with the key goes now."""
+        if record.value is None:
+            await conn.execute(_SUPERSEDE, self._consumer, record.topic, key)
         await conn.execute(_PARK, self._consumer, record.topic, key, record.partition,
                            record.offset, headers_to_dict(record.headers), record.value)
         metrics.EVENTS_PARKED.labels(self._service, self._consumer).inc()
@@ -225,6 +281,13 @@ _UNHOLD = "DELETE FROM dead_lettered_keys WHERE consumer = $1 AND topic = $2 AND
 _PARK = """
 INSERT INTO parked_records (consumer, topic, key, "partition", "offset", headers, value)
 VALUES ($1, $2, $3, $4, $5, $6::jsonb, $7)
+"""
+_SUPERSEDE = """
+WITH dropped AS (
+    DELETE FROM parked_records WHERE consumer = $1 AND topic = $2 AND key = $3
+)
+UPDATE dead_lettered_keys SET state = 'released'
+WHERE consumer = $1 AND topic = $2 AND key = $3
 """
 _PARKED_OF_KEY = """
 SELECT id, "partition", "offset", headers, value FROM parked_records

@@ -1,7 +1,10 @@
 """Dead-letter topics and the keys they hold: list, replay, discard.
 
-A replayed record keeps its original key, value and CloudEvents headers (so its event id is the
-same and consumers that did apply it ignore it) and loses the `x-*` failure headers.
+A replayed record keeps its original key and CloudEvents headers (so its event id is the same
+and consumers that did apply it ignore it), loses the `x-*` failure headers, and takes its value
+from the original topic at the offset the dead letter names: dead letters carry no payload. One
+whose original is no longer in the log (compacted after an erasure or a newer value, or past
+retention) is not replayed: discard its key.
 
 A dead letter holds its key in the consumer's database (`dead_lettered_keys`): the key's later
 records are parked (`parked_records`) instead of applied, so they cannot overtake it. Replaying
@@ -16,9 +19,12 @@ from datetime import datetime
 from uuid import UUID
 
 import asyncpg
-from aiokafka import AIOKafkaConsumer, TopicPartition
+from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, TopicPartition
 
 from cowork.shared.kafka import reliable_producer
+from cowork.shared.logging import get_logger
+
+log = get_logger(__name__)
 
 
 @dataclass(frozen=True)
@@ -32,6 +38,15 @@ class DeadLetter:
     @property
     def original_topic(self) -> str:
         return self.headers["x-original-topic"].decode()
+
+    @property
+    def original(self) -> TopicPartition:
+        return TopicPartition(self.original_topic,
+                              int(self.headers["x-original-partition"].decode()))
+
+    @property
+    def original_offset(self) -> int:
+        return int(self.headers["x-original-offset"].decode())
 
     @property
     def error(self) -> str:
@@ -96,6 +111,7 @@ async def replay(bootstrap: str, dlq_topic: str, *, group_id: str = "cowork-dlq-
     consumer = AIOKafkaConsumer(dlq_topic, bootstrap_servers=bootstrap, group_id=group_id,
                                 enable_auto_commit=False, auto_offset_reset="earliest")
     producer = reliable_producer(bootstrap, client_id="cowork-dlq-replayer")
+    originals = _Originals(bootstrap, timeout_ms)
     await consumer.start()
     await producer.start()
     replayed: list[DeadLetter] = []
@@ -112,15 +128,13 @@ async def replay(bootstrap: str, dlq_topic: str, *, group_id: str = "cowork-dlq-
                                         {k: v for k, v in record.headers})
                     if "x-original-topic" not in letter.headers:
                         continue
-                    await producer.send_and_wait(
-                        letter.original_topic, value=record.value, key=record.key,
-                        headers=[(k, v) for k, v in record.headers if not k.startswith("x-")],
-                    )
+                    if await _republish(producer, originals, letter):
+                        replayed.append(letter)
                     await consumer.commit({TopicPartition(tp.topic, tp.partition): record.offset + 1})
-                    replayed.append(letter)
     finally:
         await producer.stop()
         await consumer.stop()
+        await originals.stop()
     return replayed
 
 
@@ -129,6 +143,7 @@ async def _replay_key(bootstrap: str, dlq_topic: str, key: str, event_ids: set[U
     consumer = AIOKafkaConsumer(dlq_topic, bootstrap_servers=bootstrap, group_id=None,
                                 enable_auto_commit=False, auto_offset_reset="earliest")
     producer = reliable_producer(bootstrap, client_id="cowork-dlq-replayer")
+    originals = _Originals(bootstrap, timeout_ms)
     await consumer.start()
     await producer.start()
     latest: dict[bytes, DeadLetter] = {}  # the last copy of each event (by ce_id)
@@ -147,15 +162,58 @@ async def _replay_key(bootstrap: str, dlq_topic: str, key: str, event_ids: set[U
                         continue
                     latest[event_id] = DeadLetter(record.partition, record.offset, record.key,
                                                   record.value, headers)
-        replayed = sorted(latest.values(), key=lambda letter: (letter.partition, letter.offset))
-        for letter in replayed:
-            await producer.send_and_wait(
-                letter.original_topic, value=letter.value, key=letter.key,
-                headers=[(k, v) for k, v in letter.headers.items() if not k.startswith("x-")])
+        replayed = [letter for letter in sorted(latest.values(),
+                                                key=lambda letter: (letter.partition,
+                                                                    letter.offset))
+                    if await _republish(producer, originals, letter)]
     finally:
         await producer.stop()
         await consumer.stop()
+        await originals.stop()
     return replayed
+
+
+async def _republish(producer: AIOKafkaProducer, originals: _Originals,
+                     letter: DeadLetter) -> bool:
+    """The dead letter's event again on its original topic; False when its value is gone."""
+    value = letter.value  # dead letters written before they stopped carrying the payload
+    if value is None:
+        found, value = await originals.value_at(letter.original, letter.original_offset)
+        if not found:
+            log.warning("dead letter not replayed: its original is no longer in the log",
+                        topic=letter.original_topic, offset=letter.original_offset)
+            return False
+    await producer.send_and_wait(
+        letter.original_topic, value=value, key=letter.key,
+        headers=[(k, v) for k, v in letter.headers.items() if not k.startswith("x-")])
+    return True
+
+
+class _Originals:
+    """Reads single records of the original topics by partition and offset."""
+
+    def __init__(self, bootstrap: str, timeout_ms: int) -> None:
+        self._consumer = AIOKafkaConsumer(bootstrap_servers=bootstrap, group_id=None,
+                                          enable_auto_commit=False,
+                                          auto_offset_reset="earliest")
+        self._timeout_ms = max(timeout_ms, 1000)
+        self._started = False
+
+    async def value_at(self, tp: TopicPartition, offset: int) -> tuple[bool, bytes | None]:
+        if not self._started:
+            await self._consumer.start()
+            self._started = True
+        self._consumer.assign([tp])
+        self._consumer.seek(tp, offset)
+        batch = await self._consumer.getmany(tp, timeout_ms=self._timeout_ms, max_records=1)
+        records = batch.get(tp, [])
+        if records and records[0].offset == offset:
+            return True, records[0].value
+        return False, None  # compacted away, past retention, or the reset skipped past it
+
+    async def stop(self) -> None:
+        if self._started:
+            await self._consumer.stop()
 
 
 def _uuid(raw: bytes) -> UUID | None:

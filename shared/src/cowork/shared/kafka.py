@@ -9,13 +9,30 @@ from typing import Any, TypeAlias
 
 from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, ConsumerRecord, TopicPartition
 from aiokafka.admin import AIOKafkaAdminClient, NewTopic
+from aiokafka.admin.config_resource import ConfigResource, ConfigResourceType
 from aiokafka.errors import TopicAlreadyExistsError
 
 from cowork.shared import metrics
 from cowork.shared.events.topics import TopicSpec
+from cowork.shared.logging import get_logger
+
+log = get_logger(__name__)
 
 # A record as a consumer is handed it (key and value as bytes).
 Record: TypeAlias = ConsumerRecord[bytes, bytes]
+
+# The key of the empty record `roll_compacted` appends; consumers skip it.
+ROLL_MARKER_KEY = b"cowork.segment-roll"
+
+
+def compaction_configs(bound_ms: int) -> dict[str, str]:
+    """Topic configs that bound how long a superseded or tombstoned value stays in a
+    compacted topic. Kafka never compacts the active segment and rolls it only when a record
+    is appended after `segment.ms`: with `roll_compacted` appending every quarter of the
+    bound, a value is in a closed segment within three quarters of it and compacted by the
+    cleaner's next round after `max.compaction.lag.ms` (half the bound)."""
+    half = str(max(bound_ms // 2, 1))
+    return {"segment.ms": half, "max.compaction.lag.ms": half}
 
 
 def reliable_producer(bootstrap: str, *, client_id: str) -> AIOKafkaProducer:
@@ -34,14 +51,18 @@ def reliable_producer(bootstrap: str, *, client_id: str) -> AIOKafkaProducer:
 
 async def ensure_topics(bootstrap: str, specs: Iterable[TopicSpec], *, prefix: str = "",
                         timeout: float = 30.0, replication_factor: int = 0,
-                        config: Mapping[str, str] | None = None) -> None:
+                        config: Mapping[str, str] | None = None,
+                        compaction_bound_ms: int | None = None) -> None:
     """Create the topics a service publishes to or reads from; existing ones are left alone.
     The local broker has auto-creation off, as production clusters usually do.
 
     `replication_factor` 0 means 3 on a cluster of three brokers or more, else 1; `config` holds
     topic-level settings (retention.ms, min.insync.replicas, ...) for every topic created; a
-    compacted topic keeps `cleanup.policy=compact` whatever `config` says."""
+    compacted topic keeps `cleanup.policy=compact` whatever `config` says. With
+    `compaction_bound_ms`, compacted topics get `compaction_configs(bound)`, existing ones too
+    (their other topic-level settings are kept)."""
     wanted = {prefix + s.name: s for s in specs}
+    compacting = compaction_configs(compaction_bound_ms) if compaction_bound_ms else {}
     admin = AIOKafkaAdminClient(bootstrap_servers=bootstrap, request_timeout_ms=10_000)
     deadline = asyncio.get_running_loop().time() + timeout
     while True:
@@ -60,7 +81,8 @@ async def ensure_topics(bootstrap: str, specs: Iterable[TopicSpec], *, prefix: s
                 num_partitions=spec.partitions,
                 replication_factor=replication_factor or (1 if _single_broker(admin) else 3),
                 topic_configs={**(config or {}),
-                               **({"cleanup.policy": "compact"} if spec.compacted else {})},
+                               **({"cleanup.policy": "compact", **compacting}
+                                  if spec.compacted else {})},
             )
             for name, spec in wanted.items()
             if name not in existing
@@ -69,8 +91,50 @@ async def ensure_topics(bootstrap: str, specs: Iterable[TopicSpec], *, prefix: s
             with contextlib.suppress(TopicAlreadyExistsError):
                 await admin.create_topics(new)
         await _wait_for_metadata(admin, set(wanted), deadline)
+        if compacting:  # topics that existed, or were created meanwhile by another service
+            for name in sorted(n for n, spec in wanted.items() if spec.compacted):
+                try:
+                    await _bound_compaction(admin, name, compacting)
+                except Exception as exc:  # e.g. no AlterConfigs right: the operator sets it
+                    log.warning("compaction bound not set on an existing topic", topic=name,
+                                error_type=type(exc).__name__)
     finally:
         await admin.close()
+
+
+async def _bound_compaction(admin: AIOKafkaAdminClient, topic: str,
+                            wanted: Mapping[str, str]) -> None:
+    """Set the compaction bound on an existing topic. AlterConfigs replaces a topic's whole
+    set of overrides, so the ones it has (config source 1: dynamic topic config) go along."""
+    resource = ConfigResource(ConfigResourceType.TOPIC, topic)
+    [response] = await admin.describe_configs([resource])
+    [described] = response.resources
+    overrides = {entry[0]: entry[1] for entry in described[4]
+                 if entry[1] is not None and _is_topic_override(response.API_VERSION, entry[3])}
+    if all(overrides.get(k) == v for k, v in wanted.items()):
+        return
+    responses = await admin.alter_configs([ConfigResource(ConfigResourceType.TOPIC, topic,
+                                                           configs={**overrides, **wanted})])
+    refused = [r for response in responses for r in response.resources if r[0] != 0]
+    if refused:  # errors come back in the response, not raised
+        raise RuntimeError(f"AlterConfigs refused on {topic}: error {refused[0][0]} "
+                           f"{refused[0][1]}")
+
+
+def _is_topic_override(api_version: int, source: int | bool) -> bool:
+    # DescribeConfigs v0 says `is_default`; v1 and later the config source.
+    return source is False if api_version == 0 else source == 1
+
+
+async def roll_compacted(producer: ResilientProducer, topics: Iterable[str]) -> None:
+    """Append an empty marker record to every partition of the compacted `topics`: the
+    append rolls a segment older than `segment.ms`, so a quiet topic's last values (a
+    tombstoned contact card) leave the active segment and can be compacted."""
+    started = await producer.get()
+    for topic in topics:
+        for partition in sorted(await started.partitions_for(topic)):
+            await producer.send_and_wait(topic, key=ROLL_MARKER_KEY, value=None,
+                                         partition=partition)
 
 
 def _single_broker(admin: AIOKafkaAdminClient) -> bool:

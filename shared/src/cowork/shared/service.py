@@ -32,7 +32,13 @@ from cowork.shared.consumer import EventConsumer, Handler, RetryPolicy
 from cowork.shared.events.topics import TopicSpec, dlq_topic, spec_for
 from cowork.shared.http import health_router, install_error_handlers, install_metrics_middleware
 from cowork.shared.jobs_api import jobs_router
-from cowork.shared.kafka import KafkaWatch, ResilientProducer, ensure_topics, reliable_producer
+from cowork.shared.kafka import (
+    KafkaWatch,
+    ResilientProducer,
+    ensure_topics,
+    reliable_producer,
+    roll_compacted,
+)
 from cowork.shared.logging import configure_logging, get_logger
 from cowork.shared.relay import OutboxRelay, measure_backlog
 from cowork.shared.retention import Retention, purge
@@ -165,7 +171,8 @@ class ServiceRuntime:
             try:
                 await ensure_topics(s.kafka_bootstrap, self.topic_specs(), prefix=s.topic_prefix,
                                     timeout=10, replication_factor=s.topic_replication_factor,
-                                    config=s.topic_config)
+                                    config=s.topic_config,
+                                    compaction_bound_ms=s.topic_compaction_bound_ms)
                 break
             except Exception as exc:
                 log.warning("kafka not reachable; retrying", error_type=type(exc).__name__,
@@ -174,6 +181,8 @@ class ServiceRuntime:
                 backoff = min(backoff * 2, 10.0)
         if self.relay is not None:
             self._tasks.append(asyncio.create_task(self.relay.run(), name="outbox-relay"))
+            self._background.append(asyncio.create_task(self._roll_compacted(),
+                                                        name="roll-compacted"))
         for consumer in self.event_consumers:
             self.fetch_loops.append(await self._start_fetch_loop(consumer))
         log.info("kafka connected")
@@ -191,6 +200,22 @@ class ServiceRuntime:
                             error_type=type(exc).__name__, backoff_s=backoff)
                 await asyncio.sleep(backoff)
                 backoff = min(backoff * 2, 10.0)
+
+    async def _roll_compacted(self) -> None:
+        """A marker on the compacted topics this service publishes to, every quarter of the
+        compaction bound: the append rolls their active segment, which Kafka never compacts,
+        so an erased member's card leaves the log within the bound even on a quiet topic."""
+        s = self.settings
+        compacted = [s.topic(spec.name) for spec in self.topic_specs()
+                     if spec.compacted and spec.name in self.publishes]
+        while compacted:
+            await asyncio.sleep(s.topic_compaction_bound_ms / 4000)
+            try:
+                assert self.producer is not None
+                await roll_compacted(self.producer, compacted)
+            except Exception as exc:
+                log.warning("rolling compacted topics failed; next round",
+                            error_type=type(exc).__name__)
 
     async def _watch(self) -> None:
         """On a timer, whatever the relay and the consumers are doing: gauges measured from

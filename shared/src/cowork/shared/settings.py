@@ -68,6 +68,11 @@ class ServiceSettings(BaseSettings):
         validation_alias=_shared("TOPIC_REPLICATION_FACTOR", "topic_replication_factor"))
     topic_config: dict[str, str] = Field(  # topic-level configs as JSON, e.g. retention.ms
         default_factory=dict, validation_alias=_shared("TOPIC_CONFIG", "topic_config"))
+    # How long a superseded or erased value (a tombstoned contact card) may stay in a compacted
+    # topic's log: set on those topics at every start, existing ones too (docs/operations.md).
+    topic_compaction_bound_ms: int = Field(
+        default=24 * 3600 * 1000, ge=1000,
+        validation_alias=_shared("TOPIC_COMPACTION_BOUND_MS", "topic_compaction_bound_ms"))
     # Demo data loaded at start (`make run`); a service without demo data ignores it.
     demo_data: bool = False
     http_host: str = "127.0.0.1"

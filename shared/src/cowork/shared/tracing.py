@@ -13,7 +13,8 @@ request (FastAPI instrumentation) through its SQL (asyncpg instrumentation: the 
 the outbox insert), the relay's send of each row (a PRODUCER span, child of the context stored
 with the row, whose own context goes on the Kafka record) to the handling of the event in the
 consuming service (a CONSUMER span, child of the record's context). When off, none of it costs
-more than a check.
+more than a check. What is exported carries no personal data: URLs lose their query string,
+SQL parameters and exception messages are dropped (`_WithoutPersonalData`).
 """
 
 from __future__ import annotations
@@ -27,8 +28,10 @@ from contextvars import ContextVar
 from typing import Any
 
 from opentelemetry import trace
-from opentelemetry.sdk.trace import TracerProvider
-from opentelemetry.trace import SpanKind
+from opentelemetry.context import Context
+from opentelemetry.sdk.trace import Event, ReadableSpan, Span, SpanProcessor, TracerProvider
+from opentelemetry.sdk.trace.export import SpanExporter
+from opentelemetry.trace import SpanKind, Status
 from opentelemetry.trace.propagation.tracecontext import TraceContextTextMapPropagator
 
 _TRACEPARENT = re.compile(r"^00-([0-9a-f]{32})-([0-9a-f]{16})-([0-9a-f]{2})$")
@@ -86,9 +89,9 @@ def enabled() -> bool:
     return isinstance(trace.get_tracer_provider(), TracerProvider)
 
 
-def configure(service: str) -> bool:
-    """Install the SDK with an OTLP exporter when the standard variables ask for one; return
-    whether tracing is on. The provider is process-wide and installed once."""
+def configure(service: str, *, exporter: SpanExporter | None = None) -> bool:
+    """Install the SDK with an OTLP exporter (or `exporter`) when the standard variables ask
+    for one; return whether tracing is on. The provider is process-wide and installed once."""
     if enabled():
         return True
     env = os.environ
@@ -106,9 +109,55 @@ def configure(service: str) -> bool:
     named = env.get("OTEL_SERVICE_NAME") or "service.name=" in env.get("OTEL_RESOURCE_ATTRIBUTES", "")
     provider = TracerProvider(resource=Resource.create(
         {} if named else {"service.name": f"cowork-{service}"}))
-    provider.add_span_processor(BatchSpanProcessor(OTLPSpanExporter()))
+    provider.add_span_processor(
+        _WithoutPersonalData(BatchSpanProcessor(exporter or OTLPSpanExporter())))
     trace.set_tracer_provider(provider)
     return True
+
+
+# Attributes that hold a URL or its query (old and new semantic conventions): the query goes.
+_URL_ATTRIBUTES = ("http.url", "http.target", "url.full")
+_DROPPED_ATTRIBUTES = ("url.query", "db.statement.parameters", "db.query.parameter")
+_EXCEPTION_KEPT = ("exception.type", "exception.escaped")
+
+
+class _WithoutPersonalData(SpanProcessor):
+    """Wraps the exporting processor: what leaves the process names routes, statements and
+    error types, never a value a member typed. A query string (`?q=` of member search,
+    `?tax_code=` of de minimis) is cut from URLs, SQL parameters are dropped, and recorded
+    exceptions keep their type but not their message or stack trace (which quote it)."""
+
+    def __init__(self, inner: SpanProcessor) -> None:
+        self._inner = inner
+
+    def on_start(self, span: Span, parent_context: Context | None = None) -> None:
+        self._inner.on_start(span, parent_context)
+
+    def on_end(self, span: ReadableSpan) -> None:
+        self._inner.on_end(_scrubbed(span))
+
+    def shutdown(self) -> None:
+        self._inner.shutdown()
+
+    def force_flush(self, timeout_millis: int = 30000) -> bool:
+        return self._inner.force_flush(timeout_millis)
+
+
+def _scrubbed(span: ReadableSpan) -> ReadableSpan:
+    attributes = {k: v for k, v in (span.attributes or {}).items()
+                  if not k.startswith(_DROPPED_ATTRIBUTES)}
+    for key in _URL_ATTRIBUTES:
+        if isinstance(attributes.get(key), str):
+            attributes[key] = str(attributes[key]).split("?", 1)[0]
+    events = [Event(e.name, {k: v for k, v in (e.attributes or {}).items()
+                             if e.name != "exception" or k in _EXCEPTION_KEPT}, e.timestamp)
+              for e in span.events]
+    status = Status(span.status.status_code) if span.status.description else span.status
+    return ReadableSpan(
+        name=span.name, context=span.context, parent=span.parent, resource=span.resource,
+        attributes=attributes, events=events, links=span.links, kind=span.kind, status=status,
+        start_time=span.start_time, end_time=span.end_time,
+        instrumentation_scope=span.instrumentation_scope)
 
 
 def instrument(app: Any) -> None:

@@ -63,7 +63,9 @@ def build_catalogue() -> dict[str, Any]:
         channel_id = topic.replace(".", "_")
         channels[channel_id] = {
             "address": topic,
-            "description": ("compacted; a tombstone (null value) on erasure"
+            "description": ("compacted; a tombstone (null value) on erasure; records keyed "
+                            "`cowork.segment-roll` (null value, no headers) only roll the "
+                            "log's segment so erased values are compacted: skip them"
                             if topic in compacted else "domain events"),
             "messages": {_message_name(m): {"$ref": f"#/components/messages/{_message_name(m)}"}
                          for m in models},
