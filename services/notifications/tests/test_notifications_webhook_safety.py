@@ -30,7 +30,7 @@ from notifications_support import (
 )
 
 from cowork.devtools import Infra, free_port
-from cowork.notifications import store
+from cowork.notifications import subscriptions
 from cowork.shared.events import contracts as ev
 from cowork.shared.settings import LOCAL_DEV_JWT_SECRET
 
@@ -240,7 +240,7 @@ async def test_a_partner_has_a_bounded_number_of_subscriptions_even_when_racing(
         refused = next(a for a in answers if a.status_code == 409)
         assert refused.json()["error"]["code"] == "subscription_limit"
         async with svc.runtime.db.acquire() as conn:
-            assert len(await store.subscriptions_of(conn, "greedy")) == 3
+            assert len(await subscriptions.subscriptions_of(conn, "greedy")) == 3
         # Another partner is not affected.
         await subscribe(svc, "http://127.0.0.1:9/x", partner="other")
         assert json.dumps(answers[0].json())

@@ -9,7 +9,7 @@ from uuid import UUID, uuid4
 
 import asyncpg
 
-from cowork.notifications import domain, store
+from cowork.notifications import domain, store, subscriptions
 from cowork.notifications.secret_box import SecretBox, new_signing_secret
 from cowork.shared import scheduler
 from cowork.shared.events import Envelope
@@ -57,7 +57,7 @@ async def mail_about(conn: asyncpg.Connection, envelopes: list[Envelope],
 async def fan_out_to_webhooks(conn: asyncpg.Connection, envelopes: list[Envelope],
                               now: datetime) -> int:
     """One delivery per event and active subscription whose filter takes the event's type."""
-    if not await store.any_subscription(conn):
+    if not await subscriptions.any_subscription(conn):
         return 0
     return await store.record_webhook_intents(
         conn, [(e.id, e.type, e.subject, cloudevent(e)) for e in envelopes], now)
@@ -163,10 +163,10 @@ async def create_subscription(conn: asyncpg.Connection, box: SecretBox, owner_su
                               limit: int) -> tuple[asyncpg.Record, str]:
     """A new subscription and its secret (returned in the clear this once, stored sealed);
     refused once the partner has `limit` active ones (counted under a per-partner lock)."""
-    if await store.count_and_lock_subscriptions(conn, owner_sub) >= limit:
+    if await subscriptions.count_and_lock_subscriptions(conn, owner_sub) >= limit:
         raise SubscriptionLimit(f"at most {limit} active webhook subscriptions per partner")
     secret = new_signing_secret()
-    row = await store.create_subscription(conn, uuid4(), owner_sub, url, event_types,
+    row = await subscriptions.create_subscription(conn, uuid4(), owner_sub, url, event_types,
                                           box.seal(secret), now)
     return row, secret
 
@@ -176,13 +176,20 @@ async def rotate_secret(conn: asyncpg.Connection, box: SecretBox, subscription_i
     """A new signing secret; the current one keeps signing for `overlap` (both signatures
     are sent meanwhile), then is dropped."""
     secret = new_signing_secret()
-    row = await store.rotate_secret(conn, subscription_id, box.seal(secret), now + overlap)
+    row = await subscriptions.rotate_secret(conn, subscription_id, box.seal(secret), now + overlap)
     return (row, secret) if row is not None else None
 
 
-async def seal_plain_secrets(conn: asyncpg.Connection, box: SecretBox) -> int:
-    """Encrypt the secrets stored in the clear before migration 0002 (at start, once)."""
-    rows = await store.plain_secrets(conn)
+async def seal_secrets_at_rest(conn: asyncpg.Connection, box: SecretBox) -> int:
+    """At start: encrypt the secrets stored in the clear before migration 0002, and re-encrypt
+    the others under the first key (so an old key can be dropped after a restart)."""
+    rows = await subscriptions.stored_secrets(conn)
     for row in rows:
-        await store.replace_secret(conn, row["id"], row["secret"], box.seal(row["secret"]))
+        current = row["secret"]
+        sealed = box.seal(current) if current.startswith("whsec_") else box.reseal(current)
+        previous = row["previous_secret"]
+        if previous is not None:
+            previous = box.seal(previous) if previous.startswith("whsec_") else box.reseal(
+                previous)
+        await subscriptions.replace_secrets(conn, row["id"], sealed, previous)
     return len(rows)

@@ -3,16 +3,18 @@ database transaction and outside the event consumer.
 
 Each delivery row goes `pending` → (claimed, attempts + 1, leased) `sending` → `sent`, or back to
 `pending` with a later `next_attempt_at` (exponential backoff with jitter), or `dead` after the
-last attempt (or at once when the receiver refuses it for good), or `cancelled` (recipient
-erased, subscription gone, booking cancelled). Attempts run in a bounded set of tasks, each with
-a timeout, so a slow or hanging SMTP server or webhook receiver holds one slot for at most its
-timeout and never the consumption of events or the other deliveries.
+last attempt (or at once when the receiver refuses it for good, or when a sender died during
+the last attempt), or `cancelled` (recipient erased, subscription gone, booking cancelled).
+Attempts run in two bounded sets of tasks, one for mail and one for webhooks (webhooks never
+take the mail's slots; the webhook claim also bounds each subscription and partner), each under
+one deadline, so a slow or hanging SMTP server or webhook receiver holds one slot for at most
+its timeout and never the consumption of events or the other deliveries.
 
 Crashes (docs/notifications.md): a row claimed by a sender that died stays `sending` until its
 lease runs out, then is claimed again. The only duplicate possible is the one where the receiver
 accepted the message and the process died before the outcome was committed; the resend carries
-the same Message-ID (e-mail) or `Cowork-Delivery-Id` and CloudEvent id (webhook), so the receiver
-can recognise it.
+the same Message-ID (e-mail) or `webhook-id` and CloudEvent id (webhook), so the receiver can
+recognise it.
 """
 
 from __future__ import annotations
@@ -33,9 +35,9 @@ from uuid import UUID
 import aiosmtplib
 import asyncpg
 
-from cowork.notifications import commands, domain, mail, store
+from cowork.notifications import commands, domain, mail, store, subscriptions
 from cowork.notifications.commands import WAKE_CHANNEL
-from cowork.notifications.rendering import Renderer
+from cowork.notifications.rendering import Renderer, place_of
 from cowork.notifications.webhook_sender import SubscriptionGone, WebhookFailed, WebhookSender
 from cowork.shared import db
 from cowork.shared.logging import get_logger
@@ -205,7 +207,7 @@ class Dispatcher:
             if batch < self._policy.purge_batch_size:
                 break
         async with self._pool.acquire() as conn:
-            dropped = await store.drop_expired_previous_secrets(conn, now)
+            dropped = await subscriptions.drop_expired_previous_secrets(conn, now)
         if purged or dropped:
             log.info("notifications housekeeping", deliveries_purged=purged,
                      previous_secrets_dropped=dropped)
@@ -327,7 +329,7 @@ class Dispatcher:
                 raise RetryLater("no contact card for the member yet")
             address, name, language = row["email"], row["full_name"], row["language"]
         context = {"e": payload, "name": name,
-                   "place": _place(payload, language)}
+                   "place": place_of(payload, language)}
         rendered = self._renderer.render(row["template"], language, context)
         now = self._clock()
         message = mail.build_message(
@@ -363,7 +365,7 @@ async def dispatcher_worker(runtime: ServiceRuntime) -> AsyncIterator[Dispatcher
     settings = cast("NotificationsSettings", runtime.settings)
     box = settings.secret_box()
     async with runtime.db.acquire() as conn, conn.transaction():
-        await commands.seal_plain_secrets(conn, box)
+        await commands.seal_secrets_at_rest(conn, box)
     webhooks = WebhookSender(settings.address_policy(), box,
                              timeout_seconds=settings.webhook_timeout_seconds)
     dispatcher = Dispatcher(
@@ -386,23 +388,6 @@ async def dispatcher_worker(runtime: ServiceRuntime) -> AsyncIterator[Dispatcher
 def _payload(row: asyncpg.Record) -> dict[str, Any]:
     value = row["payload"]
     return json.loads(value) if isinstance(value, str) else dict(value)
-
-
-_KINDS = {
-    "it": {"hot_desk": "Postazione flessibile", "fixed_desk": "Postazione fissa",
-           "meeting_room": "Sala riunioni", "phone_booth": "Cabina telefonica",
-           "event_room": "Sala eventi"},
-    "en": {"hot_desk": "Hot desk", "fixed_desk": "Fixed desk", "meeting_room": "Meeting room",
-           "phone_booth": "Phone booth", "event_room": "Event room"},
-}
-
-
-def _place(payload: dict[str, Any], language: str) -> str:
-    if payload.get("resource_name"):
-        return str(payload["resource_name"])
-    kind = payload.get("resource_kind")
-    labels = _KINDS.get(language, _KINDS["it"])
-    return labels.get(str(kind), "Cowork") if kind else "Cowork"
 
 
 _ADDRESS = re.compile(r"[^\s<>\"'@,;:]+@[^\s<>\"',;:]+")

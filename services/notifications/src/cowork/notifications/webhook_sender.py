@@ -19,7 +19,7 @@ from uuid import UUID
 import asyncpg
 import httpx
 
-from cowork.notifications import domain, store
+from cowork.notifications import domain, subscriptions
 from cowork.notifications.addresses import AddressPolicy
 from cowork.notifications.secret_box import SecretBox
 from cowork.notifications.webhook_transport import guarded_client
@@ -63,9 +63,9 @@ class WebhookSender:
     async def send(self, pool: asyncpg.Pool, row: asyncpg.Record, payload: dict[str, Any],
                    now: datetime) -> None:
         async with pool.acquire() as conn:
-            subscription = await store.subscription(conn, UUID(row["recipient_ref"]))
+            subscription = await subscriptions.subscription(conn, UUID(row["recipient_ref"]))
             if subscription is not None and _overlap_over(subscription, now):
-                await store.drop_expired_previous_secrets(conn, now)  # no need to keep it
+                await subscriptions.drop_expired_previous_secrets(conn, now)  # no need to keep it
         if subscription is None or not subscription["active"]:
             raise SubscriptionGone("subscription removed")
         body = json.dumps(payload, separators=(",", ":")).encode()

@@ -9,7 +9,7 @@ from uuid import UUID
 import asyncpg
 from fastapi import Response
 
-from cowork.notifications import commands, store
+from cowork.notifications import commands, subscriptions
 from cowork.notifications.addresses import url_problem
 from cowork.notifications.api.dependencies import InTx
 from cowork.notifications.api.schemas import (
@@ -73,7 +73,7 @@ async def rotate_webhook_secret(subscription_id: UUID, runtime: Runtime, caller:
     settings = _settings(runtime)
 
     async def work(conn: asyncpg.Connection) -> tuple[asyncpg.Record, str]:
-        row = await store.subscription(conn, subscription_id)
+        row = await subscriptions.subscription(conn, subscription_id)
         if row is None or not row["active"] or not (
                 caller.has("operator") or row["owner_sub"] == caller.sub):
             raise not_found("webhook subscription", subscription_id)
@@ -96,7 +96,7 @@ async def list_webhooks(runtime: Runtime, caller: Caller) -> list[dict[str, Any]
     require_roles(caller, "partner", "operator")
     owner = None if caller.has("operator") else caller.sub
     async with runtime.db.acquire() as conn:
-        return [subscription_view(r) for r in await store.subscriptions_of(conn, owner)]
+        return [subscription_view(r) for r in await subscriptions.subscriptions_of(conn, owner)]
 
 
 @router.delete("/webhooks/{subscription_id}", status_code=204,
@@ -107,10 +107,10 @@ async def delete_webhook(subscription_id: UUID, caller: Caller, in_tx: InTx) -> 
     require_roles(caller, "partner", "operator")
 
     async def work(conn: asyncpg.Connection) -> None:
-        row = await store.subscription(conn, subscription_id)
+        row = await subscriptions.subscription(conn, subscription_id)
         if row is None or not (caller.has("operator") or row["owner_sub"] == caller.sub):
             raise not_found("webhook subscription", subscription_id)
-        await store.deactivate_subscription(conn, subscription_id)
+        await subscriptions.deactivate_subscription(conn, subscription_id)
 
     await in_tx(work)
     return Response(status_code=204)

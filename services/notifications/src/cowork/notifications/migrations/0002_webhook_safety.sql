@@ -3,7 +3,7 @@
 
 -- Signing secrets are stored encrypted (Fernet, keys from NOTIFICATIONS_WEBHOOK_SECRET_KEYS);
 -- rows written before this migration hold the plain secret and are encrypted by the service
--- at start (dispatcher: seal_plain_secrets). A rotation keeps the previous secret, which also
+-- at start (commands.seal_secrets_at_rest). A rotation keeps the previous secret, which also
 -- signs, until `previous_secret_until`; a deleted subscription keeps no secret at all.
 ALTER TABLE webhook_subscriptions ALTER COLUMN secret DROP NOT NULL;
 ALTER TABLE webhook_subscriptions ADD COLUMN previous_secret text;
