@@ -7,6 +7,7 @@ the mail's capacity."""
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import json
 import time
 import tracemalloc
@@ -244,3 +245,38 @@ async def test_a_partner_has_a_bounded_number_of_subscriptions_even_when_racing(
         # Another partner is not affected.
         await subscribe(svc, "http://127.0.0.1:9/x", partner="other")
         assert json.dumps(answers[0].json())
+
+
+async def test_one_deadline_for_the_whole_attempt(
+        infra: Infra, database_url: str, topic_prefix: str, smtp_sink: SmtpSink) -> None:
+    """A receiver that answers one byte of its headers every 0.2 s never lets a per-read
+    timeout fire; the attempt still ends at WEBHOOK_TIMEOUT_SECONDS, as a `timeout`."""
+    opened: list[float] = []
+
+    async def trickle(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        opened.append(time.monotonic())
+        with contextlib.suppress(Exception):
+            await reader.readuntil(b"\r\n\r\n")
+            writer.write(b"HTTP/1.1 200 OK\r\n")
+            for _ in range(100):
+                writer.write(b"X")
+                await writer.drain()
+                await asyncio.sleep(0.2)
+        writer.close()
+
+    server = await asyncio.start_server(trickle, "127.0.0.1", 0)
+    port = server.sockets[0].getsockname()[1]
+    settings = settings_for(infra, database_url, topic_prefix, smtp_sink.port,
+                            webhook_timeout_seconds=1.0, smtp_timeout_seconds=10.0,
+                            delivery_max_attempts=1)
+    try:
+        async with running(settings, OffsetClock(), smtp_sink, infra.kafka_bootstrap) as svc:
+            await subscribe(svc, f"http://127.0.0.1:{port}/slowloris")
+            [envelope] = await svc.publish(booking_confirmed(uuid4(), _soon()))
+            [row] = await svc.settled(cause_event_id=envelope.id, channel="webhook")
+            assert (row["status"], row["last_error"]) == ("dead", "timeout"), dict(row)
+            assert len(opened) == 1
+            took = (row["settled_at"] - row["created_at"]).total_seconds()
+            assert took < 2.5, took
+    finally:
+        server.close()

@@ -5,14 +5,25 @@ deleted subscription's secret is erased."""
 
 from __future__ import annotations
 
+import base64
 from datetime import UTC, datetime, timedelta
 from typing import Any
 from uuid import uuid4
 
 import pytest
-from notifications_support import Notifications, Receiver, bearer, booking_confirmed
+from notifications_support import (
+    Notifications,
+    OffsetClock,
+    Receiver,
+    SmtpSink,
+    bearer,
+    booking_confirmed,
+    running,
+    settings_for,
+)
 from standardwebhooks.webhooks import Webhook, WebhookVerificationError
 
+from cowork.devtools import Infra
 from cowork.shared.events import contracts as ev
 
 pytestmark = [pytest.mark.infra]
@@ -94,3 +105,24 @@ async def test_a_deleted_subscription_keeps_no_secret(svc: Notifications,
 
 def _soon() -> datetime:
     return datetime.now(UTC).replace(microsecond=0) + timedelta(days=2)
+
+
+async def test_secrets_stored_in_the_clear_before_are_encrypted_at_start(
+        infra: Infra, database_url: str, topic_prefix: str, smtp_sink: SmtpSink,
+        receiver: Receiver) -> None:
+    settings = settings_for(infra, database_url, topic_prefix, smtp_sink.port)
+    secret = "whsec_" + base64.b64encode(b"k" * 32).decode()
+    subscription = uuid4()
+    async with running(settings, OffsetClock(), smtp_sink, infra.kafka_bootstrap) as svc:
+        async with svc.runtime.db.acquire() as conn:  # as a release before 0002 stored it
+            await conn.execute(
+                "INSERT INTO webhook_subscriptions (id, owner_sub, url, event_types, secret, "
+                "created_at) VALUES ($1, 'job-centre', $2, $3, $4, now())", subscription,
+                receiver.url("/ok/legacy"), [CONFIRMED], secret)
+    async with running(settings, OffsetClock(), smtp_sink, infra.kafka_bootstrap) as svc:
+        async with svc.runtime.db.acquire() as conn:
+            stored = await conn.fetchval(
+                "SELECT secret FROM webhook_subscriptions WHERE id = $1", subscription)
+        assert secret not in stored
+        _, request = await deliver_one(svc, receiver, "/ok/legacy")
+        Webhook(secret).verify(request.body, request.headers)  # the partner's secret still works

@@ -256,7 +256,12 @@ class Dispatcher:
             await self._retry_or_die(row, "timeout" if row["channel"] == "webhook"
                                      else _describe(TimeoutError()))
         except Exception as exc:  # RetryLater, connection errors, anything else
-            await self._retry_or_die(row, _describe(exc))
+            if row["channel"] == "webhook":  # partners read last_error: a coarse word only
+                log.warning("webhook attempt failed", delivery_id=str(row["id"]),
+                            error=_describe(exc))
+                await self._retry_or_die(row, "delivery_error")
+            else:
+                await self._retry_or_die(row, _describe(exc))
         else:
             self._outcomes.put_nowait(("sent", row, None))
 
