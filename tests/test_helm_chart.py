@@ -116,7 +116,8 @@ def test_each_service_runs_with_the_settings_it_reads(service: str,
 
     # Secrets only by reference: no value of the chart holds one.
     by_name = {e["name"]: e for e in env}
-    for secret in (f"{service.upper()}_DATABASE_URL", "COWORK_JWT_SECRET"):
+    for secret in (f"{service.upper()}_DATABASE_URL", "COWORK_JWT_SECRET",
+                   *(["NOTIFICATIONS_WEBHOOK_SECRET_KEYS"] if service == "notifications" else [])):
         assert "value" not in by_name[secret] and "secretKeyRef" in by_name[secret]["valueFrom"]
 
     # What the service makes of that environment (the Secrets' contents filled in).
@@ -124,7 +125,9 @@ def test_each_service_runs_with_the_settings_it_reads(service: str,
         if variable.startswith((f"{service.upper()}_", "COWORK_")):
             monkeypatch.delenv(variable)
     secrets = {f"{service.upper()}_DATABASE_URL": "postgresql://svc@db:5432/cowork",
-               "COWORK_JWT_SECRET": "from-the-secret-of-enough-length-for-hs256"}
+               "COWORK_JWT_SECRET": "from-the-secret-of-enough-length-for-hs256",
+               # a Fernet key: the webhooks' signing secrets are encrypted at rest
+               "NOTIFICATIONS_WEBHOOK_SECRET_KEYS": "ZnJvbS10aGUtc2VjcmV0LWEtZmVybmV0LWtleS0xMjM="}
     for e in env:
         monkeypatch.setenv(e["name"], e["value"] if "value" in e else secrets[e["name"]])
     settings = SETTINGS[service]()
@@ -422,6 +425,8 @@ def test_the_notes_name_each_service_and_every_secret_to_create(tmp_path: Path) 
         assert f"cowork-{service}-db (key url)" in text
     assert "cowork-jwt (key secret)" in text
     assert "cowork-smtp (key password): NOTIFICATIONS_SMTP_PASSWORD" in text
+    assert ("cowork-notifications-webhooks (key keys): NOTIFICATIONS_WEBHOOK_SECRET_KEYS"
+            in text)
     assert "6 partitions, replication factor 3" in text
     assert "WARNING" not in text
 

@@ -103,8 +103,9 @@ def test_metrics_are_documented_as_text(service: str) -> None:
 # docs/api/ gives them, not pages; everything else is held to the same rules as above.
 
 NOTIFICATIONS_OPERATION_IDS = {"create_webhook", "list_webhooks", "delete_webhook",
-                               "deliveries", "read_delivery", "replay", "set_preferences",
-                               "get_preferences", "jobs", "retry_job"}  # jobs: the reminders
+                               "rotate_webhook_secret", "deliveries", "read_delivery", "replay",
+                               "set_preferences", "get_preferences", "jobs",
+                               "retry_job"}  # jobs: the reminders
 
 
 def _notifications_spec() -> dict[str, Any]:

@@ -113,7 +113,7 @@ async def bench_service(bootstrap: str, database_url: str, sink: CountingSink, p
     settings = NotificationsSettings(
         database_url=database_url, kafka_bootstrap=bootstrap, topic_prefix=prefix,
         smtp_port=port, run_scheduler=False, log_json=True, log_level="WARNING",
-        delivery_concurrency=CONCURRENCY, db_pool_max=20, dispatch_poll_seconds=0.5)
+        mail_concurrency=CONCURRENCY, db_pool_max=20, dispatch_poll_seconds=0.5)
     app = create_app(settings)
     members = [uuid4() for _ in range(MEMBERS)]
     async with app.router.lifespan_context(app):

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import gzip
 import time
 from collections.abc import AsyncIterator, Awaitable, Callable, Iterator
 from dataclasses import dataclass, field
@@ -87,14 +88,21 @@ class Received:
     at: float
 
 
+# 64 MiB of zeros, gzipped once (~64 KiB): what a hostile receiver answers to inflate memory.
+_GZIP_BOMB = gzip.compress(bytes(64 * 1024 * 1024), compresslevel=9)
+
+
 @dataclass
 class Receiver:
     """Answers `/ok/...` with 204, `/fail/...` with 500, `/flaky/...` with 500 until `healthy`
-    is set, and never answers `/hang/...`."""
+    is set, `/missing/...` with 404, never answers `/hang/...`, answers `/trickle/...` with 200
+    and a body that keeps coming (1 KiB every 10 ms, for 5 s), and `/bomb/...` with 200 and a
+    gzip body that inflates to 64 MiB."""
 
     port: int
     requests: list[Received] = field(default_factory=list)
     healthy: bool = False
+    body_bytes_sent: int = 0
 
     def url(self, path: str) -> str:
         return f"http://127.0.0.1:{self.port}{path}"
@@ -115,10 +123,34 @@ class Receiver:
         self.requests.append(Received(scope["path"], headers, body, time.monotonic()))
         if scope["path"].startswith("/hang"):
             await asyncio.sleep(3600)
+        if scope["path"].startswith(("/trickle", "/bomb")):
+            await self._endless(scope["path"], send)
+            return
+        if scope["path"].startswith("/missing"):
+            await send({"type": "http.response.start", "status": 404, "headers": []})
+            await send({"type": "http.response.body", "body": b"not here"})
+            return
         failing = scope["path"].startswith("/fail") or (
             scope["path"].startswith("/flaky") and not self.healthy)
         status = 500 if failing else 204
         await send({"type": "http.response.start", "status": status, "headers": []})
+        await send({"type": "http.response.body", "body": b""})
+
+
+    async def _endless(self, path: str, send: Callable[[dict[str, Any]], Awaitable[None]]
+                       ) -> None:
+        if path.startswith("/bomb"):
+            await send({"type": "http.response.start", "status": 200, "headers": [
+                (b"content-encoding", b"gzip"),
+                (b"content-length", str(len(_GZIP_BOMB)).encode())]})
+            await send({"type": "http.response.body", "body": _GZIP_BOMB})
+            self.body_bytes_sent += len(_GZIP_BOMB)
+            return
+        await send({"type": "http.response.start", "status": 200, "headers": []})
+        for _ in range(500):
+            await send({"type": "http.response.body", "body": b"x" * 1024, "more_body": True})
+            self.body_bytes_sent += 1024
+            await asyncio.sleep(0.01)
         await send({"type": "http.response.body", "body": b""})
 
 
@@ -235,7 +267,9 @@ def settings_for(infra: Infra, database_url: str, topic_prefix: str, smtp_port: 
         "log_json": False, "smtp_port": smtp_port, "smtp_timeout_seconds": 2.0,
         "delivery_retry_base_seconds": 0.2, "delivery_retry_max_seconds": 2.0,
         "delivery_max_attempts": 4, "webhook_timeout_seconds": 1.0,
-        "dispatch_poll_seconds": 0.05, **change}
+        "dispatch_poll_seconds": 0.05,
+        # The authorization matrix creates a subscription per role and case.
+        "webhook_subscriptions_per_partner": 1000, **change}
     return NotificationsSettings(**values)
 
 

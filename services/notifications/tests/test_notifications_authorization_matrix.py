@@ -68,6 +68,8 @@ def operations(svc: Notifications) -> list[Operation]:
         Operation("delete_webhook", "DELETE", "/v1/webhooks/{subscription}",
                   expect(member_self=403, staff=403, operator=204, partner=204),
                   prepare=partners_subscription),
+        Operation("rotate_webhook_secret", "POST", "/v1/webhooks/{subscription}/rotate-secret",
+                  partner_or_operator, prepare=partners_subscription),
         Operation("deliveries", "GET", "/v1/deliveries",
                   expect(member_self=200, staff=200, operator=200),
                   params=lambda ctx: {"recipient_ref": ctx["member"]}),

@@ -72,7 +72,7 @@ async def test_a_kill_while_sending_loses_nothing_and_repeats_only_what_was_in_f
            "COWORK_TOPIC_PREFIX": topic_prefix, "NOTIFICATIONS_HTTP_PORT": str(http_port),
            "NOTIFICATIONS_SMTP_PORT": str(smtp_port), "NOTIFICATIONS_SMTP_TIMEOUT_SECONDS": "1",
            "NOTIFICATIONS_WEBHOOK_TIMEOUT_SECONDS": "1",
-           "NOTIFICATIONS_DELIVERY_CONCURRENCY": str(CONCURRENCY),
+           "NOTIFICATIONS_MAIL_CONCURRENCY": str(CONCURRENCY),
            "NOTIFICATIONS_DELIVERY_RETRY_BASE_SECONDS": "0.2",
            "NOTIFICATIONS_DELIVERY_RETRY_MAX_SECONDS": "2",
            "NOTIFICATIONS_DISPATCH_POLL_SECONDS": "0.2", "NOTIFICATIONS_LOG_JSON": "true"}

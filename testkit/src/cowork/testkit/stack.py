@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import base64
 import contextlib
 import json
 import os
@@ -60,6 +61,9 @@ class CoworkStack:
     started: list[Any] = field(default_factory=list)
     timings: dict[str, float] = field(default_factory=dict)
     mail: SmtpSink | None = None  # with the notifications service: where its mail goes
+    # A Fernet key (urlsafe base64 of 32 bytes) for the webhooks' secrets at rest.
+    webhook_secret_key: str = field(
+        default_factory=lambda: base64.urlsafe_b64encode(secrets.token_bytes(32)).decode())
 
     @property
     def kafka_bootstrap(self) -> str:
@@ -202,6 +206,9 @@ def _service_env(stack: CoworkStack, service: str, port: int) -> dict[str, str]:
         "COWORK_TOPIC_PARTITIONS": "1",  # one partition: order is total, tests read less
         **({f"{prefix}_SMTP_HOST": "127.0.0.1", f"{prefix}_SMTP_PORT": str(stack.mail.port)}
            if service == "notifications" and stack.mail is not None else {}),
+        # The webhooks' signing secrets are encrypted at rest: a key for this stack's life.
+        **({"NOTIFICATIONS_WEBHOOK_SECRET_KEYS": stack.webhook_secret_key}
+           if service == "notifications" else {}),
     }
 
 

@@ -56,6 +56,10 @@ def _environment(cfg: StackConfig, service: LocalService) -> dict[str, str]:
     if service.name == "notifications":  # mail goes to the local SMTP sink (mailsink.py)
         env.setdefault("NOTIFICATIONS_SMTP_HOST", "127.0.0.1")
         env.setdefault("NOTIFICATIONS_SMTP_PORT", str(mailsink.port()))
+        # The webhooks' signing secrets are encrypted at rest: the local stack's published key
+        # (cowork.notifications.secret_box.LOCAL_DEV_SECRET_KEY), refused outside it.
+        env.setdefault("NOTIFICATIONS_WEBHOOK_SECRET_KEYS",
+                       "Y293b3JrLWxvY2FsLWRldmVsb3BtZW50LWtleS0xMjM=")
     env["PYTHONUNBUFFERED"] = "1"
     return env
 

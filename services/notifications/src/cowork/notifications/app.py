@@ -4,16 +4,20 @@ and its background worker, the dispatcher."""
 from __future__ import annotations
 
 from collections.abc import Sequence
+from datetime import timedelta
 from pathlib import Path
+from typing import Self
 
-from pydantic import SecretStr
+from pydantic import Field, IPvAnyNetwork, SecretStr, model_validator
 from pydantic_settings import SettingsConfigDict
 
 from cowork.notifications import commands, domain, handlers
+from cowork.notifications.addresses import AddressPolicy
 from cowork.notifications.api import ROUTERS
 from cowork.notifications.dispatcher import DispatchPolicy, MailSettings, dispatcher_worker
 from cowork.notifications.mail import SmtpServer
 from cowork.notifications.queue_metrics import queue_sampler
+from cowork.notifications.secret_box import LOCAL_DEV_SECRET_KEY, SecretBox
 from cowork.shared.definition import ServiceDefinition
 from cowork.shared.events import topics
 from cowork.shared.scheduler import Clock
@@ -40,17 +44,58 @@ class NotificationsSettings(ServiceSettings):
     space_timezone: str = "Europe/Rome"
     calendar_location: str = "Cowork, Biblioteca Civica, Via Marconi 36, Novi Ligure"
     templates_dir: Path | None = None  # searched before the built-in templates
-    delivery_concurrency: int = 32
+    # Mail and webhooks have their own attempts in flight: a partner's slow endpoints can take
+    # every webhook slot, never a member's mail (issue 20 point 3).
+    mail_concurrency: int = Field(default=16, ge=1)
+    webhook_concurrency: int = Field(default=16, ge=1)
+    webhook_in_flight_per_subscription: int = Field(default=2, ge=1)
+    webhook_in_flight_per_partner: int = Field(default=4, ge=1)
+    webhook_subscriptions_per_partner: int = Field(default=10, ge=1)
     delivery_max_attempts: int = 8
     delivery_retry_base_seconds: float = 5.0
     delivery_retry_max_seconds: float = 3600.0
+    # One deadline for a whole webhook attempt (connect, send, the reply's status line).
     webhook_timeout_seconds: float = 5.0
+    # Where webhooks may go besides the public internet (CIDRs; docs/notifications.md).
+    webhook_allowed_networks: list[IPvAnyNetwork] = Field(default_factory=list)
+    # Fernet keys (comma-separated, the first encrypts) for the signing secrets at rest.
+    webhook_secret_keys: SecretStr = SecretStr("")
+    webhook_secret_overlap_hours: float = Field(default=24.0, ge=0)
+    deliveries_retention_days: int = Field(default=90, ge=1)
     dispatch_poll_seconds: float = 1.0
 
+    @model_validator(mode="after")
+    def secret_keys_are_configured(self) -> Self:
+        if self.webhook_secret_keys.get_secret_value():
+            return self
+        if self.is_local:
+            self.webhook_secret_keys = SecretStr(LOCAL_DEV_SECRET_KEY)
+            return self
+        raise ValueError(
+            "NOTIFICATIONS_WEBHOOK_SECRET_KEYS is not set: the webhooks' signing secrets are "
+            f"encrypted at rest, and the {self.environment!r} environment has no development "
+            "key; set it from a Secret (a Fernet key), or COWORK_ENV=local")
+
     def dispatch_policy(self) -> DispatchPolicy:
-        return DispatchPolicy(self.delivery_concurrency, self.delivery_max_attempts,
-                              self.delivery_retry_base_seconds, self.delivery_retry_max_seconds,
-                              self.webhook_timeout_seconds, self.dispatch_poll_seconds)
+        return DispatchPolicy(
+            mail_concurrency=self.mail_concurrency, webhook_concurrency=self.webhook_concurrency,
+            in_flight_per_subscription=self.webhook_in_flight_per_subscription,
+            in_flight_per_partner=self.webhook_in_flight_per_partner,
+            max_attempts=self.delivery_max_attempts,
+            retry_base_seconds=self.delivery_retry_base_seconds,
+            retry_max_seconds=self.delivery_retry_max_seconds,
+            webhook_timeout_seconds=self.webhook_timeout_seconds,
+            poll_seconds=self.dispatch_poll_seconds,
+            secret_overlap=timedelta(hours=self.webhook_secret_overlap_hours),
+            retention=timedelta(days=self.deliveries_retention_days),
+            housekeeping_seconds=self.purge_interval_seconds)
+
+    def address_policy(self) -> AddressPolicy:
+        return AddressPolicy(local=self.is_local,
+                             allowed_networks=tuple(self.webhook_allowed_networks))
+
+    def secret_box(self) -> SecretBox:
+        return SecretBox(self.webhook_secret_keys.get_secret_value())
 
     def mail_settings(self) -> MailSettings:
         server = SmtpServer(self.smtp_host, self.smtp_port, self.smtp_username,

@@ -3,14 +3,14 @@ transaction: a handler's inbox transaction, a scheduled job's, or an API request
 
 from __future__ import annotations
 
-import secrets
-from datetime import datetime
+from datetime import datetime, timedelta
 from typing import Any
 from uuid import UUID, uuid4
 
 import asyncpg
 
-from cowork.notifications import domain, store
+from cowork.notifications import domain, store, subscriptions
+from cowork.notifications.secret_box import SecretBox, new_signing_secret
 from cowork.shared import scheduler
 from cowork.shared.events import Envelope
 from cowork.shared.events import contracts as ev
@@ -38,6 +38,8 @@ async def mail_about(conn: asyncpg.Connection, envelopes: list[Envelope],
     officers), for a batch of events of one type; returns how many deliveries are new."""
     intents = []
     for envelope, payload in zip(envelopes, payloads, strict=True):
+        if not domain.mailed(envelope.data):
+            continue
         if rule.audience == "officers":
             recipient, member = domain.OFFICERS, None
         else:
@@ -45,6 +47,8 @@ async def mail_about(conn: asyncpg.Connection, envelopes: list[Envelope],
             recipient = str(member)
         intents.append(store.MailIntent(envelope.id, recipient, member, envelope.subject,
                                         payload))
+    if not intents:
+        return 0
     return await store.record_mail_intents(
         conn, intents, cause_event_type=envelopes[0].type, template=rule.template,
         category=rule.category, essential=rule.essential, now=now)
@@ -53,7 +57,7 @@ async def mail_about(conn: asyncpg.Connection, envelopes: list[Envelope],
 async def fan_out_to_webhooks(conn: asyncpg.Connection, envelopes: list[Envelope],
                               now: datetime) -> int:
     """One delivery per event and active subscription whose filter takes the event's type."""
-    if not await store.any_subscription(conn):
+    if not await subscriptions.any_subscription(conn):
         return 0
     return await store.record_webhook_intents(
         conn, [(e.id, e.type, e.subject, cloudevent(e)) for e in envelopes], now)
@@ -143,15 +147,49 @@ async def record_outcomes(conn: asyncpg.Connection,
         if event_type is not None and settled:
             await add_events(conn, [_outcome(event_type, r) for r, _ in rows
                                     if r["id"] in settled], source=SOURCE)
+        if settled:
+            await store.forget_webhook_deliveries_of_erased(conn, list(settled))
 
 
 # -- API use cases
 
 
-async def create_subscription(conn: asyncpg.Connection, owner_sub: str, url: str,
-                              event_types: list[str], now: datetime
-                              ) -> tuple[asyncpg.Record, str]:
-    secret = "whsec_" + secrets.token_urlsafe(32)
-    row = await store.create_subscription(conn, uuid4(), owner_sub, url, event_types, secret,
-                                          now)
+class SubscriptionLimit(Exception):
+    """The partner has as many active subscriptions as it may."""
+
+
+async def create_subscription(conn: asyncpg.Connection, box: SecretBox, owner_sub: str,
+                              url: str, event_types: list[str], now: datetime, *,
+                              limit: int) -> tuple[asyncpg.Record, str]:
+    """A new subscription and its secret (returned in the clear this once, stored sealed);
+    refused once the partner has `limit` active ones (counted under a per-partner lock)."""
+    if await subscriptions.count_and_lock_subscriptions(conn, owner_sub) >= limit:
+        raise SubscriptionLimit(f"at most {limit} active webhook subscriptions per partner")
+    secret = new_signing_secret()
+    row = await subscriptions.create_subscription(conn, uuid4(), owner_sub, url, event_types,
+                                          box.seal(secret), now)
     return row, secret
+
+
+async def rotate_secret(conn: asyncpg.Connection, box: SecretBox, subscription_id: UUID,
+                        now: datetime, overlap: timedelta) -> tuple[asyncpg.Record, str] | None:
+    """A new signing secret; the current one keeps signing for `overlap` (both signatures
+    are sent meanwhile), then is dropped."""
+    secret = new_signing_secret()
+    row = await subscriptions.rotate_secret(conn, subscription_id, box.seal(secret), now + overlap)
+    return (row, secret) if row is not None else None
+
+
+async def seal_secrets_at_rest(conn: asyncpg.Connection, box: SecretBox) -> int:
+    """At start: encrypt the secrets stored in the clear before migration 0002, and re-encrypt
+    the others under the first key (so an old key can be dropped after a restart)."""
+    rows = await subscriptions.stored_secrets(conn)
+    for row in rows:
+        current = row["secret"]
+        sealed = box.seal(current) if current.startswith("whsec_") else box.reseal(current)
+        previous = row["previous_secret"]
+        if previous is not None:
+            previous = box.seal(previous) if previous.startswith("whsec_") else box.reseal(
+                previous)
+        await subscriptions.replace_secrets(conn, row["id"], sealed, previous)
+    return len(rows)

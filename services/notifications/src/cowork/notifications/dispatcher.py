@@ -3,22 +3,25 @@ database transaction and outside the event consumer.
 
 Each delivery row goes `pending` → (claimed, attempts + 1, leased) `sending` → `sent`, or back to
 `pending` with a later `next_attempt_at` (exponential backoff with jitter), or `dead` after the
-last attempt (or at once when the receiver refuses it for good), or `cancelled` (recipient
-erased, subscription gone, booking cancelled). Attempts run in a bounded set of tasks, each with
-a timeout, so a slow or hanging SMTP server or webhook receiver holds one slot for at most its
-timeout and never the consumption of events or the other deliveries.
+last attempt (or at once when the receiver refuses it for good, or when a sender died during
+the last attempt), or `cancelled` (recipient erased, subscription gone, booking cancelled).
+Attempts run in two bounded sets of tasks, one for mail and one for webhooks (webhooks never
+take the mail's slots; the webhook claim also bounds each subscription and partner), each under
+one deadline, so a slow or hanging SMTP server or webhook receiver holds one slot for at most
+its timeout and never the consumption of events or the other deliveries.
 
 Crashes (docs/notifications.md): a row claimed by a sender that died stays `sending` until its
 lease runs out, then is claimed again. The only duplicate possible is the one where the receiver
 accepted the message and the process died before the outcome was committed; the resend carries
-the same Message-ID (e-mail) or `Cowork-Delivery-Id` and CloudEvent id (webhook), so the receiver
-can recognise it.
+the same Message-ID (e-mail) or `webhook-id` and CloudEvent id (webhook), so the receiver can
+recognise it.
 """
 
 from __future__ import annotations
 
 import asyncio
 import contextlib
+import functools
 import json
 import random
 import re
@@ -31,11 +34,11 @@ from uuid import UUID
 
 import aiosmtplib
 import asyncpg
-import httpx
 
-from cowork.notifications import commands, domain, mail, store
+from cowork.notifications import commands, domain, mail, store, subscriptions
 from cowork.notifications.commands import WAKE_CHANNEL
-from cowork.notifications.rendering import Renderer
+from cowork.notifications.rendering import Renderer, place_of
+from cowork.notifications.webhook_sender import SubscriptionGone, WebhookFailed, WebhookSender
 from cowork.shared import db
 from cowork.shared.logging import get_logger
 from cowork.shared.scheduler import Clock
@@ -51,15 +54,25 @@ DISPATCHER = "dispatcher"
 
 @dataclass(frozen=True)
 class DispatchPolicy:
-    concurrency: int = 32
+    mail_concurrency: int = 16
+    webhook_concurrency: int = 16
+    in_flight_per_subscription: int = 2
+    in_flight_per_partner: int = 4
     max_attempts: int = 8
     retry_base_seconds: float = 5.0
     retry_max_seconds: float = 3600.0
     webhook_timeout_seconds: float = 5.0
     poll_seconds: float = 1.0
+    secret_overlap: timedelta = timedelta(hours=24)
+    retention: timedelta = timedelta(days=90)
+    housekeeping_seconds: float = 300.0
+    purge_batch_size: int = 1000
 
-    def attempt_timeout(self, smtp_timeout: float) -> float:
-        return max(self.webhook_timeout_seconds, smtp_timeout) + 1.0
+    def attempt_timeout(self, channel: str, smtp_timeout: float) -> float:
+        """The whole attempt's deadline (a webhook's is enforced inside the sender too)."""
+        if channel == "webhook":
+            return self.webhook_timeout_seconds + 1.0
+        return smtp_timeout + 1.0
 
 
 @dataclass(frozen=True)
@@ -84,7 +97,7 @@ class Cancel(Exception):
 class Dispatcher:
     def __init__(self, pool: asyncpg.Pool, *, dsn: str, policy: DispatchPolicy,
                  mail_settings: MailSettings, renderer: Renderer, clock: Clock,
-                 rng: random.Random | None = None) -> None:
+                 webhooks: WebhookSender, rng: random.Random | None = None) -> None:
         self._pool = pool
         self._dsn = dsn
         self._policy = policy
@@ -92,10 +105,11 @@ class Dispatcher:
         self._renderer = renderer
         self._clock = clock
         self._rng = rng or random.Random()
-        self._http = httpx.AsyncClient(timeout=policy.webhook_timeout_seconds,
-                                       follow_redirects=False)
+        self._webhooks = webhooks
         self._smtp = mail.SmtpConnections(mail_settings.server)
-        self._inflight: set[asyncio.Task[None]] = set()
+        # Mail and webhooks have separate slots: webhooks can never take the mail's.
+        self._inflight: dict[str, set[asyncio.Task[None]]] = {"email": set(), "webhook": set()}
+        self._last_housekeeping = float("-inf")
         # Outcomes are recorded by one settler, many per transaction: one short transaction per
         # delivery was what limited the rate once the consumer was fast.
         self._outcomes: asyncio.Queue[tuple[str, asyncpg.Record, str | None]] = asyncio.Queue()
@@ -116,6 +130,7 @@ class Dispatcher:
                 self._wake.clear()  # before the pass: a wake-up during it is not lost
                 try:
                     await self.dispatch_due()
+                    await self._housekeeping()
                 except asyncio.CancelledError:
                     raise
                 except Exception as exc:
@@ -139,37 +154,72 @@ class Dispatcher:
             return None
 
     async def dispatch_due(self) -> int:
-        """Claim what is due, as far as free slots allow, and start an attempt for each."""
+        """Claim what is due, as far as each channel's free slots allow, and start an attempt
+        for each."""
         started = 0
-        while not self._stopping:
-            free = self._policy.concurrency - len(self._inflight)
-            if free <= 0:
-                break
-            now = self._clock()
-            lease = now + timedelta(seconds=self._policy.attempt_timeout(
-                self._mail.server.timeout_seconds) + 30)
-            async with self._pool.acquire() as conn:
-                rows = await store.claim_due(conn, now, free, lease)
-            for row in rows:
-                task = asyncio.create_task(self._attempt(row), name=f"delivery-{row['id']}")
-                self._inflight.add(task)
-                task.add_done_callback(self._done)
-            started += len(rows)
-            if len(rows) < free:
-                break
+        for channel, slots in (("email", self._policy.mail_concurrency),
+                               ("webhook", self._policy.webhook_concurrency)):
+            while not self._stopping:
+                free = slots - len(self._inflight[channel])
+                if free <= 0:
+                    break
+                rows = await self._claim(channel, free)
+                for row in rows:
+                    task = asyncio.create_task(self._attempt(row), name=f"delivery-{row['id']}")
+                    self._inflight[channel].add(task)
+                    task.add_done_callback(functools.partial(self._done, channel))
+                started += len(rows)
+                if len(rows) < free:
+                    break
         return started
 
-    def _done(self, task: asyncio.Task[None]) -> None:
-        self._inflight.discard(task)
+    async def _claim(self, channel: str, free: int) -> list[asyncpg.Record]:
+        now = self._clock()
+        policy = self._policy
+        lease = now + timedelta(seconds=policy.attempt_timeout(
+            channel, self._mail.server.timeout_seconds) + 30)
+        async with self._pool.acquire() as conn:
+            if channel == "email":
+                return list(await store.claim_mail(conn, now, free, lease,
+                                                   policy.max_attempts))
+            return list(await store.claim_webhooks(
+                conn, now, free, lease, policy.max_attempts,
+                per_subscription=policy.in_flight_per_subscription,
+                per_partner=policy.in_flight_per_partner))
+
+    def _done(self, channel: str, task: asyncio.Task[None]) -> None:
+        self._inflight[channel].discard(task)
         self._wake.set()  # a slot is free
+
+    async def _housekeeping(self) -> None:
+        """Retention of the delivery log and the end of secret rotations' overlaps, every
+        `PURGE_INTERVAL_SECONDS`."""
+        if time.monotonic() - self._last_housekeeping < self._policy.housekeeping_seconds:
+            return
+        self._last_housekeeping = time.monotonic()
+        now = self._clock()
+        purged = 0
+        while True:
+            async with self._pool.acquire() as conn:
+                batch = await store.purge_settled_deliveries(
+                    conn, now - self._policy.retention, self._policy.purge_batch_size)
+            purged += batch
+            if batch < self._policy.purge_batch_size:
+                break
+        async with self._pool.acquire() as conn:
+            dropped = await subscriptions.drop_expired_previous_secrets(conn, now)
+        if purged or dropped:
+            log.info("notifications housekeeping", deliveries_purged=purged,
+                     previous_secrets_dropped=dropped)
 
     async def stop(self, grace_seconds: float = 10.0) -> None:
         """Bounded, whatever the receivers and the database do: attempts in flight get
         `grace_seconds` to finish, then the outcomes in hand as long again to be recorded."""
         self._stopping = True
         self._wake.set()
-        if self._inflight:
-            _, pending = await asyncio.wait(list(self._inflight), timeout=grace_seconds)
+        inflight = self._inflight["email"] | self._inflight["webhook"]
+        if inflight:
+            _, pending = await asyncio.wait(list(inflight), timeout=grace_seconds)
             for task in pending:  # left `sending`: claimed again once the lease runs out
                 task.cancel()
         if self._settler is not None:
@@ -178,25 +228,40 @@ class Dispatcher:
             with contextlib.suppress(TimeoutError):
                 await asyncio.wait_for(self._outcomes.join(), grace_seconds)
             self._settler.cancel()
-        await self._http.aclose()
+        await self._webhooks.close()
         await self._smtp.close()
 
     # -- one attempt
 
     async def _attempt(self, row: asyncpg.Record) -> None:
+        if row["exhausted"]:
+            log.warning("delivery dead: its last attempt never finished (the sender stopped)",
+                        delivery_id=str(row["id"]), channel=row["channel"])
+            self._outcomes.put_nowait(("dead", row, "attempts exhausted"))
+            return
         try:
             async with asyncio.timeout(self._policy.attempt_timeout(
-                    self._mail.server.timeout_seconds)):
+                    row["channel"], self._mail.server.timeout_seconds)):
                 if row["channel"] == "email":
                     await self._send_email(row)
                 else:
-                    await self._send_webhook(row)
-        except Cancel as exc:
+                    await self._webhooks.send(self._pool, row, _payload(row), self._clock())
+        except (Cancel, SubscriptionGone) as exc:
             self._outcomes.put_nowait(("cancelled", row, str(exc)))
         except mail.PermanentMailError as exc:
             self._outcomes.put_nowait(("dead", row, str(exc)))
-        except Exception as exc:  # RetryLater, timeouts, connection errors, anything else
-            await self._retry_or_die(row, _describe(exc))
+        except WebhookFailed as exc:
+            await self._retry_or_die(row, str(exc))
+        except TimeoutError:
+            await self._retry_or_die(row, "timeout" if row["channel"] == "webhook"
+                                     else _describe(TimeoutError()))
+        except Exception as exc:  # RetryLater, connection errors, anything else
+            if row["channel"] == "webhook":  # partners read last_error: a coarse word only
+                log.warning("webhook attempt failed", delivery_id=str(row["id"]),
+                            error=_describe(exc))
+                await self._retry_or_die(row, "delivery_error")
+            else:
+                await self._retry_or_die(row, _describe(exc))
         else:
             self._outcomes.put_nowait(("sent", row, None))
 
@@ -269,13 +334,18 @@ class Dispatcher:
                 raise RetryLater("no contact card for the member yet")
             address, name, language = row["email"], row["full_name"], row["language"]
         context = {"e": payload, "name": name,
-                   "place": _place(payload, language)}
+                   "place": place_of(payload, language)}
         rendered = self._renderer.render(row["template"], language, context)
         now = self._clock()
         message = mail.build_message(
             rendered=rendered, sender=self._mail.sender, to=address, delivery=row["id"],
             message_id_domain=self._mail.message_id_domain, now=now,
             calendar=self._calendar(row, payload, context["place"], now))
+        if row["recipient_ref"] != domain.OFFICERS:
+            # The erasure may have come since the claim read the address: asked last thing.
+            async with self._pool.acquire() as conn:
+                if not await store.still_to_send(conn, row["id"]):
+                    raise Cancel("recipient erased")
         await self._smtp.send(message)
 
     def _calendar(self, row: asyncpg.Record, payload: dict[str, Any], place: str,
@@ -292,39 +362,22 @@ class Dispatcher:
             stamp=now)
         return data, "CANCEL" if cancel else "PUBLISH"
 
-    # -- webhooks
-
-    async def _send_webhook(self, row: asyncpg.Record) -> None:
-        async with self._pool.acquire() as conn:
-            subscription = await store.subscription(conn, UUID(row["recipient_ref"]))
-        if subscription is None or not subscription["active"]:
-            raise Cancel("subscription removed")
-        body = json.dumps(_payload(row), separators=(",", ":")).encode()
-        timestamp = int(time.time())
-        headers = {
-            "Content-Type": "application/cloudevents+json",
-            domain.TIMESTAMP_HEADER: str(timestamp),
-            domain.SIGNATURE_HEADER: domain.signature(subscription["secret"], timestamp, body),
-            domain.DELIVERY_HEADER: str(row["id"]),
-            "User-Agent": "cowork-notifications/1",
-        }
-        response = await self._http.post(subscription["url"], content=body, headers=headers)
-        if not 200 <= response.status_code < 300:
-            # Even a 4xx is retried: a partner fixing a misconfigured endpoint should not lose
-            # the events of the meantime. After the last attempt the delivery is dead.
-            raise RetryLater(f"HTTP {response.status_code}")
-
-
 @contextlib.asynccontextmanager
 async def dispatcher_worker(runtime: ServiceRuntime) -> AsyncIterator[Dispatcher]:
     """The service's background worker: started once the runtime is (it needs the pool),
     stopped before the runtime closes the pool. Offered to the routes as
     `runtime.components[DISPATCHER]`."""
     settings = cast("NotificationsSettings", runtime.settings)
+    box = settings.secret_box()
+    async with runtime.db.acquire() as conn, conn.transaction():
+        await commands.seal_secrets_at_rest(conn, box)
+    webhooks = WebhookSender(settings.address_policy(), box,
+                             timeout_seconds=settings.webhook_timeout_seconds)
     dispatcher = Dispatcher(
         runtime.db, dsn=settings.database_url.get_secret_value(),
         policy=settings.dispatch_policy(), mail_settings=settings.mail_settings(),
-        renderer=Renderer(settings.templates_dir, settings.space_timezone), clock=runtime.clock)
+        renderer=Renderer(settings.templates_dir, settings.space_timezone), clock=runtime.clock,
+        webhooks=webhooks)
     task = asyncio.create_task(dispatcher.run(), name="dispatcher")
     runtime.components[DISPATCHER] = dispatcher
     try:
@@ -340,23 +393,6 @@ async def dispatcher_worker(runtime: ServiceRuntime) -> AsyncIterator[Dispatcher
 def _payload(row: asyncpg.Record) -> dict[str, Any]:
     value = row["payload"]
     return json.loads(value) if isinstance(value, str) else dict(value)
-
-
-_KINDS = {
-    "it": {"hot_desk": "Postazione flessibile", "fixed_desk": "Postazione fissa",
-           "meeting_room": "Sala riunioni", "phone_booth": "Cabina telefonica",
-           "event_room": "Sala eventi"},
-    "en": {"hot_desk": "Hot desk", "fixed_desk": "Fixed desk", "meeting_room": "Meeting room",
-           "phone_booth": "Phone booth", "event_room": "Event room"},
-}
-
-
-def _place(payload: dict[str, Any], language: str) -> str:
-    if payload.get("resource_name"):
-        return str(payload["resource_name"])
-    kind = payload.get("resource_kind")
-    labels = _KINDS.get(language, _KINDS["it"])
-    return labels.get(str(kind), "Cowork") if kind else "Cowork"
 
 
 _ADDRESS = re.compile(r"[^\s<>\"'@,;:]+@[^\s<>\"',;:]+")

@@ -3,6 +3,7 @@ identity of a delivery, retry timing, webhook signatures and reminder timing. No
 
 from __future__ import annotations
 
+import base64
 import hashlib
 import hmac
 import random
@@ -56,6 +57,16 @@ MAIL_RULES: dict[str, MailRule] = {
     ev.BudgetThresholdReached.event_type: MailRule("budget_threshold", "essential", "officers"),
     ev.StatementIssued.event_type: MailRule("statement_issued", "essential", "officers"),
 }
+
+# A booking cancelled because its member was erased: the member must get no more mail, and
+# the cancellation can arrive before the erasure itself is applied here (issue 20 point 12).
+ERASURE_REASON = "member_erased"
+
+
+def mailed(event: object) -> bool:
+    """Whether an event its rule mails goes out at all (not a cancellation by erasure)."""
+    return not (isinstance(event, ev.BookingCancelled) and event.reason == ERASURE_REASON)
+
 
 REMINDER_24H = "booking_reminder_24h"
 REMINDER_1H = "booking_reminder_1h"
@@ -123,26 +134,31 @@ def subscribed(event_types: Iterable[str], event_type: str) -> bool:
     return ANY_EVENT in types or event_type in types
 
 
-# -- webhook signatures
+# -- webhook signatures (Standard Webhooks 1.0, standardwebhooks.com)
 
-SIGNATURE_HEADER = "Cowork-Signature"
-TIMESTAMP_HEADER = "Cowork-Timestamp"
-DELIVERY_HEADER = "Cowork-Delivery-Id"
-
-
-def signature(secret: str, timestamp: int, body: bytes) -> str:
-    """HMAC-SHA256(secret, "<timestamp>.<body>") as lowercase hex, prefixed `v1=`."""
-    mac = hmac.new(secret.encode(), f"{timestamp}.".encode() + body, hashlib.sha256)
-    return "v1=" + mac.hexdigest()
+ID_HEADER = "webhook-id"
+TIMESTAMP_HEADER = "webhook-timestamp"
+SIGNATURE_HEADER = "webhook-signature"
 
 
-def signature_valid(secret: str, timestamp: int, body: bytes, header: str, *, now: int,
-                    tolerance_seconds: int = 300) -> bool:
-    """What a receiver checks: the signature matches and the timestamp is recent (replays of an
-    old delivery are refused)."""
-    if abs(now - timestamp) > tolerance_seconds:
-        return False
-    return hmac.compare_digest(signature(secret, timestamp, body), header)
+def signing_key(secret: str) -> bytes:
+    """The HMAC key of a `whsec_<base64>` secret."""
+    return base64.b64decode(secret.removeprefix("whsec_"))
+
+
+def signature(secret: str, message_id: str, timestamp: int, body: bytes) -> str:
+    """`v1,` + base64 HMAC-SHA256(key, "<id>.<timestamp>.<body>"): the id is signed, so a
+    captured delivery cannot be replayed under another id."""
+    signed = f"{message_id}.{timestamp}.".encode() + body
+    mac = hmac.new(signing_key(secret), signed, hashlib.sha256).digest()
+    return "v1," + base64.b64encode(mac).decode()
+
+
+def signature_header(secrets: Iterable[str], message_id: str, timestamp: int,
+                     body: bytes) -> str:
+    """One signature per secret, space-separated: during a rotation's overlap both the new and
+    the previous secret sign, so a receiver verifies with whichever it has."""
+    return " ".join(signature(s, message_id, timestamp, body) for s in secrets)
 
 
 # -- reminders

@@ -97,3 +97,21 @@ def _block(template: Template, name: str, values: dict[str, Any]) -> str:
 def _one_line(text: str) -> str:
     """A subject is one header line: no CR/LF can reach the message's headers."""
     return re.sub(r"\s+", " ", text).strip()
+
+
+_KINDS = {
+    "it": {"hot_desk": "Postazione flessibile", "fixed_desk": "Postazione fissa",
+           "meeting_room": "Sala riunioni", "phone_booth": "Cabina telefonica",
+           "event_room": "Sala eventi"},
+    "en": {"hot_desk": "Hot desk", "fixed_desk": "Fixed desk", "meeting_room": "Meeting room",
+           "phone_booth": "Phone booth", "event_room": "Event room"},
+}
+
+
+def place_of(payload: dict[str, Any], language: str) -> str:
+    """Where a booking's mail says it is: the resource's name, else its kind in words."""
+    if payload.get("resource_name"):
+        return str(payload["resource_name"])
+    kind = payload.get("resource_kind")
+    labels = _KINDS.get(language, _KINDS["it"])
+    return labels.get(str(kind), "Cowork") if kind else "Cowork"

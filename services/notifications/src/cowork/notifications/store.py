@@ -46,22 +46,52 @@ async def is_erased(conn: asyncpg.Connection, member_id: UUID) -> bool:
 
 
 async def forget_member(conn: asyncpg.Connection, member_id: UUID, now: datetime) -> list[UUID]:
-    """Erasure: the card, the preferences and every mail still waiting for the member go; the
-    member's bookings are returned so their reminders can be cancelled."""
+    """Erasure: the card, the preferences and the member's delivery log go (a mail being sent
+    right now is no longer `sending`, so the dispatcher does not hand it over: see
+    `still_to_send`), and the settled webhook deliveries about the member; the member's
+    bookings are returned so their reminders can be cancelled."""
     await conn.execute("DELETE FROM contacts WHERE member_id = $1", member_id)
     await conn.execute("DELETE FROM preferences WHERE member_id = $1", member_id)
     await conn.execute(
         "INSERT INTO erased_members (member_id, erased_at) VALUES ($1, $2) "
         "ON CONFLICT DO NOTHING", member_id, now)
+    await conn.execute("DELETE FROM deliveries WHERE recipient_ref = $1", str(member_id))
     await conn.execute(
-        "UPDATE deliveries SET status = 'cancelled', settled_at = $2, "
-        "last_error = 'recipient erased' "
-        "WHERE recipient_ref = $1 AND channel = 'email' AND status = 'pending'",
-        str(member_id), now)
+        "DELETE FROM deliveries WHERE channel = 'webhook' "
+        "AND payload -> 'data' ->> 'member_id' = $1 AND status IN ('sent', 'dead', 'cancelled')",
+        str(member_id))
     rows = await conn.fetch(
         "UPDATE bookings SET status = 'erased' WHERE member_id = $1 AND status = 'confirmed' "
         "RETURNING booking_id", member_id)
     return [r["booking_id"] for r in rows]
+
+
+async def forget_webhook_deliveries_of_erased(conn: asyncpg.Connection,
+                                             delivery_ids: Sequence[UUID]) -> None:
+    """Webhook deliveries about a member erased while they were in flight go once settled."""
+    await conn.execute(
+        "DELETE FROM deliveries d USING erased_members e "
+        "WHERE d.id = ANY($1::uuid[]) AND d.channel = 'webhook' "
+        "AND d.payload -> 'data' ->> 'member_id' = e.member_id::text", list(delivery_ids))
+
+
+async def still_to_send(conn: asyncpg.Connection, delivery_id: UUID) -> bool:
+    """Is the claimed mail still ours to send? Not if the erasure (or a replay, a
+    cancellation) came meanwhile: asked just before the message is handed to SMTP."""
+    return bool(await conn.fetchval(
+        "SELECT EXISTS (SELECT 1 FROM deliveries d WHERE d.id = $1 AND d.status = 'sending' "
+        "AND NOT EXISTS (SELECT 1 FROM erased_members e "
+        "                WHERE e.member_id::text = d.recipient_ref))", delivery_id))
+
+
+async def purge_settled_deliveries(conn: asyncpg.Connection, before: datetime,
+                                   batch_size: int) -> int:
+    """Retention: one batch of deliveries settled before `before` (oldest first)."""
+    status = await conn.execute(
+        "DELETE FROM deliveries WHERE id IN (SELECT id FROM deliveries "
+        "WHERE settled_at IS NOT NULL AND settled_at < $1 ORDER BY settled_at LIMIT $2 "
+        "FOR UPDATE SKIP LOCKED)", before, batch_size)
+    return int(status.split()[-1])
 
 
 # -- preferences
@@ -148,42 +178,6 @@ async def cancel_pending_reminders(conn: asyncpg.Connection, booking_id: UUID,
         str(booking_id), now)
 
 
-# -- webhook subscriptions
-
-
-async def create_subscription(conn: asyncpg.Connection, subscription_id: UUID, owner_sub: str,
-                              url: str, event_types: Sequence[str], secret: str,
-                              now: datetime) -> asyncpg.Record:
-    return await conn.fetchrow(
-        "INSERT INTO webhook_subscriptions (id, owner_sub, url, event_types, secret, created_at) "
-        "VALUES ($1, $2, $3, $4, $5, $6) "
-        "RETURNING id, owner_sub, url, event_types, active, created_at",
-        subscription_id, owner_sub, url, list(event_types), secret, now)
-
-
-async def any_subscription(conn: asyncpg.Connection) -> bool:
-    return bool(await conn.fetchval(
-        "SELECT EXISTS (SELECT 1 FROM webhook_subscriptions WHERE active)"))
-
-
-async def subscription(conn: asyncpg.Connection, subscription_id: UUID) -> asyncpg.Record | None:
-    return await conn.fetchrow(
-        "SELECT id, owner_sub, url, event_types, secret, active, created_at "
-        "FROM webhook_subscriptions WHERE id = $1", subscription_id)
-
-
-async def subscriptions_of(conn: asyncpg.Connection, owner_sub: str | None
-                           ) -> list[asyncpg.Record]:
-    return await conn.fetch(
-        "SELECT id, owner_sub, url, event_types, active, created_at FROM webhook_subscriptions "
-        "WHERE $1::text IS NULL OR owner_sub = $1 ORDER BY created_at", owner_sub)
-
-
-async def deactivate_subscription(conn: asyncpg.Connection, subscription_id: UUID) -> None:
-    await conn.execute("UPDATE webhook_subscriptions SET active = false WHERE id = $1",
-                       subscription_id)
-
-
 # -- deliveries
 
 
@@ -261,32 +255,84 @@ async def record_webhook_intents(conn: asyncpg.Connection,
     return int(status.split()[-1])
 
 
-_CLAIM = """
-WITH due AS (
-    SELECT id FROM deliveries
-    WHERE (status = 'pending' AND next_attempt_at <= $1)
-       OR (status = 'sending' AND lease_until < $1)
-    ORDER BY next_attempt_at
-    LIMIT $2
-    FOR UPDATE SKIP LOCKED
-), claimed AS (
-    UPDATE deliveries d SET status = 'sending', attempts = d.attempts + 1, lease_until = $3
+# A row still `sending` after its lease is one whose sender died during the attempt; the claim
+# counted that attempt, so when it was the last the row is returned `exhausted` (attempts not
+# counted again) and the dispatcher settles it `dead` without sending: a delivery that kills
+# every sender that takes it ends, rather than moving from replica to replica for ever.
+_CLAIMED = """
+claimed AS (
+    UPDATE deliveries d SET status = 'sending', lease_until = $3,
+        attempts = CASE WHEN due.lost AND due.before >= $4 THEN d.attempts
+                        ELSE d.attempts + 1 END
     FROM due WHERE d.id = due.id
     RETURNING d.id, d.cause_event_id, d.cause_event_type, d.channel, d.recipient_ref,
-              d.template, d.subject_ref, d.payload, d.attempts, d.created_at
-)
+              d.template, d.subject_ref, d.payload, d.attempts, d.created_at,
+              (due.lost AND due.before >= $4) AS exhausted
+)"""
+_DUE = "((d.status = 'pending' AND d.next_attempt_at <= $1) OR " \
+       "(d.status = 'sending' AND d.lease_until < $1))"
+
+_CLAIM_MAIL = f"""
+WITH due AS (
+    SELECT d.id, d.status = 'sending' AS lost, d.attempts AS before FROM deliveries d
+    WHERE d.channel = 'email' AND {_DUE}
+    ORDER BY d.next_attempt_at
+    LIMIT $2
+    FOR UPDATE SKIP LOCKED
+), {_CLAIMED}
 SELECT claimed.*, c.email, c.full_name, c.language
-FROM claimed LEFT JOIN contacts c
-    ON claimed.channel = 'email' AND c.member_id::text = claimed.recipient_ref
-"""
+FROM claimed LEFT JOIN contacts c ON c.member_id::text = claimed.recipient_ref
+"""  # noqa: S608 - constants only
+
+# Webhooks: oldest first, but never more than $5 in flight per subscription nor $6 per
+# partner (their leases still running), so one partner's slow endpoints cannot take every slot.
+_CLAIM_WEBHOOKS = f"""
+WITH busy_sub AS (
+    SELECT recipient_ref, count(*) AS n FROM deliveries
+    WHERE channel = 'webhook' AND status = 'sending' AND lease_until >= $1
+    GROUP BY recipient_ref
+), busy_owner AS (
+    SELECT s.owner_sub, sum(b.n) AS n
+    FROM busy_sub b JOIN webhook_subscriptions s ON s.id::text = b.recipient_ref
+    GROUP BY s.owner_sub
+), ready AS (
+    SELECT d.id, d.next_attempt_at, d.recipient_ref, s.owner_sub,
+           row_number() OVER (PARTITION BY d.recipient_ref
+                              ORDER BY d.next_attempt_at, d.id) AS nth
+    FROM deliveries d LEFT JOIN webhook_subscriptions s ON s.id::text = d.recipient_ref
+    WHERE d.channel = 'webhook' AND {_DUE}
+), within_subscription AS (
+    SELECT r.id, r.next_attempt_at, r.owner_sub FROM ready r
+    LEFT JOIN busy_sub b USING (recipient_ref)
+    WHERE coalesce(b.n, 0) + r.nth <= $5
+), within_partner AS (
+    SELECT w.id, coalesce(b.n, 0) + row_number() OVER (
+               PARTITION BY w.owner_sub ORDER BY w.next_attempt_at, w.id) AS load
+    FROM within_subscription w LEFT JOIN busy_owner b USING (owner_sub)
+), due AS (
+    SELECT d.id, d.status = 'sending' AS lost, d.attempts AS before FROM deliveries d
+    WHERE d.id IN (SELECT id FROM within_partner WHERE load <= $6) AND {_DUE}
+    ORDER BY d.next_attempt_at
+    LIMIT $2
+    FOR UPDATE SKIP LOCKED
+), {_CLAIMED}
+SELECT claimed.* FROM claimed
+"""  # noqa: S608 - constants only
 
 
-async def claim_due(conn: asyncpg.Connection, now: datetime, limit: int,
-                    lease_until: datetime) -> list[asyncpg.Record]:
-    """Take up to `limit` due deliveries (and any whose sender died holding them: its lease
-    ran out) for one attempt each, with the recipient's contact card for e-mail (read at the
-    moment of sending: deliveries never keep an address)."""
-    return await conn.fetch(_CLAIM, now, limit, lease_until)
+async def claim_mail(conn: asyncpg.Connection, now: datetime, limit: int,
+                     lease_until: datetime, max_attempts: int) -> list[asyncpg.Record]:
+    """Take up to `limit` due mails (and any whose sender died holding them: its lease ran
+    out) for one attempt each, with the recipient's contact card (read at the moment of
+    sending: deliveries never keep an address)."""
+    return list(await conn.fetch(_CLAIM_MAIL, now, limit, lease_until, max_attempts))
+
+
+async def claim_webhooks(conn: asyncpg.Connection, now: datetime, limit: int,
+                         lease_until: datetime, max_attempts: int, *,
+                         per_subscription: int, per_partner: int) -> list[asyncpg.Record]:
+    return list(await conn.fetch(_CLAIM_WEBHOOKS, now, limit, lease_until, max_attempts,
+                                 per_subscription, per_partner))
 
 
 async def settle(conn: asyncpg.Connection, delivery_id: UUID, status: str, now: datetime,

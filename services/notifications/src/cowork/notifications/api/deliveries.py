@@ -9,7 +9,7 @@ from uuid import UUID
 import asyncpg
 from fastapi import Query
 
-from cowork.notifications import domain, store
+from cowork.notifications import domain, store, subscriptions
 from cowork.notifications.api.dependencies import InTx, WakeDispatcher
 from cowork.notifications.api.schemas import DeliveryOut, StatusFilter, delivery_view
 from cowork.shared.api import SearchText, error_responses, v1_router
@@ -29,7 +29,7 @@ async def visible_refs(conn: asyncpg.Connection, caller: Principal,
     if caller.has("member"):
         own = [caller.sub]
     elif caller.has("partner"):
-        own = [str(r["id"]) for r in await store.subscriptions_of(conn, caller.sub)]
+        own = [str(r["id"]) for r in await subscriptions.subscriptions_of(conn, caller.sub)]
     elif caller.has("officer"):
         own = [domain.OFFICERS]
     else:

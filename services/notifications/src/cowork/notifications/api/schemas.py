@@ -23,7 +23,9 @@ Channel = Literal["email", "webhook"]
 
 
 class NewSubscription(Strict):
-    url: Annotated[AnyHttpUrl, Field(description="http(s) URL that receives the POSTs")]
+    url: Annotated[AnyHttpUrl, Field(description=(
+        "the URL that receives the POSTs: https (http only in the local stack), no "
+        "credentials, not an internal or reserved address"))]
     event_types: Annotated[list[Annotated[str, Field(max_length=200)]],
                            Field(min_length=1, max_length=100,
                                  description="CloudEvents types, or '*' for every type")]
@@ -81,9 +83,14 @@ class NewSubscriptionOut(SubscriptionOut):
     secret: str = Field(description="the signing secret (`whsec_…`); shown in this answer only")
 
 
+class RotatedSecretOut(NewSubscriptionOut):
+    previous_secret_expires_at: datetime = Field(
+        description="until then the previous secret signs too (both signatures are sent)")
+
+
 class DeliveryOut(Representation):
     id: UUID = Field(description="also the e-mail's Message-ID and the webhook's "
-                                 "`Cowork-Delivery-Id`: a resend carries the same")
+                                 "`webhook-id`: a resend carries the same")
     cause_event_id: UUID
     cause_event_type: str
     channel: Channel
@@ -96,8 +103,9 @@ class DeliveryOut(Representation):
     next_attempt_at: datetime
     sent_at: datetime | None
     settled_at: datetime | None
-    last_error: str | None = Field(description="why the last attempt failed (never an "
-                                               "address)")
+    last_error: str | None = Field(description=(
+        "why the last attempt failed (never an address); for a webhook one of `timeout`, "
+        "`connection_failed`, `http_status: <code>`"))
 
 
 class PreferencesOut(Representation):

@@ -1,0 +1,75 @@
+"""Where a webhook may go (issue 20 point 2): the address rules, pure. Every special-purpose
+range is refused, also when spelled as IPv6 (IPv4-mapped, NAT64, 6to4, Teredo); the local
+stack allows loopback only; an operator's allow-list opens named networks."""
+
+from __future__ import annotations
+
+import ipaddress
+
+import pytest
+
+from cowork.notifications.addresses import AddressPolicy, address_allowed, url_problem
+
+PRODUCTION = AddressPolicy()
+LOCAL = AddressPolicy(local=True)
+
+FORBIDDEN = [
+    "0.0.0.0",  # noqa: S104 - an address refused, not bound
+    "10.1.2.3", "100.64.0.1", "127.0.0.1", "127.8.9.10", "169.254.169.254",
+    "172.16.0.1", "172.31.255.254", "192.0.0.8", "192.0.2.1", "192.88.99.1", "192.168.1.1",
+    "198.18.0.1", "198.51.100.1", "203.0.113.1", "224.0.0.1", "239.255.255.250", "240.0.0.1",
+    "255.255.255.255",
+    "::", "::1", "::ffff:127.0.0.1", "::ffff:10.0.0.1", "::ffff:169.254.169.254",
+    "64:ff9b::a9fe:a9fe", "64:ff9b::7f00:1", "100::1", "2001:db8::1", "fc00::1", "fd12:3456::1",
+    "fe80::1", "ff02::1", "2002:7f00:1::1", "2002:a00:1::", "2002:a9fe:a9fe::1",
+    "2001:0:4136:e378:8000:63bf:80ff:fffe",  # Teredo, client 127.0.0.1
+]
+ALLOWED = ["93.184.216.34", "8.8.8.8", "2606:4700:4700::1111", "::ffff:8.8.8.8",
+           "64:ff9b::808:808", "2002:808:808::1"]
+
+
+@pytest.mark.parametrize("address", FORBIDDEN)
+def test_special_purpose_addresses_are_refused(address: str) -> None:
+    assert not address_allowed(ipaddress.ip_address(address), PRODUCTION)
+
+
+@pytest.mark.parametrize("address", ALLOWED)
+def test_public_addresses_are_allowed(address: str) -> None:
+    assert address_allowed(ipaddress.ip_address(address), PRODUCTION)
+
+
+def test_the_local_stack_allows_loopback_and_nothing_else_private() -> None:
+    for address in ("127.0.0.1", "::1", "::ffff:127.0.0.1"):
+        assert address_allowed(ipaddress.ip_address(address), LOCAL), address
+    for address in ("10.0.0.1", "169.254.169.254", "192.168.1.1", "fe80::1", "100.64.0.1",
+                    "::ffff:169.254.169.254"):
+        assert not address_allowed(ipaddress.ip_address(address), LOCAL), address
+
+
+def test_an_allow_list_opens_only_the_networks_it_names() -> None:
+    policy = AddressPolicy(allowed_networks=(ipaddress.ip_network("10.20.0.0/16"),))
+    assert address_allowed(ipaddress.ip_address("10.20.1.1"), policy)
+    assert address_allowed(ipaddress.ip_address("::ffff:10.20.1.1"), policy)
+    assert not address_allowed(ipaddress.ip_address("10.21.0.1"), policy)
+    assert not address_allowed(ipaddress.ip_address("127.0.0.1"), policy)
+
+
+@pytest.mark.parametrize(("url", "local", "problem"), [
+    ("http://partner.example/hook", False, "https"),
+    ("https://user:pass@partner.example/hook", False, "credentials"),
+    ("http://user@127.0.0.1:8001/", True, "credentials"),
+    ("https://127.0.0.1:5432/", False, "address"),
+    ("https://[::1]:5432/", False, "address"),
+    ("http://169.254.169.254/latest/meta-data/", True, "address"),
+    ("http://10.0.0.7/", True, "address"),
+])
+def test_urls_refused_at_subscription(url: str, local: bool, problem: str) -> None:
+    found = url_problem(url, AddressPolicy(local=local))
+    assert found is not None and problem in found, found
+
+
+@pytest.mark.parametrize(("url", "local"), [
+    ("https://partner.example/hook", False), ("http://127.0.0.1:9000/hook", True),
+    ("http://localhost:9000/hook", True), ("https://93.184.216.34/hook", False)])
+def test_urls_accepted_at_subscription(url: str, local: bool) -> None:
+    assert url_problem(url, AddressPolicy(local=local)) is None
