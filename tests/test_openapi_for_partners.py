@@ -160,7 +160,7 @@ STABLE_OPERATION_IDS["vouchers"] = {
     "programme_applications", "applications", "application", "vouchers", "voucher", "revoke",
     "declare_partita_iva", "statement", "issue_statement", "programme_beneficiaries",
     "transparency", "de_minimis", "accredit", "accredited_spaces", "end_accreditation",
-    "jobs", "retry_job"}  # the operators' jobs API, on every service with scheduled jobs
+    "audit", "jobs", "retry_job"}  # the operators' jobs API, on every service with scheduled jobs
 VOUCHERS_CHECKS = [test_operation_ids_are_the_stable_function_names,
                    test_every_success_has_a_typed_body,
                    test_every_error_status_answers_the_error_body,

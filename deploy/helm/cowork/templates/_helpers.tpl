@@ -68,7 +68,7 @@ from existing Secrets only.
 - name: COWORK_TOPIC_CONFIG
   value: {{ .root.Values.topics.config | default dict | toJson | quote }}
 - name: COWORK_TOPIC_COMPACTION_BOUND_MS
-  value: {{ .root.Values.topics.compactionBoundMs | quote }}
+  value: {{ .root.Values.topics.compactionBoundMs | int64 | quote }}
 {{- range $key, $value := .svc.env }}
 - name: {{ $key }}
   value: {{ $value | quote }}
