@@ -192,12 +192,17 @@ def _dated_inside(redemption: Row, voucher: Row | None, accreditations: Sequence
     subject = f"redemption {redemption['id']}"
     used_on: date = redemption["used_on"]
     found = []
-    # Inside the validity the voucher was granted with. (Use after a revocation or expiry
-    # that ended it early is reversed by the end itself: issue 19 case 2, checked once it is.)
+    # Inside the validity the voucher was granted with, and not after the day it ended: its
+    # end (revocation, an expiry) reverses every subsidy for use after that day (clawback).
     if voucher is not None and not voucher["valid_from"] <= used_on <= voucher["valid_until"]:
         found.append(Mismatch("redemption_date", subject, f"used on {used_on}, voucher valid "
                                                           f"{voucher['valid_from']}.."
                                                           f"{voucher['valid_until']}"))
+    elif voucher is not None and voucher["ended_at"] is not None \
+            and used_on > rome_date(voucher["ended_at"]):
+        found.append(Mismatch("redemption_after_end", subject,
+                              f"used on {used_on}, voucher {voucher['status']} on "
+                              f"{rome_date(voucher['ended_at'])}, not reversed"))
     space_id = redemption["space_id"]
     if space_id is not None and redemption["source_type"] == "booking":
         if not any(a["space_id"] == space_id and a["from_date"] <= used_on
