@@ -8,11 +8,11 @@ from __future__ import annotations
 from collections import defaultdict
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
-from datetime import date, timedelta
+from datetime import date
 from typing import Any
 from uuid import UUID
 
-from cowork.vouchers.domain.dates import add_months, rome_date
+from cowork.vouchers.domain.dates import last_day_of_months, rome_date
 from cowork.vouchers.domain.grants import DE_MINIMIS_CEILING_CENTS, de_minimis_window_start
 from cowork.vouchers.domain.ledger import MOVEMENT_ACCOUNTS, Account, Movement, share_of
 from cowork.vouchers.domain.statements import month_of, next_month
@@ -128,8 +128,8 @@ def _validity_mismatches(programme: Row, voucher: Row) -> list[Mismatch]:
     latest_from = max(rome_date(voucher["granted_at"]), programme["valid_from"])
     last_day = programme["valid_until"]
     if programme["max_duration_months"]:
-        last_day = min(last_day, add_months(valid_from, programme["max_duration_months"])
-                       - timedelta(days=1))
+        last_day = min(last_day, last_day_of_months(valid_from,
+                                                    programme["max_duration_months"]))
     if valid_from < latest_from or valid_until > last_day:
         return [Mismatch("voucher_validity", f"voucher {voucher['id']}",
                          f"valid {valid_from}..{valid_until}, the programme allows "
