@@ -116,3 +116,26 @@ def test_expiring_notice_seven_days_before_and_none_for_short_periods() -> None:
     assert domain.expiring_notice_due(date(2027, 6, 5), date(2027, 6, 5)) is None
     assert domain.expiring_notice_due(date(2027, 1, 25), date(2027, 1, 31)) is None
     assert domain.days_left(date(2027, 1, 31), notice) == 7
+
+
+@given(st.dates(min_value=date(2000, 1, 1), max_value=date(2090, 12, 31)),
+       st.sampled_from(["day_pass", "monthly", "quarterly", "annual", "carnet"]),
+       st.integers(min_value=0, max_value=400))
+def test_renewing_until_refused_never_pays_two_periods_not_begun(
+        starts_on: date, kind: str, days_later: int) -> None:
+    """However often a member renews on one day (a month's end, a leap day included), at
+    most one period paid is still to begin."""
+    today = starts_on + timedelta(days=days_later)
+    start, end = domain.period_for(kind, starts_on)  # type: ignore[arg-type]
+    if end < today:
+        return  # lapsed: expired (or renewed from today), another case
+    starts = [start]
+    for _ in range(5):
+        try:
+            start, end = domain.renewal_period(kind, end, today,  # type: ignore[arg-type]
+                                               covered_from=starts_on)
+        except RuleViolation as exc:
+            assert exc.code == "renewal_too_early"
+            break
+        starts.append(start)
+    assert len([s for s in starts if s > today]) <= 1, starts

@@ -25,6 +25,11 @@ async def _events(svc: Membership, until, topic: str = topics.MEMBERSHIP_EVENTS)
     return await collect(svc.bootstrap, svc.topic_prefix + topic, until=until, timeout=30)
 
 
+# A renewal pays for the next period once the current one has begun: the memberships these
+# tests buy on 31 January start on 1 February.
+FEBRUARY_1ST = datetime(2027, 2, 1, 9, tzinfo=UTC)
+
+
 def _has(*types: str, count: int = 1):
     return lambda records: all(len(of_type(records, t)) >= count for t in types)
 
@@ -68,6 +73,7 @@ async def test_membership_lifecycle_events_with_plan_rights(svc: Membership) -> 
     await svc.client.post(f"{base}/suspend", json={"reason": "three no-shows"}, headers=svc.token())
     await svc.client.post(f"{base}/reinstate", json={"reason": "talked it through"},
                           headers=svc.token())
+    svc.clock.now = FEBRUARY_1ST  # renewed once the period bought on 31 January has begun
     await svc.client.post(f"{base}/renew", headers=svc.token())
     await svc.client.post(f"{base}/cancel", headers=svc.token())
     records = await _events(svc, _has(ev.MembershipCancelled.event_type))
@@ -126,6 +132,7 @@ async def test_expiry_notices_catch_up_after_downtime_exactly_once(svc: Membersh
 
 async def test_renewal_moves_the_expiry(svc: Membership) -> None:
     _, membership_id = await _member_with_membership(svc)
+    svc.clock.now = FEBRUARY_1ST  # renewed once the period bought on 31 January has begun
     await svc.client.post(f"/v1/memberships/{membership_id}/renew", headers=svc.token())
     jobs = {commands.EXPIRE_JOB: commands.expire_job,
             commands.EXPIRING_JOB: commands.expiring_job}
@@ -152,6 +159,7 @@ async def test_activation_carries_what_the_plan_includes_and_its_overage(svc: Me
     membership = (await svc.client.post(f"/v1/members/{member['id']}/memberships",
                                         json={"plan_code": "desk-plus", "starts_on": "2027-02-01"},
                                         headers=svc.token())).json()
+    svc.clock.now = FEBRUARY_1ST  # renewed once the period bought on 31 January has begun
     await svc.client.post(f"/v1/memberships/{membership['id']}/renew", headers=svc.token())
     records = await _events(svc, _has(ev.MembershipRenewed.event_type))
     [activated] = of_type(records, ev.MembershipActivated.event_type)

@@ -72,3 +72,36 @@ async def test_a_lapsed_membership_renews_from_today_never_for_days_already_over
     rows = await svc.runtime.db.fetch("SELECT payload FROM outbox WHERE type = $1",
                                       ev.MembershipRenewed.event_type)
     assert rows[0]["payload"]["period_start"] == "2027-03-08"
+
+
+@pytest.mark.parametrize(("plan", "starts_on", "today"), [
+    # A period ending on the last day of a month followed by a shorter one: the period a
+    # member would begin today ends on the same day as the next one, so "one period ahead of
+    # today" reached a period after it.
+    ("monthly", "2027-01-01", datetime(2027, 1, 31, 9, tzinfo=UTC)),   # Jan, Feb, then March?
+    ("monthly", "2027-03-01", datetime(2027, 3, 31, 9, tzinfo=UTC)),   # Mar, Apr, then May?
+    ("annual", "2027-03-01", datetime(2028, 2, 29, 9, tzinfo=UTC)),    # a leap day: two years
+])
+async def test_at_a_month_end_two_renewals_in_one_day_still_buy_one_period(
+        svc: Membership, plan: str, starts_on: str, today: datetime) -> None:
+    """Renewed on the current period's last day, once for the next period: a second renewal
+    the same day would pay for a period after one that has not begun yet (stacking)."""
+    kind = {"code": plan, "name": plan, "kind": plan, "price_cents": 15000,
+            "resource_kinds": ["hot_desk"]}
+    assert (await svc.client.post("/v1/plans", json=kind, headers=svc.token())).status_code == 201
+    svc.clock.now = datetime.fromisoformat(starts_on + "T09:00:00+00:00")
+    member = (await svc.client.post("/v1/members", json=PERSON)).json()
+    created = await svc.client.post(f"/v1/members/{member['id']}/memberships",
+                                    json={"plan_code": plan, "starts_on": starts_on},
+                                    headers=svc.as_member(member["id"]))
+    assert created.status_code == 201, created.text
+    svc.clock.now = today
+    renew = f"/v1/memberships/{created.json()['id']}/renew"
+    first = await svc.client.post(renew, headers=svc.as_member(member["id"]))
+    assert first.status_code == 200, first.text
+    second = await svc.client.post(renew, headers=svc.as_member(member["id"]))
+    assert second.status_code == 409, second.text
+    assert second.json()["error"]["code"] == "renewal_too_early"
+    renewed = await svc.runtime.db.fetch("SELECT payload FROM outbox WHERE type = $1",
+                                         ev.MembershipRenewed.event_type)
+    assert len(renewed) == 1

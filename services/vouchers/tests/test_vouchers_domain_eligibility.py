@@ -182,3 +182,20 @@ def test_a_late_partita_iva_declaration_follows_the_rule_of_the_application_day(
 ])
 def test_the_birth_date_a_codice_fiscale_encodes(tax_code: str, born: date, agrees: bool) -> None:
     assert birth_date_agrees(born, tax_code) is agrees
+
+
+def test_new_partita_iva_is_not_taken_as_a_bare_declared_status() -> None:
+    """Where the programme says how old a "new" partita IVA may be, the status comes from the
+    opening date measured against it: declaring `new_partita_iva` without the date (a 2015
+    partita IVA kept quiet) does not escape the age rule."""
+    rules = EligibilityRules(statuses=frozenset({"unemployed", "new_partita_iva"}),
+                             partita_iva_max_age_months=36, member_kinds=frozenset({"person"}))
+    bare = Declarations(statuses=frozenset({"new_partita_iva"}))
+    assert check_eligibility(rules, "person", bare, APPLIED_ON).reasons == (
+        "status_not_eligible",)
+    dated = Declarations(statuses=frozenset({"new_partita_iva"}),
+                         partita_iva_opened_on=date(2025, 1, 7))
+    assert check_eligibility(rules, "person", dated, APPLIED_ON).eligible
+    # A programme with no age for a new partita IVA takes the declared status as declared.
+    undated_rule = EligibilityRules(statuses=frozenset({"new_partita_iva"}))
+    assert check_eligibility(undated_rule, "person", bare, APPLIED_ON).eligible

@@ -6,6 +6,7 @@ from __future__ import annotations
 import uuid
 from datetime import date
 
+import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
@@ -113,6 +114,24 @@ def test_a_voucher_is_valid_from_the_grant_for_at_most_its_months() -> None:
     for no_limit in (None, 0):
         assert voucher_validity(date(2027, 3, 10), starts, ends, no_limit) == (
             date(2027, 3, 10), ends)
+
+
+@pytest.mark.parametrize(("granted_on", "months", "last_day"), [
+    (date(2028, 2, 29), 12, date(2029, 2, 28)),  # a leap day: the whole of 28 February 2029
+    (date(2028, 2, 28), 12, date(2029, 2, 27)),
+    (date(2027, 1, 31), 1, date(2027, 2, 28)),   # as membership's monthly from 31 January
+    (date(2027, 1, 28), 1, date(2027, 2, 27)),
+    (date(2027, 12, 31), 6, date(2028, 6, 30)),
+    (date(2027, 3, 10), 12, date(2028, 3, 9)),
+])
+def test_a_voucher_granted_on_a_day_its_last_month_lacks_runs_to_that_months_end(
+        granted_on: date, months: int, last_day: date) -> None:
+    """Validity ends the day before the same day `months` later; when that month has no such
+    day (29 February, 31 January + 1), on its last day: a voucher granted on 29 February is
+    not a day shorter than one granted on the 28th (both ended on 27 February 2029)."""
+    far = date(2040, 12, 31)
+    assert voucher_validity(granted_on, date(2027, 1, 1), far, months) == (granted_on, last_day)
+    assert voucher_valid_until(granted_on, months, far) == last_day
 
 
 def test_one_undertaking_is_one_key_and_the_register_holds_no_tax_code() -> None:

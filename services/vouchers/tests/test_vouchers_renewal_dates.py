@@ -74,3 +74,18 @@ async def test_a_renewal_record_without_its_period_is_not_subsidised(svc: Vouche
     await svc.deliver(ev.MembershipRenewed(membership_id=uuid4(), member_id=member_id,
                                            period_end=date(2027, 4, 30), price_cents=15_000))
     assert (await svc.voucher(voucher_id))["remaining_cents"] == 150_000
+
+
+async def test_a_voucher_granted_on_a_leap_day_pays_for_28_february_a_year_later(
+        svc: Vouchers) -> None:
+    """12 months from 29 February 2028 run to 28 February 2029 (membership's annual period
+    from that day ends then too): the renewal for the period starting that day is paid, and
+    verify agrees."""
+    programme = await svc.programme(valid_from="2028-01-01", valid_until="2029-12-31")
+    svc.clock.now = datetime(2028, 2, 29, 9, tzinfo=UTC)
+    member_id, voucher_id = await svc.granted(programme["id"])
+    assert (await svc.voucher(voucher_id))["valid_until"] == "2029-02-28"
+    svc.clock.now = datetime(2029, 2, 1, 9, tzinfo=UTC)
+    await svc.deliver(renewal(member_id, date(2029, 2, 28)))
+    assert await _used_on(svc, voucher_id) == [date(2029, 2, 28)]
+    await svc.ledger_is_balanced(programme["id"])

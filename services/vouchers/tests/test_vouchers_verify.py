@@ -218,3 +218,30 @@ async def test_verify_reads_one_snapshot(svc: Vouchers) -> None:
                                         day=date(2027, 4, 5 + n))) for n in range(8)]
     audits = [assert_verify_clean(svc.runtime.db) for _ in range(8)]
     await asyncio.gather(*(x for pair in zip(bookings, audits, strict=True) for x in pair))
+
+
+async def test_a_subsidy_for_use_after_a_revocation_left_paid_is_named(svc: Vouchers) -> None:
+    """A revocation as it was before the clawback (the voucher ended, its future bookings
+    still paid): the ledger balances, so only the dates tell. A proper revocation verifies."""
+    history = await _history(svc)
+    async with svc.runtime.db.acquire() as conn:
+        kept = await conn.fetchval("SELECT id FROM redemptions WHERE source_id = $1",
+                                   history["booking_id"])
+        await conn.execute("UPDATE vouchers SET status = 'revoked', ended_at = $2, "
+                           "end_reason = 'false_declaration' WHERE id = $1",
+                           UUID(history["voucher_id"]), svc.clock())
+    named = await _named(svc)
+    assert [m for m in named if m.startswith(f"redemption_after_end: redemption {kept}: "
+                                             "used on 2027-03-02")], named
+    assert all(m.startswith("redemption_after_end:") for m in named), named
+
+
+async def test_a_revocation_that_reversed_what_came_after_it_verifies(svc: Vouchers) -> None:
+    history = await _history(svc)
+    svc.clock.now = datetime(2027, 3, 2, 22, 30, tzinfo=UTC)  # 3 March in Rome
+    revoked = await svc.client.post(f"/v1/vouchers/{history['voucher_id']}/revoke",
+                                    headers=OFFICER)
+    assert revoked.status_code == 200, revoked.text
+    # 2 March (before) stays paid; 4 March (after) was given back.
+    assert revoked.json()["used_cents"] == 2_000 // 2
+    await assert_verify_clean(svc.runtime.db)

@@ -181,7 +181,8 @@ async def renew(conn: asyncpg.Connection, membership_id: UUID, now: datetime) ->
     if plan["retired_at"] is not None:
         raise domain.RuleViolation("plan_retired", "the plan is retired: choose another plan")
     today = now.astimezone(domain.ROME).date()
-    new_start, new_end = domain.renewal_period(plan["kind"], membership["period_end"], today)
+    new_start, new_end = domain.renewal_period(plan["kind"], membership["period_end"], today,
+                                               covered_from=membership["period_start"])
     # Contiguous: the membership still covers from its first day; after a lapse, from today.
     covered_from = (membership["period_start"]
                     if new_start == membership["period_end"] + timedelta(days=1) else new_start)

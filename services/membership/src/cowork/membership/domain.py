@@ -83,20 +83,37 @@ def renewed_period_end(kind: PlanKind, current_end: date) -> date:
     return period_for(kind, current_end + timedelta(days=1))[1]
 
 
-def renewal_period(kind: PlanKind, current_end: date, today: date) -> tuple[date, date]:
+def renewal_period(kind: PlanKind, current_end: date, today: date,
+                   covered_from: date | None = None) -> tuple[date, date]:
     """The period a renewal pays for: from the day after the current period ends, or from
     today when that day is already over (a lapsed membership the expiry has not caught yet:
     days already over are never sold). Refused with `renewal_too_early` when it would start
     more than one period ahead of today — renewals do not stack: each is money paid (and
-    subsidised) now for a period that must be near."""
+    subsidised) now for a period that must be near — or, given `covered_from` (the first day
+    of the contiguous periods paid so far), when the last period paid has not begun yet: at a
+    month's end the period begun today ends with the next one (31 January and 1 February both
+    run to 28 February), so the first rule alone let a second renewal that day pay a period
+    after one not begun."""
     start = max(current_end + timedelta(days=1), today)
     latest_start = period_for(kind, today)[1] + timedelta(days=1)
-    if start > latest_start:
+    last_paid = None if covered_from is None else last_period_start(kind, covered_from,
+                                                                    current_end)
+    if start > latest_start or (last_paid is not None and last_paid > today):
         raise RuleViolation(
             "renewal_too_early",
             f"the next period would start on {start.isoformat()}, more than one period "
             "ahead of today: renew once the current period is under way")
     return period_for(kind, start)
+
+
+def last_period_start(kind: PlanKind, covered_from: date, current_end: date) -> date | None:
+    """The first day of the last period paid, periods following each other from
+    `covered_from` (an activation, then renewals without a gap); None when they do not end on
+    `current_end` (a history these rules did not write)."""
+    start = covered_from
+    while (end := period_for(kind, start)[1]) < current_end:
+        start = end + timedelta(days=1)
+    return start if end == current_end else None
 
 
 # ---------------------------------------------------------------- lifecycle

@@ -8,11 +8,11 @@ from __future__ import annotations
 from collections import defaultdict
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
-from datetime import date, timedelta
+from datetime import date
 from typing import Any
 from uuid import UUID
 
-from cowork.vouchers.domain.dates import add_months, rome_date
+from cowork.vouchers.domain.dates import last_day_of_months, rome_date
 from cowork.vouchers.domain.grants import DE_MINIMIS_CEILING_CENTS, de_minimis_window_start
 from cowork.vouchers.domain.ledger import MOVEMENT_ACCOUNTS, Account, Movement, share_of
 from cowork.vouchers.domain.statements import month_of, next_month
@@ -128,8 +128,8 @@ def _validity_mismatches(programme: Row, voucher: Row) -> list[Mismatch]:
     latest_from = max(rome_date(voucher["granted_at"]), programme["valid_from"])
     last_day = programme["valid_until"]
     if programme["max_duration_months"]:
-        last_day = min(last_day, add_months(valid_from, programme["max_duration_months"])
-                       - timedelta(days=1))
+        last_day = min(last_day, last_day_of_months(valid_from,
+                                                    programme["max_duration_months"]))
     if valid_from < latest_from or valid_until > last_day:
         return [Mismatch("voucher_validity", f"voucher {voucher['id']}",
                          f"valid {valid_from}..{valid_until}, the programme allows "
@@ -192,12 +192,17 @@ def _dated_inside(redemption: Row, voucher: Row | None, accreditations: Sequence
     subject = f"redemption {redemption['id']}"
     used_on: date = redemption["used_on"]
     found = []
-    # Inside the validity the voucher was granted with. (Use after a revocation or expiry
-    # that ended it early is reversed by the end itself: issue 19 case 2, checked once it is.)
+    # Inside the validity the voucher was granted with, and not after the day it ended: its
+    # end (revocation, an expiry) reverses every subsidy for use after that day (clawback).
     if voucher is not None and not voucher["valid_from"] <= used_on <= voucher["valid_until"]:
         found.append(Mismatch("redemption_date", subject, f"used on {used_on}, voucher valid "
                                                           f"{voucher['valid_from']}.."
                                                           f"{voucher['valid_until']}"))
+    elif voucher is not None and voucher["ended_at"] is not None \
+            and used_on > rome_date(voucher["ended_at"]):
+        found.append(Mismatch("redemption_after_end", subject,
+                              f"used on {used_on}, voucher {voucher['status']} on "
+                              f"{rome_date(voucher['ended_at'])}, not reversed"))
     space_id = redemption["space_id"]
     if space_id is not None and redemption["source_type"] == "booking":
         if not any(a["space_id"] == space_id and a["from_date"] <= used_on

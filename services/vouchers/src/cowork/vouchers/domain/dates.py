@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import calendar
-from datetime import UTC, date, datetime, time
+from datetime import UTC, date, datetime, time, timedelta
 from zoneinfo import ZoneInfo
 
 ROME = ZoneInfo("Europe/Rome")
@@ -24,6 +24,15 @@ def add_months(day: date, months: int) -> date:
     year, month = divmod(index, 12)
     month += 1
     return date(year, month, min(day.day, calendar.monthrange(year, month)[1]))
+
+
+def last_day_of_months(start: date, months: int) -> date:
+    """The last day of `months` months beginning on `start` (inclusive): the day before the
+    same day `months` later, or, when that month lacks the day, its last day (as membership's
+    periods end: 31 January + 1 month ends on 28 February, 29 February 2028 + 12 on
+    28 February 2029 — not a day short of a period begun on the 28th)."""
+    later = add_months(start, months)
+    return later if later.day < start.day else later - timedelta(days=1)
 
 
 def in_utc(moment: datetime) -> datetime:

@@ -86,8 +86,13 @@ def check_eligibility(rules: EligibilityRules, member_kind: str | None, declared
     has_partita_iva = opened_on is not None and opened_on <= on
     is_new = (has_partita_iva and rules.partita_iva_max_age_months is not None
               and not _partita_iva_too_old(opened_on, rules.partita_iva_max_age_months, on))
-    if rules.statuses and not (
-            declared.statuses | ({NEW_PARTITA_IVA} if is_new else set())) & rules.statuses:
+    # Where the programme says how old a new partita IVA may be, that status is the opening
+    # date measured against it, never a bare declaration (a 2015 partita IVA kept quiet).
+    statuses = declared.statuses
+    if rules.partita_iva_max_age_months is not None:
+        statuses = statuses - {NEW_PARTITA_IVA}
+    if rules.statuses and not (statuses | ({NEW_PARTITA_IVA} if is_new else set())) \
+            & rules.statuses:
         reasons.append(Reason.STATUS_NOT_ELIGIBLE)
     if (has_partita_iva and rules.partita_iva_max_age_months is not None
             and _partita_iva_too_old(opened_on, rules.partita_iva_max_age_months, on)):

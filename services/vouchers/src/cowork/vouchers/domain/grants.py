@@ -9,7 +9,7 @@ from dataclasses import dataclass
 from datetime import date, timedelta
 from uuid import UUID
 
-from cowork.vouchers.domain.dates import add_months
+from cowork.vouchers.domain.dates import add_months, last_day_of_months
 from cowork.vouchers.domain.eligibility import Reason
 
 DE_MINIMIS_CEILING_CENTS = 30_000_000  # Regulation (EU) 2023/2831: EUR 300,000 per undertaking
@@ -74,7 +74,7 @@ def voucher_valid_until(granted_on: date, max_months: int | None, programme_vali
     up to 2028-03-09), never beyond the programme's own last day."""
     if max_months is None:
         return programme_valid_until
-    return min(add_months(granted_on, max_months) - timedelta(days=1), programme_valid_until)
+    return min(last_day_of_months(granted_on, max_months), programme_valid_until)
 
 
 def voucher_validity(today: date, programme_valid_from: date, programme_valid_until: date,
@@ -84,8 +84,7 @@ def voucher_validity(today: date, programme_valid_from: date, programme_valid_un
     valid_from = max(today, programme_valid_from)
     valid_until = programme_valid_until
     if max_duration_months:
-        valid_until = min(valid_until,
-                          add_months(valid_from, max_duration_months) - timedelta(days=1))
+        valid_until = min(valid_until, last_day_of_months(valid_from, max_duration_months))
     return valid_from, valid_until
 
 
