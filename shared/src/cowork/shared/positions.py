@@ -6,7 +6,9 @@ assigns partitions to this member, it seeks each to the stored position rather t
 from the group's offsets in Kafka: after a restore of the database those stand ahead of what
 the database holds, and the records between would never be applied again. A partition with no
 stored position (a new consumer, a database from before shared migration 0006) starts from the
-group's offsets, as before.
+group's offsets, as before — and that start is stored at once: a backup taken later then
+holds a position for every partition the consumer was given, even one it has read nothing of
+yet, and the records it applies from there are applied again after a restore.
 
 A stored position older than the topic's earliest offset means retention deleted records the
 database never got: that partition is paused — not silently reset to the earliest record —
@@ -31,6 +33,14 @@ log = get_logger(__name__)
 _STORED = """
 SELECT topic, "partition", next_offset FROM consumer_positions
 WHERE consumer = $1 AND topic = ANY($2::text[])
+"""
+
+# A partition's first position, unless one is stored already (by another member meanwhile).
+_STORE_STARTS = """
+INSERT INTO consumer_positions (consumer, topic, "partition", next_offset)
+SELECT $1, u.topic, u.part, u.next FROM unnest($2::text[], $3::int[], $4::bigint[])
+     AS u (topic, part, next)
+ON CONFLICT (consumer, topic, "partition") DO NOTHING
 """
 
 
@@ -104,6 +114,9 @@ class SeekToStoredPositions(ConsumerRebalanceListener):  # type: ignore[misc]
             attempt += 1
             try:
                 stored = await stored_positions(self._pool, self._consumer, assigned)
+                if any(tp not in stored for tp in assigned):
+                    await self._store_starts([tp for tp in assigned if tp not in stored])
+                    stored = await stored_positions(self._pool, self._consumer, assigned)
                 earliest = await self._kafka.beginning_offsets(list(stored)) if stored else {}
                 return stored, earliest
             except Exception as exc:
@@ -111,3 +124,12 @@ class SeekToStoredPositions(ConsumerRebalanceListener):  # type: ignore[misc]
                             error=str(exc)[:300], error_type=type(exc).__name__,
                             attempt=attempt)
                 await asyncio.sleep(min(0.5 * attempt, 5.0))
+
+    async def _store_starts(self, partitions: list[TopicPartition]) -> None:
+        """Where partitions without a stored position start — the group's offset, or the
+        topic's first record for a new group — stored as their positions."""
+        starts = {tp: await self._kafka.committed(tp) for tp in partitions}
+        first = await self._kafka.beginning_offsets([tp for tp, o in starts.items() if o is None])
+        starts = {tp: first[tp] if offset is None else offset for tp, offset in starts.items()}
+        await self._pool.execute(_STORE_STARTS, self._consumer, [tp.topic for tp in starts],
+                                 [tp.partition for tp in starts], list(starts.values()))
