@@ -285,3 +285,22 @@ async def test_a_restored_consumer_reapplies_a_partition_its_backup_had_not_read
     await producer.emit("s", 2)
     await applied_up_to(pool, "s", 2)
     await applied_up_to(pool, other, 1)
+
+
+async def test_a_producer_restored_under_its_running_relay_is_not_taken_for_late_replays(
+        infra: Infra, producer: Producer, pool: asyncpg.Pool, consuming) -> None:
+    """The database restored (pg_restore) under a relay that keeps running — no restart, no
+    `after-restore` yet: the relay still sees the restore before it sends what is numbered
+    again, instead of stamping the old epoch on it and having it dropped as a late replay."""
+    await consuming()
+    await producer.emit("s", 1, 2)
+    await applied_up_to(pool, "s", 2)
+    backup = await infra.dump_database(producer.dsn)
+    await producer.emit("s", 3)
+    await applied_up_to(pool, "s", 3)
+
+    await infra.restore_database(producer.dsn, backup)  # not followed by producer.start()
+    await producer.emit("s", 4, 5)
+    await applied_up_to(pool, "s", 5)
+    assert await applied(pool) == [("s", 1), ("s", 2), ("s", 3), ("s", 4), ("s", 5)], \
+        "an event numbered again after the restore was dropped as a late replay"
