@@ -32,9 +32,12 @@ from cowork.shared.events.envelope import Envelope
 # statement that writes an event (here, and a service's own batch statements) starts with it.
 INSERT_INTO_OUTBOX = "INSERT INTO outbox (id, aggregatetype, aggregateid, type, payload, headers)"
 
+# An id already there is an event derived again from what it derives from, in the database
+# that wrote it (a job armed again for the same time): kept once, as consumers would keep it.
 _INSERT = f"""
 {INSERT_INTO_OUTBOX}
 VALUES ($1, $2, $3, $4, $5::jsonb, $6::jsonb)
+ON CONFLICT (id) DO NOTHING
 """
 
 
