@@ -11,6 +11,7 @@ is then applied exactly once (docs/operations.md, "Restoring a database").
 
 from __future__ import annotations
 
+import asyncio
 from collections.abc import AsyncIterator, Awaitable, Callable
 from uuid import UUID, uuid4
 
@@ -304,3 +305,31 @@ async def test_a_producer_restored_under_its_running_relay_is_not_taken_for_late
     await applied_up_to(pool, "s", 5)
     assert await applied(pool) == [("s", 1), ("s", 2), ("s", 3), ("s", 4), ("s", 5)], \
         "an event numbered again after the restore was dropped as a late replay"
+
+
+async def test_a_stored_position_past_the_topics_end_skips_nothing_the_topic_gets_next(
+        infra: Infra, producer: Producer, pool: asyncpg.Pool, consuming) -> None:
+    """A database whose position is past the end of the topic (restored into a cluster whose
+    topic was recreated, or a production backup restored into staging): the partition is read
+    from its first record (the inbox drops what was applied), not from the stored position
+    once the topic has grown past it — which would skip the records before it."""
+    loop = await consuming()
+    await producer.emit("s", 1)
+    await applied_up_to(pool, "s", 1)
+    await loop.stop()
+    # The position this database has of partition "s" is past what the topic holds.
+    await pool.execute('UPDATE consumer_positions SET next_offset = next_offset + 4 '
+                       'WHERE "partition" = $1', _partition_of("s"))
+    loop = await consuming()
+
+    async def assigned() -> bool:
+        return bool(loop.assignment())
+
+    await wait_until(assigned, 30, "partitions assigned")
+    await asyncio.sleep(2)  # the consumer looks at what it was given
+    await loop.stop()
+    await producer.emit("s", 2, 3, 4, 5, 6, 7)  # offsets 1-6: the stored 5 is now inside
+    await consuming()
+    await applied_up_to(pool, "s", 7)
+    assert await applied(pool) == [("s", n) for n in range(1, 8)], \
+        "the records before a position past the topic's end were skipped"

@@ -77,12 +77,14 @@ class SeekToStoredPositions(ConsumerRebalanceListener):  # type: ignore[misc]
         # meanwhile, and a record fetched from there would be applied ahead of the ones the
         # database still lacks (which would then look like late replays).
         self._kafka.pause(*assigned)
-        stored, earliest = await self._look_up(assigned)
+        stored, earliest, end = await self._look_up(assigned)
         stopped: set[TopicPartition] = set()
         held = self._kafka.assignment()  # a rebalance meanwhile may have taken some away
         for tp, offset in stored.items():
             if tp not in held:
                 continue
+            if offset > end[tp]:
+                offset = await self._read_again(tp, offset, earliest[tp], end[tp])
             lost = metrics.CONSUMER_POSITION_LOST.labels(self._service, self._consumer,
                                                          tp.topic, str(tp.partition))
             if offset < earliest[tp]:
@@ -104,10 +106,28 @@ class SeekToStoredPositions(ConsumerRebalanceListener):  # type: ignore[misc]
         sought, self._sought = self._sought, {}
         return sought
 
+    async def _read_again(self, tp: TopicPartition, offset: int, earliest: int,
+                          end: int) -> int:
+        """A stored position past the partition's end: this database read another incarnation
+        of the topic (recreated, or another cluster's: a backup restored elsewhere). Seeking to
+        it would skip the records the topic gets before it reaches that offset, so the
+        partition is read again from its first record — the inbox and the per-key positions
+        drop what was applied — and the stored position goes back there with it."""
+        log.error("stored position is past the topic's end (topic recreated, or a backup "
+                  "from another cluster): reading the partition from its earliest record",
+                  consumer=self._consumer, topic=tp.topic, partition=tp.partition,
+                  position=offset, end=end, earliest=earliest)
+        await self._pool.execute(
+            'UPDATE consumer_positions SET next_offset = $4 '
+            'WHERE consumer = $1 AND topic = $2 AND "partition" = $3',
+            self._consumer, tp.topic, tp.partition, earliest)
+        return earliest
+
     async def _look_up(self, assigned: Collection[TopicPartition]
-                       ) -> tuple[dict[TopicPartition, int], dict[TopicPartition, int]]:
-        """The stored positions and the topics' earliest offsets, retried for as long as the
-        database or Kafka is away (the partitions stay paused meanwhile: resuming from the
+                       ) -> tuple[dict[TopicPartition, int], dict[TopicPartition, int],
+                                  dict[TopicPartition, int]]:
+        """The stored positions and the topics' earliest and end offsets, retried for as long
+        as the database or Kafka is away (the partitions stay paused meanwhile: resuming from the
         group's offsets instead could skip what a restored database lacks)."""
         attempt = 0
         while True:
@@ -118,7 +138,8 @@ class SeekToStoredPositions(ConsumerRebalanceListener):  # type: ignore[misc]
                     await self._store_starts([tp for tp in assigned if tp not in stored])
                     stored = await stored_positions(self._pool, self._consumer, assigned)
                 earliest = await self._kafka.beginning_offsets(list(stored)) if stored else {}
-                return stored, earliest
+                end = await self._kafka.end_offsets(list(stored)) if stored else {}
+                return stored, earliest, end
             except Exception as exc:
                 log.warning("stored positions unreadable; retrying", consumer=self._consumer,
                             error=str(exc)[:300], error_type=type(exc).__name__,
