@@ -197,6 +197,18 @@ async def test_vouchers_restored_the_days_redemptions_are_applied_again_once(
         finally:
             await conn.close()
 
+    async def redeemed_ids(membership_id: str) -> set[Any]:
+        """The ids of the `voucher.redeemed` events vouchers wrote for the membership."""
+        import asyncpg
+
+        conn = await asyncpg.connect(vouchers_db)
+        try:
+            return {r["id"] for r in await conn.fetch(
+                "SELECT id FROM outbox WHERE type = 'cowork.vouchers.voucher.redeemed.v1' "
+                "AND payload->>'source_id' = $1", membership_id)}
+        finally:
+            await conn.close()
+
     async with running(membership) as people, running(booking) as desks:
         async with running(vouchers()) as comune:
             ids = await subsidised_member(people, desks, comune)
@@ -207,6 +219,8 @@ async def test_vouchers_restored_the_days_redemptions_are_applied_again_once(
                                             headers=STAFF)
                 assert renewed.status_code == 200, renewed.text
                 await voucher_reaches(comune, ids, VOUCHER - n * HALF_A_MONTH)
+            first_ids = await redeemed_ids(ids["membership"])
+            assert len(first_ids) == 3, first_ids
 
         await infra.restore_database(vouchers_db, backup)
         assert len(await redemptions(ids["membership"])) == 1, "the day's redemptions are gone"
@@ -220,6 +234,10 @@ async def test_vouchers_restored_the_days_redemptions_are_applied_again_once(
             await voucher_reaches(comune, ids, VOUCHER - 4 * HALF_A_MONTH)
             applied = await redemptions(ids["membership"])
             assert len(applied) == 4 and all(r["n"] == 1 for r in applied), applied
+            # The redemptions applied again are announced under the ids they had the first
+            # time, so notifications' inbox drops the repeat: no second mail to the member.
+            again_ids = await redeemed_ids(ids["membership"])
+            assert first_ids <= again_ids and len(again_ids) == 4, (first_ids, again_ids)
             # The auditor's check passes on the restored and caught-up database.
             report = await verify_database(vouchers_db)
             assert report.clean, describe(report)

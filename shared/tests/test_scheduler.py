@@ -272,3 +272,35 @@ async def test_an_operator_lists_parked_jobs_and_retries_one(pool, service_db: s
 
     assert await Scheduler(pool, {"remind": mended}).run_due(T0 + timedelta(hours=1)) == 1
     assert fixed == ["b1"]
+
+
+async def test_a_job_run_again_after_a_restore_writes_its_event_under_the_same_id(
+        infra, pool, service_db: str) -> None:
+    """The database restored to before a job ran: the job is due again and runs again (its
+    effect is gone with the restore), and its event carries the id it had the first time, so
+    consumers downstream drop the repeat (no second 'your voucher expires' mail)."""
+    async with pool.acquire() as conn:
+        await schedule(conn, "expire", "m1", T0 + timedelta(days=7), {"n": 1})
+    backup = await infra.dump_database(service_db)
+    scheduler = Scheduler(pool, {"expire": emit_expiry})
+    assert await scheduler.run_due(T0 + timedelta(days=7)) == 1
+    first = await pool.fetchval("SELECT id FROM outbox")
+
+    await infra.restore_database(service_db, backup)
+    await pool.expire_connections()
+    assert await pool.fetchval("SELECT count(*) FROM outbox") == 0
+    assert await scheduler.run_due(T0 + timedelta(days=7, hours=3)) == 1
+    assert await pool.fetchval("SELECT id FROM outbox") == first
+
+
+async def test_a_job_rearmed_for_the_same_time_after_it_ran_runs_again(pool) -> None:
+    """The same (kind, key, due time) armed again once done (a membership's period jobs
+    scheduled again for the same period): it runs, though its event's derived id is the one
+    already written — once in the outbox, as consumers would keep it once anyway."""
+    due = T0 + timedelta(days=7)
+    scheduler = Scheduler(pool, {"expire": emit_expiry})
+    for _ in range(2):
+        async with pool.acquire() as conn:
+            await schedule(conn, "expire", "m1", due, {"n": 1})
+        assert await scheduler.run_due(due) == 1
+    assert await _outbox_streams(pool) == ["m1"]

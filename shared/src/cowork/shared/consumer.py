@@ -33,7 +33,7 @@ import structlog
 from aiokafka import AIOKafkaProducer
 from opentelemetry.trace import SpanKind
 
-from cowork.shared import inbox, metrics, tracing
+from cowork.shared import inbox, metrics, outbox, tracing
 from cowork.shared.dead_letters import DeadLetters, reason
 from cowork.shared.events.envelope import (
     Envelope,
@@ -289,7 +289,9 @@ class EventConsumer:
                 await handler(conn, envelopes)
         else:
             for envelope in envelopes:
-                with _event_context(envelope):
+                # The events it writes get ids derived from this one (cowork.shared.outbox):
+                # not so for a batch handler, whose batches differ from one run to the next.
+                with _event_context(envelope), outbox.caused_by(envelope.id):
                     await handler(conn, envelope)
         metrics.EVENTS_APPLIED.labels(self.service, self.name, first.type).inc(len(envelopes))
 

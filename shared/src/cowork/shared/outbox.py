@@ -5,12 +5,22 @@ A service calls `add_event` (or `add_events`, `add_tombstone`, or a statement bu
 relay (`cowork.shared.relay`) publishes committed rows later, in commit order. This module is
 the one place that names the outbox's columns for writing: every statement that records an
 event starts with `INSERT_INTO_OUTBOX` and takes its values from `outbox_values`.
+
+An event written while a consumer applies another (`caused_by`, set by the consumer around a
+handler) gets an id derived from that event's id, its type, its key and how many such events
+the handler wrote before it: applied again — a database restored from a backup catching up on
+the topic — the handler writes the same ids, and a downstream inbox drops the repeat (no second
+mail for one redemption). Elsewhere, and where a caller names the id, ids are as given or new.
 """
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+import contextlib
+from collections.abc import Iterator, Sequence
+from contextvars import ContextVar
+from dataclasses import dataclass, field
 from typing import Any
+from uuid import UUID, uuid5
 
 import asyncpg
 
@@ -22,16 +32,59 @@ from cowork.shared.events.envelope import Envelope
 # statement that writes an event (here, and a service's own batch statements) starts with it.
 INSERT_INTO_OUTBOX = "INSERT INTO outbox (id, aggregatetype, aggregateid, type, payload, headers)"
 
+# An id already there is an event derived again from what it derives from, in the database
+# that wrote it (a job armed again for the same time): kept once, as consumers would keep it.
 _INSERT = f"""
 {INSERT_INTO_OUTBOX}
 VALUES ($1, $2, $3, $4, $5::jsonb, $6::jsonb)
+ON CONFLICT (id) DO NOTHING
 """
 
 
-def outbox_values(event: DomainEvent, *, source: str, traceparent: str | None = None
-                  ) -> tuple[Envelope, list[Any]]:
-    """The envelope of `event` and the six values of its outbox row."""
-    envelope = Envelope.wrap(event, source=source, traceparent=traceparent or tracing.current())
+# Fixed for ever: changing it would give events derived again after a restore new ids.
+_DERIVED = UUID("0f2b7d0e-7a47-5c53-9a51-3c8f0d1e6b21")
+
+
+def derived_event_id(cause: UUID, event: DomainEvent, nth: int = 0) -> UUID:
+    """The id of the `nth` (from 0) event of `event`'s type and key written when the event
+    `cause` was applied: the same every time it is applied."""
+    suffix = f"/{nth}" if nth else ""
+    return uuid5(_DERIVED, f"{cause}/{event.event_type}/{event.key()}{suffix}")
+
+
+@dataclass
+class _Cause:
+    event_id: UUID
+    written: dict[tuple[str, str], int] = field(default_factory=dict)
+
+    def next_id(self, event: DomainEvent) -> UUID:
+        at = (event.event_type, event.key())
+        nth = self.written.get(at, 0)
+        self.written[at] = nth + 1
+        return derived_event_id(self.event_id, event, nth)
+
+
+_cause: ContextVar[_Cause | None] = ContextVar("cowork_outbox_cause", default=None)
+
+
+@contextlib.contextmanager
+def caused_by(event_id: UUID) -> Iterator[None]:
+    """Events written inside get ids derived from `event_id` (the consumed event)."""
+    token = _cause.set(_Cause(event_id))
+    try:
+        yield
+    finally:
+        _cause.reset(token)
+
+
+def outbox_values(event: DomainEvent, *, source: str, traceparent: str | None = None,
+                  event_id: UUID | None = None) -> tuple[Envelope, list[Any]]:
+    """The envelope of `event` and the six values of its outbox row; its id `event_id` if
+    given, else derived from the event being applied (`caused_by`), else new."""
+    if event_id is None and (cause := _cause.get()) is not None:
+        event_id = cause.next_id(event)
+    envelope = Envelope.wrap(event, source=source, traceparent=traceparent or tracing.current(),
+                             id=event_id)
     return envelope, _values(envelope, event.topic, event.key(), event.event_type,
                              event.model_dump(mode="json"))
 

@@ -6,7 +6,9 @@ assigns partitions to this member, it seeks each to the stored position rather t
 from the group's offsets in Kafka: after a restore of the database those stand ahead of what
 the database holds, and the records between would never be applied again. A partition with no
 stored position (a new consumer, a database from before shared migration 0006) starts from the
-group's offsets, as before.
+group's offsets, as before — and that start is stored at once: a backup taken later then
+holds a position for every partition the consumer was given, even one it has read nothing of
+yet, and the records it applies from there are applied again after a restore.
 
 A stored position older than the topic's earliest offset means retention deleted records the
 database never got: that partition is paused — not silently reset to the earliest record —
@@ -31,6 +33,14 @@ log = get_logger(__name__)
 _STORED = """
 SELECT topic, "partition", next_offset FROM consumer_positions
 WHERE consumer = $1 AND topic = ANY($2::text[])
+"""
+
+# A partition's first position, unless one is stored already (by another member meanwhile).
+_STORE_STARTS = """
+INSERT INTO consumer_positions (consumer, topic, "partition", next_offset)
+SELECT $1, u.topic, u.part, u.next FROM unnest($2::text[], $3::int[], $4::bigint[])
+     AS u (topic, part, next)
+ON CONFLICT (consumer, topic, "partition") DO NOTHING
 """
 
 
@@ -67,12 +77,14 @@ class SeekToStoredPositions(ConsumerRebalanceListener):  # type: ignore[misc]
         # meanwhile, and a record fetched from there would be applied ahead of the ones the
         # database still lacks (which would then look like late replays).
         self._kafka.pause(*assigned)
-        stored, earliest = await self._look_up(assigned)
+        stored, earliest, end = await self._look_up(assigned)
         stopped: set[TopicPartition] = set()
         held = self._kafka.assignment()  # a rebalance meanwhile may have taken some away
         for tp, offset in stored.items():
             if tp not in held:
                 continue
+            if offset > end[tp]:
+                offset = await self._read_again(tp, offset, earliest[tp], end[tp])
             lost = metrics.CONSUMER_POSITION_LOST.labels(self._service, self._consumer,
                                                          tp.topic, str(tp.partition))
             if offset < earliest[tp]:
@@ -94,20 +106,51 @@ class SeekToStoredPositions(ConsumerRebalanceListener):  # type: ignore[misc]
         sought, self._sought = self._sought, {}
         return sought
 
+    async def _read_again(self, tp: TopicPartition, offset: int, earliest: int,
+                          end: int) -> int:
+        """A stored position past the partition's end: this database read another incarnation
+        of the topic (recreated, or another cluster's: a backup restored elsewhere). Seeking to
+        it would skip the records the topic gets before it reaches that offset, so the
+        partition is read again from its first record — the inbox and the per-key positions
+        drop what was applied — and the stored position goes back there with it."""
+        log.error("stored position is past the topic's end (topic recreated, or a backup "
+                  "from another cluster): reading the partition from its earliest record",
+                  consumer=self._consumer, topic=tp.topic, partition=tp.partition,
+                  position=offset, end=end, earliest=earliest)
+        await self._pool.execute(
+            'UPDATE consumer_positions SET next_offset = $4 '
+            'WHERE consumer = $1 AND topic = $2 AND "partition" = $3',
+            self._consumer, tp.topic, tp.partition, earliest)
+        return earliest
+
     async def _look_up(self, assigned: Collection[TopicPartition]
-                       ) -> tuple[dict[TopicPartition, int], dict[TopicPartition, int]]:
-        """The stored positions and the topics' earliest offsets, retried for as long as the
-        database or Kafka is away (the partitions stay paused meanwhile: resuming from the
+                       ) -> tuple[dict[TopicPartition, int], dict[TopicPartition, int],
+                                  dict[TopicPartition, int]]:
+        """The stored positions and the topics' earliest and end offsets, retried for as long
+        as the database or Kafka is away (the partitions stay paused meanwhile: resuming from the
         group's offsets instead could skip what a restored database lacks)."""
         attempt = 0
         while True:
             attempt += 1
             try:
                 stored = await stored_positions(self._pool, self._consumer, assigned)
+                if any(tp not in stored for tp in assigned):
+                    await self._store_starts([tp for tp in assigned if tp not in stored])
+                    stored = await stored_positions(self._pool, self._consumer, assigned)
                 earliest = await self._kafka.beginning_offsets(list(stored)) if stored else {}
-                return stored, earliest
+                end = await self._kafka.end_offsets(list(stored)) if stored else {}
+                return stored, earliest, end
             except Exception as exc:
                 log.warning("stored positions unreadable; retrying", consumer=self._consumer,
                             error=str(exc)[:300], error_type=type(exc).__name__,
                             attempt=attempt)
                 await asyncio.sleep(min(0.5 * attempt, 5.0))
+
+    async def _store_starts(self, partitions: list[TopicPartition]) -> None:
+        """Where partitions without a stored position start — the group's offset, or the
+        topic's first record for a new group — stored as their positions."""
+        starts = {tp: await self._kafka.committed(tp) for tp in partitions}
+        first = await self._kafka.beginning_offsets([tp for tp, o in starts.items() if o is None])
+        starts = {tp: first[tp] if offset is None else offset for tp, offset in starts.items()}
+        await self._pool.execute(_STORE_STARTS, self._consumer, [tp.topic for tp in starts],
+                                 [tp.partition for tp in starts], list(starts.values()))

@@ -52,12 +52,21 @@ async def measure_backlog(pool: asyncpg.Pool, service: str) -> int:
 
 
 # Numbered rows go out with the database's epoch beside their sequence (shared migration
-# 0005): one read of `outbox_epoch` per batch.
+# 0005): one read of `outbox_epoch` per batch, drawn again first if the database is no longer
+# the one it was drawn in. A start checks that too, but a database restored under a running
+# relay (a pg_restore, a point-in-time recovery the pool reconnected through) would otherwise
+# send what its restored sequences number again in the old epoch, dropped by every consumer
+# as late replays until the next start.
 _PENDING = """
+WITH e AS MATERIALIZED (
+    SELECT CASE WHEN identity = outbox_database_identity() THEN epoch
+                ELSE outbox_redraw_epoch() END AS epoch
+    FROM outbox_epoch
+)
 SELECT seq, aggregatetype, aggregateid, type, payload::text AS payload,
        CASE WHEN aggregate_sequence IS NULL THEN headers
             ELSE headers || jsonb_build_object('ce_sequenceepoch', e.epoch::text) END AS headers
-FROM outbox LEFT JOIN (SELECT epoch FROM outbox_epoch) e ON true
+FROM outbox LEFT JOIN e ON true
 WHERE published_at IS NULL AND parked_reason IS NULL AND seq > $2
 ORDER BY seq
 LIMIT $1

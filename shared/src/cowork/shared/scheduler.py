@@ -24,10 +24,11 @@ from collections.abc import Awaitable, Callable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
+from uuid import UUID, uuid5
 
 import asyncpg
 
-from cowork.shared import metrics
+from cowork.shared import metrics, outbox
 from cowork.shared.failures import describe, is_transient
 from cowork.shared.logging import get_logger
 
@@ -48,6 +49,15 @@ class Job:
     due_at: datetime
     payload: dict[str, Any]
 
+    def cause(self) -> UUID:
+        """What the job's events derive their ids from (cowork.shared.outbox): this run of it,
+        the same after a restore. (A job backed off after a failure is due at another time:
+        its run then counts as another.)"""
+        return uuid5(_JOB_RUNS, f"{self.kind}/{self.key}/{self.due_at.isoformat()}")
+
+
+# Fixed for ever, as outbox's namespace: a change would give jobs run again new event ids.
+_JOB_RUNS = UUID("8d1c6e2a-4b0f-5e7d-9c3a-1f6b2e4d8a57")
 
 JobHandler = Callable[[asyncpg.Connection, Job, datetime], Awaitable[None]]
 
@@ -224,7 +234,10 @@ class Scheduler:
                 locked = await conn.fetchval(_LOCK_IF_STILL_DUE, job.id, now)
                 if locked is None:
                     return 0
-                await self._handlers[job.kind](conn, job, now)
+                # Its events get ids derived from the job: run again after a restore put it
+                # back to due, it writes the same ids and consumers drop the repeat.
+                with outbox.caused_by(job.cause()):
+                    await self._handlers[job.kind](conn, job, now)
                 await conn.execute(
                     "UPDATE scheduled_jobs SET done_at = $2, attempts = attempts + 1 "
                     "WHERE id = $1", job.id, now)

@@ -51,10 +51,10 @@ class Envelope:
     @classmethod
     def wrap(cls, event: DomainEvent, *, source: str, traceparent: str | None = None,
              time: datetime | None = None, sequence: int | None = None,
-             sequence_epoch: int | None = None) -> Envelope:
+             sequence_epoch: int | None = None, id: UUID | None = None) -> Envelope:
         return cls(type=event.event_type, source=source, subject=event.key(), data=event,
-                   time=time or datetime.now(UTC), traceparent=traceparent, sequence=sequence,
-                   sequence_epoch=sequence_epoch)
+                   id=id or uuid4(), time=time or datetime.now(UTC), traceparent=traceparent,
+                   sequence=sequence, sequence_epoch=sequence_epoch)
 
     def headers(self) -> dict[str, str]:
         h = {

@@ -147,11 +147,13 @@ def _events_of(payment: Payment) -> list[RedemptionEvent]:
         voucher_id=payment.voucher_id, member_id=source.member_id,
         source_type=source.type,  # type: ignore[arg-type]
         source_id=source.id, price_cents=source.charged_cents,
-        subsidy_cents=payment.subsidy_cents, remaining_cents=payment.remaining_cents))]
+        subsidy_cents=payment.subsidy_cents, remaining_cents=payment.remaining_cents),
+        cause=source.event_id)]
     if payment.threshold_crossed:
         events.append(RedemptionEvent(ev.VoucherThresholdReached(
             voucher_id=payment.voucher_id, member_id=source.member_id, threshold_pct=80,
-            remaining_cents=payment.remaining_cents), threshold_of=payment.voucher_id))
+            remaining_cents=payment.remaining_cents), threshold_of=payment.voucher_id,
+            cause=source.event_id))
     return events
 
 

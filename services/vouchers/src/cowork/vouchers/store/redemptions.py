@@ -130,6 +130,9 @@ class RedemptionEvent:
 
     event: ev.DomainEvent
     threshold_of: UUID | None = None
+    # The consumed event it derives from: its id is derived from that one's, so the event
+    # written again when a restored database re-applies the source has the same id.
+    cause: UUID | None = None
 
 
 async def record_redemptions(conn: asyncpg.Connection, *, redemptions: Sequence[dict[str, Any]],
@@ -146,7 +149,9 @@ async def record_redemptions(conn: asyncpg.Connection, *, redemptions: Sequence[
                 for p in ledger.postings(ledger.Movement.REDEEM, r["subsidy_cents"])]
     rows = []
     for e in events:
-        _, values = outbox.outbox_values(e.event, source=source)
+        _, values = outbox.outbox_values(
+            e.event, source=source,
+            event_id=None if e.cause is None else outbox.derived_event_id(e.cause, e.event))
         rows.append((*values[:4], json.dumps(values[4]), json.dumps(values[5]), e.threshold_of))
     await conn.execute(
         _RECORD_REDEMPTIONS,
