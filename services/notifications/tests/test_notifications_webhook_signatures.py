@@ -151,3 +151,28 @@ async def test_a_secret_made_before_standard_webhooks_still_signs_its_deliveries
     async with running(settings, OffsetClock(), smtp_sink, infra.kafka_bootstrap) as svc:
         _, request = await deliver_one(svc, receiver, "/ok/urlsafe")
         Webhook("whsec_" + base64.b64encode(key).decode()).verify(request.body, request.headers)
+
+
+@pytest.mark.xfail(strict=True, reason=(
+    "a rotation during an overlap drops the secret the partner still has at once: "
+    "webhook_subscriptions keeps one previous secret only; keeping each with its own expiry "
+    "needs a schema change (no migration number assigned to this work)"))
+async def test_a_retried_rotation_keeps_the_secret_the_partner_holds_for_the_overlap(
+        svc: Notifications, receiver: Receiver) -> None:
+    """Attack (careless partner): the answer to the first rotation is lost (a timeout), so the
+    partner rotates again. It still runs the original secret and deploys the second new one
+    within the overlap; meanwhile its deliveries must verify with the original, as the docs
+    promise ("until then every delivery carries two signatures ... let the old one lapse")."""
+    created = (await svc.client.post("/v1/webhooks", headers=PARTNER, json={
+        "url": receiver.url("/ok/retried"), "event_types": [CONFIRMED]})).json()
+    original = created["secret"]
+    lost = await svc.client.post(f"/v1/webhooks/{created['id']}/rotate-secret",
+                                 headers=PARTNER)
+    assert lost.status_code == 200  # never read by the partner
+    svc.clock.advance(minutes=1)
+    retried = await svc.client.post(f"/v1/webhooks/{created['id']}/rotate-secret",
+                                    headers=PARTNER)
+    assert retried.status_code == 200
+    _, request = await deliver_one(svc, receiver, "/ok/retried")
+    Webhook(retried.json()["secret"]).verify(request.body, request.headers)
+    Webhook(original).verify(request.body, request.headers)  # the secret still deployed
