@@ -23,7 +23,7 @@ from __future__ import annotations
 
 import ipaddress
 from dataclasses import dataclass
-from urllib.parse import urlsplit
+from urllib.parse import urlsplit, urlunsplit
 
 IPAddress = ipaddress.IPv4Address | ipaddress.IPv6Address
 Network = ipaddress.IPv4Network | ipaddress.IPv6Network
@@ -114,3 +114,12 @@ def url_problem(url: str, policy: AddressPolicy) -> str | None:
     if not address_allowed(address, policy):
         return "points to an address webhooks may not reach (internal or reserved)"
     return None
+
+
+def without_credentials(url: str) -> str:
+    """The URL as shown back: a subscription made before these rules may carry
+    `user:password@`, which is never echoed."""
+    parts = urlsplit(url)
+    if "@" not in parts.netloc:
+        return url
+    return urlunsplit(parts._replace(netloc=parts.netloc.rpartition("@")[2]))
