@@ -54,11 +54,11 @@ class WebhookSender:
         await self._http.aclose()
 
     def secrets_of(self, subscription: asyncpg.Record, now: datetime) -> list[str]:
-        """The current secret, and the previous one while its overlap lasts."""
+        """The current secret, and the previous ones while their overlap lasts."""
         secrets = [self._box.open(subscription["secret"])]
         until = subscription["previous_secret_until"]
         if subscription["previous_secret"] and until is not None and until > now:
-            secrets.append(self._box.open(subscription["previous_secret"]))
+            secrets += self._box.open(subscription["previous_secret"]).split()
         return secrets
 
     async def send(self, pool: asyncpg.Pool, row: asyncpg.Record, payload: dict[str, Any],
