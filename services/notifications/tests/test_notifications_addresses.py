@@ -73,3 +73,18 @@ def test_urls_refused_at_subscription(url: str, local: bool, problem: str) -> No
     ("http://localhost:9000/hook", True), ("https://93.184.216.34/hook", False)])
 def test_urls_accepted_at_subscription(url: str, local: bool) -> None:
     assert url_problem(url, AddressPolicy(local=local)) is None
+
+
+# Attack (hostile partner): IPv6 spellings of an internal IPv4 address that are neither
+# IPv4-mapped nor NAT64/6to4/Teredo. `::7f00:1` is the deprecated IPv4-compatible form of
+# 127.0.0.1 (::/96, tunnelled to the IPv4 host by a `sit` interface) and `::ffff:0:a00:1` the
+# IPv4-translated form of 10.0.0.1 (::ffff:0:0/96, RFC 2765 SIIT: a stateless translator turns
+# it into the IPv4 address). Both lie in the IETF-reserved ::/8; here a connection to the
+# translated form leaves through the default IPv6 route. Also the newer special-purpose ranges
+# 3fff::/20 (documentation, RFC 9637) and 5f00::/16 (SRv6 SIDs, RFC 9602).
+@pytest.mark.parametrize("address", [
+    "::7f00:1", "::a00:1", "::a9fe:a9fe", "::ffff:0:7f00:1", "::ffff:0:a00:1",
+    "::ffff:0:a9fe:a9fe", "3fff::1", "5f00::1"])
+def test_ipv4_compatible_and_translated_forms_are_refused(address: str) -> None:
+    assert not address_allowed(ipaddress.ip_address(address), PRODUCTION)
+    assert not address_allowed(ipaddress.ip_address(address), LOCAL)

@@ -280,3 +280,31 @@ async def test_one_deadline_for_the_whole_attempt(
             assert took < 2.5, took
     finally:
         server.close()
+
+
+async def test_a_subscription_made_before_the_rules_neither_shows_nor_uses_its_credentials(
+        infra: Infra, database_url: str, topic_prefix: str, smtp_sink: SmtpSink,
+        receiver: Receiver) -> None:
+    """Attack (hostile partner, before the upgrade): a release before migration 0002 took
+    `http://user:pass@…` (issue 20 point 2). The rules were applied at subscription only, so
+    such a subscription kept being listed with its password and kept receiving events over
+    plain http with the credentials sent along, outside the local stack too (here the
+    partner's network is on the operator's allow-list, as over a private link)."""
+    settings = production_settings(infra, database_url, topic_prefix, smtp_sink.port,
+                                   webhook_allowed_networks=["127.0.0.0/8"])
+    url = f"http://user:hunter2@127.0.0.1:{receiver.port}/ok/legacy-credentials"
+    async with running(settings, OffsetClock(), smtp_sink, infra.kafka_bootstrap) as svc:
+        async with svc.runtime.db.acquire() as conn:  # as a release before 0002 stored it
+            await conn.execute(
+                "INSERT INTO webhook_subscriptions (id, owner_sub, url, event_types, secret, "
+                "created_at) VALUES ($1, 'p', $2, $3, $4, now())", uuid4(), url, [CONFIRMED],
+                "whsec_" + "a" * 44)
+    async with running(settings, OffsetClock(), smtp_sink, infra.kafka_bootstrap) as svc:
+        for caller in (bearer("partner", "p"), bearer("operator", "ops")):
+            listed = await svc.client.get("/v1/webhooks", headers=caller)
+            assert listed.status_code == 200
+            assert "hunter2" not in listed.text, listed.text
+        [envelope] = await svc.publish(booking_confirmed(uuid4(), _soon()))
+        [row] = await svc.settled(cause_event_id=envelope.id, channel="webhook")
+        assert row["status"] == "dead" and row["last_error"] == "url_refused", dict(row)
+        assert receiver.at("/ok/legacy-credentials") == []

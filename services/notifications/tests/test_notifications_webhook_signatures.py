@@ -126,3 +126,61 @@ async def test_secrets_stored_in_the_clear_before_are_encrypted_at_start(
         assert secret not in stored
         _, request = await deliver_one(svc, receiver, "/ok/legacy")
         Webhook(secret).verify(request.body, request.headers)  # the partner's secret still works
+
+
+async def test_a_secret_made_before_standard_webhooks_still_signs_its_deliveries(
+        infra: Infra, database_url: str, topic_prefix: str, smtp_sink: SmtpSink,
+        receiver: Receiver) -> None:
+    """Attack (operator upgrading): before migration 0002 a secret was `whsec_` +
+    `secrets.token_urlsafe(32)`, URL-safe base64 without padding, not the standard base64 the
+    new signer decodes. Every delivery to such a subscription failed to be signed (binascii
+    "Incorrect padding", logged as a `delivery_error`) and went dead after its attempts. Its
+    key is the 32 bytes the URL-safe text encodes: the partner verifies with those (the same
+    key in standard base64)."""
+    settings = settings_for(infra, database_url, topic_prefix, smtp_sink.port)
+    key = b"\xfb\xef\xff" * 10 + b"ok"  # its URL-safe base64 has `-` and `_`
+    legacy = "whsec_" + base64.urlsafe_b64encode(key).decode().rstrip("=")
+    assert "-" in legacy and "_" in legacy and len(legacy) == 6 + 43
+    subscription = uuid4()
+    async with running(settings, OffsetClock(), smtp_sink, infra.kafka_bootstrap) as svc:
+        async with svc.runtime.db.acquire() as conn:  # as the release before 0002 stored it
+            await conn.execute(
+                "INSERT INTO webhook_subscriptions (id, owner_sub, url, event_types, secret, "
+                "created_at) VALUES ($1, 'job-centre', $2, $3, $4, now())", subscription,
+                receiver.url("/ok/urlsafe"), [CONFIRMED], legacy)
+    async with running(settings, OffsetClock(), smtp_sink, infra.kafka_bootstrap) as svc:
+        _, request = await deliver_one(svc, receiver, "/ok/urlsafe")
+        Webhook("whsec_" + base64.b64encode(key).decode()).verify(request.body, request.headers)
+
+
+async def test_a_retried_rotation_keeps_the_secret_the_partner_holds_for_the_overlap(
+        svc: Notifications, receiver: Receiver) -> None:
+    """Attack (careless partner): the answer to the first rotation is lost (a timeout), so the
+    partner rotates again. It still runs the original secret and deploys the second new one
+    within the overlap; meanwhile its deliveries must verify with the original, as the docs
+    promise ("until then every delivery carries two signatures ... let the old one lapse")."""
+    created = (await svc.client.post("/v1/webhooks", headers=PARTNER, json={
+        "url": receiver.url("/ok/retried"), "event_types": [CONFIRMED]})).json()
+    original = created["secret"]
+    lost = await svc.client.post(f"/v1/webhooks/{created['id']}/rotate-secret",
+                                 headers=PARTNER)
+    assert lost.status_code == 200  # never read by the partner
+    svc.clock.advance(minutes=1)
+    retried = await svc.client.post(f"/v1/webhooks/{created['id']}/rotate-secret",
+                                    headers=PARTNER)
+    assert retried.status_code == 200
+    _, request = await deliver_one(svc, receiver, "/ok/retried")
+    Webhook(retried.json()["secret"]).verify(request.body, request.headers)
+    Webhook(original).verify(request.body, request.headers)  # the secret still deployed
+    # Rotating again and again keeps a bounded number of old secrets, and only for the overlap.
+    for _ in range(3):
+        latest = (await svc.client.post(f"/v1/webhooks/{created['id']}/rotate-secret",
+                                        headers=PARTNER)).json()["secret"]
+    _, request = await deliver_one(svc, receiver, "/ok/retried")
+    assert len(request.headers["webhook-signature"].split(" ")) == 3
+    with pytest.raises(WebhookVerificationError):
+        Webhook(original).verify(request.body, request.headers)
+    svc.clock.advance(hours=25)
+    _, request = await deliver_one(svc, receiver, "/ok/retried")
+    assert len(request.headers["webhook-signature"].split(" ")) == 1
+    Webhook(latest).verify(request.body, request.headers)

@@ -23,7 +23,7 @@ from __future__ import annotations
 
 import ipaddress
 from dataclasses import dataclass
-from urllib.parse import urlsplit
+from urllib.parse import urlsplit, urlunsplit
 
 IPAddress = ipaddress.IPv4Address | ipaddress.IPv6Address
 Network = ipaddress.IPv4Network | ipaddress.IPv6Network
@@ -33,10 +33,12 @@ _V4 = [ipaddress.IPv4Network(n) for n in (
     "172.16.0.0/12", "192.0.0.0/24", "192.0.2.0/24", "192.88.99.0/24", "192.168.0.0/16",
     "198.18.0.0/15", "198.51.100.0/24", "203.0.113.0/24", "224.0.0.0/4", "240.0.0.0/4",
     "255.255.255.255/32")]
+# ::/96 (IPv4-compatible, deprecated) and ::ffff:0:0:0/96 (IPv4-translated, SIIT) carry an
+# IPv4 address too, but no public host is reached that way: refused whatever they embed.
 _V6 = [ipaddress.IPv6Network(n) for n in (
-    "::/128", "::1/128", "::ffff:0:0/96", "64:ff9b::/96", "64:ff9b:1::/48", "100::/64",
-    "2001::/23", "2001:db8::/32", "2002::/16", "fc00::/7", "fe80::/10", "fec0::/10",
-    "ff00::/8")]
+    "::/96", "::1/128", "::ffff:0:0/96", "::ffff:0:0:0/96", "64:ff9b::/96", "64:ff9b:1::/48",
+    "100::/64", "2001::/23", "2001:db8::/32", "2002::/16", "3fff::/20", "5f00::/16",
+    "fc00::/7", "fe80::/10", "fec0::/10", "ff00::/8")]
 # Transition prefixes whose address carries an IPv4 one: allowed if the IPv4 is.
 _NAT64 = ipaddress.IPv6Network("64:ff9b::/96")
 _SIX_TO_FOUR = ipaddress.IPv6Network("2002::/16")
@@ -112,3 +114,12 @@ def url_problem(url: str, policy: AddressPolicy) -> str | None:
     if not address_allowed(address, policy):
         return "points to an address webhooks may not reach (internal or reserved)"
     return None
+
+
+def without_credentials(url: str) -> str:
+    """The URL as shown back: a subscription made before these rules may carry
+    `user:password@`, which is never echoed."""
+    parts = urlsplit(url)
+    if "@" not in parts.netloc:
+        return url
+    return urlunsplit(parts._replace(netloc=parts.netloc.rpartition("@")[2]))

@@ -171,12 +171,27 @@ async def create_subscription(conn: asyncpg.Connection, box: SecretBox, owner_su
     return row, secret
 
 
+# Secrets kept signing after a rotation: the one it replaced, and one more when it came
+# during an overlap (the partner may never have had the one in between: a lost answer, a
+# retried call); bounded, so rotating again and again does not keep every old secret.
+MAX_PREVIOUS_SECRETS = 2
+
+
 async def rotate_secret(conn: asyncpg.Connection, box: SecretBox, subscription_id: UUID,
                         now: datetime, overlap: timedelta) -> tuple[asyncpg.Record, str] | None:
-    """A new signing secret; the current one keeps signing for `overlap` (both signatures
-    are sent meanwhile), then is dropped."""
+    """A new signing secret; the ones signing until now keep signing for `overlap` (every
+    signature is sent meanwhile), then are dropped."""
+    current = await subscriptions.subscription_for_update(conn, subscription_id)
+    if current is None or not current["active"]:
+        return None
+    previous = [box.open(current["secret"])]
+    until = current["previous_secret_until"]
+    if current["previous_secret"] and until is not None and until > now:
+        previous += box.open(current["previous_secret"]).split()
     secret = new_signing_secret()
-    row = await subscriptions.rotate_secret(conn, subscription_id, box.seal(secret), now + overlap)
+    row = await subscriptions.rotate_secret(
+        conn, subscription_id, box.seal(secret),
+        box.seal(" ".join(previous[:MAX_PREVIOUS_SECRETS])), now + overlap)
     return (row, secret) if row is not None else None
 
 

@@ -142,8 +142,11 @@ SIGNATURE_HEADER = "webhook-signature"
 
 
 def signing_key(secret: str) -> bytes:
-    """The HMAC key of a `whsec_<base64>` secret."""
-    return base64.b64decode(secret.removeprefix("whsec_"))
+    """The HMAC key of a `whsec_<base64>` secret. Secrets made before Standard Webhooks
+    (migration 0002) are `whsec_` + URL-safe base64 without padding: either alphabet is read,
+    padding or not, so those subscriptions keep being signed (docs/partners.md)."""
+    encoded = secret.removeprefix("whsec_").rstrip("=").replace("+", "-").replace("/", "_")
+    return base64.urlsafe_b64decode(encoded + "=" * (-len(encoded) % 4))
 
 
 def signature(secret: str, message_id: str, timestamp: int, body: bytes) -> str:

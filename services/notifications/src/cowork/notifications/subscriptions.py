@@ -32,13 +32,14 @@ async def create_subscription(conn: asyncpg.Connection, subscription_id: UUID, o
 
 
 async def rotate_secret(conn: asyncpg.Connection, subscription_id: UUID, sealed_secret: str,
-                        previous_until: datetime) -> asyncpg.Record | None:
-    """The new secret signs from now on; the current one keeps signing until
-    `previous_until` (a rotation during an overlap drops the older previous secret)."""
+                        sealed_previous: str, previous_until: datetime) -> asyncpg.Record | None:
+    """The new secret signs from now on; the previous ones (sealed together, space-separated)
+    keep signing until `previous_until`."""
     return await conn.fetchrow(
-        "UPDATE webhook_subscriptions SET previous_secret = secret, "  # noqa: S608
-        "previous_secret_until = $3, secret = $2 WHERE id = $1 AND active "
-        f"RETURNING {_SUBSCRIPTION}", subscription_id, sealed_secret, previous_until)
+        "UPDATE webhook_subscriptions SET previous_secret = $3, "  # noqa: S608
+        "previous_secret_until = $4, secret = $2 WHERE id = $1 AND active "
+        f"RETURNING {_SUBSCRIPTION}", subscription_id, sealed_secret, sealed_previous,
+        previous_until)
 
 
 async def drop_expired_previous_secrets(conn: asyncpg.Connection, now: datetime) -> int:
@@ -67,6 +68,14 @@ async def any_subscription(conn: asyncpg.Connection) -> bool:
 async def subscription(conn: asyncpg.Connection, subscription_id: UUID) -> asyncpg.Record | None:
     return await conn.fetchrow(
         f"SELECT {_SUBSCRIPTION} FROM webhook_subscriptions WHERE id = $1",  # noqa: S608
+        subscription_id)
+
+
+async def subscription_for_update(conn: asyncpg.Connection, subscription_id: UUID
+                                  ) -> asyncpg.Record | None:
+    """The subscription, locked to the end of the transaction (two rotations at once)."""
+    return await conn.fetchrow(
+        f"SELECT {_SUBSCRIPTION} FROM webhook_subscriptions WHERE id = $1 FOR UPDATE",  # noqa: S608
         subscription_id)
 
 

@@ -20,7 +20,7 @@ import asyncpg
 import httpx
 
 from cowork.notifications import domain, subscriptions
-from cowork.notifications.addresses import AddressPolicy
+from cowork.notifications.addresses import AddressPolicy, url_problem
 from cowork.notifications.secret_box import SecretBox
 from cowork.notifications.webhook_transport import guarded_client
 from cowork.shared.logging import get_logger
@@ -46,6 +46,7 @@ def _overlap_over(subscription: asyncpg.Record, now: datetime) -> bool:
 class WebhookSender:
     def __init__(self, policy: AddressPolicy, box: SecretBox, *, timeout_seconds: float) -> None:
         self._box = box
+        self._policy = policy
         self._deadline = timeout_seconds
         self._http = guarded_client(policy, timeout=timeout_seconds)
 
@@ -53,11 +54,11 @@ class WebhookSender:
         await self._http.aclose()
 
     def secrets_of(self, subscription: asyncpg.Record, now: datetime) -> list[str]:
-        """The current secret, and the previous one while its overlap lasts."""
+        """The current secret, and the previous ones while their overlap lasts."""
         secrets = [self._box.open(subscription["secret"])]
         until = subscription["previous_secret_until"]
         if subscription["previous_secret"] and until is not None and until > now:
-            secrets.append(self._box.open(subscription["previous_secret"]))
+            secrets += self._box.open(subscription["previous_secret"]).split()
         return secrets
 
     async def send(self, pool: asyncpg.Pool, row: asyncpg.Record, payload: dict[str, Any],
@@ -68,6 +69,9 @@ class WebhookSender:
                 await subscriptions.drop_expired_previous_secrets(conn, now)  # no need to keep it
         if subscription is None or not subscription["active"]:
             raise SubscriptionGone("subscription removed")
+        if url_problem(subscription["url"], self._policy) is not None:
+            # Made before these rules (plain http, credentials): judged again at every delivery.
+            raise WebhookFailed("url_refused")
         body = json.dumps(payload, separators=(",", ":")).encode()
         timestamp = int(time.time())
         message_id = str(row["id"])

@@ -13,9 +13,11 @@ environment is used (it would connect elsewhere than to the checked address).
 from __future__ import annotations
 
 import asyncio
+import functools
 import ipaddress
 import socket
 from collections.abc import Awaitable, Callable, Iterable
+from concurrent.futures import ThreadPoolExecutor
 
 import httpcore
 import httpx
@@ -29,8 +31,17 @@ class AddressNotAllowed(httpcore.ConnectError):
     """The host resolves to an address webhooks may not reach (httpx: a ConnectError)."""
 
 
+# Partners' names are resolved in threads of their own. `getaddrinfo` holds its thread until
+# the resolver gives up (tens of seconds for a name whose DNS drops queries), long after the
+# attempt's deadline: in the loop's default executor (a handful of threads) a partner's names
+# would hold up every other lookup of the process, the SMTP server's and the database's.
+_WEBHOOK_DNS = ThreadPoolExecutor(max_workers=8, thread_name_prefix="webhook-dns")
+
+
 async def resolve_with_dns(host: str, port: int) -> list[str]:
-    infos = await asyncio.get_running_loop().getaddrinfo(host, port, type=socket.SOCK_STREAM)
+    infos = await asyncio.get_running_loop().run_in_executor(
+        _WEBHOOK_DNS, functools.partial(socket.getaddrinfo, host, port,
+                                        type=socket.SOCK_STREAM))
     return [str(info[4][0]) for info in infos]
 
 

@@ -11,6 +11,7 @@ import asyncpg
 from pydantic import AliasChoices, AnyHttpUrl, Field, field_validator
 
 from cowork.notifications import domain
+from cowork.notifications.addresses import without_credentials
 from cowork.shared.api import Representation, Strict
 
 Status = Literal["pending", "sending", "sent", "dead", "cancelled"]
@@ -105,7 +106,8 @@ class DeliveryOut(Representation):
     settled_at: datetime | None
     last_error: str | None = Field(description=(
         "why the last attempt failed (never an address); for a webhook one of `timeout`, "
-        "`connection_failed`, `http_status: <code>`"))
+        "`connection_failed`, `http_status: <code>`, `url_refused` (a URL from before the "
+        "current rules: subscribe again)"))
 
 
 class PreferencesOut(Representation):
@@ -115,8 +117,8 @@ class PreferencesOut(Representation):
 
 
 def subscription_view(row: asyncpg.Record) -> dict[str, Any]:
-    return {"id": str(row["id"]), "url": row["url"], "event_types": list(row["event_types"]),
-            "active": row["active"], "created_at": row["created_at"]}
+    return {"id": str(row["id"]), "url": without_credentials(row["url"]),
+            "event_types": list(row["event_types"]), "active": row["active"], "created_at": row["created_at"]}
 
 
 def delivery_view(row: asyncpg.Record) -> dict[str, Any]:

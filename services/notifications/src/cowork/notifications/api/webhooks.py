@@ -68,7 +68,8 @@ async def rotate_webhook_secret(subscription_id: UUID, runtime: Runtime, caller:
                                 in_tx: InTx) -> dict[str, Any]:
     """A new signing secret, in this answer only. The previous one keeps signing too until
     `previous_secret_expires_at` (`WEBHOOK_SECRET_OVERLAP_HOURS`, 24): deliveries carry both
-    signatures meanwhile, so the partner switches without losing any."""
+    signatures meanwhile, so the partner switches without losing any. Rotating again during
+    that overlap keeps the older previous secret signing too (a retried call)."""
     require_roles(caller, "partner", "operator")
     settings = _settings(runtime)
 
