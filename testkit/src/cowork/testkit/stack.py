@@ -81,8 +81,10 @@ class CoworkStack:
     def token(self, role: str, *, sub: str | None = None, hours: float = 1.0) -> str:
         """A JWT the stack's services accept (HS256 with the stack's own secret)."""
         now = datetime.now(UTC)
+        # `aud`: every service of the stack (each service accepts only tokens naming it).
         claims = {"sub": sub or f"{role}-{uuid.uuid4().hex[:8]}", "roles": [role], "iat": now,
-                  "exp": now + timedelta(hours=hours), "iss": self.issuer}
+                  "exp": now + timedelta(hours=hours), "iss": self.issuer,
+                  "aud": ["booking", "membership", "notifications", "vouchers"]}
         return jwt.encode(claims, self.jwt_secret, algorithm="HS256")
 
     def http(self, service: str, *, role: str | None = "staff", sub: str | None = None
