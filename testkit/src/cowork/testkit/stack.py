@@ -201,6 +201,9 @@ def _service_env(stack: CoworkStack, service: str, port: int) -> dict[str, str]:
         f"{prefix}_OUTBOX_POLL_SECONDS": "0.2", f"{prefix}_SCHEDULER_POLL_SECONDS": "1",
         f"{prefix}_LOG_JSON": "true",
         "COWORK_JWT_SECRET": stack.jwt_secret, "COWORK_JWT_ISSUER": stack.issuer,
+        # A stack on the partner's machine: its SMTP sink speaks plain SMTP, which only the
+        # local environment allows (NOTIFICATIONS_SMTP_TLS=none).
+        "COWORK_ENV": "local",
         "COWORK_TOPIC_PARTITIONS": "1",  # one partition: order is total, tests read less
         **({f"{prefix}_SMTP_HOST": "127.0.0.1", f"{prefix}_SMTP_PORT": str(stack.mail.port)}
            if service == "notifications" and stack.mail is not None else {}),
