@@ -78,14 +78,15 @@ async def test_extreme_membership_dates_are_422(svc: Membership, starts_on: str)
     assert _error(response)["field"] == "starts_on"
 
 
-async def test_suspend_reason_refuses_a_nul_byte(svc: Membership) -> None:
+async def test_suspend_note_refuses_a_nul_byte(svc: Membership) -> None:
     _, membership_id = await _member_with_membership(svc)
     response = await svc.client.post(f"/v1/memberships/{membership_id}/suspend",
-                                     json={"reason": "unpaid\x00"}, headers=svc.token())
+                                     json={"reason": "non_payment", "note": "unpaid\x00"},
+                                     headers=svc.token())
     assert response.status_code == 422, response.text
-    assert _error(response)["field"] == "reason"
+    assert _error(response)["field"] == "note"
     assert (await svc.client.post(f"/v1/memberships/{membership_id}/suspend",
-                                  json={"reason": "unpaid\ninvoice 12"},
+                                  json={"reason": "non_payment", "note": "unpaid\ninvoice 12"},
                                   headers=svc.token())).status_code == 200
 
 

@@ -23,7 +23,7 @@ SAMPLES: dict[str, dict[str, Any]] = {
                              "period_end": "2027-03-31", "price_cents": 15000},
     "membership_expiring": {"period_end": "2027-03-31", "days_left": 7},
     "membership_expired": {"at": "2027-04-01T00:00:00+00:00"},
-    "membership_suspended": {"reason": "three no-shows"},
+    "membership_suspended": {"reason": "non_payment"},
     "booking_confirmed": {"start": START, "end": END, "price_cents": 750, "charged_cents": 750},
     "booking_cancelled": {"start": START, "end": END, "cancelled_by": "member", "late": True,
                           "charged_cents": 750},

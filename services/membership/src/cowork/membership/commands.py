@@ -188,24 +188,26 @@ async def renew(conn: asyncpg.Connection, membership_id: UUID, now: datetime) ->
 
 
 async def suspend(conn: asyncpg.Connection, membership_id: UUID, reason: str,
-                  now: datetime) -> asyncpg.Record:
+                  now: datetime, *, note: str | None = None) -> asyncpg.Record:
     return await _change_status(conn, membership_id, "suspend", reason, now,
-                                ev.MembershipSuspended)
+                                ev.MembershipSuspended, note)
 
 
 async def reinstate(conn: asyncpg.Connection, membership_id: UUID, reason: str,
-                    now: datetime) -> asyncpg.Record:
+                    now: datetime, *, note: str | None = None) -> asyncpg.Record:
     return await _change_status(conn, membership_id, "reinstate", reason, now,
-                                ev.MembershipReinstated)
+                                ev.MembershipReinstated, note)
 
 
 async def _change_status(conn: asyncpg.Connection, membership_id: UUID, action: domain.Action,
                          reason: str, now: datetime,
-                         event: type[ev.MembershipSuspended | ev.MembershipReinstated]
-                         ) -> asyncpg.Record:
+                         event: type[ev.MembershipSuspended | ev.MembershipReinstated],
+                         note: str | None) -> asyncpg.Record:
+    """`reason` is a code and goes on the event; `note` (free text) stays in this database."""
     membership = await _membership(conn, membership_id)
     status = domain.transition(membership["status"], action)
-    changed = await store.set_membership_status(conn, membership_id, status, reason, now)
+    changed = await store.set_membership_status(conn, membership_id, status, reason, now,
+                                                note=note)
     await add_event(conn, event(membership_id=membership_id, member_id=membership["member_id"],
                                 reason=reason), source=SOURCE)
     return changed

@@ -81,6 +81,9 @@ async def erase_member(conn: asyncpg.Connection, member_id: UUID, now: datetime)
         member_id, now,
     )
     await conn.execute("DELETE FROM member_people WHERE member_id = $1", member_id)
+    # The desk's notes are about the person: they go with the rest.
+    await conn.execute("UPDATE memberships SET status_note = NULL WHERE member_id = $1",
+                       member_id)
 
 
 def like_pattern(word: str) -> str:
@@ -213,11 +216,13 @@ async def memberships_of(conn: asyncpg.Connection, member_id: UUID) -> list[Row]
 
 
 async def set_membership_status(conn: asyncpg.Connection, membership_id: UUID, status: str,
-                                reason: str | None, now: datetime) -> Row:
+                                reason: str | None, now: datetime, *,
+                                note: str | None = None) -> Row:
+    """The status, its reason and the desk's note (each change replaces the last's)."""
     row: Row = await conn.fetchrow(
-        "UPDATE memberships SET status = $2, status_reason = $3, updated_at = $4 "
-        "WHERE id = $1 RETURNING *",
-        membership_id, status, reason, now)
+        "UPDATE memberships SET status = $2, status_reason = $3, status_note = $5, "
+        "updated_at = $4 WHERE id = $1 RETURNING *",
+        membership_id, status, reason, now, note)
     return row
 
 

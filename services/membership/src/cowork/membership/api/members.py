@@ -125,7 +125,8 @@ async def search_members(
         memberships = await store.memberships_of_members(conn, [m["id"] for m in page])
     by_member: dict[UUID, list[dict[str, Any]]] = {}
     for membership in memberships:
-        by_member.setdefault(membership["member_id"], []).append(membership_view(membership))
+        by_member.setdefault(membership["member_id"], []).append(membership_view(membership,
+                                                                              staff=True))
     return {"items": [{**member_view(m), "memberships": by_member.get(m["id"], [])}
                       for m in page],
             "next_cursor": encode_cursor(page[-1]["id"]) if len(rows) > limit else None}
