@@ -132,3 +132,15 @@ def test_the_cancellation_ics_removes_the_confirmation_event() -> None:
     start = added.decoded("DTSTART")
     assert str(start.tzinfo) == "Europe/Rome" and start.hour == 9
     assert confirmed.walk("VTIMEZONE"), "the zone travels with the event"
+
+
+@pytest.mark.parametrize("language", ["it", "en"])
+def test_the_welcome_mail_quotes_nothing_the_registrant_typed(language: str) -> None:
+    """Anyone may register with anyone's address (issue 20, point 6): the welcome mail goes to
+    an address nobody has confirmed, so it must not carry the registrant's words (the name
+    they typed would be the first line of a spam anyone could send from the town's server)."""
+    typed = "Cheap pills at pills.example"
+    rendered = Renderer().render("member_registered", language,
+                                 {"e": SAMPLES["member_registered"], "name": typed, "place": ""})
+    for part in (rendered.subject, rendered.text, rendered.html):
+        assert "pills" not in part

@@ -67,6 +67,10 @@ from existing Secrets only.
   value: {{ .root.Values.topics.replicationFactor | quote }}
 - name: COWORK_TOPIC_CONFIG
   value: {{ .root.Values.topics.config | default dict | toJson | quote }}
+{{- if eq .name "membership" }}
+- name: MEMBERSHIP_TRUSTED_PROXIES
+  value: {{ .root.Values.trustedProxies | default list | toJson | quote }}
+{{- end }}
 {{- range $key, $value := .svc.env }}
 - name: {{ $key }}
   value: {{ $value | quote }}

@@ -37,13 +37,15 @@ class ApiError(Exception):
     """Raise from an endpoint to answer with the error format of docs/api/README.md."""
 
     def __init__(self, status: int, code: str, message: str, *, field: str | None = None,
-                 details: dict[str, Any] | None = None) -> None:
+                 details: dict[str, Any] | None = None,
+                 headers: dict[str, str] | None = None) -> None:
         super().__init__(message)
         self.status = status
         self.code = code
         self.message = message
         self.field = field
         self.details = details or {}
+        self.headers = headers  # e.g. Retry-After on a 429
 
 
 class NotFound(LookupError):
@@ -120,7 +122,7 @@ def _reason_of(error: Mapping[str, Any]) -> str:
 async def _on_api_error(_: Request, exc: Exception) -> Response:
     assert isinstance(exc, ApiError)
     return JSONResponse(error_body(exc.code, exc.message, exc.field, **exc.details),
-                        status_code=exc.status)
+                        status_code=exc.status, headers=exc.headers)
 
 
 async def _on_not_found(_: Request, exc: Exception) -> Response:

@@ -72,6 +72,7 @@ CHART_VALUES = {
     "http_port": "`services.<name>.port`",
     "log_level": "`logLevel`",
     "log_json": "fixed `true`",
+    "trusted_proxies": "`trustedProxies`",
 }
 
 

@@ -3,7 +3,8 @@ transaction (the outbox), and schedules or cancels the time-driven work it impli
 
 from __future__ import annotations
 
-from datetime import date, datetime
+import math
+from datetime import date, datetime, timedelta
 from typing import Any
 from uuid import UUID, uuid4
 
@@ -261,3 +262,18 @@ async def expiring_job(conn: asyncpg.Connection, job: scheduler.Job, now: dateti
         membership_id=membership["id"], member_id=membership["member_id"],
         period_end=membership["period_end"],
         days_left=max(domain.days_left(membership["period_end"], now), 0)), source=SOURCE)
+
+
+# ---------------------------------------------------------------- registration limits
+
+
+async def registration_retry_after(conn: asyncpg.Connection, limits: dict[bytes, int],
+                                   now: datetime, window: timedelta) -> int | None:
+    """Count an anonymous registration against each counter (digest -> its limit): None when
+    every counter is within its limit, else the seconds until the last one over it resets."""
+    counted = await store.count_registration_attempts(conn, list(limits), now, window)
+    over = [row["window_start"] + window - now for row in counted
+            if row["attempts"] > limits[row["digest"]]]
+    if not over:
+        return None
+    return max(1, math.ceil(max(over).total_seconds()))

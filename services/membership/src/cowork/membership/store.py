@@ -3,7 +3,7 @@ the caller owns the transaction and the outbox rows share it."""
 
 from __future__ import annotations
 
-from datetime import date, datetime
+from datetime import date, datetime, timedelta
 from typing import Any
 from uuid import UUID
 
@@ -232,3 +232,26 @@ async def extend_membership(conn: asyncpg.Connection, membership_id: UUID, perio
         "UPDATE memberships SET period_end = $2, updated_at = $3 WHERE id = $1 RETURNING *",
         membership_id, period_end, now)
     return row
+
+
+# ---------------------------------------------------------------- registration limits
+
+
+async def count_registration_attempts(conn: asyncpg.Connection, digests: list[bytes],
+                                      now: datetime, window: timedelta) -> list[Row]:
+    """One more attempt on each counter (a new window once the last has passed); each row:
+    digest, attempts in its window, window_start. Passed windows are deleted on the way."""
+    await conn.execute(
+        "DELETE FROM registration_limits WHERE digest IN (SELECT digest FROM registration_limits"
+        " WHERE window_start <= $1 LIMIT 100)", now - window)
+    return list(await conn.fetch(
+        """
+        INSERT INTO registration_limits AS l (digest, window_start, attempts)
+        SELECT d, $2, 1 FROM unnest($1::bytea[]) AS d
+        ON CONFLICT (digest) DO UPDATE SET
+            attempts = CASE WHEN l.window_start <= $2 - $3::interval THEN 1
+                            ELSE l.attempts + 1 END,
+            window_start = CASE WHEN l.window_start <= $2 - $3::interval THEN $2
+                                ELSE l.window_start END
+        RETURNING digest, attempts, window_start
+        """, digests, now, window))
