@@ -279,10 +279,29 @@ async def _optional_caller(
     return await dependency(request, credentials)
 
 
+def caller_with_roles(*roles: Role) -> Callable[..., Awaitable[Principal]]:
+    """A dependency that is the caller, 403 unless they hold one of `roles`. As a dependency
+    it runs before FastAPI validates the query and the body, so a caller without the role
+    learns nothing of what the endpoint would validate (403, never 422)."""
+
+    async def dependency(
+        request: Request,
+        credentials: Annotated[HTTPAuthorizationCredentials | None, Depends(_bearer)],
+    ) -> Principal:
+        principal = await _caller(request, credentials)
+        require_roles(principal, *roles)
+        return principal
+
+    return dependency
+
+
 # What a route declares to know who calls it: `caller: Caller` (401 without a valid token),
-# `caller: OptionalCaller` (None without a token; self-registration).
+# `caller: OptionalCaller` (None without a token; self-registration), `caller: StaffCaller` /
+# `PartnerCaller` (403 before the input is read for anyone else).
 Caller = Annotated[Principal, Depends(_caller)]
 OptionalCaller = Annotated[Principal | None, Depends(_optional_caller)]
+StaffCaller = Annotated[Principal, Depends(caller_with_roles("staff"))]
+PartnerCaller = Annotated[Principal, Depends(caller_with_roles("partner"))]
 
 
 def require_roles(principal: Principal, *roles: str) -> None:

@@ -30,6 +30,7 @@ from cowork.shared.api import (
     Page,
     SearchText,
     decode_cursor,
+    error_responses,
     encode_cursor,
     page_in_memory,
     v1_router,
@@ -90,8 +91,7 @@ async def _within_registration_limits(request: Request, runtime: Runtime, email:
 
 
 @router.post("/members", status_code=201, response_model=MemberOut,
-             responses={429: {"description": "too many anonymous registrations for this "
-                                             "address or from this client (Retry-After)"}})
+             responses=error_responses(429))
 async def register(body: NewMember, runtime: Runtime, in_tx: InTx, request: Request,
                    caller: OptionalCaller) -> dict[str, Any]:
     """Self-registration needs no token; staff may register anyone.
