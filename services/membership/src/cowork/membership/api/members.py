@@ -30,12 +30,17 @@ from cowork.shared.api import (
     Page,
     SearchText,
     decode_cursor,
-    error_responses,
     encode_cursor,
+    error_responses,
     page_in_memory,
     v1_router,
 )
-from cowork.shared.auth import Caller, OptionalCaller, require_roles, require_self_or_roles
+from cowork.shared.auth import (
+    Caller,
+    OptionalCaller,
+    StaffCaller,
+    require_self_or_roles,
+)
 from cowork.shared.http import ApiError, invalid, not_found
 from cowork.shared.logging import get_logger
 from cowork.shared.service import Runtime
@@ -137,7 +142,7 @@ def _search_position(cursor: str | None) -> UUID | None:
 @router.get("/members", response_model=Page[MemberFoundOut])
 async def search_members(
         runtime: Runtime,
-        caller: Caller,
+        caller: StaffCaller,
         q: Annotated[SearchText | None, Query(description="words found in the name, e-mail or "
                                         "tax code, in any order")] = None,
         cursor: CursorParam = None,
@@ -146,7 +151,6 @@ async def search_members(
     """Staff find members by name, e-mail or tax code (case-insensitive, every word must
     match somewhere), by name, paginated; each with their memberships, so the desk sees a
     member's plans on one call (their bookings: booking's `GET /v1/bookings?member_id=`)."""
-    require_roles(caller, "staff")
     after = _search_position(cursor)
     words = (q or "").split()
     async with runtime.db.acquire() as conn:

@@ -52,6 +52,8 @@ async def memberships(member_id: UUID, runtime: Runtime, caller: Caller,
     """Newest first."""
     require_self_or_roles(caller, member_id, "staff")
     async with runtime.db.acquire() as conn:
+        # An erased (or unknown) member is 404 here as on /members/{id}.
+        await commands.live_member(conn, member_id)
         return page_in_memory([membership_view(s, staff=caller.has("staff")) for s in
                                await store.memberships_of(conn, member_id)], cursor, limit)
 

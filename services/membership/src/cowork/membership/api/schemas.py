@@ -64,12 +64,14 @@ class NewMember(Strict):
 
 
 class MemberChanges(Strict):
-    full_name: Text | None = None
-    email: EmailStr | None = None
+    # Absent: unchanged. null only where a value can be removed (phone, residence); the others
+    # are typed without null, so the schema says so and a null is 422 naming the field.
+    full_name: Text = Field(default=None)
+    email: EmailStr = Field(default=None)
     phone: Phone | None = None
-    language: Literal["it", "en"] | None = None
+    language: Literal["it", "en"] = Field(default=None)
     residence_istat: Istat | None = None
-    marketing_consent: bool | None = None
+    marketing_consent: bool = Field(default=None)
 
 
 class NewPerson(Strict):

@@ -2,11 +2,11 @@
 
 # No `from __future__ import annotations`: FastAPI resolves the dependency aliases at runtime.
 
-from typing import Any
+from typing import Annotated, Any
 from uuid import UUID
 
 import asyncpg
-from fastapi import Response
+from fastapi import Depends, Response
 
 from cowork.notifications import commands, store
 from cowork.notifications.api.dependencies import InTx
@@ -17,19 +17,21 @@ from cowork.notifications.api.schemas import (
     subscription_view,
 )
 from cowork.shared.api import error_responses, v1_router
-from cowork.shared.auth import Caller, require_roles
+from cowork.shared.auth import Caller, Principal, caller_with_roles, require_roles
 from cowork.shared.http import not_found
 from cowork.shared.service import Runtime
 
 router = v1_router(tags=["webhooks"])
 
+# Checked before the body is read: anyone else gets 403, never a 422 describing the input.
+PartnerOrOperator = Annotated[Principal, Depends(caller_with_roles("partner", "operator"))]
+
 
 @router.post("/webhooks", status_code=201, response_model=NewSubscriptionOut,
              responses=error_responses(401, 403, 422))
-async def create_webhook(body: NewSubscription, runtime: Runtime, caller: Caller,
+async def create_webhook(body: NewSubscription, runtime: Runtime, caller: PartnerOrOperator,
                          in_tx: InTx) -> dict[str, Any]:
     """Subscribe a partner's URL to event types. The signing secret is in this answer only."""
-    require_roles(caller, "partner", "operator")
     row, secret = await in_tx(lambda conn: commands.create_subscription(
         conn, caller.sub, str(body.url), body.event_types, runtime.clock()))
     return {**subscription_view(row), "secret": secret}
