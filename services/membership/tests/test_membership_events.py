@@ -121,6 +121,10 @@ async def test_a_suspension_travels_as_a_code_and_its_note_stays_with_staff(
                                                            ev.MembershipReinstated.event_type)]
     assert [r.envelope.data.reason for r in changes] == ["conduct", "other"]
     assert all(b"shouted" not in (r.value or b"") for r in records), "the note never leaves"
+    assert (await svc.client.delete(f"/v1/members/{member_id}",
+                                    headers=svc.token())).status_code == 204
+    notes = await svc.runtime.db.fetch("SELECT status_note FROM memberships")
+    assert [n["status_note"] for n in notes] == [None], "the note goes with the erasure"
 
 
 async def test_erasure_publishes_erased_and_a_contacts_tombstone(svc: Membership) -> None:
