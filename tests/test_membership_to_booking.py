@@ -67,7 +67,7 @@ async def test_a_member_books_after_buying_a_plan_and_not_after_suspension(
         assert second.json()["error"]["code"] == "fair_use_daily"
 
         suspended = await people.post(f"/v1/memberships/{membership_id}/suspend",
-                                      json={"reason": "three no-shows"}, headers=STAFF)
+                                      json={"reason": "conduct"}, headers=STAFF)
         assert suspended.status_code == 200
 
         async def refused_for_suspension():  # type: ignore[no-untyped-def]

@@ -32,7 +32,7 @@ class NewThing(BaseModel):
 
 
 def _app() -> FastAPI:
-    auth = Authenticator(SECRET)
+    auth = Authenticator(SECRET, audience="membership")
     Caller = Annotated[Principal, Depends(auth.principal())]
     router = APIRouter(prefix="/v1")
 
@@ -186,3 +186,60 @@ def test_local_tokens_keep_one_subject_per_role(capsys: pytest.CaptureFixture[st
     assert subject("--role", "partner", "--sub", "p-42") == "p-42"
     with pytest.raises(SystemExit):
         cli.main(["token", "--role", "member"])
+
+
+# -- one token, one service: the audience (issue 20, point 13)
+
+
+def _claims(**extra: object) -> dict[str, object]:
+    now = datetime.now(UTC)
+    return {"sub": "s1", "roles": ["staff"], "iss": "cowork", "iat": now,
+            "exp": now + timedelta(hours=1), **extra}
+
+
+@pytest.mark.parametrize("claims", [
+    pytest.param(_claims(), id="no-aud"),
+    pytest.param(_claims(aud="vouchers"), id="another-service"),
+    pytest.param(_claims(aud=["booking", "vouchers"]), id="other-services"),
+])
+async def test_an_hs256_token_for_another_service_or_none_is_401(
+        client: httpx.AsyncClient, claims: dict[str, object]) -> None:
+    """A token minted for vouchers (or for nobody) does not open membership."""
+    import jwt
+
+    token = jwt.encode(claims, SECRET, algorithm="HS256")
+    response = await client.get(f"/v1/members/{M2}", headers={"Authorization": f"Bearer {token}"})
+    assert response.status_code == 401
+    assert response.json()["error"]["code"] == "invalid_token"
+
+
+async def test_a_token_naming_this_service_among_others_is_accepted(
+        client: httpx.AsyncClient) -> None:
+    one = issue_token(SECRET, sub="s1", roles=["staff"], audience="membership")
+    several = issue_token(SECRET, sub="s1", roles=["staff"], audience=["booking", "membership"])
+    for token in (one, several):
+        response = await client.get(f"/v1/members/{M2}",
+                                    headers={"Authorization": f"Bearer {token}"})
+        assert response.status_code == 200, response.text
+
+
+def test_cowork_token_names_the_audiences_asked_for(capsys: pytest.CaptureFixture[str],
+                                                    monkeypatch: pytest.MonkeyPatch) -> None:
+    """Without --audience a local token is for every service of the stack (the examples and
+    tests talk to all four with one token); --audience narrows it."""
+    import jwt
+
+    from cowork.shared import cli
+    from cowork.shared.auth import SERVICE_AUDIENCES
+
+    monkeypatch.setenv("COWORK_ENV", "local")
+
+    def audience(*argv: str) -> object:
+        assert cli.main(["token", "--role", "staff", *argv]) == 0
+        token = capsys.readouterr().out.strip()
+        return jwt.decode(token, options={"verify_signature": False})["aud"]
+
+    assert sorted(audience()) == sorted(SERVICE_AUDIENCES)  # type: ignore[arg-type]
+    assert audience("--audience", "vouchers") == "vouchers"
+    with pytest.raises(SystemExit):
+        cli.main(["token", "--role", "staff", "--audience", "elsewhere"])

@@ -83,6 +83,20 @@ def test_the_local_stack_uses_the_development_secret_and_a_set_secret_wins(
     assert ServiceSettings().jwt_secret.get_secret_value() == "a-production-secret-of-enough-length"
 
 
+@pytest.mark.parametrize("secret", ["short", "x" * 31, "é" * 15])
+def test_an_hs256_secret_under_32_bytes_stops_the_service_naming_it(
+        monkeypatch: pytest.MonkeyPatch, secret: str) -> None:
+    """A short HMAC key can be brute-forced offline from any one token (RFC 7518 3.2 asks for
+    at least the hash's size, 32 bytes); counted in bytes, as HMAC sees it."""
+    for environment in ("production", "local"):
+        monkeypatch.setenv("COWORK_ENV", environment)
+        monkeypatch.setenv("COWORK_JWT_SECRET", secret)
+        with pytest.raises(ValidationError, match=r"COWORK_JWT_SECRET.*32 bytes"):
+            ServiceSettings()
+    monkeypatch.setenv("COWORK_JWT_SECRET", "x" * 32)
+    assert ServiceSettings().jwt_secret.get_secret_value() == "x" * 32
+
+
 async def test_with_only_oidc_configured_no_hs256_token_is_accepted(idp: JwksServer) -> None:
     settings = _settings(idp)
     assert settings.jwt_secret.get_secret_value() == ""

@@ -218,3 +218,26 @@ async def test_front_desk_answers_show_times_in_the_spaces_zone(svc: Booking) ->
                                     json={"member_id": str(member)}, headers=svc.staff())
     assert checked.status_code == 200, checked.text
     assert (checked.json()["start"], checked.json()["checked_in_by"]) == (rome(1, 8), "staff")
+
+
+# -- issue 20, smaller findings
+
+
+@pytest.mark.parametrize(("change", "field"), [
+    ({"pay_per_use": 0}, "pay_per_use"), ({"pay_per_use": "false"}, "pay_per_use"),
+    ({"seats": "4"}, "seats"), ({"seats": True}, "seats"),
+])
+async def test_resource_json_types_are_not_coerced(svc: Booking, change: dict,
+                                                   field: str) -> None:
+    space = await svc.space()
+    response = await svc.client.post(f"/v1/spaces/{space['id']}/resources",
+                                     json={**DESK, **change}, headers=svc.staff())
+    assert response.status_code == 422, response.text
+    assert _error(response)["field"] == field
+
+
+async def test_get_on_the_series_path_is_405_naming_post(svc: Booking) -> None:
+    """`/bookings/series` is not a booking id: GET there is a wrong method, not a bad id."""
+    response = await svc.client.get("/v1/bookings/series", headers=svc.staff())
+    assert response.status_code == 405, response.text
+    assert response.headers["allow"] == "POST"

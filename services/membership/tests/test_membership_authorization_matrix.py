@@ -57,7 +57,7 @@ def operations(svc: Membership) -> list[Operation]:
             if membership == "suspended":
                 suspended = await svc.client.post(
                     f"/v1/memberships/{ctx['membership']}/suspend",
-                    json={"reason": "unpaid invoice"}, headers=staff)
+                    json={"reason": "non_payment"}, headers=staff)
                 assert suspended.status_code == 200, suspended.text
         if person:
             added = await svc.client.post(f"/v1/members/{ctx['member']}/people", json={
@@ -118,10 +118,10 @@ def operations(svc: Membership) -> list[Operation]:
         Operation("renew", "POST", "/v1/memberships/{membership}/renew",
                   expect(**self_or_staff), prepare=with_membership),
         Operation("suspend", "POST", "/v1/memberships/{membership}/suspend",
-                  expect(**staff_only), body=lambda ctx: {"reason": "unpaid invoice"},
+                  expect(**staff_only), body=lambda ctx: {"reason": "non_payment"},
                   prepare=with_membership),
         Operation("reinstate", "POST", "/v1/memberships/{membership}/reinstate",
-                  expect(**staff_only), body=lambda ctx: {"reason": "paid"},
+                  expect(**staff_only), body=lambda ctx: {"reason": "request"},
                   prepare=suspended),
         Operation("cancel", "POST", "/v1/memberships/{membership}/cancel",
                   expect(**self_or_staff), prepare=with_membership),

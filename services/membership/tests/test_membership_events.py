@@ -70,9 +70,8 @@ async def test_registration_publishes_the_event_and_the_contact_card(svc: Member
 async def test_membership_lifecycle_events_with_plan_rights(svc: Membership) -> None:
     member_id, membership_id = await _member_with_membership(svc)
     base = f"/v1/memberships/{membership_id}"
-    await svc.client.post(f"{base}/suspend", json={"reason": "three no-shows"}, headers=svc.token())
-    await svc.client.post(f"{base}/reinstate", json={"reason": "talked it through"},
-                          headers=svc.token())
+    await svc.client.post(f"{base}/suspend", json={"reason": "conduct"}, headers=svc.token())
+    await svc.client.post(f"{base}/reinstate", json={"reason": "request"}, headers=svc.token())
     svc.clock.now = FEBRUARY_1ST  # renewed once the period bought on 31 January has begun
     await svc.client.post(f"{base}/renew", headers=svc.token())
     await svc.client.post(f"{base}/cancel", headers=svc.token())
@@ -92,7 +91,46 @@ async def test_membership_lifecycle_events_with_plan_rights(svc: Membership) -> 
     renewed = of_type(records, ev.MembershipRenewed.event_type)[0].envelope.data
     assert renewed.period_end.isoformat() == "2027-03-31" and renewed.price_cents == 15000
     suspended = of_type(records, ev.MembershipSuspended.event_type)[0].envelope.data
-    assert suspended.reason == "three no-shows"
+    assert suspended.reason == "conduct"
+
+
+async def test_a_suspension_travels_as_a_code_and_its_note_stays_with_staff(
+        svc: Membership) -> None:
+    """Issue 20, point 9: the events reach every webhook subscriber, so they carry a reason
+    code; the desk's free-text note is kept by membership and shown to staff only."""
+    member_id, membership_id = await _member_with_membership(svc)
+    base = f"/v1/memberships/{membership_id}"
+    note = "Giulia Bianchi shouted at the desk on 3 Feb"
+    free_text = await svc.client.post(f"{base}/suspend", json={"reason": "three no-shows"},
+                                      headers=svc.token())
+    assert free_text.status_code == 422
+    assert free_text.json()["error"]["field"] == "reason"
+    suspended = await svc.client.post(f"{base}/suspend", json={"reason": "conduct", "note": note},
+                                      headers=svc.token())
+    assert suspended.status_code == 200, suspended.text
+    assert (suspended.json()["status_reason"], suspended.json()["status_note"]) == ("conduct", note)
+    reinstated = await svc.client.post(f"{base}/reinstate",
+                                       json={"reason": "other", "note": "apologised: " + note},
+                                       headers=svc.token())
+    assert reinstated.status_code == 200, reinstated.text
+
+    staff_view = (await svc.client.get(base, headers=svc.token())).json()
+    member_view = (await svc.client.get(base, headers=svc.as_member(member_id))).json()
+    assert staff_view["status_note"] == "apologised: " + note
+    assert member_view["status_note"] is None and member_view["status_reason"] == "other"
+    own_list = (await svc.client.get(f"/v1/members/{member_id}/memberships",
+                                     headers=svc.as_member(member_id))).json()
+    assert [m["status_note"] for m in own_list["items"]] == [None]
+
+    records = await _events(svc, _has(ev.MembershipReinstated.event_type))
+    changes = [r for r in records if r.envelope.type in (ev.MembershipSuspended.event_type,
+                                                           ev.MembershipReinstated.event_type)]
+    assert [r.envelope.data.reason for r in changes] == ["conduct", "other"]
+    assert all(b"shouted" not in (r.value or b"") for r in records), "the note never leaves"
+    assert (await svc.client.delete(f"/v1/members/{member_id}",
+                                    headers=svc.token())).status_code == 204
+    notes = await svc.runtime.db.fetch("SELECT status_note FROM memberships")
+    assert [n["status_note"] for n in notes] == [None], "the note goes with the erasure"
 
 
 async def test_erasure_publishes_erased_and_a_contacts_tombstone(svc: Membership) -> None:

@@ -78,14 +78,15 @@ async def test_extreme_membership_dates_are_422(svc: Membership, starts_on: str)
     assert _error(response)["field"] == "starts_on"
 
 
-async def test_suspend_reason_refuses_a_nul_byte(svc: Membership) -> None:
+async def test_suspend_note_refuses_a_nul_byte(svc: Membership) -> None:
     _, membership_id = await _member_with_membership(svc)
     response = await svc.client.post(f"/v1/memberships/{membership_id}/suspend",
-                                     json={"reason": "unpaid\x00"}, headers=svc.token())
+                                     json={"reason": "non_payment", "note": "unpaid\x00"},
+                                     headers=svc.token())
     assert response.status_code == 422, response.text
-    assert _error(response)["field"] == "reason"
+    assert _error(response)["field"] == "note"
     assert (await svc.client.post(f"/v1/memberships/{membership_id}/suspend",
-                                  json={"reason": "unpaid\ninvoice 12"},
+                                  json={"reason": "non_payment", "note": "unpaid\ninvoice 12"},
                                   headers=svc.token())).status_code == 200
 
 
@@ -127,3 +128,56 @@ async def test_a_member_token_whose_sub_is_not_a_uuid_is_401(svc: Membership) ->
     response = await svc.client.get("/v1/plans", headers=svc.token("member", "not-a-uuid"))
     assert response.status_code == 401
     assert _error(response)["code"] == "invalid_token"
+
+
+# -- issue 20, smaller findings
+
+
+async def test_a_member_searching_members_is_403_whatever_the_query(svc: Membership) -> None:
+    member = svc.as_member("00000000-0000-4000-8000-000000000009")
+    for query in ("%00", "giulia", "x" * 500):
+        response = await svc.client.get(f"/v1/members?q={query}", headers=member)
+        assert response.status_code == 403, (query, response.text)
+    assert (await svc.client.get("/v1/members?q=%00", headers=svc.token())).status_code == 422
+
+
+@pytest.mark.parametrize("name", ["\u200b", "\u200b\u200c", "\u2060"])
+async def test_a_name_with_nothing_visible_is_refused(svc: Membership, name: str) -> None:
+    response = await svc.client.post("/v1/members", json={**PERSON, "full_name": name})
+    assert response.status_code == 422, response.text
+    assert _error(response)["field"] == "full_name"
+
+
+@pytest.mark.parametrize(("change", "field"), [
+    ({"stackable": 0}, "stackable"), ({"stackable": "true"}, "stackable"),
+    ({"price_cents": "15000"}, "price_cents"), ({"max_bookings_per_day": True},
+                                                "max_bookings_per_day"),
+])
+async def test_plan_json_types_are_not_coerced(svc: Membership, change: dict,
+                                               field: str) -> None:
+    response = await svc.client.post("/v1/plans", json={**MONTHLY, **change},
+                                     headers=svc.token())
+    assert response.status_code == 422, response.text
+    assert _error(response)["field"] == field
+
+
+async def test_an_erased_members_memberships_are_404_like_the_member(svc: Membership) -> None:
+    member_id, _ = await _member_with_membership(svc)
+    assert (await svc.client.delete(f"/v1/members/{member_id}",
+                                    headers=svc.token())).status_code == 204
+    assert (await svc.client.get(f"/v1/members/{member_id}",
+                                 headers=svc.token())).status_code == 404
+    response = await svc.client.get(f"/v1/members/{member_id}/memberships", headers=svc.token())
+    assert response.status_code == 404, response.text
+
+
+async def test_patch_says_which_fields_cannot_be_null(svc: Membership) -> None:
+    spec = (await svc.client.get("/openapi.json")).json()
+    changes = spec["components"]["schemas"]["MemberChanges"]["properties"]
+    for field in ("full_name", "email", "language", "marketing_consent"):
+        assert "null" not in json.dumps(changes[field]).replace('"default": null', ""), field
+    assert "null" in json.dumps(changes["phone"]), "a phone can be removed"
+    member = (await svc.client.post("/v1/members", json=PERSON)).json()
+    response = await svc.client.patch(f"/v1/members/{member['id']}", json={"language": None},
+                                      headers=svc.token())
+    assert response.status_code == 422 and _error(response)["field"] == "language"

@@ -23,7 +23,7 @@ SAMPLES: dict[str, dict[str, Any]] = {
                              "period_end": "2027-03-31", "price_cents": 15000},
     "membership_expiring": {"period_end": "2027-03-31", "days_left": 7},
     "membership_expired": {"at": "2027-04-01T00:00:00+00:00"},
-    "membership_suspended": {"reason": "three no-shows"},
+    "membership_suspended": {"reason": "non_payment"},
     "booking_confirmed": {"start": START, "end": END, "price_cents": 750, "charged_cents": 750},
     "booking_cancelled": {"start": START, "end": END, "cancelled_by": "member", "late": True,
                           "charged_cents": 750},
@@ -132,3 +132,15 @@ def test_the_cancellation_ics_removes_the_confirmation_event() -> None:
     start = added.decoded("DTSTART")
     assert str(start.tzinfo) == "Europe/Rome" and start.hour == 9
     assert confirmed.walk("VTIMEZONE"), "the zone travels with the event"
+
+
+@pytest.mark.parametrize("language", ["it", "en"])
+def test_the_welcome_mail_quotes_nothing_the_registrant_typed(language: str) -> None:
+    """Anyone may register with anyone's address (issue 20, point 6): the welcome mail goes to
+    an address nobody has confirmed, so it must not carry the registrant's words (the name
+    they typed would be the first line of a spam anyone could send from the town's server)."""
+    typed = "Cheap pills at pills.example"
+    rendered = Renderer().render("member_registered", language,
+                                 {"e": SAMPLES["member_registered"], "name": typed, "place": ""})
+    for part in (rendered.subject, rendered.text, rendered.html):
+        assert "pills" not in part

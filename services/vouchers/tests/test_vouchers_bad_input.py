@@ -137,3 +137,16 @@ async def test_a_statement_period_with_a_trailing_newline_is_a_422(svc: Vouchers
                      await svc.client.post(f"{url}/issue", headers=OFFICER)):
         assert response.status_code == 422, (period, response.status_code, response.text)
         assert response.json()["error"]["field"] == "period", response.text
+
+
+@pytest.mark.parametrize(("change", "field"), [
+    ({"min_desks": "2"}, "min_desks"), ({"min_desks": True}, "min_desks"),
+    ({"min_desks": 2.0}, "min_desks"), ({"max_duration_months": "12"}, "max_duration_months"),
+])
+async def test_programme_json_types_are_not_coerced(svc: Vouchers, change: dict[str, Any],
+                                                    field: str) -> None:
+    """Issue 20: a string or a boolean where a number belongs is a 422, not a guess."""
+    response = await svc.client.post("/v1/programmes", json={**MILAN_2013, **change},
+                                     headers=OFFICER)
+    assert response.status_code == 422, response.text
+    assert response.json()["error"]["field"] == field

@@ -69,6 +69,10 @@ from existing Secrets only.
   value: {{ .root.Values.topics.config | default dict | toJson | quote }}
 - name: COWORK_TOPIC_COMPACTION_BOUND_MS
   value: {{ .root.Values.topics.compactionBoundMs | int64 | quote }}
+{{- if eq .name "membership" }}
+- name: MEMBERSHIP_TRUSTED_PROXIES
+  value: {{ .root.Values.trustedProxies | default list | toJson | quote }}
+{{- end }}
 {{- range $key, $value := .svc.env }}
 - name: {{ $key }}
   value: {{ $value | quote }}

@@ -11,16 +11,20 @@ Every value is stopped here instead, with a 422 naming its field.
 
 import base64
 import contextlib
+import functools
 import json
+import operator
 import unicodedata
 from collections.abc import AsyncIterator, Awaitable, Callable, Mapping, Sequence
 from datetime import UTC, date, datetime, time
-from typing import Annotated, Any, Generic, Protocol, TypeVar
+from types import UnionType
+from typing import Annotated, Any, Generic, Protocol, TypeVar, Union, get_args, get_origin
 
 import asyncpg
 from fastapi import APIRouter, Query
 from fastapi.routing import APIRoute
 from pydantic import AfterValidator, AwareDatetime, BaseModel, BeforeValidator, ConfigDict, Field
+from pydantic import Strict as PydanticStrict
 
 from cowork.shared.http import ApiError, conflict, invalid
 
@@ -38,11 +42,40 @@ _BIDI_CONTROLS = frozenset("\u061c\u200e\u200f\u202a\u202b\u202c\u202d\u202e"
                            "\u2066\u2067\u2068\u2069")
 
 
+def _strict_scalar(annotation: Any) -> Any:
+    """`bool` and `int` (also inside `X | None` and `Annotated[...]`) made strict: JSON `0`
+    is not false, `"3"` is not 3, `true` is not 1."""
+    if annotation is bool or annotation is int:
+        return Annotated[annotation, PydanticStrict()]
+    origin = get_origin(annotation)
+    if origin is Annotated:
+        inner, *metadata = get_args(annotation)
+        if inner is bool or inner is int:
+            return Annotated[inner, *metadata, PydanticStrict()]
+        return annotation
+    if origin in (Union, UnionType):
+        args = tuple(_strict_scalar(a) for a in get_args(annotation))
+        return functools.reduce(operator.or_, args)
+    return annotation
+
+
 class Strict(BaseModel):
-    """A request body: unknown fields are refused (a typo is not silently ignored) and text is
-    stripped of surrounding whitespace."""
+    """A request body: unknown fields are refused (a typo is not silently ignored), text is
+    stripped of surrounding whitespace, and booleans and integers take only JSON booleans and
+    integers (pydantic's lax mode would read `0` as false and `"3"` as 3). Not pydantic's
+    strict mode for the whole model: FastAPI validates the decoded JSON in Python mode, where
+    strict would refuse a date or an id written as text."""
 
     model_config = ConfigDict(extra="forbid", str_strip_whitespace=True)
+
+    def __init_subclass__(cls, **kwargs: Any) -> None:
+        # Runs before pydantic reads the class's fields (its metaclass collects them after).
+        # The class's own dict, changed in place (inspect.get_annotations gives a copy).
+        annotations = cls.__dict__.get("__annotations__", {})  # noqa: RUF063
+        for name, annotation in list(annotations.items()):
+            if not isinstance(annotation, str):
+                annotations[name] = _strict_scalar(annotation)
+        super().__init_subclass__(**kwargs)
 
 
 class Representation(BaseModel):
@@ -64,15 +97,35 @@ def _no_hidden_characters(allow_newlines: bool) -> Callable[[str], str]:
     return check
 
 
-# One line a person reads (a name, an address): no control characters, no direction overrides.
-Text = Annotated[str, Field(min_length=1, max_length=200),
-                 AfterValidator(_no_hidden_characters(allow_newlines=False))]
+def _something_visible(value: str) -> str:
+    """A name of zero-width spaces, joiners or soft hyphens alone is blank to a person."""
+    if value and all(c.isspace() or unicodedata.category(c) in _INVISIBLE for c in value):
+        raise ValueError("has no visible character")
+    return value
+
+
+_INVISIBLE = frozenset({"Cf", "Cc", "Mn", "Me", "Zs", "Zl", "Zp"})
+# What the validators refuse, published in the OpenAPI as a pattern (what a client or a
+# fuzzer can check; the validators say why in the 422): C0/C1 controls and direction marks.
+_FORBIDDEN = "\\u0000-\\u001f\\u007f-\\u009f\\u061c\\u200e\\u200f\\u202a-\\u202e\\u2066-\\u2069"
+ONE_LINE_PATTERN = f"^[^{_FORBIDDEN}]*$"
+LINES_PATTERN = ONE_LINE_PATTERN.replace("\\u0000-\\u001f",
+                                         "\\u0000-\\u0008\\u000b-\\u001f")
+
+# One line a person reads (a name, an address): no control characters, no direction overrides,
+# something visible.
+Text = Annotated[str, Field(min_length=1, max_length=200,
+                            json_schema_extra={"pattern": ONE_LINE_PATTERN}),
+                 AfterValidator(_no_hidden_characters(allow_newlines=False)),
+                 AfterValidator(_something_visible)]
 # What a search box sends: like Text, but may be empty (a blank box lists everything).
-SearchText = Annotated[str, Field(max_length=200),
+SearchText = Annotated[str, Field(max_length=200, json_schema_extra={"pattern": ONE_LINE_PATTERN}),
                        AfterValidator(_no_hidden_characters(allow_newlines=False))]
 # Free text (a reason, a note): lines and tabs allowed, nothing else invisible.
-LongText = Annotated[str, Field(min_length=1, max_length=2000),
-                     AfterValidator(_no_hidden_characters(allow_newlines=True))]
+LongText = Annotated[str, Field(min_length=1, max_length=2000,
+                                json_schema_extra={"pattern": LINES_PATTERN}),
+                     AfterValidator(_no_hidden_characters(allow_newlines=True)),
+                     AfterValidator(_something_visible)]
 # A machine code (a plan code): letters, digits, `_` and `-` only. Letters are taken in either
 # case and kept lower-case, so `MONTHLY` typed at the desk is the plan `monthly`.
 Code = Annotated[str, Field(pattern=r"^[A-Za-z0-9][A-Za-z0-9_-]{0,39}$", min_length=1,
@@ -216,11 +269,12 @@ class ErrorBody(BaseModel):
 
 
 def error_responses(*statuses: int) -> dict[int | str, dict[str, Any]]:
-    descriptions = {400: "Bad request", 401: "No valid bearer token",
+    descriptions = {400: "The body cannot be read (not UTF-8)", 401: "No valid bearer token",
                     403: "The token's roles or member do not allow this",
                     404: "No such resource", 409: "Conflicts with existing state",
                     413: "Request body too large", 415: "The body is not JSON",
-                    422: "Invalid input; `field` names the input to blame"}
+                    422: "Invalid input; `field` names the input to blame",
+                    429: "Too many requests; `Retry-After` says in how many seconds to retry"}
     return {s: {"model": ErrorBody, "description": descriptions.get(s, "Error")}
             for s in statuses}
 
@@ -235,7 +289,8 @@ def v1_router(*, public: bool = False, tags: Sequence[str] = ()) -> APIRouter:
     """A `/v1` router of a service (one per resource, `tags` naming it in OpenAPI): operation
     ids from function names, and every answer a client can get documented with the error
     body."""
-    statuses = (401, 403, 404, 409, 413, 415, 422) if not public else (404, 409, 413, 415, 422)
+    statuses = ((400, 401, 403, 404, 409, 413, 415, 422) if not public
+                else (400, 404, 409, 413, 415, 422))
     return APIRouter(prefix="/v1", tags=list(tags), generate_unique_id_function=operation_id,
                      responses=error_responses(*statuses))
 

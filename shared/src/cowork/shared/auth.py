@@ -1,8 +1,10 @@
 """JWT bearer authentication and the roles of docs/api/README.md.
 
 Two kinds of token are accepted:
-- HS256 signed with the deployment's shared secret (`COWORK_JWT_SECRET`; the local stack and
-  `cowork token`), claims `sub`, `roles` (a list), `exp`, `iss`;
+- HS256 signed with the deployment's shared secret (`COWORK_JWT_SECRET`, at least 32 bytes; the
+  local stack and `cowork token`), claims `sub`, `roles` (a list), `exp`, `iss` and `aud`: the
+  services the token is for (one service's name, or several), so a token minted for one
+  service does not open another;
 - with OpenID Connect configured (`COWORK_OIDC_ISSUER`), RS256/ES256 tokens of that issuer,
   verified against its JWKS (fetched, cached, fetched again for an unknown `kid`), with `iss`
   the issuer and `aud` this service's audience; the roles come from a configurable claim
@@ -33,6 +35,9 @@ if TYPE_CHECKING:
 Role = Literal["member", "staff", "officer", "partner", "operator"]
 ROLES: tuple[Role, ...] = ("member", "staff", "officer", "partner", "operator")
 ALGORITHM = "HS256"
+# The audience of each service's HS256 tokens is its name. A token made without naming one is
+# for the whole stack (what the local stack's `cowork token` and the tests hand out).
+SERVICE_AUDIENCES: tuple[str, ...] = ("membership", "booking", "vouchers", "notifications")
 
 
 @dataclass(frozen=True)
@@ -48,22 +53,27 @@ class Principal:
 
 
 def issue_token(secret: str, *, sub: str, roles: Iterable[str], ttl: timedelta = timedelta(hours=12),
-                issuer: str = "cowork", now: datetime | None = None) -> str:
+                issuer: str = "cowork", now: datetime | None = None,
+                audience: str | Iterable[str] = SERVICE_AUDIENCES) -> str:
+    """An HS256 token for `audience` (a service's name or several; default: every service)."""
     unknown = set(roles) - set(ROLES)
     if unknown:
         raise ValueError(f"unknown role(s): {', '.join(sorted(unknown))}")
+    audiences = [audience] if isinstance(audience, str) else sorted(set(audience))
+    if not audiences:
+        raise ValueError("a token needs at least one audience")
     issued = now or datetime.now(UTC)
     claims = {"sub": sub, "roles": sorted(set(roles)), "iat": issued, "exp": issued + ttl,
-              "iss": issuer}
+              "iss": issuer, "aud": audiences[0] if len(audiences) == 1 else audiences}
     return jwt.encode(claims, secret, algorithm=ALGORITHM)
 
 
-def verify_token(token: str, secret: str, *, issuer: str = "cowork") -> Principal:
+def verify_token(token: str, secret: str, *, audience: str, issuer: str = "cowork") -> Principal:
     if not secret:  # an empty HMAC key would verify anyone's signature
         raise ApiError(401, "invalid_token", "this service accepts no HS256 tokens")
     try:
         claims = jwt.decode(token, secret, algorithms=[ALGORITHM], issuer=issuer,
-                            options={"require": ["sub", "exp"]})
+                            audience=audience, options={"require": ["sub", "exp", "aud"]})
     except jwt.ExpiredSignatureError as exc:
         raise ApiError(401, "token_expired", "the bearer token has expired") from exc
     except jwt.InvalidTokenError as exc:
@@ -178,10 +188,11 @@ class Authenticator:
     """Verifies bearer tokens (HS256 with the shared secret, OIDC when configured) and builds
     the FastAPI dependencies."""
 
-    def __init__(self, secret: str, issuer: str = "cowork", *,
+    def __init__(self, secret: str, issuer: str = "cowork", *, audience: str,
                  oidc: OidcVerifier | None = None) -> None:
         self._secret = secret
         self._issuer = issuer
+        self._audience = audience  # what an HS256 token's `aud` must name
         self._oidc = oidc
 
     @classmethod
@@ -195,7 +206,8 @@ class Authenticator:
                                 algorithms=settings.oidc_algorithms,
                                 cache_seconds=settings.oidc_jwks_cache_seconds,
                                 refresh_cooldown_seconds=settings.oidc_jwks_refresh_cooldown_seconds)
-        return cls(settings.jwt_secret.get_secret_value(), settings.jwt_issuer, oidc=oidc)
+        return cls(settings.jwt_secret.get_secret_value(), settings.jwt_issuer,
+                   audience=settings.service_name, oidc=oidc)
 
     async def verify(self, token: str) -> Principal:
         try:
@@ -203,7 +215,8 @@ class Authenticator:
         except jwt.InvalidTokenError as exc:
             raise _invalid(str(exc)) from exc
         if algorithm == ALGORITHM:
-            return verify_token(token, self._secret, issuer=self._issuer)
+            return verify_token(token, self._secret, issuer=self._issuer,
+                                audience=self._audience)
         if self._oidc is not None and algorithm in self._oidc.algorithms:
             return await self._oidc.verify(token)
         raise _invalid(f"tokens signed with {algorithm!r} are not accepted here")
@@ -266,10 +279,29 @@ async def _optional_caller(
     return await dependency(request, credentials)
 
 
+def caller_with_roles(*roles: Role) -> Callable[..., Awaitable[Principal]]:
+    """A dependency that is the caller, 403 unless they hold one of `roles`. As a dependency
+    it runs before FastAPI validates the query and the body, so a caller without the role
+    learns nothing of what the endpoint would validate (403, never 422)."""
+
+    async def dependency(
+        request: Request,
+        credentials: Annotated[HTTPAuthorizationCredentials | None, Depends(_bearer)],
+    ) -> Principal:
+        principal = await _caller(request, credentials)
+        require_roles(principal, *roles)
+        return principal
+
+    return dependency
+
+
 # What a route declares to know who calls it: `caller: Caller` (401 without a valid token),
-# `caller: OptionalCaller` (None without a token; self-registration).
+# `caller: OptionalCaller` (None without a token; self-registration), `caller: StaffCaller` /
+# `PartnerCaller` (403 before the input is read for anyone else).
 Caller = Annotated[Principal, Depends(_caller)]
 OptionalCaller = Annotated[Principal | None, Depends(_optional_caller)]
+StaffCaller = Annotated[Principal, Depends(caller_with_roles("staff"))]
+PartnerCaller = Annotated[Principal, Depends(caller_with_roles("partner"))]
 
 
 def require_roles(principal: Principal, *roles: str) -> None:

@@ -1,6 +1,6 @@
 """The `cowork` console: tokens for the local stack and dead-letter replay for operators.
 
-    cowork token --role staff [--sub ID] [--hours 12]
+    cowork token --role staff [--sub ID] [--hours 12] [--audience SERVICE ...]
     cowork dlq list --service booking [--key KEY] [--database-url URL]
     cowork dlq replay --service vouchers [--limit N]
     cowork dlq replay --service booking --key KEY [--database-url URL]
@@ -21,7 +21,7 @@ import sys
 import uuid
 from datetime import timedelta
 
-from cowork.shared.auth import ROLES, issue_token
+from cowork.shared.auth import ROLES, SERVICE_AUDIENCES, issue_token
 from cowork.shared.dlq import discard, held_keys, replay
 from cowork.shared.events.topics import dlq_topic
 from cowork.shared.settings import ServiceSettings
@@ -39,6 +39,9 @@ def main(argv: list[str] | None = None) -> int:
                        help="repeat for several roles")
     token.add_argument("--sub", help="subject; a member's id for the member role")
     token.add_argument("--hours", type=float, default=12.0)
+    token.add_argument("--audience", action="append", choices=SERVICE_AUDIENCES,
+                       help="the service the token is for; repeat for several "
+                            "(default: every service)")
 
     dlq = sub.add_parser("dlq", help="dead-letter topics")
     dlq_sub = dlq.add_subparsers(dest="dlq_command", required=True)
@@ -81,7 +84,8 @@ def main(argv: list[str] | None = None) -> int:
         subject = args.sub or str(uuid.uuid5(LOCAL_SUBJECTS, ",".join(sorted(set(args.role)))))
         print(f"sub {subject}", file=sys.stderr)
         print(issue_token(settings.jwt_secret.get_secret_value(), sub=subject, roles=args.role,
-                          ttl=timedelta(hours=args.hours), issuer=settings.jwt_issuer))
+                          ttl=timedelta(hours=args.hours), issuer=settings.jwt_issuer,
+                          audience=args.audience or SERVICE_AUDIENCES))
         return 0
     if args.command == "dlq":
         return _dlq(args, settings)

@@ -17,6 +17,7 @@ from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
 from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 from starlette.exceptions import HTTPException as StarletteHTTPException
+from starlette.routing import compile_path
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from cowork.shared import metrics, tracing
@@ -37,13 +38,15 @@ class ApiError(Exception):
     """Raise from an endpoint to answer with the error format of docs/api/README.md."""
 
     def __init__(self, status: int, code: str, message: str, *, field: str | None = None,
-                 details: dict[str, Any] | None = None) -> None:
+                 details: dict[str, Any] | None = None,
+                 headers: dict[str, str] | None = None) -> None:
         super().__init__(message)
         self.status = status
         self.code = code
         self.message = message
         self.field = field
         self.details = details or {}
+        self.headers = headers  # e.g. Retry-After on a 429
 
 
 class NotFound(LookupError):
@@ -120,7 +123,7 @@ def _reason_of(error: Mapping[str, Any]) -> str:
 async def _on_api_error(_: Request, exc: Exception) -> Response:
     assert isinstance(exc, ApiError)
     return JSONResponse(error_body(exc.code, exc.message, exc.field, **exc.details),
-                        status_code=exc.status)
+                        status_code=exc.status, headers=exc.headers)
 
 
 async def _on_not_found(_: Request, exc: Exception) -> Response:
@@ -146,11 +149,35 @@ async def _on_validation_error(_: Request, exc: Exception) -> Response:
     return JSONResponse(body, status_code=422)
 
 
-async def _on_http_error(_: Request, exc: Exception) -> Response:
+async def _on_http_error(request: Request, exc: Exception) -> Response:
     assert isinstance(exc, StarletteHTTPException)
     code = _STATUS_CODES.get(exc.status_code, "error")
+    headers = getattr(exc, "headers", None)
+    if exc.status_code == 405:
+        # Starlette's Allow names the methods of the first route whose path matched; a path
+        # served by several routes (GET and POST) answers with all of them.
+        headers = {**(headers or {}), "Allow": ", ".join(_methods_of(request))}
     return JSONResponse(error_body(code, str(exc.detail)), status_code=exc.status_code,
-                        headers=getattr(exc, "headers", None))
+                        headers=headers)
+
+
+def _routes(routes: Any) -> Any:
+    try:  # FastAPI that keeps included routers whole: their routes are reached this way
+        from fastapi.routing import iter_route_contexts
+    except ImportError:  # pragma: no cover - a FastAPI with flat routes
+        return routes
+    return iter_route_contexts(routes)
+
+
+def _methods_of(request: Request) -> list[str]:
+    """Every method some route serves at the request's path (included routers too)."""
+    methods: set[str] = set()
+    for route in _routes(request.app.router.routes):
+        path, served = getattr(route, "path", None), getattr(route, "methods", None)
+        if path and served and compile_path(path)[0].match(request.url.path):
+            methods.update(served)
+    methods.discard("HEAD")
+    return sorted(methods)
 
 
 async def _on_unexpected(request: Request, exc: Exception) -> Response:

@@ -17,6 +17,9 @@ LOCAL_DEV_JWT_SECRET = "cowork-local-development-secret-change-me"  # noqa: S105
 # test suite): anywhere else a forgotten secret must stop the service, not fall back to the
 # development secret published in this repository.
 LOCAL = "local"
+# RFC 7518 3.2: an HS256 key at least as long as the hash (32 bytes); a shorter one can be
+# brute-forced offline from any one token.
+MIN_JWT_SECRET_BYTES = 32
 
 
 def _shared(name: str, field: str) -> AliasChoices:
@@ -116,8 +119,13 @@ class ServiceSettings(BaseSettings):
     @model_validator(mode="after")
     def identity_is_configured(self) -> Self:
         """Outside the local stack a service refuses to start without a way to verify tokens,
-        naming the variable to set."""
-        if self.jwt_secret.get_secret_value():
+        naming the variable to set; a secret too short to be safe stops it anywhere."""
+        secret = self.jwt_secret.get_secret_value()
+        if secret and len(secret.encode()) < MIN_JWT_SECRET_BYTES:
+            raise ValueError(
+                f"COWORK_JWT_SECRET is {len(secret.encode())} bytes: an HS256 secret needs at "
+                f"least {MIN_JWT_SECRET_BYTES} bytes (e.g. `openssl rand -base64 48`)")
+        if secret:
             return self
         if self.is_local:
             self.jwt_secret = SecretStr(LOCAL_DEV_JWT_SECRET)

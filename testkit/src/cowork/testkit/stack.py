@@ -85,8 +85,10 @@ class CoworkStack:
     def token(self, role: str, *, sub: str | None = None, hours: float = 1.0) -> str:
         """A JWT the stack's services accept (HS256 with the stack's own secret)."""
         now = datetime.now(UTC)
+        # `aud`: every service of the stack (each service accepts only tokens naming it).
         claims = {"sub": sub or f"{role}-{uuid.uuid4().hex[:8]}", "roles": [role], "iat": now,
-                  "exp": now + timedelta(hours=hours), "iss": self.issuer}
+                  "exp": now + timedelta(hours=hours), "iss": self.issuer,
+                  "aud": ["booking", "membership", "notifications", "vouchers"]}
         return jwt.encode(claims, self.jwt_secret, algorithm="HS256")
 
     def http(self, service: str, *, role: str | None = "staff", sub: str | None = None
@@ -203,6 +205,9 @@ def _service_env(stack: CoworkStack, service: str, port: int) -> dict[str, str]:
         f"{prefix}_OUTBOX_POLL_SECONDS": "0.2", f"{prefix}_SCHEDULER_POLL_SECONDS": "1",
         f"{prefix}_LOG_JSON": "true",
         "COWORK_JWT_SECRET": stack.jwt_secret, "COWORK_JWT_ISSUER": stack.issuer,
+        # A stack on the partner's machine: its SMTP sink speaks plain SMTP, which only the
+        # local environment allows (NOTIFICATIONS_SMTP_TLS=none).
+        "COWORK_ENV": "local",
         "COWORK_TOPIC_PARTITIONS": "1",  # one partition: order is total, tests read less
         **({f"{prefix}_SMTP_HOST": "127.0.0.1", f"{prefix}_SMTP_PORT": str(stack.mail.port)}
            if service == "notifications" and stack.mail is not None else {}),

@@ -37,7 +37,8 @@ MEANINGS = {
     "topic_replication_factor": ("replication factor of a topic it creates; "
                                  "0: 3 on three brokers or more, else 1"),
     "topic_config": "topic-level configs (JSON object) for the topics it creates",
-    "jwt_secret": "HS256 secret every token is verified with (a secret; the default is public)",
+    "jwt_secret": ("HS256 secret every token is verified with, at least 32 bytes "
+                   "(a secret; the default is public)"),
     "jwt_issuer": "the `iss` every token must carry",
     "http_host": "address the HTTP server binds",
     "http_port": "port the HTTP server listens on",
@@ -73,6 +74,7 @@ CHART_VALUES = {
     "http_port": "`services.<name>.port`",
     "log_level": "`logLevel`",
     "log_json": "fixed `true`",
+    "trusted_proxies": "`trustedProxies`",
 }
 
 

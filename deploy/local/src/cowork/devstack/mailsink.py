@@ -31,6 +31,7 @@ class EmlWriter:
         self.folder = folder
         self.folder.mkdir(parents=True, exist_ok=True)
         self.messages: list[Message] = []
+        self.encrypted: list[bool] = []  # per message: did it arrive over TLS
 
     async def handle_DATA(self, server: Any, session: Any, envelope: Any) -> str:
         data: bytes = envelope.original_content or envelope.content
@@ -38,6 +39,8 @@ class EmlWriter:
         path = self.folder / f"{stamp}-{len(self.messages):05d}.eml"
         path.write_bytes(data)
         self.messages.append(message_from_bytes(data, policy=policy.default))
+        self.encrypted.append(session.ssl is not None
+                              or server.transport.get_extra_info("ssl_object") is not None)
         return "250 Message accepted for delivery"
 
 
@@ -82,13 +85,15 @@ def stop(cfg: StackConfig) -> None:
 
 
 @contextlib.contextmanager
-def listening(where: Path, listen: int) -> Iterator[EmlWriter]:
+def listening(where: Path, listen: int, **tls: Any) -> Iterator[EmlWriter]:
     """The sink on 127.0.0.1:`listen`, writing to `where`, while the block runs (in this
-    process: the foreground sink below, and the tests)."""
+    process: the foreground sink below, and the tests). `tls`: aiosmtpd's Controller options
+    for a sink that speaks TLS (`ssl_context` for implicit TLS; `tls_context` and
+    `require_starttls` for STARTTLS)."""
     from aiosmtpd.controller import Controller
 
     writer = EmlWriter(where)
-    controller = Controller(writer, hostname="127.0.0.1", port=listen)
+    controller = Controller(writer, hostname="127.0.0.1", port=listen, **tls)
     controller.start()
     try:
         yield writer

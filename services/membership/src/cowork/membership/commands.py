@@ -3,6 +3,7 @@ transaction (the outbox), and schedules or cancels the time-driven work it impli
 
 from __future__ import annotations
 
+import math
 from datetime import date, datetime, timedelta
 from typing import Any
 from uuid import UUID, uuid4
@@ -196,24 +197,26 @@ async def renew(conn: asyncpg.Connection, membership_id: UUID, now: datetime) ->
 
 
 async def suspend(conn: asyncpg.Connection, membership_id: UUID, reason: str,
-                  now: datetime) -> asyncpg.Record:
+                  now: datetime, *, note: str | None = None) -> asyncpg.Record:
     return await _change_status(conn, membership_id, "suspend", reason, now,
-                                ev.MembershipSuspended)
+                                ev.MembershipSuspended, note)
 
 
 async def reinstate(conn: asyncpg.Connection, membership_id: UUID, reason: str,
-                    now: datetime) -> asyncpg.Record:
+                    now: datetime, *, note: str | None = None) -> asyncpg.Record:
     return await _change_status(conn, membership_id, "reinstate", reason, now,
-                                ev.MembershipReinstated)
+                                ev.MembershipReinstated, note)
 
 
 async def _change_status(conn: asyncpg.Connection, membership_id: UUID, action: domain.Action,
                          reason: str, now: datetime,
-                         event: type[ev.MembershipSuspended | ev.MembershipReinstated]
-                         ) -> asyncpg.Record:
+                         event: type[ev.MembershipSuspended | ev.MembershipReinstated],
+                         note: str | None) -> asyncpg.Record:
+    """`reason` is a code and goes on the event; `note` (free text) stays in this database."""
     membership = await _membership(conn, membership_id)
     status = domain.transition(membership["status"], action)
-    changed = await store.set_membership_status(conn, membership_id, status, reason, now)
+    changed = await store.set_membership_status(conn, membership_id, status, reason, now,
+                                                note=note)
     await add_event(conn, event(membership_id=membership_id, member_id=membership["member_id"],
                                 reason=reason), source=SOURCE)
     return changed
@@ -267,3 +270,18 @@ async def expiring_job(conn: asyncpg.Connection, job: scheduler.Job, now: dateti
         membership_id=membership["id"], member_id=membership["member_id"],
         period_end=membership["period_end"],
         days_left=max(domain.days_left(membership["period_end"], now), 0)), source=SOURCE)
+
+
+# ---------------------------------------------------------------- registration limits
+
+
+async def registration_retry_after(conn: asyncpg.Connection, limits: dict[bytes, int],
+                                   now: datetime, window: timedelta) -> int | None:
+    """Count an anonymous registration against each counter (digest -> its limit): None when
+    every counter is within its limit, else the seconds until the last one over it resets."""
+    counted = await store.count_registration_attempts(conn, list(limits), now, window)
+    over = [row["window_start"] + window - now for row in counted
+            if row["attempts"] > limits[row["digest"]]]
+    if not over:
+        return None
+    return max(1, math.ceil(max(over).total_seconds()))

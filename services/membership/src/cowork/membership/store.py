@@ -3,7 +3,7 @@ the caller owns the transaction and the outbox rows share it."""
 
 from __future__ import annotations
 
-from datetime import date, datetime
+from datetime import date, datetime, timedelta
 from typing import Any
 from uuid import UUID
 
@@ -81,6 +81,9 @@ async def erase_member(conn: asyncpg.Connection, member_id: UUID, now: datetime)
         member_id, now,
     )
     await conn.execute("DELETE FROM member_people WHERE member_id = $1", member_id)
+    # The desk's notes are about the person: they go with the rest.
+    await conn.execute("UPDATE memberships SET status_note = NULL WHERE member_id = $1",
+                       member_id)
 
 
 def like_pattern(word: str) -> str:
@@ -213,11 +216,13 @@ async def memberships_of(conn: asyncpg.Connection, member_id: UUID) -> list[Row]
 
 
 async def set_membership_status(conn: asyncpg.Connection, membership_id: UUID, status: str,
-                                reason: str | None, now: datetime) -> Row:
+                                reason: str | None, now: datetime, *,
+                                note: str | None = None) -> Row:
+    """The status, its reason and the desk's note (each change replaces the last's)."""
     row: Row = await conn.fetchrow(
-        "UPDATE memberships SET status = $2, status_reason = $3, updated_at = $4 "
-        "WHERE id = $1 RETURNING *",
-        membership_id, status, reason, now)
+        "UPDATE memberships SET status = $2, status_reason = $3, status_note = $5, "
+        "updated_at = $4 WHERE id = $1 RETURNING *",
+        membership_id, status, reason, now, note)
     return row
 
 
@@ -227,3 +232,26 @@ async def extend_membership(conn: asyncpg.Connection, membership_id: UUID, perio
         "UPDATE memberships SET period_start = $2, period_end = $3, updated_at = $4 "
         "WHERE id = $1 RETURNING *", membership_id, period_start, period_end, now)
     return row
+
+
+# ---------------------------------------------------------------- registration limits
+
+
+async def count_registration_attempts(conn: asyncpg.Connection, digests: list[bytes],
+                                      now: datetime, window: timedelta) -> list[Row]:
+    """One more attempt on each counter (a new window once the last has passed); each row:
+    digest, attempts in its window, window_start. Passed windows are deleted on the way."""
+    await conn.execute(
+        "DELETE FROM registration_limits WHERE digest IN (SELECT digest FROM registration_limits"
+        " WHERE window_start <= $1 LIMIT 100)", now - window)
+    return list(await conn.fetch(
+        """
+        INSERT INTO registration_limits AS l (digest, window_start, attempts)
+        SELECT d, $2, 1 FROM unnest($1::bytea[]) AS d
+        ON CONFLICT (digest) DO UPDATE SET
+            attempts = CASE WHEN l.window_start <= $2 - $3::interval THEN 1
+                            ELSE l.attempts + 1 END,
+            window_start = CASE WHEN l.window_start <= $2 - $3::interval THEN $2
+                                ELSE l.window_start END
+        RETURNING digest, attempts, window_start
+        """, digests, now, window))

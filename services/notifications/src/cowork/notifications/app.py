@@ -15,7 +15,7 @@ from cowork.notifications import commands, domain, handlers
 from cowork.notifications.addresses import AddressPolicy
 from cowork.notifications.api import ROUTERS
 from cowork.notifications.dispatcher import DispatchPolicy, MailSettings, dispatcher_worker
-from cowork.notifications.mail import SmtpServer
+from cowork.notifications.mail import SmtpServer, SmtpTls
 from cowork.notifications.queue_metrics import queue_sampler
 from cowork.notifications.secret_box import LOCAL_DEV_SECRET_KEY, SecretBox
 from cowork.shared.definition import ServiceDefinition
@@ -35,7 +35,10 @@ class NotificationsSettings(ServiceSettings):
     smtp_port: int = 8025
     smtp_username: str | None = None
     smtp_password: SecretStr | None = None
-    smtp_starttls: bool = False
+    # Unset: starttls, and none in the local stack (its sink speaks plain SMTP); none is
+    # refused anywhere else. smtp_ca_file: PEM CAs for a server with a private CA.
+    smtp_tls: SmtpTls | None = None
+    smtp_ca_file: Path | None = None
     smtp_timeout_seconds: float = 10.0
     mail_from: str = "Cowork Novi Ligure <noreply@cowork.localhost>"
     message_id_domain: str = "notifications.cowork.localhost"
@@ -76,6 +79,17 @@ class NotificationsSettings(ServiceSettings):
             f"encrypted at rest, and the {self.environment!r} environment has no development "
             "key; set it from a Secret (a Fernet key), or COWORK_ENV=local")
 
+    @model_validator(mode="after")
+    def mail_is_encrypted(self) -> Self:
+        if self.smtp_tls is None:
+            self.smtp_tls = "none" if self.is_local else "starttls"
+        elif self.smtp_tls == "none" and not self.is_local:
+            raise ValueError(
+                "NOTIFICATIONS_SMTP_TLS=none sends mail and the SMTP password in plain text: "
+                f"refused in the {self.environment!r} environment (starttls or implicit; none "
+                "only with COWORK_ENV=local)")
+        return self
+
     def dispatch_policy(self) -> DispatchPolicy:
         return DispatchPolicy(
             mail_concurrency=self.mail_concurrency, webhook_concurrency=self.webhook_concurrency,
@@ -100,7 +114,8 @@ class NotificationsSettings(ServiceSettings):
     def mail_settings(self) -> MailSettings:
         server = SmtpServer(self.smtp_host, self.smtp_port, self.smtp_username,
                             self.smtp_password.get_secret_value() if self.smtp_password else None,
-                            self.smtp_starttls, self.smtp_timeout_seconds)
+                            self.smtp_tls or "starttls", self.smtp_timeout_seconds,
+                            str(self.smtp_ca_file) if self.smtp_ca_file else None)
         return MailSettings(server, self.mail_from, self.officers_email, self.officers_language,
                             self.message_id_domain, self.space_timezone, self.calendar_location)
 

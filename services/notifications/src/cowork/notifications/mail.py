@@ -13,6 +13,7 @@ from email.mime.multipart import MIMEMultipart
 from email.mime.text import MIMEText
 from email.policy import compat32
 from email.utils import format_datetime, formataddr, parseaddr
+from typing import Literal
 from uuid import UUID
 from zoneinfo import ZoneInfo
 
@@ -29,14 +30,20 @@ PRODID = "-//Cowork//notifications//EN"
 WIRE = compat32.clone(linesep="\r\n", max_line_length=0)
 
 
+# How the connection to the SMTP server is encrypted: STARTTLS required (submission, 587),
+# TLS from the first byte (465), or none (the local stack's sink only).
+SmtpTls = Literal["starttls", "implicit", "none"]
+
+
 @dataclass(frozen=True)
 class SmtpServer:
     host: str
     port: int
     username: str | None = None
     password: str | None = None
-    starttls: bool = False
+    tls: SmtpTls = "starttls"
     timeout_seconds: float = 10.0
+    ca_file: str | None = None  # the CAs the server's certificate is checked against (PEM)
 
 
 class PermanentMailError(Exception):
@@ -158,9 +165,14 @@ class SmtpConnections:
 
     async def _connect(self) -> aiosmtplib.SMTP:
         server = self._server
+        # start_tls=True, not aiosmtplib's default None ("if offered"): a server, or someone in
+        # between, that does not offer STARTTLS gets no message rather than a plain-text one.
+        # The certificate is always verified (against ca_file, else the system's CAs).
         client = aiosmtplib.SMTP(hostname=server.host, port=server.port,
                                  username=server.username, password=server.password,
-                                 start_tls=server.starttls, timeout=server.timeout_seconds)
+                                 use_tls=server.tls == "implicit",
+                                 start_tls=server.tls == "starttls", validate_certs=True,
+                                 cert_bundle=server.ca_file, timeout=server.timeout_seconds)
         await client.connect()
         return client
 

@@ -122,7 +122,9 @@ async def list_bookings(caller: Caller, runtime: Runtime, member_id: UUID | None
             if more else None}
 
 
-@router.get("/bookings/{booking_id}", response_model=BookingOut)
+# `:uuid`: only an id matches, so `GET /bookings/series` is a wrong method on the series path
+# (405, `allow: POST`), not a malformed booking id.
+@router.get("/bookings/{booking_id:uuid}", response_model=BookingOut)
 async def read_booking(booking_id: UUID, caller: Caller, runtime: Runtime) -> dict[str, Any]:
     async with runtime.db.acquire() as conn:
         booking = await store.booking_by_id(conn, booking_id)

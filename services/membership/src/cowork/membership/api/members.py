@@ -3,14 +3,14 @@ organisation."""
 
 # No `from __future__ import annotations`: FastAPI reads these annotations at runtime.
 
-from datetime import datetime
+from datetime import datetime, timedelta
 from typing import Annotated, Any
 from uuid import UUID, uuid4
 
 import asyncpg
-from fastapi import Query, Response
+from fastapi import Query, Request, Response
 
-from cowork.membership import commands, domain, store
+from cowork.membership import commands, domain, registration_limits, store
 from cowork.membership.api.dependencies import InTx
 from cowork.membership.api.schemas import (
     MemberChanges,
@@ -31,10 +31,16 @@ from cowork.shared.api import (
     SearchText,
     decode_cursor,
     encode_cursor,
+    error_responses,
     page_in_memory,
     v1_router,
 )
-from cowork.shared.auth import Caller, OptionalCaller, require_roles, require_self_or_roles
+from cowork.shared.auth import (
+    Caller,
+    OptionalCaller,
+    StaffCaller,
+    require_self_or_roles,
+)
 from cowork.shared.http import ApiError, invalid, not_found
 from cowork.shared.logging import get_logger
 from cowork.shared.service import Runtime
@@ -63,8 +69,35 @@ def _tax_code_of(body: NewMember) -> str:
         raise invalid("tax_code", str(exc), exc.code) from exc
 
 
-@router.post("/members", status_code=201, response_model=MemberOut)
-async def register(body: NewMember, runtime: Runtime, in_tx: InTx,
+async def _within_registration_limits(request: Request, runtime: Runtime, email: str) -> None:
+    """An anonymous registration counts against its inbox and its client: 429 with
+    Retry-After above either limit (registration_limits says how each is recognised)."""
+    settings: Any = runtime.settings  # MembershipSettings (app.py imports this module)
+    networks = registration_limits.trusted_networks(settings.trusted_proxies)
+    client = registration_limits.client_address(
+        request.client.host if request.client else None,
+        request.headers.get("x-forwarded-for"), networks)
+    key = settings.limit_key
+    limits = {
+        registration_limits.digest(key, "address", registration_limits.address_identity(email)):
+            settings.registration_limit_per_address,
+        registration_limits.digest(key, "client", registration_limits.client_identity(client)):
+            settings.registration_limit_per_client,
+    }
+    window = timedelta(seconds=settings.registration_limit_window_seconds)
+    async with runtime.db.acquire() as conn, conn.transaction():
+        retry_after = await commands.registration_retry_after(conn, limits, runtime.clock(),
+                                                              window)
+    if retry_after is not None:
+        log.info("anonymous registration refused", outcome="rate_limited")
+        raise ApiError(429, "too_many_registrations",
+                       "too many registrations from here or for this address; try later",
+                       headers={"Retry-After": str(retry_after)})
+
+
+@router.post("/members", status_code=201, response_model=MemberOut,
+             responses=error_responses(429))
+async def register(body: NewMember, runtime: Runtime, in_tx: InTx, request: Request,
                    caller: OptionalCaller) -> dict[str, Any]:
     """Self-registration needs no token; staff may register anyone.
 
@@ -74,8 +107,10 @@ async def register(body: NewMember, runtime: Runtime, in_tx: InTx,
     if caller is not None and not caller.has("staff"):
         raise ApiError(403, "forbidden", "only staff register members on their behalf")
     tax_code = _tax_code_of(body)
-    now = runtime.clock()
     email = str(body.email).lower()
+    if caller is None:
+        await _within_registration_limits(request, runtime, email)
+    now = runtime.clock()
     try:
         member = await in_tx(lambda conn: commands.register_member(
             conn, kind=body.kind, full_name=body.full_name, email=email,
@@ -107,7 +142,7 @@ def _search_position(cursor: str | None) -> UUID | None:
 @router.get("/members", response_model=Page[MemberFoundOut])
 async def search_members(
         runtime: Runtime,
-        caller: Caller,
+        caller: StaffCaller,
         q: Annotated[SearchText | None, Query(description="words found in the name, e-mail or "
                                         "tax code, in any order")] = None,
         cursor: CursorParam = None,
@@ -116,7 +151,6 @@ async def search_members(
     """Staff find members by name, e-mail or tax code (case-insensitive, every word must
     match somewhere), by name, paginated; each with their memberships, so the desk sees a
     member's plans on one call (their bookings: booking's `GET /v1/bookings?member_id=`)."""
-    require_roles(caller, "staff")
     after = _search_position(cursor)
     words = (q or "").split()
     async with runtime.db.acquire() as conn:
@@ -125,7 +159,8 @@ async def search_members(
         memberships = await store.memberships_of_members(conn, [m["id"] for m in page])
     by_member: dict[UUID, list[dict[str, Any]]] = {}
     for membership in memberships:
-        by_member.setdefault(membership["member_id"], []).append(membership_view(membership))
+        by_member.setdefault(membership["member_id"], []).append(membership_view(membership,
+                                                                              staff=True))
     return {"items": [{**member_view(m), "memberships": by_member.get(m["id"], [])}
                       for m in page],
             "next_cursor": encode_cursor(page[-1]["id"]) if len(rows) > limit else None}

@@ -52,7 +52,9 @@ async def memberships(member_id: UUID, runtime: Runtime, caller: Caller,
     """Newest first."""
     require_self_or_roles(caller, member_id, "staff")
     async with runtime.db.acquire() as conn:
-        return page_in_memory([membership_view(s) for s in
+        # An erased (or unknown) member is 404 here as on /members/{id}.
+        await commands.live_member(conn, member_id)
+        return page_in_memory([membership_view(s, staff=caller.has("staff")) for s in
                                await store.memberships_of(conn, member_id)], cursor, limit)
 
 
@@ -61,7 +63,7 @@ async def read_membership(membership_id: UUID, runtime: Runtime,
                           caller: Caller) -> dict[str, Any]:
     membership = await existing_membership(runtime, membership_id)
     require_self_or_roles(caller, membership["member_id"], "staff")
-    return membership_view(membership)
+    return membership_view(membership, staff=caller.has("staff"))
 
 
 @router.post("/memberships/{membership_id}/renew", response_model=MembershipOut)
@@ -77,11 +79,12 @@ async def _change_status_at_the_desk(change: Any, membership_id: UUID, body: Sta
                                      runtime: Runtime, in_tx: InTx, caller: Caller
                                      ) -> dict[str, Any]:
     """Suspend or reinstate: staff only (checked before the lookup, so a member learns nothing
-    of another's membership), with the reason kept on the event."""
+    of another's membership), with the reason code on the event and the note kept here."""
     require_roles(caller, "staff")
     await existing_membership(runtime, membership_id)
     return membership_view(await in_tx(
-        lambda conn: change(conn, membership_id, body.reason, runtime.clock())))
+        lambda conn: change(conn, membership_id, body.reason, runtime.clock(), note=body.note)),
+        staff=True)
 
 
 @router.post("/memberships/{membership_id}/suspend", response_model=MembershipOut)

@@ -34,6 +34,7 @@ Phone = Annotated[str, BeforeValidator(lambda v: re.sub(r"[-./()]", " ", v).stri
                   Field(pattern=r"^\+?[0-9][0-9 ]{5,19}$")]
 Istat = Annotated[str, Field(pattern=r"^[0-9]{6}$", description="ISTAT municipality code")]
 Reason = Annotated[LongText, Field(min_length=3, max_length=500)]
+StatusReason = Literal["non_payment", "conduct", "request", "other"]
 TaxCode = Annotated[str, Field(min_length=11, max_length=16, pattern=r"^[A-Za-z0-9]+$")]
 PositiveInt32 = Annotated[int, Field(ge=1, le=INT32_MAX)]
 PlanCode = Annotated[str, Path(pattern=r"^[a-z0-9][a-z0-9_-]{0,39}$", max_length=40)]
@@ -63,12 +64,14 @@ class NewMember(Strict):
 
 
 class MemberChanges(Strict):
-    full_name: Text | None = None
-    email: EmailStr | None = None
+    # Absent: unchanged. null only where a value can be removed (phone, residence); the others
+    # are typed without null, so the schema says so and a null is 422 naming the field.
+    full_name: Text = Field(default=None)
+    email: EmailStr = Field(default=None)
     phone: Phone | None = None
-    language: Literal["it", "en"] | None = None
+    language: Literal["it", "en"] = Field(default=None)
     residence_istat: Istat | None = None
-    marketing_consent: bool | None = None
+    marketing_consent: bool = Field(default=None)
 
 
 class NewPerson(Strict):
@@ -115,7 +118,10 @@ class NewMembership(Strict):
 
 
 class StatusChange(Strict):
-    reason: Reason
+    # The reason travels on the event to every subscriber (webhooks included): a code, never
+    # free text. What the desk wants to remember goes in `note`, kept here for staff only.
+    reason: StatusReason = Field(description="non_payment | conduct | request | other")
+    note: Reason | None = Field(None, description="staff only: never leaves membership")
 
 
 class OptionalReason(Strict):
@@ -171,7 +177,10 @@ class MembershipOut(Representation):
     period_start: date
     period_end: date
     price_cents: int
-    status_reason: str | None
+    status_reason: str | None = Field(description="a code for suspend and reinstate; the "
+                                                  "member's words for a cancellation")
+    status_note: str | None = Field(None, description="the desk's note on a suspension or "
+                                                      "reinstatement: staff only, null for others")
 
 
 class MemberFoundOut(MemberOut):
@@ -212,11 +221,13 @@ def plan_view(p: asyncpg.Record) -> dict[str, Any]:
     }
 
 
-def membership_view(s: asyncpg.Record) -> dict[str, Any]:
+def membership_view(s: asyncpg.Record, *, staff: bool = False) -> dict[str, Any]:
+    """`staff`: the caller is staff, who alone see the desk's note."""
     return {
         "id": str(s["id"]), "member_id": str(s["member_id"]), "plan_code": s["plan_code"],
         "status": s["status"], "period_start": s["period_start"], "period_end": s["period_end"],
         "price_cents": s["price_cents"], "status_reason": s["status_reason"],
+        "status_note": s["status_note"] if staff else None,
     }
 
 

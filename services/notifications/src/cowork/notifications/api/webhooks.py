@@ -3,11 +3,11 @@
 # No `from __future__ import annotations`: FastAPI resolves the dependency aliases at runtime.
 
 from datetime import timedelta
-from typing import TYPE_CHECKING, Any, cast
+from typing import TYPE_CHECKING, Annotated, Any, cast
 from uuid import UUID
 
 import asyncpg
-from fastapi import Response
+from fastapi import Depends, Response
 
 from cowork.notifications import commands, subscriptions
 from cowork.notifications.addresses import url_problem
@@ -20,7 +20,7 @@ from cowork.notifications.api.schemas import (
     subscription_view,
 )
 from cowork.shared.api import error_responses, v1_router
-from cowork.shared.auth import Caller, require_roles
+from cowork.shared.auth import Caller, Principal, caller_with_roles, require_roles
 from cowork.shared.http import conflict, invalid, not_found
 from cowork.shared.service import Runtime, ServiceRuntime
 
@@ -29,6 +29,9 @@ if TYPE_CHECKING:
 
 router = v1_router(tags=["webhooks"])
 
+# Checked before the body is read: anyone else gets 403, never a 422 describing the input.
+PartnerOrOperator = Annotated[Principal, Depends(caller_with_roles("partner", "operator"))]
+
 
 def _settings(runtime: ServiceRuntime) -> "NotificationsSettings":
     return cast("NotificationsSettings", runtime.settings)
@@ -36,13 +39,12 @@ def _settings(runtime: ServiceRuntime) -> "NotificationsSettings":
 
 @router.post("/webhooks", status_code=201, response_model=NewSubscriptionOut,
              responses=error_responses(401, 403, 409, 422))
-async def create_webhook(body: NewSubscription, runtime: Runtime, caller: Caller,
+async def create_webhook(body: NewSubscription, runtime: Runtime, caller: PartnerOrOperator,
                          in_tx: InTx) -> dict[str, Any]:
     """Subscribe a partner's URL to event types. The signing secret is in this answer only.
     Outside the local stack the URL is `https`; it never carries credentials nor points to an
     internal or reserved address (a name is checked again, by its address, at every
     delivery). A partner has at most `WEBHOOK_SUBSCRIPTIONS_PER_PARTNER` active ones (409)."""
-    require_roles(caller, "partner", "operator")
     settings = _settings(runtime)
     url = str(body.url)
     problem = url_problem(url, settings.address_policy())

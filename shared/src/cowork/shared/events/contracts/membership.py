@@ -20,6 +20,10 @@ from cowork.shared.events.contracts.base import (
     ResourceKind,
 )
 
+# The reason of a suspension or reinstatement: a code, never free text (the desk's note stays
+# in membership). A string, not an enum, so a code added later breaks no consumer.
+STATUS_REASON = "a code: non_payment | conduct | request | other (never free text)"
+
 
 class _MembershipEvent(DomainEvent):
     topic: ClassVar[str] = topics.MEMBERSHIP_EVENTS
@@ -104,14 +108,14 @@ class MembershipSuspended(_MembershipEvent):
     event_type: ClassVar[str] = "cowork.membership.membership.suspended.v1"
     membership_id: UUID
     member_id: UUID
-    reason: str
+    reason: str = Field(description=STATUS_REASON)
 
 
 class MembershipReinstated(_MembershipEvent):
     event_type: ClassVar[str] = "cowork.membership.membership.reinstated.v1"
     membership_id: UUID
     member_id: UUID
-    reason: str
+    reason: str = Field(description=STATUS_REASON)
 
 
 class MembershipExpiring(_MembershipEvent):

@@ -1,0 +1,81 @@
+"""Who an anonymous registration is counted against (pure: no I/O).
+
+Two counters: the e-mail address (so one inbox cannot be flooded with welcome mails, or one
+person's address tried over and over) and the client (so one machine cannot register
+thousands). Each is kept as a keyed digest, never as the address or the IP itself, and each is
+normalised first so the cheap ways round it count as the same thing:
+- `Anna.Verdi+x@Example.org` is `anna.verdi@example.org` (a `+tag` reaches the same inbox);
+- an IPv6 client is its /64 (one customer's allocation: rotating within it is free);
+- `::ffff:203.0.113.7` is `203.0.113.7`.
+The client's address is the TCP peer's, or — only when the peer is a configured trusted proxy —
+the rightmost address in X-Forwarded-For that is not itself a trusted proxy.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import hmac
+from collections.abc import Sequence
+from ipaddress import IPv4Address, IPv4Network, IPv6Address, IPv6Network, ip_address, ip_network
+
+Networks = Sequence[IPv4Network | IPv6Network]
+
+
+def address_identity(email: str) -> str:
+    """The inbox an address reaches: lower case, without a `+tag` in the local part."""
+    local, _, domain = email.strip().lower().rpartition("@")
+    return f"{local.split('+', 1)[0]}@{domain}"
+
+
+def client_identity(address: str) -> str:
+    """An IPv4 address as itself, an IPv6 one as its /64, an IPv4-mapped one as the IPv4."""
+    try:
+        ip = ip_address(address.strip().strip("[]"))
+    except ValueError:
+        return f"unparsed:{address.strip()}"
+    if isinstance(ip, IPv6Address) and ip.ipv4_mapped is not None:
+        ip = ip.ipv4_mapped
+    if isinstance(ip, IPv4Address):
+        return str(ip)
+    return str(IPv6Network((int(ip) >> 64 << 64, 64)))
+
+
+def trusted_networks(cidrs: Sequence[str]) -> list[IPv4Network | IPv6Network]:
+    return [ip_network(c, strict=False) for c in cidrs]
+
+
+def _is_trusted(address: str, networks: Networks) -> bool:
+    try:
+        ip = ip_address(address.strip().strip("[]"))
+    except ValueError:
+        return False
+    if isinstance(ip, IPv6Address) and ip.ipv4_mapped is not None:
+        ip = ip.ipv4_mapped
+    return any(ip in n for n in networks)
+
+
+def client_address(peer: str | None, forwarded_for: str | None, networks: Networks) -> str:
+    """The client as far as it can be believed: the peer, unless a trusted proxy forwarded
+    the request; then the rightmost X-Forwarded-For entry no trusted proxy wrote (what the
+    client itself put further left is its own claim)."""
+    if peer is None:
+        return "unknown"
+    if not forwarded_for or not _is_trusted(peer, networks):
+        return peer
+    hops = [h.strip() for h in forwarded_for.split(",") if h.strip()]
+    for hop in reversed(hops):
+        if not _is_trusted(hop, networks):
+            return hop
+    return hops[0] if hops else peer
+
+
+def digest(key: bytes, kind: str, identity: str) -> bytes:
+    """A keyed digest: the counts table cannot be turned back into addresses or IPs by
+    hashing every IPv4 address or a list of e-mails, without the key."""
+    return hmac.new(key, f"{kind}\x00{identity}".encode(), hashlib.sha256).digest()
+
+
+def limit_key(secret: str) -> bytes:
+    """The digest key derived from a deployment secret (never the secret itself)."""
+    return hmac.new(secret.encode(), b"cowork.membership.registration-limits",
+                    hashlib.sha256).digest()
