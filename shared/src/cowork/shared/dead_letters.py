@@ -34,7 +34,7 @@ from cowork.shared.events.envelope import (
     decode,
     headers_to_dict,
 )
-from cowork.shared.failures import PermanentError, is_transient
+from cowork.shared.failures import PermanentError, describe, is_transient
 from cowork.shared.inbox import record_key
 from cowork.shared.kafka import Record, ResilientProducer
 from cowork.shared.logging import get_logger
@@ -77,6 +77,11 @@ def reason(error: BaseException, *values: bytes | None) -> str:
     if isinstance(error, ValidationError):
         message = "; ".join(f"{'.'.join(map(str, e['loc'])) or '(root)'}: {e['msg']}"
                             for e in error.errors(include_url=False, include_input=False)[:5])
+    elif isinstance(error, asyncpg.PostgresError):
+        # PostgreSQL quotes rows, the one on file included ("Failing row contains (...)",
+        # "Key (email)=(...)"), and asyncpg the arguments it could not encode: values the
+        # payload may not hold, so masking its strings would not catch them.
+        message = describe(error)
     else:
         message = f"{error}"
     return redact(message, *values)[:2000] or type(error).__name__

@@ -8,6 +8,7 @@ A client's mistake is never a 500; an unexpected failure is a 500 that leaks not
 from __future__ import annotations
 
 import time
+import traceback
 from collections.abc import Awaitable, Callable, Mapping
 from typing import Any
 
@@ -20,6 +21,7 @@ from starlette.exceptions import HTTPException as StarletteHTTPException
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from cowork.shared import metrics, tracing
+from cowork.shared.failures import describe
 from cowork.shared.logging import get_logger
 
 log = get_logger(__name__)
@@ -154,8 +156,11 @@ async def _on_http_error(_: Request, exc: Exception) -> Response:
 
 
 async def _on_unexpected(request: Request, exc: Exception) -> Response:
+    # The frames and what names the error, not its text: PostgreSQL's errors quote the row
+    # they refused ("Failing row contains (...)"), pydantic's their input, and the logs
+    # outlive an erasure.
     log.error("unhandled error", path=request.url.path, error_type=type(exc).__name__,
-              exc_info=exc)
+              error=describe(exc), stack="".join(traceback.format_tb(exc.__traceback__))[-4000:])
     return JSONResponse(error_body("internal", "internal error; see the service's logs"),
                         status_code=500)
 
