@@ -6,6 +6,7 @@ unhandled-error line) names the error, its SQLSTATE, constraint and table, never
 
 # No `from __future__ import annotations`: FastAPI reads the route's annotations.
 
+import asyncio
 import io
 import json
 from collections.abc import Iterator
@@ -14,9 +15,11 @@ import asyncpg
 import httpx
 import pytest
 import structlog
+import uvicorn
 from aiokafka import ConsumerRecord
 from fastapi import FastAPI
 
+from cowork.devtools import free_port
 from cowork.shared.dead_letters import dead_letter_headers, reason
 from cowork.shared.http import install_error_handlers
 from cowork.shared.logging import configure_logging
@@ -87,4 +90,42 @@ async def test_an_unhandled_error_logs_no_value_postgresql_quoted(
     assert "unhandled error" in written, "the line was read"
     assert "CheckViolationError" in written and "change_language" in written, (
         "the error and where it happened are still told")
+    assert ON_FILE not in written and NAME not in written
+
+
+async def test_the_http_server_does_not_log_the_error_again_with_its_text(
+        pool: asyncpg.Pool, capfd: pytest.CaptureFixture[str]) -> None:
+    """Starlette re-raises what its error handler answered with 500 "so that servers can log
+    it": uvicorn (`serve`: log level warning) writes "Exception in ASGI application" with the
+    whole exception, DETAIL and all, to stderr."""
+    saved = structlog.get_config()
+    configure_logging("test")  # as a service's create_app does
+    try:
+        app = FastAPI()
+        install_error_handlers(app)
+
+        @app.patch("/v1/members/m-1")
+        async def change_language() -> None:
+            raise await _check_violation(pool)
+
+        port = free_port()
+        server = uvicorn.Server(uvicorn.Config(app, host="127.0.0.1", port=port,
+                                               log_level="warning", lifespan="off"))
+        serving = asyncio.create_task(server.serve())
+        try:
+            async with httpx.AsyncClient(base_url=f"http://127.0.0.1:{port}") as client:
+                for _ in range(100):
+                    if server.started:
+                        break
+                    await asyncio.sleep(0.05)
+                response = await client.patch("/v1/members/m-1")
+        finally:
+            server.should_exit = True
+            await serving
+    finally:
+        structlog.configure(**saved)
+    assert response.status_code == 500
+    written = "".join(capfd.readouterr())
+    assert "Exception in ASGI application" in written, "the server's line was read"
+    assert written.count("CheckViolationError (sqlstate 23514") == 2, "the error is still told"
     assert ON_FILE not in written and NAME not in written
