@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import asyncpg
 import pytest
-from aiokafka import ConsumerRecord
+from aiokafka import AIOKafkaProducer, ConsumerRecord
 from pydantic import ValidationError
 from structlog.testing import capture_logs
 
@@ -208,3 +208,34 @@ async def test_a_segment_roll_marker_is_not_an_event(
     assert await dlq.held_keys(service_db) == []
     assert await read_log(infra.kafka_bootstrap, topics + DLQ) == []
 
+
+
+@pytest.mark.infra
+@pytest.mark.parametrize("by_key", [True, False])
+async def test_a_dead_letter_is_not_replayed_over_its_keys_erasure(
+        infra: Infra, topics: str, consumer: EventConsumer, by_key: bool) -> None:
+    """The original is still in the log (the compaction bound has not passed) but a tombstone
+    of its key follows it: the member was erased. Replaying would append their data after the
+    tombstone, as the key's newest value, which compaction then keeps for ever."""
+    poison = record(PERSONAL, 1, fail=True)
+    kafka = AIOKafkaProducer(bootstrap_servers=infra.kafka_bootstrap)
+    await kafka.start()
+    try:
+        sent = await kafka.send_and_wait(topics + TOPIC, key=poison.key, value=poison.value,
+                                         headers=poison.headers, partition=0)
+        await kafka.send_and_wait(topics + TOPIC, key=poison.key, value=None, partition=0)
+    finally:
+        await kafka.stop()
+    poison.topic, poison.offset = topics + TOPIC, sent.offset  # as Kafka handed it over
+    await consumer.apply_records([poison])
+    assert await read_log(infra.kafka_bootstrap, topics + DLQ), "dead-lettered"
+    if by_key:
+        replayed = await dlq.replay(infra.kafka_bootstrap, topics + DLQ, key=PERSONAL,
+                                    timeout_ms=1000)
+    else:
+        replayed = await dlq.replay(infra.kafka_bootstrap, topics + DLQ,
+                                    group_id=topics + "r", timeout_ms=1000)
+    last = [r for r in await read_log(infra.kafka_bootstrap, topics + TOPIC)
+            if r.key == poison.key][-1]
+    assert (replayed, last.value) == ([], None), (
+        "the erasure's tombstone stays the key's newest record")
