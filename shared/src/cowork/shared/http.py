@@ -21,7 +21,7 @@ from starlette.exceptions import HTTPException as StarletteHTTPException
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from cowork.shared import metrics, tracing
-from cowork.shared.failures import describe
+from cowork.shared.failures import quotes_values, without_values
 from cowork.shared.logging import get_logger
 
 log = get_logger(__name__)
@@ -156,11 +156,13 @@ async def _on_http_error(_: Request, exc: Exception) -> Response:
 
 
 async def _on_unexpected(request: Request, exc: Exception) -> Response:
-    # The frames and what names the error, not its text: PostgreSQL's errors quote the row
-    # they refused ("Failing row contains (...)"), pydantic's their input, and the logs
-    # outlive an erasure.
-    log.error("unhandled error", path=request.url.path, error_type=type(exc).__name__,
-              error=describe(exc), stack="".join(traceback.format_tb(exc.__traceback__))[-4000:])
+    if not quotes_values(exc):
+        log.error("unhandled error", path=request.url.path, error_type=type(exc).__name__,
+                  exc_info=exc)
+    else:  # the frames and what names the error: the logs outlive an erasure
+        log.error("unhandled error", path=request.url.path, error_type=type(exc).__name__,
+                  error=without_values(exc),
+                  stack="".join(traceback.format_tb(exc.__traceback__))[-4000:])
     return JSONResponse(error_body("internal", "internal error; see the service's logs"),
                         status_code=500)
 

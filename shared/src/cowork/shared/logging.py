@@ -9,7 +9,7 @@ import traceback
 
 import structlog
 
-from cowork.shared.failures import describe
+from cowork.shared.failures import quotes_values, without_values
 
 # Loggers of others that write an exception with its text: uvicorn ("Exception in ASGI
 # application": Starlette re-raises what its handler answered with 500, so that the server
@@ -46,15 +46,16 @@ def configure_logging(service: str, level: str = "INFO", *, json: bool = True) -
 
 
 class _WithoutExceptionText(logging.Filter):
-    """An exception logged with its frames and what names it (`describe`), not its text: a
-    PostgreSQL error's DETAIL quotes the row it refused, the member's data on file included,
-    and the logs outlive an erasure."""
+    """An exception whose text quotes values (PostgreSQL's DETAIL shows the row it refused,
+    the member's data on file included; pydantic's errors their input) logged with its frames
+    and what it says without them: the logs outlive an erasure."""
 
     def filter(self, record: logging.LogRecord) -> bool:
         error = record.exc_info[1] if record.exc_info else None
-        if error is not None:
+        if error is not None and quotes_values(error):
             frames = "".join(traceback.format_tb(error.__traceback__))
-            record.msg = f"{record.getMessage()} {describe(error)}\n{frames}"
+            record.msg = (f"{record.getMessage()}\n{frames}{type(error).__name__}: "
+                          f"{without_values(error)}")
             record.args, record.exc_info, record.exc_text = None, None, None
         return True
 
