@@ -21,8 +21,8 @@ from cowork.shared import dlq
 from cowork.shared.consumer import EventConsumer
 from cowork.shared.dead_letters import dead_letter_headers
 from cowork.shared.events.envelope import Envelope, MalformedEvent
-from cowork.shared.failures import PermanentError
 from cowork.shared.events.topics import TopicSpec
+from cowork.shared.failures import PermanentError
 from cowork.shared.kafka import ROLL_MARKER_KEY, ensure_topics
 
 from sharedkit import DLQ, applied, record
