@@ -9,6 +9,9 @@ the outside world: it is not scanned."""
 from __future__ import annotations
 
 import asyncio
+import contextlib
+import gzip
+import json
 from collections.abc import Iterator
 from datetime import UTC, datetime
 from typing import Any
@@ -17,7 +20,8 @@ from uuid import uuid4
 import asyncpg
 import pytest
 import structlog
-from aiokafka.admin import AIOKafkaAdminClient
+from aiokafka import AIOKafkaProducer
+from aiokafka.admin import AIOKafkaAdminClient, NewTopic
 
 from cowork.booking.app import BookingSettings
 from cowork.booking.app import create_app as booking_app
@@ -75,34 +79,62 @@ def service_logs(capfd: pytest.CaptureFixture[str]) -> Iterator[pytest.CaptureFi
     structlog.configure(logger_factory=structlog.PrintLoggerFactory())
 
 
+def _hits_in_text(text: str, needles: list[str]) -> list[str]:
+    """The needles `text` holds, whatever their case, as typed or JSON-escaped (structlog's
+    lines and `json.dumps` write an accented letter as \\uXXXX), also where a row's text
+    doubled the backslashes of such an escape."""
+    folded = text.casefold()
+    texts = (folded, folded.replace("\\\\", "\\"))
+    return [n for n in needles if any(form in t for t in texts for form in (
+        n.casefold(), json.dumps(n)[1:-1].casefold()))]
+
+
+def _unpacked(raw: bytes | None) -> str:
+    """Bytes as the text they hold: UTF-8, inflated first when gzipped."""
+    raw = raw or b""
+    if raw[:2] == b"\x1f\x8b":
+        with contextlib.suppress(OSError, EOFError):
+            raw = gzip.decompress(raw)
+    return raw.decode(errors="replace")
+
+
+# Every relation that holds rows (tables, partitioned tables, materialized views) in every
+# schema but the catalogues, with its bytea columns: a row as text shows bytea in hex, so
+# those are read as the bytes they hold.
+_RELATIONS = """
+SELECT format('%I.%I', n.nspname, c.relname) AS name,
+       array(SELECT quote_ident(a.attname) FROM pg_attribute a WHERE a.attrelid = c.oid
+             AND a.attnum > 0 AND NOT a.attisdropped AND a.atttypid = 'bytea'::regtype) AS binary
+FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace
+WHERE c.relkind IN ('r', 'p', 'm') AND n.nspname NOT IN ('pg_catalog', 'information_schema')
+  AND n.nspname NOT LIKE 'pg_toast%' AND n.nspname NOT LIKE 'pg_temp%'
+"""
+
+
 async def _hits_in_databases(dsns: dict[str, str], needles: list[str]) -> list[str]:
     hits = []
     for service, dsn in dsns.items():
         conn = await asyncpg.connect(dsn)
         try:
-            tables = await conn.fetch("SELECT schemaname, tablename FROM pg_tables WHERE "
-                                      "schemaname NOT IN ('pg_catalog', 'information_schema')")
-            for t in tables:
-                name = f'"{t["schemaname"]}"."{t["tablename"]}"'
-                # A row as text shows bytea in hex: such columns (a parked record's value)
-                # are read as the bytes they hold.
-                binary = await conn.fetch(
-                    "SELECT column_name FROM information_schema.columns WHERE table_schema = $1 "
-                    "AND table_name = $2 AND data_type = 'bytea'", t["schemaname"], t["tablename"])
-                text = " || ' ' || ".join(["r::text", *(
-                    f"""coalesce(encode(r."{c['column_name']}", 'escape'), '')""" for c in binary)])
-                for needle in needles:
-                    found = await conn.fetchval(  # names from pg_tables, quoted
-                        f"SELECT count(*) FROM {name} AS r "  # noqa: S608
-                        f"WHERE ({text}) ILIKE '%' || $1 || '%'", needle)
-                    if found:
-                        hits.append(f"{service}: {name} has {needle!r} in {found} row(s)")
+            for relation in await conn.fetch(_RELATIONS):
+                columns = ", ".join(["r::text", *relation["binary"]])
+                rows = await conn.fetch(  # names from the catalogue, quoted
+                    f"SELECT {columns} FROM {relation['name']} AS r")  # noqa: S608
+                hits += [f"{service}: {relation['name']} has {n!r}" for row in rows
+                         for n in _hits_in_text(" ".join([row[0], *map(_unpacked, row[1:])]),
+                                                needles)]
+            objects = await conn.fetch("SELECT loid, string_agg(data, '' ORDER BY pageno) "
+                                       "AS data FROM pg_largeobject GROUP BY loid")
+            hits += [f"{service}: large object {o['loid']} has {n!r}" for o in objects
+                     for n in _hits_in_text(_unpacked(o["data"]), needles)]
         finally:
             await conn.close()
     return hits
 
 
 async def _hits_in_topics(bootstrap: str, prefix: str, needles: list[str]) -> list[str]:
+    """The needles in every record (key, value, headers) of the topics under `prefix`, as the
+    log holds them now; aiokafka inflates compressed batches."""
     admin = AIOKafkaAdminClient(bootstrap_servers=bootstrap)
     await admin.start()
     try:
@@ -112,10 +144,10 @@ async def _hits_in_topics(bootstrap: str, prefix: str, needles: list[str]) -> li
     hits = []
     for topic in names:
         for record in await read_log(bootstrap, topic):
-            raw = b" ".join([record.key or b"", record.value or b"",
-                             *(v or b"" for _, v in record.headers)]).lower()
+            text = " ".join(_unpacked(part) for part in [
+                record.key, record.value, *(v for _, v in record.headers)])
             hits += [f"{topic}@{record.partition}:{record.offset} has {n!r}"
-                     for n in needles if n.lower().encode() in raw]
+                     for n in _hits_in_text(text, needles)]
     return hits
 
 
@@ -138,11 +170,15 @@ async def test_an_erased_member_leaves_nothing_in_databases_topics_or_logs(  # t
         **common))
     unique = uuid4().hex[:8]
     address = f"zelinda.{unique}@example.org"
-    name = f"Zelinda Erasmi{unique}"
+    surname = f"Èrasmì{unique}"  # accented, as most of the town's: escaped in JSON lines
+    name = f"Zelinda {surname}"
     tax_code = "RSSMRA80A01H501U"
-    phone = f"+39 347 {int(unique, 16) % 10_000_000:07d}"
-    new_phone = f"+39 348 {int(unique, 16) % 10_000_000:07d}"
-    needles = [address, name, tax_code, phone, new_phone]
+    digits = f"{int(unique, 16) % 10_000_000:07d}"
+    phone, new_phone = f"+39 347 {digits}", f"+39 348 {digits}"
+    # Also the parts a service could keep alone or reformat: the surname, the address's
+    # local part, the numbers without spaces (E.164).
+    needles = [address, name, tax_code, phone, new_phone, surname, f"zelinda.{unique}",
+               f"347{digits}", f"348{digits}"]
     receiver, failing = Receiver(), Receiver(b"500 Internal Server Error")
     hook_url, failing_url = await receiver.start(), await failing.start()
 
@@ -244,7 +280,7 @@ async def test_an_erased_member_leaves_nothing_in_databases_topics_or_logs(  # t
     logs = service_logs.readouterr()
     written = (logs.out + logs.err).lower()
     assert "event dead-lettered" in written, "the logs were read"
-    log_hits = [n for n in needles if n.lower() in written]
+    log_hits = _hits_in_text(written, needles)
     assert topic_hits == [], "Kafka keeps the member's data"
     assert log_hits == [], "the logs quote the member"
     assert db_hits == [], "a database keeps the member's data"
@@ -254,3 +290,53 @@ def _envelope_headers(card: ev.ContactCard) -> list[tuple[str, bytes]]:
     from cowork.shared.events import Envelope
 
     return Envelope.wrap(card, source="/cowork/membership").kafka_headers()
+
+
+async def test_the_scan_finds_a_member_however_a_service_stores_them(  # type: ignore[no-untyped-def]
+        infra, new_database, topic_prefix) -> None:
+    """The scan above must not be blind to a form a service could write: a name with
+    accents (most of the town's), JSON-escaped (`json.dumps`, structlog's lines), in a bytea
+    (UTF-8, or gzipped), in a materialized view, in a large object, upper-cased in a record's
+    value or a header."""
+    unique = uuid4().hex[:8]
+    forms = {f"{kind}-{unique}": f"Zelinda Èrasmì-{kind}-{unique}"
+             for kind in ("json", "bytea", "gzip", "view", "lo", "value", "header", "log")}
+    dsn = await new_database()
+    conn = await asyncpg.connect(dsn)
+    try:
+        await conn.execute("CREATE TABLE notes (doc json, raw bytea, packed bytea)")
+        await conn.execute("INSERT INTO notes VALUES ($1::json, $2, $3)",
+                           json.dumps({"name": forms[f"json-{unique}"]}),
+                           forms[f"bytea-{unique}"].encode(),
+                           gzip.compress(forms[f"gzip-{unique}"].encode()))
+        await conn.execute("CREATE TABLE gone (name text)")
+        await conn.execute("INSERT INTO gone VALUES ($1)", forms[f"view-{unique}"])
+        await conn.execute("CREATE MATERIALIZED VIEW kept AS SELECT name FROM gone")
+        await conn.execute("DELETE FROM gone")
+        await conn.execute("SELECT lo_from_bytea(0, $1)", forms[f"lo-{unique}"].encode())
+    finally:
+        await conn.close()
+    topic = f"{topic_prefix}scan.check"
+    admin = AIOKafkaAdminClient(bootstrap_servers=infra.kafka_bootstrap)
+    await admin.start()
+    try:
+        await admin.create_topics([NewTopic(topic, 1, 1)])
+    finally:
+        await admin.close()
+    producer = ResilientProducer(lambda: AIOKafkaProducer(
+        bootstrap_servers=infra.kafka_bootstrap, compression_type="gzip"))
+    try:
+        await producer.send_and_wait(topic, key=b"k",
+                                     value=forms[f"value-{unique}"].upper().encode())
+        await producer.send_and_wait(topic, key=b"k", value=b"{}", headers=[
+            ("note", forms[f"header-{unique}"].encode())])
+    finally:
+        await producer.stop()
+    log_line = json.dumps({"event": "a line", "name": forms[f"log-{unique}"]})
+
+    needles = list(forms.values())
+    found = (await _hits_in_databases({"test": dsn}, needles)
+             + await _hits_in_topics(infra.kafka_bootstrap, topic_prefix, needles)
+             + [f"log has {n!r}" for n in _hits_in_text(log_line, needles)])
+    missed = [n for n in needles if not any(repr(n) in hit for hit in found)]
+    assert missed == [], "the scan is blind to these forms"

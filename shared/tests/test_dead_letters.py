@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import asyncpg
 import pytest
-from aiokafka import ConsumerRecord
+from aiokafka import AIOKafkaProducer, ConsumerRecord
 from pydantic import ValidationError
 from structlog.testing import capture_logs
 
@@ -21,8 +21,9 @@ from cowork.shared import dlq
 from cowork.shared.consumer import EventConsumer
 from cowork.shared.dead_letters import dead_letter_headers
 from cowork.shared.events.envelope import Envelope, MalformedEvent
+from cowork.shared.events.topics import TopicSpec
 from cowork.shared.failures import PermanentError
-from cowork.shared.kafka import ROLL_MARKER_KEY
+from cowork.shared.kafka import ROLL_MARKER_KEY, ensure_topics
 
 from sharedkit import DLQ, applied, record
 from support import SOURCE, TOPIC, Sequenced
@@ -208,3 +209,65 @@ async def test_a_segment_roll_marker_is_not_an_event(
     assert await dlq.held_keys(service_db) == []
     assert await read_log(infra.kafka_bootstrap, topics + DLQ) == []
 
+
+
+@pytest.mark.infra
+@pytest.mark.parametrize("by_key", [True, False])
+async def test_a_dead_letter_is_not_replayed_over_its_keys_erasure(
+        infra: Infra, topics: str, consumer: EventConsumer, by_key: bool) -> None:
+    """The original is still in the log (the compaction bound has not passed) but a tombstone
+    of its key follows it: the member was erased. Replaying would append their data after the
+    tombstone, as the key's newest value, which compaction then keeps for ever."""
+    poison = record(PERSONAL, 1, fail=True)
+    kafka = AIOKafkaProducer(bootstrap_servers=infra.kafka_bootstrap)
+    await kafka.start()
+    try:
+        sent = await kafka.send_and_wait(topics + TOPIC, key=poison.key, value=poison.value,
+                                         headers=poison.headers, partition=0)
+        await kafka.send_and_wait(topics + TOPIC, key=poison.key, value=None, partition=0)
+    finally:
+        await kafka.stop()
+    poison.topic, poison.offset = topics + TOPIC, sent.offset  # as Kafka handed it over
+    await consumer.apply_records([poison])
+    assert await read_log(infra.kafka_bootstrap, topics + DLQ), "dead-lettered"
+    if by_key:
+        replayed = await dlq.replay(infra.kafka_bootstrap, topics + DLQ, key=PERSONAL,
+                                    timeout_ms=1000)
+    else:
+        replayed = await dlq.replay(infra.kafka_bootstrap, topics + DLQ,
+                                    group_id=topics + "r", timeout_ms=1000)
+    last = [r for r in await read_log(infra.kafka_bootstrap, topics + TOPIC)
+            if r.key == poison.key][-1]
+    assert (replayed, last.value) == ([], None), (
+        "the erasure's tombstone stays the key's newest record")
+
+
+@pytest.mark.infra
+@pytest.mark.xfail(strict=True, reason="not fixed: replay appends to the original topic; on a "
+                   "compacted one that makes the dead letter's old value the key's newest")
+async def test_a_replayed_card_does_not_become_newer_than_the_card_that_replaced_it(
+        infra: Infra, topics: str) -> None:
+    """A compacted topic keeps the newest value of a key. Replaying a dead-lettered contact
+    card that a newer card followed appends the old one last: compaction then drops the
+    member's current card and keeps the old phone for good (a consumer built from the topic
+    later, or after a restore, reads it as current)."""
+    cards = topics + "cowork.test.cards"
+    await ensure_topics(infra.kafka_bootstrap, [TopicSpec("cowork.test.cards", partitions=1,
+                                                          compacted=True)], prefix=topics)
+    old = record("m-1", 1)
+    kafka = AIOKafkaProducer(bootstrap_servers=infra.kafka_bootstrap)
+    await kafka.start()
+    try:
+        sent = await kafka.send_and_wait(cards, key=b"m-1", value=old.value,
+                                         headers=old.headers, partition=0)
+        await kafka.send_and_wait(cards, key=b"m-1", value=b'{"newer": true}',
+                                  headers=record("m-1", 2).headers, partition=0)
+        old.topic, old.offset = cards, sent.offset
+        await kafka.send_and_wait(topics + DLQ, key=b"m-1", value=None, headers=[
+            (k, v) for k, v in dead_letter_headers(old, ValueError("refused"), attempts=1,
+                                                   consumer_group="g")])
+    finally:
+        await kafka.stop()
+    await dlq.replay(infra.kafka_bootstrap, topics + DLQ, key="m-1", timeout_ms=1000)
+    last = [r for r in await read_log(infra.kafka_bootstrap, cards) if r.key == b"m-1"][-1]
+    assert last.value == b'{"newer": true}', "the newer card stays the key's newest value"

@@ -24,7 +24,6 @@ from datetime import UTC, datetime
 
 import asyncpg
 from aiokafka import AIOKafkaProducer, ConsumerRecord
-from pydantic import ValidationError
 
 from cowork.shared import metrics
 from cowork.shared.events.envelope import (
@@ -34,7 +33,7 @@ from cowork.shared.events.envelope import (
     decode,
     headers_to_dict,
 )
-from cowork.shared.failures import PermanentError, is_transient
+from cowork.shared.failures import PermanentError, is_transient, without_values
 from cowork.shared.inbox import record_key
 from cowork.shared.kafka import Record, ResilientProducer
 from cowork.shared.logging import get_logger
@@ -74,12 +73,9 @@ def reason(error: BaseException, *values: bytes | None) -> str:
     """What went wrong, for a header or a log line, without the payload: pydantic's errors
     without their `input_value`, and any string of the payloads (`values`) the message quotes
     (a handler saying which e-mail it could not find) masked."""
-    if isinstance(error, ValidationError):
-        message = "; ".join(f"{'.'.join(map(str, e['loc'])) or '(root)'}: {e['msg']}"
-                            for e in error.errors(include_url=False, include_input=False)[:5])
-    else:
-        message = f"{error}"
-    return redact(message, *values)[:2000] or type(error).__name__
+    # PostgreSQL quotes rows, the one on file included, and asyncpg the arguments it could not
+    # encode: values the payload may not hold, so masking its strings would not catch them.
+    return redact(without_values(error), *values)[:2000] or type(error).__name__
 
 
 def redact(text: str, *values: bytes | None) -> str:

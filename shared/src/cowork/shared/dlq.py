@@ -4,7 +4,9 @@ A replayed record keeps its original key and CloudEvents headers (so its event i
 and consumers that did apply it ignore it), loses the `x-*` failure headers, and takes its value
 from the original topic at the offset the dead letter names: dead letters carry no payload. One
 whose original is no longer in the log (compacted after an erasure or a newer value, or past
-retention) is not replayed: discard its key.
+retention) is not replayed: discard its key. Nor is one whose key has a tombstone after it (an
+erasure the compaction bound has not yet carried out): appended after the tombstone, the
+member's data would be the key's newest value, which compaction keeps.
 
 A dead letter holds its key in the consumer's database (`dead_lettered_keys`): the key's later
 records are parked (`parked_records`) instead of applied, so they cannot overtake it. Replaying
@@ -14,6 +16,7 @@ behind it; discarding it releases the parked records without it.
 
 from __future__ import annotations
 
+import asyncio
 from dataclasses import dataclass
 from datetime import datetime
 from uuid import UUID
@@ -175,7 +178,9 @@ async def _replay_key(bootstrap: str, dlq_topic: str, key: str, event_ids: set[U
 
 async def _republish(producer: AIOKafkaProducer, originals: _Originals,
                      letter: DeadLetter) -> bool:
-    """The dead letter's event again on its original topic; False when its value is gone."""
+    """The dead letter's event again on its original topic; False when its value is gone or
+    its key was erased after it: appended after the tombstone, the member's data would be the
+    key's newest value, which compaction keeps for ever."""
     value = letter.value  # dead letters written before they stopped carrying the payload
     if value is None:
         found, value = await originals.value_at(letter.original, letter.original_offset)
@@ -183,6 +188,11 @@ async def _republish(producer: AIOKafkaProducer, originals: _Originals,
             log.warning("dead letter not replayed: its original is no longer in the log",
                         topic=letter.original_topic, offset=letter.original_offset)
             return False
+    if letter.key is not None and await originals.erased_after(
+            letter.original, letter.original_offset, letter.key):
+        log.warning("dead letter not replayed: its key was erased after it",
+                    topic=letter.original_topic, offset=letter.original_offset)
+        return False
     await producer.send_and_wait(
         letter.original_topic, value=value, key=letter.key,
         headers=[(k, v) for k, v in letter.headers.items() if not k.startswith("x-")])
@@ -199,10 +209,32 @@ class _Originals:
         self._timeout_ms = max(timeout_ms, 1000)
         self._started = False
 
-    async def value_at(self, tp: TopicPartition, offset: int) -> tuple[bool, bytes | None]:
+    async def _start(self) -> None:
         if not self._started:
             await self._consumer.start()
             self._started = True
+
+    async def erased_after(self, tp: TopicPartition, offset: int, key: bytes) -> bool:
+        """Whether a tombstone of `key` follows `offset` in the partition (True too when the
+        log could not be read to its end: a replay must not risk undoing an erasure)."""
+        await self._start()
+        self._consumer.assign([tp])
+        try:
+            end = (await self._consumer.end_offsets([tp]))[tp]
+        except Exception:  # the topic is gone, or the broker did not answer: cannot tell
+            return True
+        self._consumer.seek(tp, offset + 1)
+        deadline = asyncio.get_running_loop().time() + self._timeout_ms / 1000 * 10
+        while await self._consumer.position(tp) < end:
+            if asyncio.get_running_loop().time() > deadline:
+                return True
+            batch = await self._consumer.getmany(tp, timeout_ms=self._timeout_ms)
+            if any(r.key == key and r.value is None for r in batch.get(tp, [])):
+                return True
+        return False
+
+    async def value_at(self, tp: TopicPartition, offset: int) -> tuple[bool, bytes | None]:
+        await self._start()
         self._consumer.assign([tp])
         self._consumer.seek(tp, offset)
         batch = await self._consumer.getmany(tp, timeout_ms=self._timeout_ms, max_records=1)

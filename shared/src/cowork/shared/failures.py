@@ -12,6 +12,7 @@ from dataclasses import dataclass
 
 import asyncpg
 from aiokafka.errors import KafkaConnectionError
+from pydantic import ValidationError
 
 # Transient means the world, not the event: the database or the broker could not be reached,
 # or the transaction lost a race (deadlock, serialization, a NOWAIT lock). Such a failure is
@@ -67,6 +68,33 @@ def describe(error: BaseException) -> str:
     if isinstance(code, str) and code.isidentifier() and len(code) <= 50:
         parts.append(f"code {code}")
     return ": ".join(parts[:1]) + (" (" + ", ".join(parts[1:]) + ")" if parts[1:] else "")
+
+
+def without_values(error: BaseException) -> str:
+    """What `error` says, without the values PostgreSQL and pydantic quote: a PostgreSQL
+    error's DETAIL shows the refused row ("Failing row contains (...)", "Key (email)=(...)"),
+    the row on file included, and pydantic's errors their `input_value`. The first is
+    `describe`d, the second reduced to each problem's field and message; any other error
+    says its message."""
+    if isinstance(error, asyncpg.PostgresError):
+        return describe(error)
+    if isinstance(error, ValidationError):
+        return "; ".join(f"{'.'.join(map(str, e['loc'])) or '(root)'}: {e['msg']}"
+                         for e in error.errors(include_url=False, include_input=False)[:5])
+    return f"{error}"
+
+
+def quotes_values(error: BaseException) -> bool:
+    """Whether `error`, or one it was raised from or while handling, is of the kinds whose
+    text quotes values (see `without_values`)."""
+    seen: set[int] = set()
+    current: BaseException | None = error
+    while current is not None and id(current) not in seen:
+        if isinstance(current, asyncpg.PostgresError | ValidationError):
+            return True
+        seen.add(id(current))
+        current = current.__cause__ or current.__context__
+    return False
 
 
 class PermanentError(Exception):

@@ -8,6 +8,7 @@ A client's mistake is never a 500; an unexpected failure is a 500 that leaks not
 from __future__ import annotations
 
 import time
+import traceback
 from collections.abc import Awaitable, Callable, Mapping
 from typing import Any
 
@@ -21,6 +22,7 @@ from starlette.routing import compile_path
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from cowork.shared import metrics, tracing
+from cowork.shared.failures import quotes_values, without_values
 from cowork.shared.logging import get_logger
 
 log = get_logger(__name__)
@@ -181,8 +183,13 @@ def _methods_of(request: Request) -> list[str]:
 
 
 async def _on_unexpected(request: Request, exc: Exception) -> Response:
-    log.error("unhandled error", path=request.url.path, error_type=type(exc).__name__,
-              exc_info=exc)
+    if not quotes_values(exc):
+        log.error("unhandled error", path=request.url.path, error_type=type(exc).__name__,
+                  exc_info=exc)
+    else:  # the frames and what names the error: the logs outlive an erasure
+        log.error("unhandled error", path=request.url.path, error_type=type(exc).__name__,
+                  error=without_values(exc),
+                  stack="".join(traceback.format_tb(exc.__traceback__))[-4000:])
     return JSONResponse(error_body("internal", "internal error; see the service's logs"),
                         status_code=500)
 

@@ -83,6 +83,7 @@ async def erase_member(conn: asyncpg.Connection, member_id: UUID, now: datetime)
     """GDPR erasure: personal data goes from this database and, by a tombstone, from the
     compacted contacts topic; live memberships end; accounting facts stay."""
     await live_member(conn, member_id, for_update=True)
+    await store.forget_status_reasons(conn, member_id)  # the live ones get the erasure's own
     for membership in await store.memberships_of(conn, member_id):
         if membership["status"] in ("active", "suspended"):
             await _end(conn, membership, "cancel", now, reason="member erased")

@@ -86,6 +86,13 @@ async def erase_member(conn: asyncpg.Connection, member_id: UUID, now: datetime)
                        member_id)
 
 
+async def forget_status_reasons(conn: asyncpg.Connection, member_id: UUID) -> None:
+    """A membership's status reason is free text (the member's own words when they
+    cancelled, the staff's when they suspended): it may name them, so it goes with them."""
+    await conn.execute("UPDATE memberships SET status_reason = NULL "
+                       "WHERE member_id = $1 AND status_reason IS NOT NULL", member_id)
+
+
 def like_pattern(word: str) -> str:
     """`%word%` with LIKE's own wildcards taken literally."""
     escaped = word.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_")
