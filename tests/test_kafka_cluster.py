@@ -19,6 +19,7 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
 
+import asyncpg
 import httpx
 import pytest
 from aiokafka import AIOKafkaConsumer, TopicPartition
@@ -35,6 +36,7 @@ from cowork.devtools.processes import count
 from cowork.devtools.services import running
 from cowork.membership.app import MembershipSettings
 from cowork.membership.app import create_app as membership_app
+from cowork.shared.events import contracts as ev
 from cowork.shared.events import topics
 
 pytestmark = [pytest.mark.cluster, pytest.mark.infra, pytest.mark.slow]
@@ -176,18 +178,16 @@ async def assert_exactly_once(pair: Pair) -> None:
     assert len(ids) == len(set(ids)), f"{len(ids) - len(set(ids))} events reached Kafka twice"
     assert set(ids) == outbox, f"{len(outbox - set(ids))} events never reached Kafka"
     applied = await _column(pair.booking_db, "SELECT event_id FROM inbox")
-    registered = await _column(pair.membership_db,
-                               "SELECT id FROM outbox WHERE type = 'cowork.member.registered'")
+    registered = await _column(pair.membership_db, "SELECT id FROM outbox WHERE type = $1",
+                               ev.MemberRegistered.event_type)
     assert sorted(map(str, applied)) == sorted(map(str, registered)), "an effect lost or doubled"
     assert await count(pair.booking_db, "SELECT count(*) FROM known_members") == pair.posted
 
 
-async def _column(dsn: str, sql: str) -> list[Any]:
-    import asyncpg
-
+async def _column(dsn: str, sql: str, *args: Any) -> list[Any]:
     conn = await asyncpg.connect(dsn)
     try:
-        return [r[0] for r in await conn.fetch(sql)]
+        return [r[0] for r in await conn.fetch(sql, *args)]
     finally:
         await conn.close()
 
