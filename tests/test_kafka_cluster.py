@@ -288,15 +288,16 @@ async def test_active_controller_killed(
     async with membership(infra, new_database, topic_prefix) as (pair, _), booking(infra, pair):
         await pair.register(1)
         await pair.wait_until_all_flowed()
-        controller = cluster.active_controller(whole_cluster)
-        assert controller is not None
         writes = asyncio.create_task(pair.register(MEMBERS))
         await when_count_reaches(pair.published, 2 + MEMBERS // 2)
-        killed = await sigkill(whole_cluster, controller)
-        while cluster.active_controller(whole_cluster) in (None, controller):
+        before = cluster.active_controller(whole_cluster)
+        assert before is not None
+        killed = await sigkill(whole_cluster, before[0])
+        while (now := cluster.active_controller(whole_cluster)) is None or now[1] <= before[1]:
             assert time.monotonic() - killed < 60, "no new controller"
-            await asyncio.sleep(0.1)
+            await asyncio.sleep(0.05)
         elected = time.monotonic()
+        assert now[0] != before[0]
         await writes
         await pair.wait_until_all_flowed()
         record_recovery(whole_cluster, "active controller killed",

@@ -167,8 +167,11 @@ def wait_until_whole(cfg: StackConfig, timeout: float = 120.0) -> None:
                      f"{_kafka_dir(cfg)}/node-*/kafka.log")
 
 
-def active_controller(cfg: StackConfig) -> int | None:
-    """The quorum's leader as the running nodes last recorded it (the highest epoch wins)."""
+def active_controller(cfg: StackConfig) -> tuple[int, int] | None:
+    """The quorum's leader and its epoch as the running nodes last recorded them.
+
+    A node writes `quorum-state` only when its view changes (a node restarted under the same
+    leader keeps an old file), so the highest epoch is the current election."""
     best: tuple[int, int] | None = None
     for each in nodes(cfg):
         if not running(each):
@@ -177,7 +180,7 @@ def active_controller(cfg: StackConfig) -> int | None:
             state = json.loads((each.data / "__cluster_metadata-0" / "quorum-state").read_text())
         except (OSError, ValueError):
             continue
-        leader, epoch = state.get("leaderId", -1), state.get("leaderEpoch", -1)
+        leader, epoch = int(state.get("leaderId", -1)), int(state.get("leaderEpoch", -1))
         if leader >= 0 and (best is None or epoch > best[1]):
             best = (leader, epoch)
-    return best[0] if best else None
+    return best
