@@ -4,12 +4,14 @@ SHELL := /bin/bash
 UV := uv
 PYTEST_ARGS ?=
 
-.PHONY: help setup helm test-tools image images image-test stack run down status logs test test-fast test-containers partner-example kube-test lint bench token
+.PHONY: help setup helm test-tools image images image-test stack run down status logs test test-fast test-cluster test-containers partner-example kube-test lint bench token
 
 help:
 	@echo "make run     start Kafka, PostgreSQL, every service and demo data (detached)"
 	@echo "make test    install what is missing, then run every test on real Kafka + PostgreSQL"
 	@echo "make down    stop the services and the stack"
+	@echo "make test-cluster  the broker-fault tests on a 3-broker Kafka cluster of their own"
+	@echo "             (started and stopped by the target; beside a running make stack)"
 	@echo "make bench   throughput/latency benchmarks against raw aiokafka/asyncpg"
 	@echo "make lint    ruff + mypy (strict on shared/)"
 	@echo "make image   build the services' container image (deploy/images; needs root here)"
@@ -85,6 +87,21 @@ test: stack helm test-tools
 
 test-fast: stack helm test-tools
 	@$(UV) run pytest -m "not slow" $(PYTEST_ARGS)
+
+# The broker-fault tests (tests/test_kafka_cluster.py, marked `cluster`, left out of make test)
+# on a 3-node KRaft cluster and a PostgreSQL of their own, beside whatever `make stack` runs:
+# state in .devstack/cluster, Kafka on 29092-29097, PostgreSQL on 25432. The cluster is stopped
+# afterwards whatever the outcome; the recovery times measured are printed at the end.
+CLUSTER_DIR := $(CURDIR)/.devstack/cluster
+CLUSTER_ENV := COWORK_STATE_DIR=$(CLUSTER_DIR) COWORK_KAFKA_PORT=29092 COWORK_PG_PORT=25432 \
+	COWORK_KAFKA_HEAP=512m COWORK_KAFKA_LIBS=$(CURDIR)/.devstack/kafka/libs
+test-cluster: setup
+	@trap '$(CLUSTER_ENV) $(UV) run cowork-devstack down' EXIT; \
+	$(CLUSTER_ENV) $(UV) run cowork-devstack up --brokers 3 && \
+	rm -f $(CLUSTER_DIR)/recovery.txt && \
+	set -a && source $(CLUSTER_DIR)/stack.env && set +a && \
+	COWORK_TEST_INFRA=external $(UV) run pytest -m cluster tests/test_kafka_cluster.py $(PYTEST_ARGS); \
+	status=$$?; echo "recovery times:"; cat $(CLUSTER_DIR)/recovery.txt 2>/dev/null; exit $$status
 
 lint: setup
 	@$(UV) run ruff check shared deploy services tests testkit devtools examples

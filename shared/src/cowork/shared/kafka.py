@@ -58,7 +58,9 @@ async def ensure_topics(bootstrap: str, specs: Iterable[TopicSpec], *, prefix: s
 
     `replication_factor` 0 means 3 on a cluster of three brokers or more, else 1; `config` holds
     topic-level settings (retention.ms, min.insync.replicas, ...) for every topic created; a
-    compacted topic keeps `cleanup.policy=compact` whatever `config` says. With
+    compacted topic keeps `cleanup.policy=compact` whatever `config` says. A topic replicated 3
+    or more times gets `min.insync.replicas=2` unless `config` says otherwise: with acks=all an
+    acknowledged event is then on two brokers, and one broker lost stops nothing. With
     `compaction_bound_ms`, compacted topics get `compaction_configs(bound)`, existing ones too
     (their other topic-level settings are kept)."""
     wanted = {prefix + s.name: s for s in specs}
@@ -75,12 +77,14 @@ async def ensure_topics(bootstrap: str, specs: Iterable[TopicSpec], *, prefix: s
             await asyncio.sleep(0.5)
     try:
         existing = set(await admin.list_topics())
+        replicas = replication_factor or (1 if _single_broker(admin) else 3)
+        settings = {**({"min.insync.replicas": "2"} if replicas >= 3 else {}), **(config or {})}
         new = [
             NewTopic(
                 name=name,
                 num_partitions=spec.partitions,
-                replication_factor=replication_factor or (1 if _single_broker(admin) else 3),
-                topic_configs={**(config or {}),
+                replication_factor=replicas,
+                topic_configs={**settings,
                                **({"cleanup.policy": "compact", **compacting}
                                   if spec.compacted else {})},
             )

@@ -1,9 +1,10 @@
-"""`cowork-devstack up|down|status|env|jars|kafka-stop|kafka-start|services-up|services-down|
+"""`cowork-devstack up [--brokers N]|down|status|env|jars|kafka-stop|kafka-start|services-up|services-down|
 config-reference [--write]|contract-docs [--write|--check]`."""
 
 from __future__ import annotations
 
 import argparse
+import dataclasses
 import sys
 
 from cowork.devstack import mailsink, services, stack
@@ -19,6 +20,10 @@ def main(argv: list[str] | None = None) -> int:
                              "contract-docs: regenerate docs/api/ and docs/events/")
     parser.add_argument("--check", action="store_true",
                         help="contract-docs: list the stale files and fail (the default)")
+    parser.add_argument("--brokers", type=int, default=None,
+                        help="up: run Kafka as a KRaft cluster of this many nodes (3 for the "
+                             "replicated setup; default COWORK_KAFKA_BROKERS or 1). Give the "
+                             "cluster its own COWORK_STATE_DIR and ports beside a running stack")
     args = parser.parse_args(argv)
     if args.command == "contract-docs":
         from cowork.devstack import contract_docs
@@ -27,6 +32,10 @@ def main(argv: list[str] | None = None) -> int:
     if args.command == "config-reference":
         return _config_reference(write=args.write)
     cfg = stack.StackConfig.from_env()
+    if args.brokers is not None:
+        if args.brokers < 1:
+            parser.error("--brokers must be 1 or more")
+        cfg = dataclasses.replace(cfg, brokers=args.brokers)
     try:
         if args.command == "up":
             stack.up(cfg)

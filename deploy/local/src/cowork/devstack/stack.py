@@ -50,6 +50,9 @@ class StackConfig:
     kafka_heap: str
     kafka_libs: Path | None = None  # share one resolved jar folder between several brokers
     external_pg_url: str | None = None  # a PostgreSQL server run by someone else (superuser URL)
+    # More than one: a KRaft cluster of that many nodes on kafka_port, kafka_port + 2, ...
+    # (each node's controller one above its broker port; see cowork.devstack.cluster).
+    brokers: int = 1
 
     @classmethod
     def from_env(cls) -> StackConfig:
@@ -65,11 +68,12 @@ class StackConfig:
             kafka_libs=Path(os.environ["COWORK_KAFKA_LIBS"]) if "COWORK_KAFKA_LIBS" in os.environ
             else None,
             external_pg_url=os.environ.get("COWORK_EXTERNAL_PG_URL") or None,
+            brokers=int(os.environ.get("COWORK_KAFKA_BROKERS", "1")),
         )
 
     @property
     def kafka_bootstrap(self) -> str:
-        return f"127.0.0.1:{self.kafka_port}"
+        return ",".join(f"127.0.0.1:{self.kafka_port + 2 * i}" for i in range(self.brokers))
 
     def database_url(self, database: str = "postgres") -> str:
         if self.external_pg_url:
@@ -90,6 +94,9 @@ class StackConfig:
         for name in SERVICE_DATABASES:
             env[f"{name.upper()}_DATABASE_URL"] = self.database_url(f"cowork_{name}")
             env[f"{name.upper()}_KAFKA_BOOTSTRAP"] = self.kafka_bootstrap
+        if self.brokers > 1:  # where the cluster's nodes are, for `down` and the fault tests
+            env |= {"COWORK_KAFKA_BROKERS": str(self.brokers),
+                    "COWORK_KAFKA_PORT": str(self.kafka_port)}
         return env
 
 
@@ -152,13 +159,20 @@ def _kafka_properties(cfg: StackConfig) -> str:
                                    str(_kafka_dir(cfg) / "data"))
 
 
-def kafka_server_properties(port: str, controller_port: str, data: str) -> str:
+def kafka_server_properties(port: str, controller_port: str, data: str, *, node_id: int = 1,
+                            voters: str | None = None, replicas: int = 1) -> str:
     """The broker's settings, one KRaft node on 127.0.0.1 — for the local stack and, with
-    placeholders filled at start, the Kafka image (deploy/images/kafka)."""
+    placeholders filled at start, the Kafka image (deploy/images/kafka). `voters`
+    (`1@host:port,2@...`) makes the node one of a static controller quorum; `replicas` is the
+    replication of Kafka's internal topics and the default topic settings (3 on three nodes:
+    min.insync.replicas 2, so an acknowledged write is on two nodes)."""
+    min_isr = 2 if replicas >= 3 else 1
+    quorum = (f"controller.quorum.voters={voters}" if voters
+              else f"controller.quorum.bootstrap.servers=127.0.0.1:{controller_port}")
     return "\n".join([
         "process.roles=broker,controller",
-        "node.id=1",
-        f"controller.quorum.bootstrap.servers=127.0.0.1:{controller_port}",
+        f"node.id={node_id}",
+        quorum,
         f"listeners=PLAINTEXT://127.0.0.1:{port},CONTROLLER://127.0.0.1:{controller_port}",
         f"advertised.listeners=PLAINTEXT://127.0.0.1:{port}",
         "controller.listener.names=CONTROLLER",
@@ -166,12 +180,15 @@ def kafka_server_properties(port: str, controller_port: str, data: str) -> str:
         "listener.security.protocol.map=PLAINTEXT:PLAINTEXT,CONTROLLER:PLAINTEXT",
         f"log.dirs={data}",
         "num.partitions=3",
-        "offsets.topic.replication.factor=1",
+        f"default.replication.factor={replicas}",
+        f"min.insync.replicas={min_isr}",
+        "unclean.leader.election.enable=false",
+        f"offsets.topic.replication.factor={replicas}",
         "offsets.topic.num.partitions=10",
-        "transaction.state.log.replication.factor=1",
-        "transaction.state.log.min.isr=1",
-        "share.coordinator.state.topic.replication.factor=1",
-        "share.coordinator.state.topic.min.isr=1",
+        f"transaction.state.log.replication.factor={replicas}",
+        f"transaction.state.log.min.isr={min_isr}",
+        f"share.coordinator.state.topic.replication.factor={replicas}",
+        f"share.coordinator.state.topic.min.isr={min_isr}",
         "group.initial.rebalance.delay.ms=0",
         "auto.create.topics.enable=false",
         "delete.topic.enable=true",
@@ -482,16 +499,27 @@ def up(cfg: StackConfig | None = None) -> StackConfig:
     cfg.state_dir.mkdir(parents=True, exist_ok=True)
     if not cfg.external_pg_url:
         start_postgres(cfg)
-    start_kafka(cfg)
+    from cowork.devstack import cluster
+
+    if cfg.brokers > 1:
+        cluster.start(cfg)
+    else:
+        start_kafka(cfg)
     wait_for_postgres(cfg)
-    wait_for_kafka(cfg)
+    if cfg.brokers > 1:
+        cluster.wait_until_whole(cfg)
+    else:
+        wait_for_kafka(cfg)
     write_env_file(cfg)
     return cfg
 
 
 def down(cfg: StackConfig | None = None) -> None:
+    from cowork.devstack import cluster
+
     cfg = cfg or StackConfig.from_env()
     stop_kafka(cfg)
+    cluster.stop(cfg)  # whichever cluster nodes this state folder holds, whatever `brokers` says
     if not cfg.external_pg_url:
         stop_postgres(cfg)
 
