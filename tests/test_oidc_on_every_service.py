@@ -14,6 +14,7 @@ from uuid import uuid4
 
 import httpx
 import pytest
+from cryptography.fernet import Fernet
 
 from cowork.booking.app import BookingSettings
 from cowork.booking.app import create_app as create_booking
@@ -56,7 +57,10 @@ async def test_every_service_accepts_the_issuers_rs256_and_es256_tokens(
         database_url=database_url, kafka_bootstrap=infra.kafka_bootstrap,
         topic_prefix=topic_prefix, run_scheduler=False, log_json=False,
         environment="production", jwt_secret=LOCAL_DEV_JWT_SECRET,
-        oidc_issuer=idp.issuer, oidc_roles_claim="realm_access.roles")
+        oidc_issuer=idp.issuer, oidc_roles_claim="realm_access.roles",
+        # notifications encrypts the webhooks' secrets with a key from a Secret
+        **({"webhook_secret_keys": Fernet.generate_key().decode()}
+           if service == "notifications" else {}))
     app = create_app(settings)
     staff = str(uuid4())
     async with app.router.lifespan_context(app), httpx.AsyncClient(

@@ -17,6 +17,7 @@ from typing import Any
 import aiosmtplib
 import pytest
 from cryptography import x509
+from cryptography.fernet import Fernet
 from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import ec
 from cryptography.x509.oid import NameOID
@@ -79,7 +80,9 @@ def tls_sink(tmp_path: Path, certificate: tuple[Path, Path], mode: str
 
 
 def _settings(**values: Any) -> NotificationsSettings:
+    # Outside the local stack the webhooks' secrets need their key at rest too.
     return NotificationsSettings(**{"environment": "production", "jwt_secret": SECRET,
+                                    "webhook_secret_keys": Fernet.generate_key().decode(),
                                     "smtp_timeout_seconds": 3.0, **values})
 
 
