@@ -5,8 +5,10 @@ person's address tried over and over) and the client (so one machine cannot regi
 thousands). Each is kept as a keyed digest, never as the address or the IP itself, and each is
 normalised first so the cheap ways round it count as the same thing:
 - `Anna.Verdi+x@Example.org` is `anna.verdi@example.org` (a `+tag` reaches the same inbox);
+- at Gmail, `a.nna.verdi@googlemail.com` is `annaverdi@gmail.com` (Gmail ignores dots);
 - an IPv6 client is its /64 (one customer's allocation: rotating within it is free);
-- `::ffff:203.0.113.7` is `203.0.113.7`.
+- `::ffff:203.0.113.7` is `203.0.113.7`, and so are its 6to4 (`2002:cb00:7107::/48`, a whole
+  /48 for its holder) and Teredo forms.
 The client's address is the TCP peer's, or — only when the peer is a configured trusted proxy —
 the rightmost address in X-Forwarded-For that is not itself a trusted proxy.
 """
@@ -21,20 +23,38 @@ from ipaddress import IPv4Address, IPv4Network, IPv6Address, IPv6Network, ip_add
 Networks = Sequence[IPv4Network | IPv6Network]
 
 
+# Domains whose mailboxes ignore dots in the local part, and the one domain each is.
+_DOTLESS_DOMAINS = {"gmail.com": "gmail.com", "googlemail.com": "gmail.com"}
+
+
 def address_identity(email: str) -> str:
-    """The inbox an address reaches: lower case, without a `+tag` in the local part."""
+    """The inbox an address reaches: lower case, without a `+tag` in the local part (and, at
+    Gmail, without dots)."""
     local, _, domain = email.strip().lower().rpartition("@")
-    return f"{local.split('+', 1)[0]}@{domain}"
+    local = local.split("+", 1)[0]
+    if domain in _DOTLESS_DOMAINS:
+        local, domain = local.replace(".", ""), _DOTLESS_DOMAINS[domain]
+    return f"{local}@{domain}"
+
+
+def _carried_ipv4(ip: IPv6Address) -> IPv4Address | None:
+    """The IPv4 client an IPv6 address stands for: IPv4-mapped, 6to4 or Teredo."""
+    if ip.ipv4_mapped is not None:
+        return ip.ipv4_mapped
+    if ip.sixtofour is not None:
+        return ip.sixtofour
+    return ip.teredo[1] if ip.teredo is not None else None
 
 
 def client_identity(address: str) -> str:
-    """An IPv4 address as itself, an IPv6 one as its /64, an IPv4-mapped one as the IPv4."""
+    """An IPv4 address as itself, an IPv6 one as its /64, one that carries an IPv4 address
+    (IPv4-mapped, 6to4, Teredo) as that IPv4."""
     try:
         ip = ip_address(address.strip().strip("[]"))
     except ValueError:
         return f"unparsed:{address.strip()}"
-    if isinstance(ip, IPv6Address) and ip.ipv4_mapped is not None:
-        ip = ip.ipv4_mapped
+    if isinstance(ip, IPv6Address):
+        ip = _carried_ipv4(ip) or ip
     if isinstance(ip, IPv4Address):
         return str(ip)
     return str(IPv6Network((int(ip) >> 64 << 64, 64)))

@@ -1,0 +1,54 @@
+"""A cheating registrant against the anonymous-registration limits (issue 20, point 6): the
+spellings of one inbox, the IPv6 forms of one IPv4 client and a client's own X-Forwarded-For
+line must all count as the same thing (attack-identity)."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from typing import Any
+
+import pytest
+from test_membership_registration_limits import _person, _refused, limited
+
+from cowork.membership.registration_limits import address_identity, client_identity
+
+__all__ = ["limited"]
+
+
+@pytest.mark.parametrize("spelling", ["a.n.n.a.verdi@gmail.com", "Anna.Verdi+x@GMAIL.com",
+                                      "annaverdi@googlemail.com", "a.nnaverdi@googlemail.com"])
+def test_gmail_dots_and_googlemail_are_one_inbox(spelling: str) -> None:
+    # Gmail ignores dots in the local part and googlemail.com is gmail.com: 2^(n-1) spellings
+    # of one n-letter inbox would each get the per-address limit of welcome mails.
+    assert address_identity(spelling) == address_identity("annaverdi@gmail.com")
+
+
+def test_dots_elsewhere_still_make_another_inbox() -> None:
+    assert address_identity("anna.verdi@example.org") != address_identity("annaverdi@example.org")
+
+
+@pytest.mark.parametrize("spelling", [
+    "2002:cb00:7107::1",                      # 6to4 of 203.0.113.7 (its holder owns a /48)
+    "2002:cb00:7107:beef::1",
+    "2001:0:4136:e378:8000:63bf:34ff:8ef8",   # Teredo: client 203.0.113.7 (obfuscated)
+])
+def test_ipv6_forms_that_carry_an_ipv4_client_are_that_client(spelling: str) -> None:
+    assert client_identity(spelling) == client_identity("203.0.113.7")
+
+
+@pytest.mark.infra
+async def test_a_second_forwarded_for_line_is_the_one_the_proxy_wrote(
+        limited: Callable[..., Any]) -> None:
+    """A proxy that appends its own X-Forwarded-For line (HAProxy's `option forwardfor`) leaves
+    the client's forged line first: the client must not choose its identity with it."""
+    async with limited(registration_limit_per_address=100, registration_limit_per_client=2,
+                       trusted_proxies=["127.0.0.1/32"]) as svc:
+        statuses = []
+        for n in range(1, 4):
+            headers = [("X-Forwarded-For", f"198.51.100.{n}"),   # the client's own line
+                       ("X-Forwarded-For", "203.0.113.7")]       # what the proxy appended
+            response = await svc.client.post("/v1/members", json=_person(n, f"d{n}@example.org"),
+                                             headers=headers)
+            statuses.append(response.status_code)
+        assert statuses[:2] == [201, 201]
+        _refused(response)
