@@ -82,3 +82,21 @@ async def test_fifty_racing_registrations_get_no_more_than_the_limit(
     "(a setting) so that a carrier's or an office's /48 is not throttled like one machine"))
 def test_rotating_64s_within_one_48_is_one_client() -> None:
     assert client_identity("2001:db8:77:1::1") == client_identity("2001:db8:77:ffff::1")
+
+
+@pytest.mark.parametrize(("written", "client"), [
+    ("203.0.113.7:5555", "203.0.113.7"),          # Azure Application Gateway writes ip:port
+    ("[2001:db8:5:6::1]:443", "2001:db8:5:6::9"),
+])
+def test_a_forwarded_port_is_not_part_of_the_client(written: str, client: str) -> None:
+    """A proxy that writes the client's source port too would otherwise make every new
+    connection a new client: the port is the client's to choose."""
+    assert client_identity(written) == client_identity(client)
+
+
+def test_a_trusted_proxy_written_with_a_port_is_still_trusted() -> None:
+    from cowork.membership.registration_limits import client_address, trusted_networks
+
+    networks = trusted_networks(["10.0.0.0/8"])
+    assert client_address("10.0.0.2", "198.51.100.9, 203.0.113.7:5555, 10.0.0.1:80",
+                          networks) == "203.0.113.7:5555"

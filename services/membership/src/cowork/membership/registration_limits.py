@@ -37,6 +37,21 @@ def address_identity(email: str) -> str:
     return f"{local}@{domain}"
 
 
+def _ip_of(written: str) -> IPv4Address | IPv6Address | None:
+    """The address in `203.0.113.7`, `203.0.113.7:5555`, `2001:db8::1` or `[2001:db8::1]:443`
+    (some proxies write the client's source port too: it is the client's to choose, so never
+    part of who the client is)."""
+    text = written.strip()
+    if text.startswith("["):
+        text = text[1:].partition("]")[0]
+    elif text.count(":") == 1:
+        text = text.partition(":")[0]
+    try:
+        return ip_address(text)
+    except ValueError:
+        return None
+
+
 def _carried_ipv4(ip: IPv6Address) -> IPv4Address | None:
     """The IPv4 client an IPv6 address stands for: IPv4-mapped, 6to4 or Teredo."""
     if ip.ipv4_mapped is not None:
@@ -49,9 +64,8 @@ def _carried_ipv4(ip: IPv6Address) -> IPv4Address | None:
 def client_identity(address: str) -> str:
     """An IPv4 address as itself, an IPv6 one as its /64, one that carries an IPv4 address
     (IPv4-mapped, 6to4, Teredo) as that IPv4."""
-    try:
-        ip = ip_address(address.strip().strip("[]"))
-    except ValueError:
+    ip = _ip_of(address)
+    if ip is None:
         return f"unparsed:{address.strip()}"
     if isinstance(ip, IPv6Address):
         ip = _carried_ipv4(ip) or ip
@@ -65,9 +79,8 @@ def trusted_networks(cidrs: Sequence[str]) -> list[IPv4Network | IPv6Network]:
 
 
 def _is_trusted(address: str, networks: Networks) -> bool:
-    try:
-        ip = ip_address(address.strip().strip("[]"))
-    except ValueError:
+    ip = _ip_of(address)
+    if ip is None:
         return False
     if isinstance(ip, IPv6Address) and ip.ipv4_mapped is not None:
         ip = ip.ipv4_mapped
