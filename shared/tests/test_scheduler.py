@@ -235,7 +235,7 @@ async def test_an_operator_lists_parked_jobs_and_retries_one(pool, service_db: s
 
     def as_role(role: str) -> dict[str, str]:
         return {"Authorization": "Bearer " + issue_token(LOCAL_DEV_JWT_SECRET, sub="ops",
-                                                         roles=[role])}
+                                                         roles=[role], audience="jobs-test")}
 
     async with httpx.AsyncClient(transport=httpx.ASGITransport(app=app),
                                  base_url="http://t") as client:

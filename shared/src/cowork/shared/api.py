@@ -42,9 +42,13 @@ _BIDI_CONTROLS = frozenset("\u061c\u200e\u200f\u202a\u202b\u202c\u202d\u202e"
                            "\u2066\u2067\u2068\u2069")
 
 
+_CONTAINERS = (list, set, frozenset, tuple, dict)
+
+
 def _strict_scalar(annotation: Any) -> Any:
-    """`bool` and `int` (also inside `X | None` and `Annotated[...]`) made strict: JSON `0`
-    is not false, `"3"` is not 3, `true` is not 1."""
+    """`bool` and `int` made strict wherever they are (bare, in `X | None`, in
+    `Annotated[...]`, as a list's items or a dict's values): JSON `0` is not false, `"3"` is
+    not 3, `true` is not 1."""
     if annotation is bool or annotation is int:
         return Annotated[annotation, PydanticStrict()]
     origin = get_origin(annotation)
@@ -52,10 +56,13 @@ def _strict_scalar(annotation: Any) -> Any:
         inner, *metadata = get_args(annotation)
         if inner is bool or inner is int:
             return Annotated[inner, *metadata, PydanticStrict()]
-        return annotation
+        return Annotated[_strict_scalar(inner), *metadata]
     if origin in (Union, UnionType):
         args = tuple(_strict_scalar(a) for a in get_args(annotation))
         return functools.reduce(operator.or_, args)
+    if origin in _CONTAINERS:
+        args = tuple(a if a is Ellipsis else _strict_scalar(a) for a in get_args(annotation))
+        return origin[args]
     return annotation
 
 

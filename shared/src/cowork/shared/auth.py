@@ -296,12 +296,16 @@ def caller_with_roles(*roles: Role) -> Callable[..., Awaitable[Principal]]:
 
 
 # What a route declares to know who calls it: `caller: Caller` (401 without a valid token),
-# `caller: OptionalCaller` (None without a token; self-registration), `caller: StaffCaller` /
-# `PartnerCaller` (403 before the input is read for anyone else).
+# `caller: OptionalCaller` (None without a token; self-registration), `caller: StaffCaller`,
+# `OfficerCaller`, `OfficerOrStaffCaller`, `OperatorCaller`, `PartnerCaller` (403 before the
+# input is read for anyone else).
 Caller = Annotated[Principal, Depends(_caller)]
 OptionalCaller = Annotated[Principal | None, Depends(_optional_caller)]
 StaffCaller = Annotated[Principal, Depends(caller_with_roles("staff"))]
 PartnerCaller = Annotated[Principal, Depends(caller_with_roles("partner"))]
+OfficerCaller = Annotated[Principal, Depends(caller_with_roles("officer"))]
+OfficerOrStaffCaller = Annotated[Principal, Depends(caller_with_roles("officer", "staff"))]
+OperatorCaller = Annotated[Principal, Depends(caller_with_roles("operator"))]
 
 
 def require_roles(principal: Principal, *roles: str) -> None:

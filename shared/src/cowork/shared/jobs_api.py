@@ -26,7 +26,7 @@ from cowork.shared.api import (
     error_responses,
     v1_router,
 )
-from cowork.shared.auth import Caller, require_roles
+from cowork.shared.auth import OperatorCaller, require_roles
 from cowork.shared.http import conflict, invalid, not_found
 from cowork.shared.scheduler import retry_failed
 
@@ -95,7 +95,7 @@ def jobs_router() -> APIRouter:
     router = v1_router(tags=["jobs"])
 
     @router.get("/jobs", response_model=Page[JobView], responses=error_responses(403, 422))
-    async def jobs(runtime: JobsRuntime, caller: Caller,
+    async def jobs(runtime: JobsRuntime, caller: OperatorCaller,
                    status: Annotated[JobStatus, Query(description="failed: parked, waiting "
                                                                   "for an operator")] = "failed",
                    kind: Annotated[SearchText | None, Query(max_length=100)] = None,
@@ -114,7 +114,7 @@ def jobs_router() -> APIRouter:
     @router.post("/jobs/{job_id}/retry", response_model=JobView,
                  responses=error_responses(403, 404, 409))
     async def retry_job(job_id: Annotated[int, Path(ge=1, le=2**63 - 1)],
-                        runtime: JobsRuntime, caller: Caller) -> dict[str, Any]:
+                        runtime: JobsRuntime, caller: OperatorCaller) -> dict[str, Any]:
         """Retry a job parked as failed (operator), once its cause is fixed: due now, with
         its full number of attempts again. 409 `job_not_failed` for a job that is not parked."""
         require_roles(caller, "operator")

@@ -13,7 +13,7 @@ from fastapi.responses import PlainTextResponse
 from cowork.booking import domain, store
 from cowork.booking.api.representations import REPORT_COLUMNS, OccupancyOut, report_line
 from cowork.shared.api import ApiDate, v1_router
-from cowork.shared.auth import Caller, require_roles
+from cowork.shared.auth import StaffCaller, require_roles
 from cowork.shared.http import invalid, not_found
 from cowork.shared.service import Runtime
 
@@ -31,7 +31,7 @@ def _as_csv(lines: list[dict[str, Any]]) -> PlainTextResponse:
 @router.get("/reports/occupancy", response_model=OccupancyOut,
             responses={200: {"content": {"text/csv": {"schema": {"type": "string"}}},
                              "description": "JSON, or CSV with `Accept: text/csv`"}})
-async def occupancy(request: Request, caller: Caller, runtime: Runtime, space_id: UUID,
+async def occupancy(request: Request, caller: StaffCaller, runtime: Runtime, space_id: UUID,
                     from_: Annotated[ApiDate, Query(alias="from")], to: ApiDate,
                     by: Literal["day", "month"] = "day") -> Any:
     """Per period (local day or month), per resource, per kind and for the space: open

@@ -10,7 +10,7 @@ from cowork.booking.api.dependencies import KeptResources, Policy, Transaction
 from cowork.booking.api.representations import ResourceOut, resource_view
 from cowork.booking.api.schemas import NULLABLE_RESOURCE_FIELDS, NewResource, ResourceChanges
 from cowork.shared.api import DEFAULT_PAGE_SIZE, CursorParam, Limit, Page, page_in_memory, v1_router
-from cowork.shared.auth import Caller, require_roles
+from cowork.shared.auth import Caller, StaffCaller, require_roles
 from cowork.shared.http import invalid, not_found
 from cowork.shared.service import Runtime
 
@@ -18,7 +18,7 @@ router = v1_router(tags=["spaces"])
 
 
 @router.patch("/resources/{resource_id}", response_model=ResourceOut)
-async def change_resource(resource_id: UUID, body: ResourceChanges, caller: Caller,
+async def change_resource(resource_id: UUID, body: ResourceChanges, caller: StaffCaller,
                           runtime: Runtime, policy: Policy, in_tx: Transaction,
                           kept: KeptResources) -> dict[str, Any]:
     """Any field of creation, and `in_service`; `resource.published` again. Out of service:
@@ -44,7 +44,7 @@ async def read_resource(resource_id: UUID, caller: Caller, runtime: Runtime) -> 
 
 
 @router.post("/spaces/{space_id}/resources", status_code=201, response_model=ResourceOut)
-async def create_resource(space_id: UUID, body: NewResource, caller: Caller, runtime: Runtime,
+async def create_resource(space_id: UUID, body: NewResource, caller: StaffCaller, runtime: Runtime,
                           in_tx: Transaction) -> dict[str, Any]:
     require_roles(caller, "staff")
     if body.max_minutes < body.min_minutes:

@@ -10,7 +10,7 @@ from cowork.booking.api.dependencies import KeptResources, Policy, Transaction
 from cowork.booking.api.representations import ClosureOut, NewClosureOut, SpaceOut, closure_view, space_view
 from cowork.booking.api.schemas import NewClosure, NewSpace, SpaceChanges
 from cowork.shared.api import DEFAULT_PAGE_SIZE, CursorParam, Limit, Page, page_in_memory, v1_router
-from cowork.shared.auth import Caller, require_roles
+from cowork.shared.auth import Caller, StaffCaller, require_roles
 from cowork.shared.http import invalid, not_found
 from cowork.shared.service import Runtime
 
@@ -18,7 +18,7 @@ router = v1_router(tags=["spaces"])
 
 
 @router.post("/spaces", status_code=201, response_model=SpaceOut)
-async def create_space(body: NewSpace, caller: Caller, runtime: Runtime, in_tx: Transaction
+async def create_space(body: NewSpace, caller: StaffCaller, runtime: Runtime, in_tx: Transaction
                        ) -> dict[str, Any]:
     require_roles(caller, "staff")
     space = await in_tx(lambda conn: commands.create_space(
@@ -44,7 +44,7 @@ async def space(space_id: UUID, caller: Caller, runtime: Runtime) -> dict[str, A
 
 
 @router.patch("/spaces/{space_id}", response_model=SpaceOut)
-async def change_space(space_id: UUID, body: SpaceChanges, caller: Caller, runtime: Runtime,
+async def change_space(space_id: UUID, body: SpaceChanges, caller: StaffCaller, runtime: Runtime,
                        policy: Policy, in_tx: Transaction, kept: KeptResources
                        ) -> dict[str, Any]:
     """Any field of creation. Confirmed future bookings the new calendar forbids are
@@ -61,7 +61,7 @@ async def change_space(space_id: UUID, body: SpaceChanges, caller: Caller, runti
 
 
 @router.post("/spaces/{space_id}/closures", status_code=201, response_model=NewClosureOut)
-async def close_space(space_id: UUID, body: NewClosure, caller: Caller, runtime: Runtime,
+async def close_space(space_id: UUID, body: NewClosure, caller: StaffCaller, runtime: Runtime,
                       policy: Policy, in_tx: Transaction, kept: KeptResources
                       ) -> dict[str, Any]:
     """Closes the space from `from` to `to` (dates, inclusive) for `reason`; the confirmed

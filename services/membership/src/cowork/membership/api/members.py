@@ -76,7 +76,9 @@ async def _within_registration_limits(request: Request, runtime: Runtime, email:
     networks = registration_limits.trusted_networks(settings.trusted_proxies)
     client = registration_limits.client_address(
         request.client.host if request.client else None,
-        request.headers.get("x-forwarded-for"), networks)
+        # Every X-Forwarded-For line, in order (RFC 9110 5.3): a proxy that appends its own
+        # line leaves the client's forged one first.
+        ", ".join(request.headers.getlist("x-forwarded-for")), networks)
     key = settings.limit_key
     limits = {
         registration_limits.digest(key, "address", registration_limits.address_identity(email)):

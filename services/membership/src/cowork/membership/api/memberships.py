@@ -18,7 +18,7 @@ from cowork.membership.api.schemas import (
     membership_view,
 )
 from cowork.shared.api import DEFAULT_PAGE_SIZE, CursorParam, Limit, Page, page_in_memory, v1_router
-from cowork.shared.auth import Caller, require_roles, require_self_or_roles
+from cowork.shared.auth import Caller, StaffCaller, require_roles, require_self_or_roles
 from cowork.shared.http import not_found
 from cowork.shared.service import Runtime, ServiceRuntime
 
@@ -89,14 +89,14 @@ async def _change_status_at_the_desk(change: Any, membership_id: UUID, body: Sta
 
 @router.post("/memberships/{membership_id}/suspend", response_model=MembershipOut)
 async def suspend(membership_id: UUID, body: StatusChange, runtime: Runtime, in_tx: InTx,
-                  caller: Caller) -> dict[str, Any]:
+                  caller: StaffCaller) -> dict[str, Any]:
     return await _change_status_at_the_desk(commands.suspend, membership_id, body, runtime,
                                             in_tx, caller)
 
 
 @router.post("/memberships/{membership_id}/reinstate", response_model=MembershipOut)
 async def reinstate(membership_id: UUID, body: StatusChange, runtime: Runtime, in_tx: InTx,
-                    caller: Caller) -> dict[str, Any]:
+                    caller: StaffCaller) -> dict[str, Any]:
     return await _change_status_at_the_desk(commands.reinstate, membership_id, body, runtime,
                                             in_tx, caller)
 

@@ -8,7 +8,7 @@ from cowork.membership import store
 from cowork.membership.api.dependencies import InTx
 from cowork.membership.api.schemas import NewPlan, PlanCode, PlanOut, plan_view
 from cowork.shared.api import DEFAULT_PAGE_SIZE, CursorParam, Limit, Page, page_in_memory, v1_router
-from cowork.shared.auth import Caller, require_roles
+from cowork.shared.auth import Caller, StaffCaller, require_roles
 from cowork.shared.http import not_found
 from cowork.shared.service import Runtime
 
@@ -25,7 +25,7 @@ async def plans(runtime: Runtime, caller: Caller, include_retired: bool = False,
 
 @router.post("/plans", status_code=201, response_model=PlanOut)
 async def create_plan(body: NewPlan, runtime: Runtime, in_tx: InTx,
-                      caller: Caller) -> dict[str, Any]:
+                      caller: StaffCaller) -> dict[str, Any]:
     require_roles(caller, "staff")
     body.check_consistency()
     plan = await in_tx(lambda conn: store.insert_plan(conn, body.model_dump(), runtime.clock()))
@@ -34,7 +34,7 @@ async def create_plan(body: NewPlan, runtime: Runtime, in_tx: InTx,
 
 @router.post("/plans/{code}/retire", response_model=PlanOut)
 async def retire_plan(code: PlanCode, runtime: Runtime, in_tx: InTx,
-                      caller: Caller) -> dict[str, Any]:
+                      caller: StaffCaller) -> dict[str, Any]:
     """No new memberships on a retired plan; existing ones run their course."""
     require_roles(caller, "staff")
     plan = await in_tx(lambda conn: store.retire_plan(conn, code, runtime.clock()))

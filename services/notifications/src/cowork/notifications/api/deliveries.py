@@ -13,7 +13,7 @@ from cowork.notifications import domain, store, subscriptions
 from cowork.notifications.api.dependencies import InTx, WakeDispatcher
 from cowork.notifications.api.schemas import DeliveryOut, StatusFilter, delivery_view
 from cowork.shared.api import SearchText, error_responses, v1_router
-from cowork.shared.auth import Caller, Principal, require_roles
+from cowork.shared.auth import Caller, OperatorCaller, Principal, require_roles
 from cowork.shared.http import ApiError, forbidden, not_found
 from cowork.shared.service import Runtime
 
@@ -77,7 +77,7 @@ async def read_delivery(delivery_id: UUID, runtime: Runtime, caller: Caller) -> 
 
 @router.post("/deliveries/{delivery_id}/replay", response_model=DeliveryOut,
              responses=error_responses(401, 403, 404, 409, 422))
-async def replay(delivery_id: UUID, runtime: Runtime, caller: Caller, in_tx: InTx,
+async def replay(delivery_id: UUID, runtime: Runtime, caller: OperatorCaller, in_tx: InTx,
                  wake: WakeDispatcher) -> dict[str, Any]:
     """Send a settled delivery again (e.g. a dead webhook once the partner fixed their
     endpoint). A replayed e-mail keeps its Message-ID. One not settled yet answers 409."""

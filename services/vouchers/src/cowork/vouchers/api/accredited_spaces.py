@@ -8,7 +8,7 @@ from uuid import UUID
 import asyncpg
 
 from cowork.shared.api import CursorParam, Limit, Page, error_responses, v1_router
-from cowork.shared.auth import Caller, require_roles
+from cowork.shared.auth import OfficerCaller, OfficerOrStaffCaller, require_roles
 from cowork.shared.http import invalid
 from cowork.shared.service import Runtime
 from cowork.vouchers import commands, store
@@ -25,7 +25,7 @@ _AS_BUILT: dict[str, Any] = {"response_model_exclude_unset": True}
 @router.post("/accredited-spaces", status_code=201, response_model=AccreditationView,
              responses=error_responses(403, 409, 422), **_AS_BUILT)
 async def accredit(body: NewAccreditation, runtime: Runtime, in_tx: InTx,
-                   caller: Caller) -> dict[str, Any]:
+                   caller: OfficerCaller) -> dict[str, Any]:
     """A space is accredited from a date. A space booking has not announced yet is
     accepted with a warning (the demo accredits its space before booking publishes it)."""
     require_roles(caller, "officer")
@@ -49,7 +49,7 @@ async def accredit(body: NewAccreditation, runtime: Runtime, in_tx: InTx,
 
 @router.get("/accredited-spaces", response_model=Page[AccreditationView],
             responses=error_responses(403, 422), **_AS_BUILT)
-async def accredited_spaces(runtime: Runtime, caller: Caller, cursor: CursorParam = None,
+async def accredited_spaces(runtime: Runtime, caller: OfficerOrStaffCaller, cursor: CursorParam = None,
                             limit: Limit = 100) -> dict[str, Any]:
     require_roles(caller, "officer", "staff")
     after = time_id_after(cursor)
@@ -62,7 +62,7 @@ async def accredited_spaces(runtime: Runtime, caller: Caller, cursor: CursorPara
 @router.delete("/accredited-spaces/{space_id}", response_model=AccreditationView,
                responses=error_responses(403, 404), **_AS_BUILT)
 async def end_accreditation(space_id: UUID, runtime: Runtime, in_tx: InTx,
-                            caller: Caller) -> dict[str, Any]:
+                            caller: OfficerCaller) -> dict[str, Any]:
     """Ends the accreditation: costs from today on no longer count. The record stays."""
     require_roles(caller, "officer")
 

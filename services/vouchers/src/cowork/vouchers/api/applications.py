@@ -6,7 +6,7 @@ from typing import Any
 from uuid import UUID
 
 from cowork.shared.api import CursorParam, Limit, Page, error_responses, v1_router
-from cowork.shared.auth import Caller, require_roles, require_self_or_roles
+from cowork.shared.auth import Caller, OfficerCaller, require_roles, require_self_or_roles
 from cowork.shared.http import not_found
 from cowork.shared.service import Runtime
 from cowork.vouchers import commands, store
@@ -40,7 +40,7 @@ async def apply(programme_id: UUID, body: NewApplication, runtime: Runtime, in_t
 
 @router.get("/programmes/{programme_id}/applications", response_model=Page[ApplicationView],
             responses=error_responses(403, 404, 422))
-async def programme_applications(programme_id: UUID, runtime: Runtime, caller: Caller,
+async def programme_applications(programme_id: UUID, runtime: Runtime, caller: OfficerCaller,
                                  cursor: CursorParam = None, limit: Limit = 100
                                  ) -> dict[str, Any]:
     require_roles(caller, "officer")

@@ -7,7 +7,7 @@ from typing import Any
 from uuid import UUID
 
 from cowork.shared.api import error_responses, v1_router
-from cowork.shared.auth import Caller, require_roles
+from cowork.shared.auth import OfficerCaller, require_roles
 from cowork.shared.service import Runtime
 from cowork.vouchers.api.dependencies import programme_or_404
 from cowork.vouchers.api.schemas import AuditView
@@ -18,7 +18,7 @@ router = v1_router(tags=["audit"])
 
 @router.get("/programmes/{programme_id}/audit", response_model=AuditView,
             responses=error_responses(403, 404))
-async def audit(programme_id: UUID, runtime: Runtime, caller: Caller) -> dict[str, Any]:
+async def audit(programme_id: UUID, runtime: Runtime, caller: OfficerCaller) -> dict[str, Any]:
     """Recomputes the programme from its append-only ledger and compares: balances; each
     voucher's amount, remaining, paid within its caps, coverage and validity; each subsidy
     dated inside its voucher and accreditation; each issued statement's bytes and SHA-256

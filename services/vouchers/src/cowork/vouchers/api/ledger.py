@@ -6,7 +6,7 @@ from typing import Any
 from uuid import UUID
 
 from cowork.shared.api import CursorParam, Limit, error_responses, v1_router
-from cowork.shared.auth import Caller, require_roles
+from cowork.shared.auth import OfficerCaller, require_roles
 from cowork.shared.service import Runtime
 from cowork.vouchers import store
 from cowork.vouchers.api.dependencies import page_of, programme_or_404, seq_after
@@ -18,7 +18,7 @@ router = v1_router(tags=["ledger"])
 
 @router.get("/programmes/{programme_id}/ledger", response_model=LedgerPage,
             responses=error_responses(403, 404, 422))
-async def ledger(programme_id: UUID, runtime: Runtime, caller: Caller,
+async def ledger(programme_id: UUID, runtime: Runtime, caller: OfficerCaller,
                  cursor: CursorParam = None, limit: Limit = 100) -> dict[str, Any]:
     """Every transaction of the programme in the order recorded, with its postings
     (+ into an account, - out of it; each transaction sums to zero). The page is in

@@ -6,7 +6,7 @@ from typing import Any
 from uuid import UUID
 
 from cowork.shared.api import CursorParam, Limit, Page, error_responses, v1_router
-from cowork.shared.auth import Caller, require_roles
+from cowork.shared.auth import Caller, OfficerCaller, require_roles
 from cowork.shared.service import Runtime
 from cowork.vouchers import commands, store
 from cowork.vouchers.api.dependencies import (
@@ -29,7 +29,7 @@ _AS_STORED: dict[str, Any] = {"response_model_exclude_unset": True}
 @router.post("/programmes", status_code=201, response_model=ProgrammeView,
              responses=error_responses(403, 422), **_AS_STORED)
 async def open_programme(body: NewProgramme, runtime: Runtime, in_tx: InTx,
-                         caller: Caller) -> dict[str, Any]:
+                         caller: OfficerCaller) -> dict[str, Any]:
     require_roles(caller, "officer")
     spec = body.spec()
     programme = await in_tx(lambda conn: commands.open_programme(conn, spec, runtime.clock()))
@@ -56,7 +56,7 @@ async def programme(programme_id: UUID, runtime: Runtime, caller: Caller) -> dic
 @router.post("/programmes/{programme_id}/close", response_model=ProgrammeView,
              responses=error_responses(403, 404, 409), **_AS_STORED)
 async def close(programme_id: UUID, runtime: Runtime, in_tx: InTx,
-                caller: Caller) -> dict[str, Any]:
+                caller: OfficerCaller) -> dict[str, Any]:
     """Closes the programme; in ranked mode, ranks the pending applications and grants in rank
     order until the budget is spent (the rest wait)."""
     require_roles(caller, "officer")

@@ -9,7 +9,7 @@ import asyncpg
 from fastapi import Header, Response
 
 from cowork.shared.api import error_responses, v1_router
-from cowork.shared.auth import Caller, require_roles
+from cowork.shared.auth import OfficerCaller, OfficerOrStaffCaller, require_roles
 from cowork.shared.service import Runtime
 from cowork.vouchers import commands, store
 from cowork.vouchers.api.dependencies import InTx, checked_period, programme_or_404
@@ -40,7 +40,7 @@ async def _document(conn: asyncpg.Connection, programme_id: UUID, period: str,
 
 @router.get("/programmes/{programme_id}/statements/{period}",
             response_model=StatementDocumentView, responses=_DOCUMENT)
-async def statement(programme_id: UUID, period: str, runtime: Runtime, caller: Caller,
+async def statement(programme_id: UUID, period: str, runtime: Runtime, caller: OfficerOrStaffCaller,
                     accept: Annotated[str | None, Header()] = None,
                     space_id: UUID | None = None) -> Response:
     """JSON (canonical: sorted keys, lines by recorded time), or CSV with
@@ -65,7 +65,7 @@ async def statement(programme_id: UUID, period: str, runtime: Runtime, caller: C
 @router.post("/programmes/{programme_id}/statements/{period}/issue", status_code=201,
              response_model=StatementIssueView, responses=error_responses(403, 404, 409, 422))
 async def issue_statement(programme_id: UUID, period: str, runtime: Runtime, in_tx: InTx,
-                          caller: Caller) -> dict[str, Any]:
+                          caller: OfficerCaller) -> dict[str, Any]:
     """Freezes the month's statement: its bytes and hash never change afterwards."""
     require_roles(caller, "officer")
     checked_period(period)

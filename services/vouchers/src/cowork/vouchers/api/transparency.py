@@ -9,7 +9,7 @@ from uuid import UUID
 from fastapi import Query
 
 from cowork.shared.api import ApiDate, error_responses, v1_router
-from cowork.shared.auth import Caller, require_roles
+from cowork.shared.auth import OfficerCaller, require_roles
 from cowork.shared.http import invalid
 from cowork.shared.service import Runtime, ServiceRuntime
 from cowork.vouchers import commands, domain, store
@@ -36,7 +36,7 @@ async def _beneficiaries(runtime: ServiceRuntime, programme_id: UUID | None, yea
 @router.get("/programmes/{programme_id}/beneficiaries", response_model=BeneficiariesView,
             responses=error_responses(403, 404, 422))
 async def programme_beneficiaries(programme_id: UUID, year: Year, runtime: Runtime,
-                                  caller: Caller, published_only: bool = False
+                                  caller: OfficerCaller, published_only: bool = False
                                   ) -> dict[str, Any]:
     """Grants per beneficiary in a calendar year; above EUR 1,000 they must be published
     (D.Lgs. 33/2013) before payment."""
@@ -46,7 +46,7 @@ async def programme_beneficiaries(programme_id: UUID, year: Year, runtime: Runti
 
 @router.get("/transparency", response_model=BeneficiariesView,
             responses=error_responses(403, 422))
-async def transparency(year: Year, runtime: Runtime, caller: Caller) -> dict[str, Any]:
+async def transparency(year: Year, runtime: Runtime, caller: OfficerCaller) -> dict[str, Any]:
     """The export to publish: beneficiaries whose grants exceed EUR 1,000 in the year."""
     require_roles(caller, "officer")
     return await _beneficiaries(runtime, None, year, published_only=True)
@@ -56,7 +56,7 @@ TaxCodeQuery = Annotated[str, Query(pattern=TAX_CODE)]
 
 
 @router.get("/de-minimis", response_model=DeMinimisView, responses=error_responses(403, 422))
-async def de_minimis(runtime: Runtime, caller: Caller, on: ApiDate,
+async def de_minimis(runtime: Runtime, caller: OfficerCaller, on: ApiDate,
                      tax_code: TaxCodeQuery | None = None,
                      member_id: UUID | None = None) -> dict[str, Any]:
     """An undertaking's grants in the three years up to `on` and what it may still get. By

@@ -6,7 +6,7 @@ from typing import Any
 from uuid import UUID
 
 from cowork.shared.api import CursorParam, Limit, Page, error_responses, v1_router
-from cowork.shared.auth import Caller, require_roles
+from cowork.shared.auth import Caller, OfficerCaller, require_roles
 from cowork.shared.service import Runtime
 from cowork.vouchers import commands, store
 from cowork.vouchers.api.dependencies import (
@@ -43,7 +43,7 @@ async def voucher(voucher_id: UUID, runtime: Runtime, caller: Caller) -> dict[st
 
 @router.post("/vouchers/{voucher_id}/revoke", response_model=VoucherView,
              responses=error_responses(403, 404, 409, 422))
-async def revoke(voucher_id: UUID, runtime: Runtime, in_tx: InTx, caller: Caller,
+async def revoke(voucher_id: UUID, runtime: Runtime, in_tx: InTx, caller: OfficerCaller,
                  body: Revocation | None = None) -> dict[str, Any]:
     """What is left returns to the programme's available budget; what was paid stays.
     The body `{"reason": "<code>"}` is optional."""
