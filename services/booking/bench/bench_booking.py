@@ -311,6 +311,8 @@ async def bench_wrk(infra: Infra, dsn: str, replicas: int) -> dict[str, float] |
             "p99_ms": max(p["p99_ms"] for p in parts),
             "non_2xx": sum(p["non_2xx"] for p in parts),
             "availability_per_s": round(sum(p["per_s"] for p in availability), 1),
+            # The goal's measure (issue 22): p99 with 8 clients, the wrk connections.
+            "availability_p99_ms": max(p["p99_ms"] for p in availability),
             "healthz_per_s": round(sum(p["per_s"] for p in floor), 1)}
 
 
@@ -439,7 +441,8 @@ async def main(infra: Infra) -> None:
     if wrk:
         print(f"{'POST /v1/bookings, wrk, 2 single-process replicas':<52}{wrk['per_s']:>10}"
               f"{wrk['p50_ms']:>10}{wrk['p99_ms']:>10}   non-2xx: {wrk['non_2xx']}")
-        print(f"{'GET availability, wrk, the same 2 replicas':<52}{wrk['availability_per_s']:>10}")
+        print(f"{'GET availability, wrk, the same 2 replicas':<52}{wrk['availability_per_s']:>10}"
+              f"{'':>10}{wrk['availability_p99_ms']:>10}")
         print(f"{'GET /healthz, wrk, the same 2 replicas':<52}{wrk['healthz_per_s']:>10}")
     print(f"ratio API / raw insert: {ratio} (httpx, 1 process); {wrk_ratio} (wrk, 2 replicas)"
           "  (goal ≥ 0.3)")

@@ -334,7 +334,9 @@ class ServiceRuntime:
         return app
 
 
-def current_runtime(request: Request) -> ServiceRuntime:
+# `async def`, as every dependency on a hot path: FastAPI runs a plain `def` dependency in a
+# worker thread, a hand-off that cost more than the booking's rules (docs/benchmarks/history.md).
+async def current_runtime(request: Request) -> ServiceRuntime:
     runtime: ServiceRuntime = request.app.state.runtime
     return runtime
 

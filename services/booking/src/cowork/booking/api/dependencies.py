@@ -36,7 +36,9 @@ def _rule_violation(exc: Exception) -> ApiError | None:
 translated_errors = api_errors(_rule_violation)
 
 
-def current_policy(runtime: Runtime) -> commands.Policy:
+# The dependencies here are `async def` though none awaits: FastAPI runs a plain `def`
+# dependency in a worker thread, a hand-off per request (test_booking_hot_path.py).
+async def current_policy(runtime: Runtime) -> commands.Policy:
     # The runtime's settings are BookingSettings (app.py, which imports this package).
     settings: Any = runtime.settings
     policy: commands.Policy = settings.policy()
@@ -48,7 +50,7 @@ Policy = Annotated[commands.Policy, Depends(current_policy)]
 KEPT_RESOURCES = "booking.kept_resources"
 
 
-def kept_resources(runtime: Runtime) -> ResourceCache:
+async def kept_resources(runtime: Runtime) -> ResourceCache:
     """One per runtime. Bookings and availability try the resource row kept from an earlier
     request (resource_cache: the booking statement and the availability query check its
     version; a refusal or an answer on a stale row is made again on a fresh one); everything
@@ -66,7 +68,7 @@ KeptResources = Annotated[ResourceCache, Depends(kept_resources)]
 InTx = Callable[[Callable[[asyncpg.Connection], Awaitable[Any]]], Awaitable[Any]]
 
 
-def in_transaction(runtime: Runtime) -> InTx:
+async def in_transaction(runtime: Runtime) -> InTx:
     return transactions(runtime, translated_errors)
 
 
