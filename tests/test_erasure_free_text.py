@@ -61,7 +61,7 @@ async def test_a_suspension_reason_naming_the_member_goes_with_the_erasure(  # t
             return None if found else "clean"
 
         try:
-            await eventually(nothing_left, timeout=20)
+            await eventually(nothing_left, timeout=90)  # the log cleaner runs every 15 s; slower under load
         except AssertionError:
             pass  # the assertion below says what is left
         left = (await _hits_in_databases({"membership": dsn}, needles)
