@@ -138,8 +138,11 @@ def _common(infra: Infra, prefix: str) -> dict[str, Any]:
 async def membership(infra: Infra, new_database: Any, prefix: str
                      ) -> AsyncIterator[tuple[Pair, Any]]:
     database = await new_database()
+    # Hundreds of sign-ups from one test client: the registration limit is not measured here.
     app = membership_app(MembershipSettings(database_url=database, **_common(infra, prefix),
-                                            outbox_batch_size=20), clock=lambda: NOW)
+                                            outbox_batch_size=20,
+                                            registration_limit_per_client=100_000),
+                         clock=lambda: NOW)
     async with running(app) as client:
         yield (Pair(infra.kafka_bootstrap, prefix, client, database, await new_database()),
                app.state.runtime)
