@@ -42,6 +42,7 @@ def exporter() -> Iterator[InMemorySpanExporter]:
     from opentelemetry.instrumentation.asyncpg import AsyncPGInstrumentor
     from opentelemetry.util._once import Once
 
+    AsyncPGInstrumentor().uninstrument()  # in case an earlier test left it on another provider
     memory = InMemorySpanExporter()
     provider = TracerProvider()
     provider.add_span_processor(SimpleSpanProcessor(memory))

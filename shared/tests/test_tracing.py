@@ -126,6 +126,11 @@ async def test_spans_carry_no_query_values_sql_parameters_nor_exception_messages
         await pool.close()
         trace.get_tracer_provider().shutdown()  # type: ignore[attr-defined]
         _reset_provider()
+        # asyncpg's instrumentation is process-wide and keeps the tracer it was given: left
+        # on, later tests' statements would go to this test's shut-down provider.
+        from opentelemetry.instrumentation.asyncpg import AsyncPGInstrumentor
+
+        AsyncPGInstrumentor().uninstrument()  # type: ignore[no-untyped-call]
     assert any(span.events for span in spans), "the exceptions were recorded (by type)"
     assert "/v1/members" in exported and "SELECT" in exported
     for value in PERSONAL:
