@@ -250,12 +250,14 @@ class ServiceRuntime:
             await asyncio.sleep(s.kafka_watch_seconds)
 
     async def stop(self) -> None:
+        # Every step is bounded: a stop that waits for ever on one part (a task that will not
+        # end, a client that will not close) keeps the process up until it is killed.
         for task in self._background:
             task.cancel()
-            with contextlib.suppress(asyncio.CancelledError, Exception):
-                await task
+            await _bounded(task, "background task")
         self._background.clear()
-        await asyncio.gather(*(loop.stop() for loop in self.fetch_loops))
+        await _bounded(asyncio.gather(*(loop.stop() for loop in self.fetch_loops)),
+                       "fetch loops")
         self.fetch_loops.clear()
         if self.relay is not None:
             self.relay.stop()
@@ -266,10 +268,9 @@ class ServiceRuntime:
                 await asyncio.wait_for(task, 10)
         self._tasks.clear()
         if self.kafka_watch is not None:
-            await self.kafka_watch.close()
+            await _bounded(self.kafka_watch.close(), "kafka watch")
         if self.producer is not None:
-            with contextlib.suppress(Exception):
-                await self.producer.stop()
+            await _bounded(self.producer.stop(), "producer")
         if self.pool is not None:
             await close_pool(self.pool)
         log.info("service stopped")
@@ -375,6 +376,18 @@ def run_service_cli(argv: Sequence[str], *, settings: ServiceSettings, migration
     print(f"usage: python -m cowork.{settings.service_name} [serve|migrate|after-restore], "
           f"not {command!r}", file=sys.stderr)
     return 2
+
+
+async def _bounded(step: Awaitable[Any], what: str, timeout: float = 10.0) -> None:
+    """One step of a stop: waited for at most `timeout`, its failure logged, never raised."""
+    try:
+        await asyncio.wait_for(step, timeout)
+    except asyncio.CancelledError:
+        pass  # a cancelled background task ends this way
+    except TimeoutError:
+        log.warning("stop step did not end in time; going on", step=what, timeout_s=timeout)
+    except Exception as exc:
+        log.warning("stop step failed; going on", step=what, error_type=type(exc).__name__)
 
 
 async def close_pool(pool: asyncpg.Pool, timeout: float = 15.0) -> None:
