@@ -50,7 +50,8 @@ def test_catalogue_lists_every_topic_of_the_spec() -> None:
     addresses = {c["address"] for c in build_catalogue()["channels"].values()}
     assert addresses == {"cowork.membership.events", "cowork.membership.contacts",
                          "cowork.booking.events", "cowork.vouchers.events",
-                         "cowork.notifications.events"}
+                         "cowork.notifications.events", "cowork.community.events",
+                         "cowork.community.contacts"}
 
 
 def _schema(catalogue: dict, name: str) -> dict:

@@ -8,7 +8,13 @@ import inspect
 import pytest
 
 from cowork.shared.events import contracts
-from cowork.shared.events.contracts import booking, membership, notifications, vouchers
+from cowork.shared.events.contracts import (
+    booking,
+    community,
+    membership,
+    notifications,
+    vouchers,
+)
 from cowork.shared.events.contracts.base import DomainEvent
 
 
@@ -18,7 +24,8 @@ def events_of(module: object) -> list[type[DomainEvent]]:
             and obj.__module__ == module.__name__]  # type: ignore[attr-defined]
 
 
-@pytest.mark.parametrize("module", [membership, booking, vouchers, notifications],
+@pytest.mark.parametrize("module", [membership, booking, vouchers, notifications,
+                                    community],
                          ids=lambda m: m.__name__.rsplit(".", 1)[-1])
 def test_a_services_module_holds_its_own_events(module: object) -> None:
     service = module.__name__.rsplit(".", 1)[-1]  # type: ignore[attr-defined]
@@ -30,7 +37,8 @@ def test_a_services_module_holds_its_own_events(module: object) -> None:
 
 
 def test_the_package_re_exports_every_event_once() -> None:
-    by_module = [e for m in (membership, booking, vouchers, notifications) for e in events_of(m)]
+    by_module = [e for m in (membership, booking, vouchers, notifications,
+                                                community) for e in events_of(m)]
     assert sorted(e.__name__ for e in by_module) == sorted(e.__name__
                                                           for e in contracts.ALL_EVENTS)
     for event in by_module:

@@ -37,7 +37,8 @@ ROLES: tuple[Role, ...] = ("member", "staff", "officer", "partner", "operator")
 ALGORITHM = "HS256"
 # The audience of each service's HS256 tokens is its name. A token made without naming one is
 # for the whole stack (what the local stack's `cowork token` and the tests hand out).
-SERVICE_AUDIENCES: tuple[str, ...] = ("membership", "booking", "vouchers", "notifications")
+SERVICE_AUDIENCES: tuple[str, ...] = ("membership", "booking", "vouchers", "notifications",
+                                       "community")
 
 
 @dataclass(frozen=True)

@@ -45,7 +45,7 @@ def main(argv: list[str] | None = None) -> int:
 
     dlq = sub.add_parser("dlq", help="dead-letter topics")
     dlq_sub = dlq.add_subparsers(dest="dlq_command", required=True)
-    services = ["membership", "booking", "vouchers", "notifications"]
+    services = ["membership", "booking", "vouchers", "notifications", "community"]
     rep = dlq_sub.add_parser("replay", help="re-publish dead letters to their original topic")
     rep.add_argument("--service", required=True, choices=services)
     rep.add_argument("--limit", type=int)

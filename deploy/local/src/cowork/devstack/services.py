@@ -36,6 +36,7 @@ SERVICES = (
     LocalService("booking", 8002),
     LocalService("vouchers", 8003),
     LocalService("notifications", 8004),
+    LocalService("community", 8005),
 )
 
 

@@ -22,7 +22,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-SERVICE_DATABASES = ("membership", "booking", "vouchers", "notifications")
+SERVICE_DATABASES = ("membership", "booking", "vouchers", "notifications", "community")
 PG_SYSTEM_USER = "cowork-pg"  # PostgreSQL refuses to run as root
 # Where a root-run stack keeps PostgreSQL's files when the clone is private (see _pg_dir).
 PG_SERVER_HOME = Path(os.environ.get("COWORK_PG_HOME", "/var/lib/cowork-pg"))

@@ -9,6 +9,8 @@ MEMBERSHIP_CONTACTS = "cowork.membership.contacts"
 BOOKING_EVENTS = "cowork.booking.events"
 VOUCHERS_EVENTS = "cowork.vouchers.events"
 NOTIFICATIONS_EVENTS = "cowork.notifications.events"
+COMMUNITY_EVENTS = "cowork.community.events"
+COMMUNITY_CONTACTS = "cowork.community.contacts"
 
 
 def dlq_topic(service: str) -> str:
@@ -29,6 +31,8 @@ ALL_EVENT_TOPICS = (
     TopicSpec(BOOKING_EVENTS),
     TopicSpec(VOUCHERS_EVENTS),
     TopicSpec(NOTIFICATIONS_EVENTS),
+    TopicSpec(COMMUNITY_EVENTS),
+    TopicSpec(COMMUNITY_CONTACTS, compacted=True),
 )
 
 

@@ -4,7 +4,8 @@ Each model names its CloudEvents type, its topic and which field is the record k
 frozen and ignore unknown fields, so a consumer built against v1 keeps working when a producer
 adds optional fields. Personal data appears only in `ContactCard` (compacted contacts topic).
 
-One module per producing service (`membership`, `booking`, `vouchers`, `notifications`) and the
+One module per producing service (`membership`, `booking`, `vouchers`, `notifications`,
+`community`) and the
 common base (`base`); every model is importable from here: `from cowork.shared.events import
 contracts as ev; ev.BookingConfirmed`.
 """
@@ -27,6 +28,22 @@ from cowork.shared.events.contracts.booking import (
     BookingConfirmed,
     BookingNoShow,
     ResourcePublished,
+)
+from cowork.shared.events.contracts.community import (
+    CommunityContact,
+    ErasureRequested,
+    InterestExpressed,
+    MeetingCancelled,
+    MeetingClosed,
+    MeetingPublished,
+    MeetingUpdated,
+    OpenDataPublished,
+    RegistrationCancelled,
+    RegistrationCheckedIn,
+    RegistrationConfirmed,
+    RegistrationPromoted,
+    RegistrationReminderDue,
+    RegistrationRequested,
 )
 from cowork.shared.events.contracts.membership import (
     ContactCard,
@@ -72,10 +89,17 @@ ALL_EVENTS: tuple[type[DomainEvent], ...] = (
     ApplicationRejected, VoucherGranted, VoucherRedeemed, VoucherRedemptionReversed,
     VoucherExpiring, VoucherThresholdReached, VoucherExpired, VoucherRevoked,
     NotificationSent, NotificationFailed,
+    MeetingPublished, MeetingUpdated, MeetingCancelled, MeetingClosed, RegistrationRequested,
+    RegistrationConfirmed, RegistrationCancelled, RegistrationPromoted, RegistrationCheckedIn,
+    RegistrationReminderDue, InterestExpressed, ErasureRequested, OpenDataPublished,
+    CommunityContact,
 )
 
 __all__ = [
-    "ALL_EVENTS", "ApplicationRejected", "BookingCancelled", "BookingCheckedIn",
+    "ALL_EVENTS", "CommunityContact", "ErasureRequested", "InterestExpressed",
+    "MeetingCancelled", "MeetingClosed", "MeetingPublished", "MeetingUpdated",
+    "OpenDataPublished", "RegistrationCancelled", "RegistrationCheckedIn", "RegistrationConfirmed",
+    "RegistrationPromoted", "RegistrationReminderDue", "RegistrationRequested", "ApplicationRejected", "BookingCancelled", "BookingCheckedIn",
     "BookingCompleted", "BookingConfirmed", "BookingNoShow", "BudgetThresholdReached", "Cents",
     "ContactCard", "DomainEvent", "Language", "MemberErased", "MemberKind", "MemberRegistered",
     "MemberRegistrationRepeated", "MemberUpdated", "MembershipActivated", "MembershipCancelled",
