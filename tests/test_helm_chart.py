@@ -27,8 +27,10 @@ from cowork.shared.settings import ServiceSettings
 ROOT = Path(__file__).resolve().parents[1]
 CHART = ROOT / "deploy" / "helm" / "cowork"
 PRODUCTION = CHART / "ci" / "production-values.yaml"
-# The four services (README.md): the chart carries each, even before its package lands.
-PRODUCT_SERVICES = {"membership", "booking", "vouchers", "notifications"}
+# The five services (README.md): the chart carries each, even before its package lands.
+PRODUCT_SERVICES = {"membership", "booking", "vouchers", "notifications", "community"}
+PORTS = {"membership": 8001, "booking": 8002, "vouchers": 8003, "notifications": 8004,
+         "community": 8005}
 BUILT = sorted(p.parent.name for p in (ROOT / "services").glob("*/src/cowork/*/app.py"))
 
 
@@ -94,7 +96,7 @@ def test_every_service_of_the_repository_is_in_the_chart() -> None:
     assert set(BUILT) <= PRODUCT_SERVICES
     assert all(values["services"][name]["enabled"] for name in BUILT)
     ports = {name: svc["port"] for name, svc in values["services"].items()}
-    assert ports == {"membership": 8001, "booking": 8002, "vouchers": 8003, "notifications": 8004}
+    assert ports == PORTS
     for name in BUILT:  # the port the chart gives is the service's own default
         assert SETTINGS[name].model_fields["http_port"].default == ports[name]
 
@@ -292,6 +294,34 @@ def test_every_rendered_object_passes_the_kubernetes_schemas(values: Path | None
         kubernetes_validate.validate(doc, version, strict=True)
 
 
+def test_the_production_release_is_seven_objects_a_service_and_the_monitoring() -> None:
+    """Per service: Deployment, Service, migration Job, PodDisruptionBudget, NetworkPolicy,
+    HorizontalPodAutoscaler, ServiceMonitor; then a dashboard per service, the overview and the
+    alert rules. deploy/kube installs exactly these into a real API server."""
+    docs = _render(values=PRODUCTION)
+    services = len(PRODUCT_SERVICES)
+    assert len(docs) == 7 * services + (services + 1) + 1
+    for service in PRODUCT_SERVICES:
+        assert sorted(d["kind"] for d in docs
+                      if d["metadata"]["labels"]["app.kubernetes.io/component"] == service) == \
+            sorted(["Deployment", "Service", "Job", "PodDisruptionBudget", "NetworkPolicy",
+                    "HorizontalPodAutoscaler", "ServiceMonitor"])
+
+
+def test_the_community_pages_are_reachable_through_the_ingress() -> None:
+    """Citizens open community's pages at `/` of the town's host: its pods admit the ingress
+    controller like every service's, and its mails' links start with the public address."""
+    docs = _render(values=PRODUCTION)
+    values = yaml.safe_load(PRODUCTION.read_text())
+    [ingress] = _policy(docs, "community")["ingress"]
+    assert all(peer in ingress["from"] for peer in values["networkPolicy"]["ingressFrom"])
+    [deployment] = _of(docs, "Deployment", "community")
+    env = {e["name"]: e.get("value") for e in
+           deployment["spec"]["template"]["spec"]["containers"][0]["env"]}
+    assert env["COMMUNITY_PUBLIC_BASE_URL"].startswith("https://")
+    assert env["COMMUNITY_HTTP_PORT"] == "8005"
+
+
 def test_a_wrong_object_is_caught_by_that_validation() -> None:
     """The check above can fail: a misspelt field and a wrong type both raise."""
     [deployment] = _of(_render(), "Deployment", "booking")
@@ -429,6 +459,10 @@ def test_the_notes_name_each_service_and_every_secret_to_create(tmp_path: Path) 
             in text)
     assert "6 partitions, replication factor 3" in text
     assert "WARNING" not in text
+    assert "citizens' public pages at / " in text
+    # production sets the public address; without it the notes ask for it
+    assert "COMMUNITY_PUBLIC_BASE_URL" not in text
+    assert "services.community.env.COMMUNITY_PUBLIC_BASE_URL" in _notes(tmp_path / "default")
 
 
 def test_the_notes_warn_when_pods_would_outnumber_partitions(tmp_path: Path) -> None:

@@ -190,12 +190,14 @@ def test_the_api_server_admits_every_object_of_the_chart(api_server: tuple[str, 
                 assert stored.json()["data"] == doc["data"]
             if doc["kind"] == "PrometheusRule":
                 assert stored.json()["spec"] == doc["spec"]
-        # Seven kinds for each of the four services, then the monitoring: the alert rules and
-        # five dashboards (an overview and one per service).
+        # Seven kinds for each service of the values, then the monitoring: the alert rules and
+        # the dashboards (an overview and one per service).
+        services = len(yaml.safe_load(PRODUCTION.read_text())["services"])
         monitoring = [d["kind"] for d in rendered
                       if d["metadata"]["labels"]["app.kubernetes.io/component"] == "monitoring"]
-        assert sorted(monitoring) == ["ConfigMap"] * 5 + ["PrometheusRule"]
-        assert len(rendered) == 7 * 4 + 6
+        assert sorted(monitoring) == ["ConfigMap"] * (services + 1) + ["PrometheusRule"]
+        assert len(rendered) == 7 * services + len(monitoring)
+        assert len(monitoring) == services + 2
 
         # The server does judge: the same Deployment with a negative replica count is refused.
         [deployment] = [d for d in rendered if d["kind"] == "Deployment"][:1]

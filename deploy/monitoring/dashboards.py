@@ -19,7 +19,7 @@ from pathlib import Path
 from typing import Any
 
 OUT = Path(__file__).resolve().parents[1] / "helm" / "cowork" / "files" / "dashboards"
-SERVICES = ("membership", "booking", "vouchers", "notifications")
+SERVICES = ("membership", "booking", "vouchers", "notifications", "community")
 DATASOURCE = {"type": "prometheus", "uid": "${datasource}"}
 WIDTH = 24
 FIVE_XX = 'status=~"5.."'
