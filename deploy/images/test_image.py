@@ -26,10 +26,13 @@ pytestmark = [pytest.mark.infra]
 ROOT = Path(__file__).resolve().parents[2]
 IMAGE = os.environ.get("COWORK_IMAGE", "cowork:dev")
 SECRET = "image-test-secret-of-enough-length-for-hs256"
-# A read of each service's API that needs a token and nothing else.
-PROBE_READ = {"membership": "/v1/plans", "booking": "/v1/spaces", "vouchers": "/v1/programmes"}
+# A read of each service's API: one that needs a token and nothing else, or, for community,
+# its public list of meetings (citizens read it without an account).
+PROBE_READ = {"membership": "/v1/plans", "booking": "/v1/spaces", "vouchers": "/v1/programmes",
+              "community": "/v1/meetings"}
+PUBLIC_READ = {"community"}
 SERVICES = ("cowork.membership.app", "cowork.booking.app", "cowork.vouchers.app",
-            "cowork.notifications.app")
+            "cowork.notifications.app", "cowork.community.app")
 DEVELOPMENT_ONLY = ("cowork.devtools", "cowork.testkit", "cowork.devstack", "pytest",
                     "testcontainers")
 # Run by the image's python with module names as arguments: how importing each one ends.
@@ -63,6 +66,32 @@ def test_the_image_has_the_services_and_no_development_tools(docker: dict[str, s
     assert {name: ends[name] for name in SERVICES} == dict.fromkeys(SERVICES, "imported")
     assert {name: ends[name] for name in DEVELOPMENT_ONLY} == dict.fromkeys(
         DEVELOPMENT_ONLY, "ModuleNotFoundError")
+
+
+# Run by the image's python: community's charts (the council's report, the public pages) with
+# matplotlib as the pods have it — no system fonts or libraries installed, a read-only root
+# filesystem and only /tmp writable.
+DRAW_A_CHART = """
+import io, matplotlib
+matplotlib.use("Agg")
+import matplotlib.pyplot as plt
+figure, axes = plt.subplots()
+axes.bar(["lun", "mar"], [3, 5])
+axes.set_title("Occupazione")
+png = io.BytesIO()
+figure.savefig(png, format="png")
+print(len(png.getvalue()), png.getvalue()[:8] == b"\\x89PNG\\r\\n\\x1a\\n")
+"""
+
+
+def test_the_image_draws_community_charts_read_only(docker: dict[str, str]) -> None:
+    ran = subprocess.run(["docker", "run", "--rm", "--network", "host", "--read-only",
+                          "--tmpfs", "/tmp", IMAGE, "python", "-c", DRAW_A_CHART],
+                         env=docker, capture_output=True, text=True, check=False)
+    assert ran.returncode == 0, ran.stderr[-2000:]
+    size, is_png = ran.stdout.split()
+    assert is_png == "True" and int(size) > 1000
+    assert "findfont" not in ran.stderr  # the DejaVu fonts inside matplotlib were found
 
 
 def _get(url: str, token: str | None = None) -> int:
@@ -99,9 +128,12 @@ def test_each_service_runs_from_the_image(service: str, docker: dict[str, str], 
             time.sleep(0.5)
         else:
             raise AssertionError("the service never became ready")
-        assert _get(base + PROBE_READ[service]) == 401
-        token = issue_token(SECRET, sub="staff-1", roles=["staff"])
-        assert _get(base + PROBE_READ[service], token) == 200
+        if service in PUBLIC_READ:
+            assert _get(base + PROBE_READ[service]) == 200
+        else:
+            assert _get(base + PROBE_READ[service]) == 401
+            token = issue_token(SECRET, sub="staff-1", roles=["staff"])
+            assert _get(base + PROBE_READ[service], token) == 200
         user = subprocess.run(["docker", "exec", container, "id", "-u"], env=docker,
                               capture_output=True, text=True, check=True).stdout.strip()
         assert user == "10001"
