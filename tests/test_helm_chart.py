@@ -101,6 +101,27 @@ def test_every_service_of_the_repository_is_in_the_chart() -> None:
         assert SETTINGS[name].model_fields["http_port"].default == ports[name]
 
 
+
+def test_every_service_is_everywhere_the_others_are() -> None:
+    """A service added to the repository is in the tokens' audiences, the local devstack (on
+    the chart's port, with its own database), the partners' testkit and the dashboards."""
+    from cowork.devstack.services import SERVICES as LOCAL
+    from cowork.devstack.stack import SERVICE_DATABASES
+    from cowork.shared.auth import SERVICE_AUDIENCES
+    from cowork.testkit.stack import EVENT_TOPICS
+    from cowork.testkit.stack import SERVICES as TESTKIT
+
+    assert set(SERVICE_AUDIENCES) == PRODUCT_SERVICES
+    assert {s.name: s.port for s in LOCAL} == PORTS
+    assert set(SERVICE_DATABASES) == PRODUCT_SERVICES
+    assert TESTKIT == SERVICE_AUDIENCES  # the testkit cannot import cowork.shared: a copy
+    assert {f"cowork.{name}.events" for name in PRODUCT_SERVICES} <= set(EVENT_TOPICS)
+    assert {"cowork.membership.contacts", "cowork.community.contacts"} <= set(EVENT_TOPICS)
+    dashboards = {p.stem.removeprefix("cowork-") for p in (CHART / "files" / "dashboards")
+                  .glob("*.json")}
+    assert dashboards == PRODUCT_SERVICES | {"overview"}
+
+
 @pytest.mark.parametrize("service", sorted(SETTINGS))
 def test_each_service_runs_with_the_settings_it_reads(service: str,
                                                       monkeypatch: pytest.MonkeyPatch) -> None:

@@ -29,9 +29,14 @@ from cowork.testkit.containers import (
 )
 
 SERVICES_IMAGE = os.environ.get("COWORK_IMAGE", "cowork:dev")
-SERVICES = ("membership", "booking", "vouchers", "notifications")
+# Cowork's services, as cowork.shared.auth.SERVICE_AUDIENCES names them (the testkit does not
+# import Cowork's code: a partner's environment has only this package; tests/test_helm_chart.py
+# checks the two lists agree).
+SERVICES = ("membership", "booking", "vouchers", "notifications", "community")
 # Where each service's events go (docs/events.md): the type's second word names the service.
-EVENT_TOPICS = (*(f"cowork.{name}.events" for name in SERVICES), "cowork.membership.contacts")
+# The compacted contacts topics carry the personal data the mails need.
+EVENT_TOPICS = (*(f"cowork.{name}.events" for name in SERVICES), "cowork.membership.contacts",
+                "cowork.community.contacts")
 
 
 @dataclass(frozen=True)
@@ -85,10 +90,10 @@ class CoworkStack:
     def token(self, role: str, *, sub: str | None = None, hours: float = 1.0) -> str:
         """A JWT the stack's services accept (HS256 with the stack's own secret)."""
         now = datetime.now(UTC)
-        # `aud`: every service of the stack (each service accepts only tokens naming it).
+        # `aud`: every service of Cowork (each service accepts only tokens naming it).
         claims = {"sub": sub or f"{role}-{uuid.uuid4().hex[:8]}", "roles": [role], "iat": now,
                   "exp": now + timedelta(hours=hours), "iss": self.issuer,
-                  "aud": ["booking", "membership", "notifications", "vouchers"]}
+                  "aud": list(SERVICES)}
         return jwt.encode(claims, self.jwt_secret, algorithm="HS256")
 
     def http(self, service: str, *, role: str | None = "staff", sub: str | None = None
@@ -179,7 +184,7 @@ def _received(record: Any) -> ReceivedEvent:
 
 
 def _services_in_image() -> tuple[str, ...]:
-    """The services the image can run (`python -m cowork.<name>`): the four services as
+    """The services the image can run (`python -m cowork.<name>`): the services as
     they land — a package without its `__main__` is not a service yet."""
     import docker
 
@@ -211,6 +216,9 @@ def _service_env(stack: CoworkStack, service: str, port: int) -> dict[str, str]:
         "COWORK_TOPIC_PARTITIONS": "1",  # one partition: order is total, tests read less
         **({f"{prefix}_SMTP_HOST": "127.0.0.1", f"{prefix}_SMTP_PORT": str(stack.mail.port)}
            if service == "notifications" and stack.mail is not None else {}),
+        # The links in community's mails (confirm, cancel) lead back to this stack.
+        **({f"{prefix}_PUBLIC_BASE_URL": f"http://127.0.0.1:{port}"}
+           if service == "community" else {}),
         # The webhooks' signing secrets are encrypted at rest: a key for this stack's life.
         **({"NOTIFICATIONS_WEBHOOK_SECRET_KEYS": stack.webhook_secret_key}
            if service == "notifications" else {}),
