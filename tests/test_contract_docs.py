@@ -14,7 +14,7 @@ from pydantic import BaseModel
 from cowork.devstack import contract_docs
 
 ROOT = Path(__file__).resolve().parents[1]
-SERVICES = {"membership", "booking", "vouchers", "notifications"}
+SERVICES = {"membership", "booking", "vouchers", "notifications", "community"}
 
 
 @pytest.fixture(scope="module")

@@ -25,6 +25,8 @@ from aiokafka.admin import AIOKafkaAdminClient, NewTopic
 
 from cowork.booking.app import BookingSettings
 from cowork.booking.app import create_app as booking_app
+from cowork.community.app import CommunitySettings
+from cowork.community.app import create_app as community_app
 from cowork.devtools.kafka import read_log
 from cowork.devtools.services import bearer, eventually, running
 from cowork.membership.app import MembershipSettings
@@ -159,12 +161,16 @@ async def test_an_erased_member_leaves_nothing_in_databases_topics_or_logs(  # t
         "outbox_poll_seconds": 0.2, "log_json": True, "topic_compaction_bound_ms": BOUND_MS,
         "kafka_watch_seconds": 0.5}
     dsns = {name: await new_database() for name in
-            ("membership", "booking", "vouchers", "notifications")}
+            ("membership", "booking", "vouchers", "notifications", "community")}
     membership = membership_app(MembershipSettings(database_url=dsns["membership"], **common),
                                 clock=lambda: NOW)
     booking = booking_app(BookingSettings(database_url=dsns["booking"], **common),
                           clock=lambda: NOW)
     vouchers = vouchers_app(VouchersSettings(database_url=dsns["vouchers"], **common))
+    # community reads membership's events for its open-data aggregates: it must keep counts,
+    # never the member.
+    community = community_app(CommunitySettings(database_url=dsns["community"], **common),
+                              clock=lambda: NOW)
     notifications = notifications_app(NotificationsSettings(
         database_url=dsns["notifications"], smtp_port=smtp_port, dispatch_poll_seconds=0.1,
         **common))
@@ -183,7 +189,7 @@ async def test_an_erased_member_leaves_nothing_in_databases_topics_or_logs(  # t
     hook_url, failing_url = await receiver.start(), await failing.start()
 
     async with running(membership) as people, running(booking) as desks, \
-            running(vouchers), running(notifications) as mailer:
+            running(vouchers), running(notifications) as mailer, running(community):
         hook = await mailer.post("/v1/webhooks", headers=PARTNER, json={
             "url": hook_url, "event_types": [ev.BookingConfirmed.event_type]})
         assert hook.status_code == 201, hook.text
