@@ -33,6 +33,8 @@ from prometheus_client.parser import text_string_to_metric_families
 
 from cowork.booking.app import BookingSettings
 from cowork.booking.app import create_app as booking_app
+from cowork.community.app import CommunitySettings
+from cowork.community.app import create_app as community_app
 from cowork.devtools import Infra
 from cowork.devtools.services import bearer, running
 from cowork.membership.app import MembershipSettings
@@ -228,11 +230,14 @@ async def test_every_metric_a_dashboard_or_alert_names_is_exported_by_a_running_
                                  clock=lambda: NOW),
         "notifications": notifications_app(NotificationsSettings(
             database_url=await new_database(), **common), clock=lambda: NOW),
+        "community": community_app(CommunitySettings(database_url=await new_database(),
+                                                     **common), clock=lambda: NOW),
     }
     async with running(apps["membership"]) as membership, running(apps["booking"]) as booking, \
-            running(apps["vouchers"]) as vouchers, running(apps["notifications"]) as notifications:
+            running(apps["vouchers"]) as vouchers, running(apps["notifications"]) as notifications, \
+            running(apps["community"]) as community:
         clients = {"membership": membership, "booking": booking, "vouchers": vouchers,
-                   "notifications": notifications}
+                   "notifications": notifications, "community": community}
         for service, client in clients.items():
             # One answered request each, so the request histograms have a series.
             assert (await client.get("/v1/plans" if service == "membership" else "/healthz",
