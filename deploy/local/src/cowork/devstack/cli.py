@@ -48,6 +48,8 @@ def main(argv: list[str] | None = None) -> int:
         elif args.command == "status":
             for part, ok in stack.status(cfg).items():
                 print(f"{part}: {'up' if ok else 'down'}")
+            for name, state in services.status(cfg).items():
+                print(f"{name}: {state}")
         elif args.command == "env":
             for key, value in sorted(cfg.addresses().items()):
                 print(f"export {key}={value}")
@@ -56,6 +58,9 @@ def main(argv: list[str] | None = None) -> int:
         elif args.command == "services-up":
             for service in services.start_services(cfg):
                 print(f"{service.name:<14} http://127.0.0.1:{service.port}  (docs: /docs)")
+                if service.name == "community":
+                    print(f"{'public pages':<14} http://127.0.0.1:{service.port}/  "
+                          f"(English: /?lang=en)")
                 if service.name == "notifications":
                     print(f"{'mail':<14} smtp://127.0.0.1:{mailsink.port()}  every message is "
                           f"an .eml file in {mailsink.folder(cfg)}")

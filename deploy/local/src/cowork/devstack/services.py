@@ -114,6 +114,22 @@ def verify_vouchers(cfg: StackConfig) -> subprocess.CompletedProcess[str] | None
                           timeout=300, check=False)
 
 
+def status(cfg: StackConfig) -> dict[str, str]:
+    """Each installed service: `up` (its /readyz answers), `starting` (its process runs, not
+    ready yet) or `down`."""
+    found = {}
+    for service in SERVICES:
+        if not service.installed():
+            continue
+        if _ready(service.port):
+            found[service.name] = "up"
+        elif _read_pid(cfg.state_dir / "services" / f"{service.name}.pid") is not None:
+            found[service.name] = "starting"
+        else:
+            found[service.name] = "down"
+    return found
+
+
 def stop_services(cfg: StackConfig) -> None:
     mailsink.stop(cfg)
     for service in SERVICES:
