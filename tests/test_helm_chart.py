@@ -343,6 +343,29 @@ def test_the_community_pages_are_reachable_through_the_ingress() -> None:
     assert env["COMMUNITY_HTTP_PORT"] == "8005"
 
 
+def test_the_routing_example_of_deploy_md_sends_slash_to_community() -> None:
+    """docs/deploy.md's Ingress (the chart has none) is a valid object whose backends are
+    Services the chart renders, on their named port, and `/` reaches community's pages."""
+    text = (ROOT / "docs" / "deploy.md").read_text().split("### Routing", 1)[1]
+    ingress = yaml.safe_load(text.split("```yaml\n", 1)[1].split("```", 1)[0])
+    kubernetes_validate.validate(ingress, KUBERNETES_VERSIONS[-1], strict=True)
+    services = {d["metadata"]["name"]: d for d in _run_release("cowork") if d["kind"] == "Service"}
+    [rule] = ingress["spec"]["rules"]
+    routes = {p["path"]: p["backend"]["service"] for p in rule["http"]["paths"]}
+    for backend in routes.values():
+        assert backend["name"] in services
+        assert backend["port"]["name"] in {p["name"] for p in
+                                           services[backend["name"]]["spec"]["ports"]}
+    assert routes["/"]["name"] == "cowork-community"
+    assert routes["/v1/meetings"]["name"] == "cowork-community"
+
+
+def _run_release(release: str) -> list[dict[str, Any]]:
+    done = _run("template", release, str(CHART))
+    assert done.returncode == 0, done.stderr
+    return [doc for doc in yaml.safe_load_all(done.stdout) if doc]
+
+
 def test_a_wrong_object_is_caught_by_that_validation() -> None:
     """The check above can fail: a misspelt field and a wrong type both raise."""
     [deployment] = _of(_render(), "Deployment", "booking")
