@@ -118,6 +118,7 @@ bench: stack
 	@$(UV) run python services/booking/bench/bench_booking.py
 	@$(UV) run python services/notifications/bench/bench_notifications.py
 	@$(UV) run python services/vouchers/bench/bench_vouchers.py
+	@$(UV) run python services/community/bench/bench_registrations.py
 
 token: setup
 	@$(UV) run cowork token --role $(or $(ROLE),staff) $(if $(SUB),--sub $(SUB))
