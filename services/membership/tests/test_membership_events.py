@@ -54,7 +54,8 @@ async def test_registration_publishes_the_event_and_the_contact_card(svc: Member
     assert registered.headers["content-type"] == "application/json"
     assert json.loads(registered.value or b"") == {
         "member_id": member["id"], "kind": "person", "language": "it",
-        "residence_istat": "006114", "registered_at": "2027-01-31T09:00:00Z"}
+        "residence_istat": "006114", "registered_at": "2027-01-31T09:00:00Z",
+        "age_band": "35-44"}
     for record in records:  # personal data never travels on the event topic
         assert not any(word in (record.value or b"").decode() for word in PII)
 

@@ -2,14 +2,19 @@
 
 from __future__ import annotations
 
+from collections.abc import Mapping, Sequence
 from pathlib import Path
 
 from pydantic import Field
 from pydantic_settings import SettingsConfigDict
 
+from cowork.community import handlers
 from cowork.community.api import ROUTERS
+from cowork.community.commands import open_data
 from cowork.shared.definition import ServiceDefinition
 from cowork.shared.events import topics
+from cowork.shared.scheduler import Clock, JobHandler
+from cowork.shared.service import ConsumerSpec
 from cowork.shared.settings import ServiceSettings
 
 MIGRATIONS = Path(__file__).parent / "migrations"
@@ -24,6 +29,26 @@ class CommunitySettings(ServiceSettings):
     public_base_url: str = "http://localhost:8005"
     # An unconfirmed registration holds its seat this long, then the seat goes to the next.
     registration_hold_hours: int = Field(default=48, ge=1, le=24 * 30)
+    # Open data: cells counting fewer people than this are suppressed; the rights holder is
+    # the municipality by its IPA code (c_ + cadastral code: Novi Ligure is F965).
+    open_data_k: int = Field(default=5, ge=3, le=100)
+    open_data_ipa_code: str = Field(default="c_f965", pattern=r"^[a-z0-9_]{2,20}$")
+    open_data_rights_holder: str = "Comune di Novi Ligure"
+    # The available hours of a seat: hours open on each weekday (Monday to Friday).
+    open_hours_per_weekday: int = Field(default=10, ge=1, le=24)
+
+
+def consumers(settings: CommunitySettings, clock: Clock) -> Sequence[ConsumerSpec]:
+    """The statistics, from membership's, booking's, vouchers' and community's own events."""
+    return [ConsumerSpec("statistics", [topics.MEMBERSHIP_EVENTS, topics.BOOKING_EVENTS,
+                                        topics.VOUCHERS_EVENTS, topics.COMMUNITY_EVENTS],
+                         handlers.STATISTICS_HANDLERS)]
+
+
+def jobs(settings: CommunitySettings) -> Mapping[str, JobHandler]:
+    return {open_data.BUILD_JOB: open_data.build_job(open_data.BuildSettings(
+        public_base_url=settings.public_base_url, k=settings.open_data_k,
+        open_hours_per_weekday=settings.open_hours_per_weekday))}
 
 
 SERVICE = ServiceDefinition(
@@ -35,6 +60,8 @@ SERVICE = ServiceDefinition(
     migrations=MIGRATIONS,
     routers=ROUTERS,
     publishes=[topics.COMMUNITY_EVENTS, topics.COMMUNITY_CONTACTS],
+    consumers=consumers,
+    jobs=jobs,
 )
 
 create_app = SERVICE.app

@@ -9,6 +9,8 @@ from typing import Any
 from uuid import UUID, uuid4
 
 import asyncpg
+from stdnum.exceptions import ValidationError as StdnumError
+from stdnum.it import codicefiscale
 
 from cowork.membership import domain, store
 from cowork.shared import scheduler
@@ -41,9 +43,30 @@ async def register_member(conn: asyncpg.Connection, *, kind: str, full_name: str
         marketing=marketing, now=now)
     await add_event(conn, ev.MemberRegistered(
         member_id=member["id"], kind=kind, language=language, residence_istat=residence_istat,  # type: ignore[arg-type]
-        registered_at=now), source=SOURCE)
+        registered_at=now, age_band=_age_band(kind, tax_code, now)), source=SOURCE)
     await add_event(conn, contact_card(member), source=SOURCE)
     return member
+
+
+def _age_band(kind: str, tax_code: str, now: datetime) -> ev.AgeBand | None:
+    """The band for the statistics, from the birth date the codice fiscale encodes: it holds
+    two digits of the year, so a year ahead of today's two digits is of the last century. An
+    organisation (or a code whose date cannot be read) has none."""
+    if kind != "person":
+        return None
+    try:
+        born = codicefiscale.get_birth_date(tax_code.strip().upper())
+    except (StdnumError, ValueError, KeyError):  # stdnum: KeyError on some malformed codes
+        return None
+    today = now.date()
+    year = 2000 + born.year % 100
+    if year > today.year:
+        year -= 100
+    try:
+        born = born.replace(year=year)
+    except ValueError:  # 29 February of a year that is not a leap year in the other century
+        born = born.replace(year=year, day=28)
+    return ev.age_band(born, today)
 
 
 async def registration_repeated(conn: asyncpg.Connection, *, tax_code: str, email: str,

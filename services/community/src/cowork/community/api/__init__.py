@@ -4,4 +4,6 @@ from __future__ import annotations
 
 from fastapi import APIRouter
 
-ROUTERS: list[APIRouter] = []
+from cowork.community.api import open_data, reports
+
+ROUTERS: list[APIRouter] = [open_data.router, reports.router]

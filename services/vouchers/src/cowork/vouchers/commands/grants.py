@@ -3,7 +3,8 @@ rejecting it; a ranked programme's rank order, and its waiting list funded by re
 
 from __future__ import annotations
 
-from datetime import datetime, timedelta
+from datetime import date, datetime, timedelta
+from typing import Any
 from uuid import UUID, uuid4
 
 import asyncpg
@@ -70,10 +71,25 @@ async def grant(conn: asyncpg.Connection, programme: asyncpg.Record,
     await add_event(conn, ev.VoucherGranted(
         voucher_id=voucher["id"], programme_id=programme["id"],
         member_id=application["member_id"], amount_cents=decision.amount_cents,
-        valid_until=voucher["valid_until"]), source=SOURCE)
+        valid_until=voucher["valid_until"], **_statistics_fields(application, today)),
+        source=SOURCE)
     await schedule_voucher_jobs(conn, voucher)
     await announce_budget_thresholds(conn, programme["id"], balances, used_before, now)
     return decision
+
+
+# Which declared status the statistics count a beneficiary under when several were declared.
+_STATUS_PRIORITY = ("new_partita_iva", "unemployed")
+
+
+def _statistics_fields(application: asyncpg.Record, today: date) -> dict[str, Any]:
+    """The declared status and age band on voucher.granted (community's open data counts by
+    them); never the birth date itself."""
+    declared = declarations_of(application["declarations"] or {})
+    statuses = sorted(declared.statuses, key=lambda s: (
+        _STATUS_PRIORITY.index(s) if s in _STATUS_PRIORITY else len(_STATUS_PRIORITY), s))
+    return {"status": statuses[0] if statuses else None,
+            "age_band": ev.age_band(declared.birth_date, today) if declared.birth_date else None}
 
 
 async def _commit_voucher(conn: asyncpg.Connection, programme: asyncpg.Record,

@@ -110,6 +110,8 @@ async def declare_partita_iva(conn: asyncpg.Connection, voucher_id: UUID, opened
                       field=None if refusal == "condition_deadline_passed" else "opened_on")
     await vouchers_store.declare_partita_iva(conn, voucher_id, opened_on)
     await scheduler.cancel(conn, CONDITION_JOB, str(voucher_id))
+    await add_event(conn, ev.VoucherPartitaIvaDeclared(
+        voucher_id=voucher_id, member_id=voucher["member_id"], at=now), source=SOURCE)
     declared = await vouchers_store.voucher_by_id(conn, voucher_id)
     assert declared is not None
     return declared

@@ -30,6 +30,22 @@ class _MembershipEvent(DomainEvent):
     key_field: ClassVar[str] = "member_id"
 
 
+# The age bands of the statistics (community's open data): wide enough that a band says
+# nothing about a person's birth date.
+AGE_BANDS = ("0-17", "18-24", "25-34", "35-44", "45-54", "55-64", "65+")
+AgeBand = Literal["0-17", "18-24", "25-34", "35-44", "45-54", "55-64", "65+"]
+
+
+def age_band(birth_date: date, on: date) -> AgeBand:
+    """The band of someone born on `birth_date`, on the day `on`."""
+    age = on.year - birth_date.year - ((on.month, on.day) < (birth_date.month, birth_date.day))
+    for band, low in (("65+", 65), ("55-64", 55), ("45-54", 45), ("35-44", 35),
+                      ("25-34", 25), ("18-24", 18)):
+        if age >= low:
+            return band  # type: ignore[return-value]
+    return "0-17"
+
+
 class MemberRegistered(_MembershipEvent):
     event_type: ClassVar[str] = "cowork.membership.member.registered.v1"
     member_id: UUID
@@ -37,6 +53,9 @@ class MemberRegistered(_MembershipEvent):
     language: Language
     residence_istat: str | None
     registered_at: AwareDatetime
+    # Optional addition to v1: the age band on the registration day, from the birth date the
+    # codice fiscale encodes; None for an organisation (and on records from before it).
+    age_band: AgeBand | None = None
 
 
 class MemberUpdated(_MembershipEvent):

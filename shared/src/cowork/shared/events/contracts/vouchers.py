@@ -11,6 +11,7 @@ from pydantic import AwareDatetime, Field
 
 from cowork.shared.events import topics
 from cowork.shared.events.contracts.base import Cents, DomainEvent, SourceType
+from cowork.shared.events.contracts.membership import AgeBand
 
 
 class _VoucherEvent(DomainEvent):
@@ -77,6 +78,22 @@ class VoucherGranted(_VoucherEvent):
     member_id: UUID
     amount_cents: Cents = Field(ge=0)
     valid_until: date
+    # Optional additions to v1, for the statistics (community's open data): the applicant's
+    # declared status (a code: unemployed, new_partita_iva, ...; the first by priority when
+    # several were declared) and age band on the grant day. None on records from before them.
+    status: str | None = None
+    age_band: AgeBand | None = None
+
+
+class VoucherPartitaIvaDeclared(_VoucherEvent):
+    """Addition to v1 (a new type): the holder of a conditional voucher declared the partita
+    IVA they opened, by the condition's deadline — a beneficiary who opened one while holding
+    a voucher."""
+
+    event_type: ClassVar[str] = "cowork.vouchers.voucher.partita_iva_declared.v1"
+    voucher_id: UUID
+    member_id: UUID
+    at: AwareDatetime
 
 
 class VoucherRedeemed(_VoucherEvent):
