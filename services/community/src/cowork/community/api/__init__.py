@@ -4,4 +4,6 @@ from __future__ import annotations
 
 from fastapi import APIRouter
 
-ROUTERS: list[APIRouter] = []
+from cowork.community.api import erasure, interest
+
+ROUTERS: list[APIRouter] = [interest.router, erasure.router]
