@@ -45,8 +45,10 @@ def _unique(values: list[str]) -> list[str]:
     return values
 
 
-Choices = lambda kind, most: Annotated[  # noqa: E731 - a type alias with parameters
-    list[kind], Field(min_length=1, max_length=most), AfterValidator(_unique)]
+DeskKinds = Annotated[list[DeskKind], Field(min_length=1, max_length=5), AfterValidator(_unique)]
+Weekdays = Annotated[list[Weekday], Field(min_length=1, max_length=7), AfterValidator(_unique)]
+TimeBands = Annotated[list[TimeBand], Field(min_length=1, max_length=3),
+                      AfterValidator(_unique)]
 
 
 class Consents(Strict):
@@ -64,9 +66,9 @@ class NewInterest(Strict):
     who: Who
     residence_istat: Annotated[str, Field(pattern=r"^[0-9]{6}$",
                                           description="ISTAT municipality code")] | None = None
-    desk_kinds: Choices(DeskKind, 5)  # type: ignore[valid-type]
-    weekdays: Choices(Weekday, 7)  # type: ignore[valid-type]
-    time_bands: Choices(TimeBand, 3)  # type: ignore[valid-type]
+    desk_kinds: DeskKinds
+    weekdays: Weekdays
+    time_bands: TimeBands
     frequency: Frequency
     would_help_run: bool
     email: Annotated[EmailStr, Field(max_length=254)] | None = Field(

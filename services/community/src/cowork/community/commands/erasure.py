@@ -45,8 +45,8 @@ class RequestOutcome:
 
 
 async def _anything_held(conn: asyncpg.Connection, email: str) -> bool:
-    return (await store.holds_email(conn, email)
-            or await store.registrations_hold_email(conn, email))
+    return bool(await store.holds_email(conn, email)
+                or await store.registrations_hold_email(conn, email))
 
 
 async def request_erasure(conn: asyncpg.Connection, email: str, language: str, now: datetime,
@@ -69,7 +69,7 @@ async def request_erasure(conn: asyncpg.Connection, email: str, language: str, n
     link = f"{public_base_url.rstrip('/')}/erasure/confirm?{urlencode({'token': token})}"
     await add_event(conn, ev.CommunityContact(
         registration_id=request_id, full_name=None, email=address,
-        language=language,  # type: ignore[arg-type]
+        language=language,  # type: ignore[arg-type,unused-ignore]
         links={"erase": link}), source=SOURCE)
     await add_event(conn, ev.ErasureRequested(request_id=request_id), source=SOURCE)
     return RequestOutcome(True, "mailed")
@@ -91,7 +91,7 @@ async def confirm_erasure(conn: asyncpg.Connection, token: str, now: datetime) -
     from cowork.community.commands.meetings import erase_registrations_for_email
 
     erased = await store.erase_email(conn, email, now)
-    erased += await erase_registrations_for_email(conn, email, now)
+    erased += int(await erase_registrations_for_email(conn, email, now))
     await store.mark_confirmed(conn, request["id"], now, erased)
     await _forget(conn, await store.live_requests_for(conn, request["email_digest"]), now)
     return erased
