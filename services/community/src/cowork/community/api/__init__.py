@@ -4,6 +4,6 @@ from __future__ import annotations
 
 from fastapi import APIRouter
 
-from cowork.community.api import open_data, reports
+from cowork.community.api import erasure, interest, open_data, reports
 
-ROUTERS: list[APIRouter] = [open_data.router, reports.router]
+ROUTERS: list[APIRouter] = [interest.router, erasure.router, open_data.router, reports.router]
