@@ -25,6 +25,8 @@ from cowork.shared.events import contracts as ev
 
 # Delivery log rows settled by a tombstone say why (staff read `last_error`).
 FORGOTTEN = "contact withdrawn"
+# Every link a template may show, empty when the card has none (the templates then leave it out).
+EMPTY_LINKS = {"confirm": "", "cancel": "", "erase": ""}
 
 
 async def keep_card(conn: asyncpg.Connection, card: ev.CommunityContact, now: datetime) -> int:
@@ -108,5 +110,5 @@ def mail_context(row: asyncpg.Record, payload: dict[str, Any]) -> dict[str, Any]
     links = json.loads(links) if isinstance(links, str) else dict(links or {})
     card = {"code": row["card_code"], "meeting_title": row["card_meeting_title"],
             "meeting_start": row["card_meeting_start"], "meeting_place": row["card_meeting_place"],
-            "links": domain.safe_links(links)}
+            "links": {**EMPTY_LINKS, **domain.safe_links(links)}}
     return {"e": payload, "card": card, "name": "", "place": row["card_meeting_place"] or ""}
