@@ -33,7 +33,7 @@ from cowork.shared.service import ServiceRuntime
 from cowork.shared.settings import LOCAL_DEV_JWT_SECRET
 
 SOURCES = {"membership": "/cowork/membership", "booking": "/cowork/booking",
-           "vouchers": "/cowork/vouchers"}
+           "vouchers": "/cowork/vouchers", "community": "/cowork/community"}
 
 
 class OffsetClock:

@@ -122,9 +122,11 @@ class NotificationsSettings(ServiceSettings):
 
 def consumers(settings: NotificationsSettings, clock: Clock) -> Sequence[ConsumerSpec]:
     return [
-        ConsumerSpec("contacts", [topics.MEMBERSHIP_CONTACTS], handlers.contact_handlers(clock)),
+        ConsumerSpec("contacts", [topics.MEMBERSHIP_CONTACTS, topics.COMMUNITY_CONTACTS],
+                     handlers.contact_handlers(clock)),
         ConsumerSpec("events", [topics.MEMBERSHIP_EVENTS, topics.BOOKING_EVENTS,
-                                topics.VOUCHERS_EVENTS], handlers.event_handlers(clock)),
+                                topics.VOUCHERS_EVENTS, topics.COMMUNITY_EVENTS],
+                     handlers.event_handlers(clock)),
     ]
 
 

@@ -35,7 +35,7 @@ from uuid import UUID
 import aiosmtplib
 import asyncpg
 
-from cowork.notifications import commands, domain, mail, store, subscriptions
+from cowork.notifications import commands, community, domain, mail, store, subscriptions
 from cowork.notifications.commands import WAKE_CHANNEL
 from cowork.notifications.rendering import Renderer, place_of
 from cowork.notifications.webhook_sender import SubscriptionGone, WebhookFailed, WebhookSender
@@ -322,19 +322,18 @@ class Dispatcher:
 
     async def _send_email(self, row: asyncpg.Record) -> None:
         payload = _payload(row)
+        registrant = domain.from_community(row["cause_event_type"])
         if row["recipient_ref"] == domain.OFFICERS:
             address, name, language = (self._mail.officers_email, "",
                                        self._mail.officers_language)
         else:
             if row["email"] is None:
-                async with self._pool.acquire() as conn:
-                    erased = await store.is_erased(conn, UUID(row["recipient_ref"]))
-                if erased:
-                    raise Cancel("recipient erased")
-                raise RetryLater("no contact card for the member yet")
+                await self._no_card_yet(row, registrant)
             address, name, language = row["email"], row["full_name"], row["language"]
-        context = {"e": payload, "name": name,
-                   "place": place_of(payload, language)}
+        if registrant:
+            context = community.mail_context(row, payload)
+        else:
+            context = {"e": payload, "name": name, "place": place_of(payload, language)}
         rendered = self._renderer.render(row["template"], language, context)
         now = self._clock()
         message = mail.build_message(
@@ -347,6 +346,18 @@ class Dispatcher:
                 if not await store.still_to_send(conn, row["id"]):
                     raise Cancel("recipient erased")
         await self._smtp.send(message)
+
+    async def _no_card_yet(self, row: asyncpg.Record, registrant: bool) -> None:
+        """No address for the recipient: gone for good (erased, tombstoned), or not yet here."""
+        recipient = UUID(row["recipient_ref"])
+        async with self._pool.acquire() as conn:
+            if registrant:
+                gone = await community.is_forgotten(conn, recipient)
+            else:
+                gone = await store.is_erased(conn, recipient)
+        if gone:
+            raise Cancel(community.FORGOTTEN if registrant else "recipient erased")
+        raise RetryLater("no contact card for the recipient yet")
 
     def _calendar(self, row: asyncpg.Record, payload: dict[str, Any], place: str,
                   now: datetime) -> tuple[bytes, str] | None:

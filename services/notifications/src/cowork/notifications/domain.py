@@ -68,6 +68,60 @@ def mailed(event: object) -> bool:
     return not (isinstance(event, ev.BookingCancelled) and event.reason == ERASURE_REASON)
 
 
+# -- community's mails (issue 21): to a registrant (or someone asking for erasure) known only by
+# the id of their registration (or request), whose card is on cowork.community.contacts.
+
+REGISTRANT_SOURCE_PREFIX = "cowork.community."
+# Cancellations the registrant did not make themselves; their own (the mailed link), staff's
+# and the erasure's are not mailed.
+MAILED_CANCELLATIONS = frozenset({"meeting_cancelled", "expired"})
+COMMUNITY_MAILED_EVENT_TYPES: tuple[str, ...] = tuple(sorted((
+    ev.RegistrationRequested.event_type, ev.RegistrationPromoted.event_type,
+    ev.RegistrationReminderDue.event_type, ev.RegistrationCancelled.event_type,
+    ev.ErasureRequested.event_type)))
+COMMUNITY_TEMPLATES: tuple[str, ...] = (
+    "community_registration_requested", "community_registration_waitlisted",
+    "community_registration_promoted", "community_registration_reminder",
+    "community_registration_cancelled", "community_erasure_requested")
+
+
+def from_community(event_type: str) -> bool:
+    """Whether a delivery's cause is community's: its recipient is a registration, not a member."""
+    return event_type.startswith(REGISTRANT_SOURCE_PREFIX)
+
+
+def community_template(event: object) -> str | None:
+    """The mail a community event sends its registrant, if any."""
+    if isinstance(event, ev.RegistrationRequested):
+        if event.status == "waitlisted":
+            return "community_registration_waitlisted"
+        return "community_registration_requested"
+    if isinstance(event, ev.RegistrationPromoted):
+        return "community_registration_promoted"
+    if isinstance(event, ev.RegistrationReminderDue):
+        return "community_registration_reminder"
+    if isinstance(event, ev.RegistrationCancelled):
+        if event.cancelled_by in MAILED_CANCELLATIONS:
+            return "community_registration_cancelled"
+        return None
+    if isinstance(event, ev.ErasureRequested):
+        return "community_erasure_requested"
+    return None
+
+
+def registrant_of(event: object) -> UUID:
+    """The key of the card the mail goes to: the registration's id, or the erasure request's."""
+    if isinstance(event, ev.ErasureRequested):
+        return event.request_id
+    return event.registration_id  # type: ignore[attr-defined,no-any-return]
+
+
+def safe_links(links: dict[str, str]) -> dict[str, str]:
+    """The card's links a mail may show: web links only (never `javascript:` and the like)."""
+    return {k: v for k, v in links.items()
+            if isinstance(v, str) and v.startswith(("https://", "http://"))}
+
+
 REMINDER_24H = "booking_reminder_24h"
 REMINDER_1H = "booking_reminder_1h"
 REMINDER_LEAD: dict[str, timedelta] = {REMINDER_24H: timedelta(hours=24),
@@ -83,15 +137,19 @@ DEFAULT_LANGUAGE = "it"
 # card, which carries personal data and never leaves the membership/notifications boundary, and
 # the members' own security notices: that someone tried to register with a member's details is
 # for that member (by mail), not for partners — even "*" does not deliver it.
-WEBHOOK_TOPICS = ("cowork.membership.events", "cowork.booking.events", "cowork.vouchers.events")
-MEMBER_ONLY_EVENT_TYPES: frozenset[str] = frozenset({ev.MemberRegistrationRepeated.event_type})
+# An erasure request is for the one who asked (by mail), of no use to a partner.
+WEBHOOK_TOPICS = ("cowork.membership.events", "cowork.booking.events", "cowork.vouchers.events",
+                  "cowork.community.events")
+MEMBER_ONLY_EVENT_TYPES: frozenset[str] = frozenset({ev.MemberRegistrationRepeated.event_type,
+                                                     ev.ErasureRequested.event_type})
 WEBHOOK_EVENT_TYPES: tuple[str, ...] = tuple(sorted(
     e.event_type for e in ev.ALL_EVENTS
     if e.topic in WEBHOOK_TOPICS and e.event_type not in MEMBER_ONLY_EVENT_TYPES))
 ANY_EVENT = "*"
 
 # Every event type the events consumer handles: those offered to partners and those mailed.
-HANDLED_EVENT_TYPES: tuple[str, ...] = tuple(sorted({*WEBHOOK_EVENT_TYPES, *MAIL_RULES}))
+HANDLED_EVENT_TYPES: tuple[str, ...] = tuple(sorted({*WEBHOOK_EVENT_TYPES, *MAIL_RULES,
+                                                     *COMMUNITY_MAILED_EVENT_TYPES}))
 
 _DELIVERY_NAMESPACE = UUID("6b1f3c52-8f0e-4d59-9a53-2f8e8c1d7a10")
 

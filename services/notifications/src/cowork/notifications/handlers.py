@@ -14,7 +14,7 @@ from uuid import UUID
 
 import asyncpg
 
-from cowork.notifications import commands, domain, store
+from cowork.notifications import commands, community, domain, store
 from cowork.notifications.commands import WAKE_CHANNEL
 from cowork.shared.consumer import BatchHandler, Handler, applies_batches
 from cowork.shared.events import Envelope
@@ -40,7 +40,17 @@ def contact_handlers(clock: Clock) -> dict[str, Handler]:
         if await store.hasten_mail_awaiting(conn, card.member_id, now):
             await conn.execute("SELECT pg_notify($1, '')", WAKE_CHANNEL)
 
-    return {ev.ContactCard.event_type: on_contact_card}
+    async def on_community_card(conn: asyncpg.Connection, envelope: Envelope) -> None:
+        card = envelope.data
+        if card is None:  # a tombstone: cancelled, erased or the meeting is over
+            await community.forget(conn, UUID(envelope.subject), clock())
+            return
+        assert isinstance(card, ev.CommunityContact)
+        if await community.keep_card(conn, card, clock()):
+            await conn.execute("SELECT pg_notify($1, '')", WAKE_CHANNEL)
+
+    return {ev.ContactCard.event_type: on_contact_card,
+            ev.CommunityContact.event_type: on_community_card}
 
 
 # -- the replicas the mails need, kept from the events
@@ -108,7 +118,8 @@ FACTS: dict[str, Facts] = {
 
 
 def event_handlers(clock: Clock) -> dict[str, Handler | BatchHandler]:
-    """One handler per event type partners may subscribe to or members are mailed about."""
+    """One handler per event type partners may subscribe to, or members or community's
+    registrants are mailed about."""
     return {event_type: _handler_for(event_type, clock)
             for event_type in domain.HANDLED_EVENT_TYPES}
 
@@ -120,6 +131,7 @@ def _handler_for(event_type: str, clock: Clock) -> BatchHandler:
     rule = domain.MAIL_RULES.get(event_type)
     extra = FACTS.get(event_type)
     to_partners = event_type in domain.WEBHOOK_EVENT_TYPES
+    to_registrants = event_type in domain.COMMUNITY_MAILED_EVENT_TYPES
 
     @applies_batches
     async def handle(conn: asyncpg.Connection, envelopes: list[Envelope]) -> None:
@@ -136,6 +148,8 @@ def _handler_for(event_type: str, clock: Clock) -> BatchHandler:
                 for payload, more in zip(payloads, await extra(conn, events), strict=True):
                     payload.update(more)
             recorded += await commands.mail_about(conn, envelopes, rule, payloads, now)
+        if to_registrants:
+            recorded += await community.mail_registrants(conn, envelopes, now)
         if own is not None:
             await own(conn, events, clock)
         if to_partners:

@@ -81,7 +81,9 @@ async def still_to_send(conn: asyncpg.Connection, delivery_id: UUID) -> bool:
     return bool(await conn.fetchval(
         "SELECT EXISTS (SELECT 1 FROM deliveries d WHERE d.id = $1 AND d.status = 'sending' "
         "AND NOT EXISTS (SELECT 1 FROM erased_members e "
-        "                WHERE e.member_id::text = d.recipient_ref))", delivery_id))
+        "                WHERE e.member_id::text = d.recipient_ref) "
+        "AND NOT EXISTS (SELECT 1 FROM community_forgotten f "
+        "                WHERE f.registration_id::text = d.recipient_ref))", delivery_id))
 
 
 async def purge_settled_deliveries(conn: asyncpg.Connection, before: datetime,
@@ -280,8 +282,17 @@ WITH due AS (
     LIMIT $2
     FOR UPDATE SKIP LOCKED
 ), {_CLAIMED}
-SELECT claimed.*, c.email, c.full_name, c.language
-FROM claimed LEFT JOIN contacts c ON c.member_id::text = claimed.recipient_ref
+SELECT claimed.*, coalesce(c.email, k.email) AS email,
+       coalesce(c.full_name, k.full_name) AS full_name,
+       coalesce(c.language, k.language) AS language,
+       k.code AS card_code, k.meeting_title AS card_meeting_title,
+       k.meeting_start AS card_meeting_start, k.meeting_place AS card_meeting_place,
+       k.links AS card_links
+FROM claimed
+LEFT JOIN contacts c ON c.member_id::text = claimed.recipient_ref
+     AND claimed.cause_event_type NOT LIKE 'cowork.community.%'
+LEFT JOIN community_contacts k ON k.registration_id::text = claimed.recipient_ref
+     AND claimed.cause_event_type LIKE 'cowork.community.%'
 """  # noqa: S608 - constants only
 
 # Webhooks: oldest first, but never more than $5 in flight per subscription nor $6 per
