@@ -8,6 +8,7 @@ from pydantic import Field
 from pydantic_settings import SettingsConfigDict
 
 from cowork.community.api import ROUTERS
+from cowork.community.pages import PAGE_ROUTERS
 from cowork.shared.definition import ServiceDefinition
 from cowork.shared.events import topics
 from cowork.shared.settings import ServiceSettings
@@ -33,7 +34,7 @@ SERVICE = ServiceDefinition(
                 "monthly report, with the public pages citizens use.",
     settings=CommunitySettings,
     migrations=MIGRATIONS,
-    routers=ROUTERS,
+    routers=[*ROUTERS, *PAGE_ROUTERS],
     publishes=[topics.COMMUNITY_EVENTS, topics.COMMUNITY_CONTACTS],
 )
 
