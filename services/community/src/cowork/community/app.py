@@ -2,15 +2,19 @@
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from pathlib import Path
 
+from fastapi import FastAPI
 from pydantic import Field
 from pydantic_settings import SettingsConfigDict
 
 from cowork.community.api import ROUTERS
 from cowork.community.pages import PAGE_ROUTERS
+from cowork.community.pages.body_guard import accept_page_forms
 from cowork.shared.definition import ServiceDefinition
 from cowork.shared.events import topics
+from cowork.shared.scheduler import Clock, system_clock
 from cowork.shared.settings import ServiceSettings
 
 MIGRATIONS = Path(__file__).parent / "migrations"
@@ -27,7 +31,16 @@ class CommunitySettings(ServiceSettings):
     registration_hold_hours: int = Field(default=48, ge=1, le=24 * 30)
 
 
-SERVICE = ServiceDefinition(
+@dataclass(frozen=True)
+class CommunityDefinition(ServiceDefinition[CommunitySettings]):
+    """The pages' forms post urlencoded bodies, which every service's API refuses: the app
+    lets them through on the pages' routes (cowork.community.pages.body_guard)."""
+
+    def app(self, settings: CommunitySettings | None = None, clock: Clock = system_clock) -> FastAPI:
+        return accept_page_forms(super().app(settings, clock))
+
+
+SERVICE = CommunityDefinition(
     title="Cowork community",
     description="The town's public meetings (registration with double opt-in, waiting list, "
                 "check-in, minutes), expressions of interest, open data and the council's "

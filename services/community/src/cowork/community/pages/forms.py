@@ -54,34 +54,48 @@ def _plain(message: str) -> str:
     return message[:1].upper() + message[1:]
 
 
-def form_input(form: FormData, lists: Iterable[str] = ()) -> dict[str, Any]:
+def form_input(form: FormData, lists: Iterable[str] = (), checkboxes: Iterable[str] = ()
+               ) -> dict[str, Any]:
     """The submitted fields as a command's input: `a.b` names nest (`consents.privacy`), the
-    fields in `lists` (checkbox groups) are lists, a ticked checkbox ("on") is true."""
-    many = set(lists)
+    fields in `lists` (checkbox groups) are lists, those in `checkboxes` booleans. A browser
+    sends nothing for an unticked box or group: they are given as false and empty, so the
+    schema's error names the box itself, where the template shows it."""
+    many, boxes = set(lists), set(checkboxes)
     data: dict[str, Any] = {}
-    for name in {key for key in form if key not in _NOT_INPUT}:
-        value: Any = form.getlist(name) if name in many else _scalar(form[name])
+    for name in {key for key in form if key not in _NOT_INPUT} | many | boxes:
+        value: Any
+        if name in many:
+            value = form.getlist(name)
+        elif name in boxes:
+            value = name in form
+        else:
+            value = _scalar(form[name])
         target = data
         *parents, leaf = name.split(".")
         for parent in parents:
             target = target.setdefault(parent, {})
         target[leaf] = value
-    for name in many - set(form):  # an unticked group is not sent at all
-        data[name] = []
     return data
 
 
 def _scalar(value: Any) -> Any:
     if not isinstance(value, str):
         return None  # an uploaded file where text was expected: let the schema refuse it
-    return True if value == "on" else value
+    return value
 
 
-def parse(model: type[M], form: FormData, lang: str, lists: Iterable[str] = ()
-          ) -> tuple[M | None, FormErrors]:
+def parse(model: type[M], form: FormData, lang: str, lists: Iterable[str] = (),
+          checkboxes: Iterable[str] = ()) -> tuple[M | None, FormErrors]:
     """The form as `model`, or None and the errors to show next to the fields."""
     try:
-        return model.model_validate(form_input(form, lists)), FormErrors()
+        return model.model_validate(form_input(form, lists, checkboxes)), FormErrors()
     except ValidationError as exc:
         return None, FormErrors.from_validation(exc, lang)
 
+
+
+def redisplay(form: FormData, lists: Iterable[str] = ()) -> dict[str, Any]:
+    """What the citizen submitted, by field name as the templates name fields (`values`), to
+    put back in the fields when the form comes back with errors."""
+    many = set(lists)
+    return {name: form.getlist(name) if name in many else form[name] for name in form}

@@ -9,7 +9,7 @@ from urllib.parse import urlencode
 
 from fastapi import Request
 from fastapi.responses import HTMLResponse
-from jinja2 import Environment, FileSystemLoader, StrictUndefined, select_autoescape
+from jinja2 import Environment, FileSystemLoader, StrictUndefined, Template, select_autoescape
 from starlette.routing import NoMatchFound
 
 from cowork.community.pages import i18n
@@ -67,10 +67,14 @@ def navigation(request: Request, lang: str) -> list[dict[str, Any]]:
     return entries
 
 
-def render(request: Request, template: str, lang: str, *, status: int = 200,
+def render(request: Request, template: str | Template, lang: str, *, status: int = 200,
            headers: dict[str, str] | None = None, **context: Any) -> HTMLResponse:
+    """`template` in the layout's context (`t` for the catalogue's texts, `lang`, `nav`,
+    `switch`); a name under templates/, or a template built from ENVIRONMENT."""
     other = i18n.other_language(lang)
-    page = ENVIRONMENT.get_template(template).render(
+    if isinstance(template, str):
+        template = ENVIRONMENT.get_template(template)
+    page = template.render(
         lang=lang, t=lambda key: i18n.text(key, lang),
         home_href=link(request, "pages.home", lang),
         stylesheet=str(request.app.url_path_for("pages.static", name="community.css")),
