@@ -121,7 +121,7 @@ async def test_field_errors_show_next_to_their_fields_for_screen_readers_too(for
     assert "Controlla i campi evidenziati" in await summary.inner_text()
     assert await page.get_attribute("#field-email", "aria-invalid") == "true"
     assert await described_by(visitor, "field-email") == (
-        "Ti scriveremo solo per questo. | Errore: String should match pattern '^[^@\\s]+@[^@\\s]+$'")
+        "Ti scriveremo solo per questo. | Errore: Il valore non è valido.")
     assert await described_by(visitor, "field-who") == "Errore: Questo campo è obbligatorio."
     assert await described_by(visitor, "field-note") == "Errore: Il testo è troppo lungo."
     assert await described_by(visitor, "field-consents-privacy") != ""

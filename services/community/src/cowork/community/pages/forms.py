@@ -20,7 +20,9 @@ FORM = "_form"
 
 # pydantic's error types that have a plain wording in both languages; the others keep the
 # schema's own message, which names the rule (a length, a date order).
-_WORDED = {"missing": "error.missing", "string_too_long": "error.too_long"}
+_WORDED = {"missing": "error.missing", "string_too_long": "error.too_long",
+           "string_pattern_mismatch": "error.invalid", "literal_error": "error.invalid",
+           "enum": "error.invalid"}
 
 # The hidden housekeeping fields of every page form, never part of a command's input.
 _NOT_INPUT = frozenset({"lang"})
