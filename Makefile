@@ -4,7 +4,7 @@ SHELL := /bin/bash
 UV := uv
 PYTEST_ARGS ?=
 
-.PHONY: help setup helm test-tools image images image-test stack run down status logs test test-fast test-cluster test-containers partner-example kube-test lint bench token
+.PHONY: help setup helm test-tools browser-tools image images image-test stack run down status logs test test-fast test-cluster test-containers partner-example kube-test lint bench token
 
 help:
 	@echo "make run     start Kafka, PostgreSQL, every service and demo data (detached)"
@@ -35,6 +35,15 @@ test-tools:
 	  && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends prometheus >/dev/null; } \
 	  || echo "promtool not installed (apt-get install prometheus, as root): tests/test_monitoring.py will fail"
 
+# Debian's chromium for tests/browser (Playwright drives it through executable_path: the
+# machine has no Internet for Playwright's own browser download). Without it those tests fail,
+# they never skip.
+browser-tools:
+	@command -v chromium >/dev/null 2>&1 || { [ "$$(id -u)" = 0 ] \
+	  && DEBIAN_FRONTEND=noninteractive apt-get update -qq >/dev/null \
+	  && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends chromium >/dev/null; } \
+	  || echo "chromium not installed (apt-get install chromium, as root): tests/browser will fail"
+
 image:
 	@deploy/images/build-local.sh
 
@@ -44,7 +53,7 @@ images: setup
 # The same suite with Kafka and PostgreSQL started by testcontainers from those images, then the
 # tests that start every service from its image (deploy/tests).
 DOCKER_SOCK := unix://$(CURDIR)/.devstack/docker/docker.sock
-test-containers: images helm test-tools
+test-containers: images helm test-tools browser-tools
 	@COWORK_TEST_INFRA=containers DOCKER_HOST=$(DOCKER_SOCK) $(UV) run pytest $(PYTEST_ARGS)
 	@COWORK_TEST_INFRA=containers DOCKER_HOST=$(DOCKER_SOCK) $(UV) run pytest deploy/tests $(PYTEST_ARGS)
 	@$(MAKE) --no-print-directory partner-example
@@ -82,10 +91,10 @@ status:
 logs:
 	@tail -n 50 -F .devstack/services/*.log
 
-test: stack helm test-tools
+test: stack helm test-tools browser-tools
 	@$(UV) run pytest $(PYTEST_ARGS)
 
-test-fast: stack helm test-tools
+test-fast: stack helm test-tools browser-tools
 	@$(UV) run pytest -m "not slow" $(PYTEST_ARGS)
 
 # The broker-fault tests (tests/test_kafka_cluster.py, marked `cluster`, left out of make test)

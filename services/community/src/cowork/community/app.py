@@ -3,17 +3,21 @@
 from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
 from pathlib import Path
 
+from fastapi import FastAPI
 from pydantic import Field
 from pydantic_settings import SettingsConfigDict
 
 from cowork.community import handlers
 from cowork.community.api import ROUTERS
 from cowork.community.commands import open_data
+from cowork.community.pages import PAGE_ROUTERS
+from cowork.community.pages.body_guard import accept_page_forms
 from cowork.shared.definition import ServiceDefinition
 from cowork.shared.events import topics
-from cowork.shared.scheduler import Clock, JobHandler
+from cowork.shared.scheduler import Clock, JobHandler, system_clock
 from cowork.shared.service import ConsumerSpec
 from cowork.shared.settings import ServiceSettings
 
@@ -51,14 +55,23 @@ def jobs(settings: CommunitySettings) -> Mapping[str, JobHandler]:
         open_hours_per_weekday=settings.open_hours_per_weekday))}
 
 
-SERVICE = ServiceDefinition(
+@dataclass(frozen=True)
+class CommunityDefinition(ServiceDefinition[CommunitySettings]):
+    """The pages' forms post urlencoded bodies, which every service's API refuses: the app
+    lets them through on the pages' routes (cowork.community.pages.body_guard)."""
+
+    def app(self, settings: CommunitySettings | None = None, clock: Clock = system_clock) -> FastAPI:
+        return accept_page_forms(super().app(settings, clock))
+
+
+SERVICE = CommunityDefinition(
     title="Cowork community",
     description="The town's public meetings (registration with double opt-in, waiting list, "
                 "check-in, minutes), expressions of interest, open data and the council's "
                 "monthly report, with the public pages citizens use.",
     settings=CommunitySettings,
     migrations=MIGRATIONS,
-    routers=ROUTERS,
+    routers=[*ROUTERS, *PAGE_ROUTERS],
     publishes=[topics.COMMUNITY_EVENTS, topics.COMMUNITY_CONTACTS],
     consumers=consumers,
     jobs=jobs,
