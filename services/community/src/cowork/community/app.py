@@ -7,6 +7,7 @@ from pathlib import Path
 from pydantic import Field
 from pydantic_settings import SettingsConfigDict
 
+from cowork.community import commands, demo
 from cowork.community.api import ROUTERS
 from cowork.shared.definition import ServiceDefinition
 from cowork.shared.events import topics
@@ -35,6 +36,8 @@ SERVICE = ServiceDefinition(
     migrations=MIGRATIONS,
     routers=ROUTERS,
     publishes=[topics.COMMUNITY_EVENTS, topics.COMMUNITY_CONTACTS],
+    jobs=commands.jobs,
+    demo=demo.load,
 )
 
 create_app = SERVICE.app

@@ -4,4 +4,8 @@ from __future__ import annotations
 
 from fastapi import APIRouter
 
-ROUTERS: list[APIRouter] = []
+from cowork.community.api import meetings, registrations
+
+# The `.ics` routes come before `/meetings/{id}` (in `meetings.public`), which would take them.
+ROUTERS: list[APIRouter] = [meetings.public, meetings.router, registrations.public,
+                            registrations.router]
