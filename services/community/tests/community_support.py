@@ -149,5 +149,15 @@ async def svc(infra: Infra, database_url: str, topic_prefix: str) -> AsyncIterat
             yield Community(client, app.state.runtime, clock, topic_prefix, infra.kafka_bootstrap)
 
 
-__all__ = ["MARCH_1ST", "OFFICER", "STAFF", "Community", "UUID", "member", "meeting_body",
-           "person", "svc", "token"]
+__all__ = [
+    "MARCH_1ST",
+    "OFFICER",
+    "STAFF",
+    "UUID",
+    "Community",
+    "meeting_body",
+    "member",
+    "person",
+    "svc",
+    "token",
+]
