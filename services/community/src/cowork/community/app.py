@@ -10,7 +10,7 @@ from fastapi import FastAPI
 from pydantic import Field
 from pydantic_settings import SettingsConfigDict
 
-from cowork.community import handlers
+from cowork.community import commands, demo, handlers
 from cowork.community.api import ROUTERS
 from cowork.community.commands import open_data
 from cowork.community.pages import PAGE_ROUTERS
@@ -50,9 +50,11 @@ def consumers(settings: CommunitySettings, clock: Clock) -> Sequence[ConsumerSpe
 
 
 def jobs(settings: CommunitySettings) -> Mapping[str, JobHandler]:
-    return {open_data.BUILD_JOB: open_data.build_job(open_data.BuildSettings(
+    """The registrations' holds, reminders and contact tombstones; the monthly open data."""
+    build = open_data.build_job(open_data.BuildSettings(
         public_base_url=settings.public_base_url, k=settings.open_data_k,
-        open_hours_per_weekday=settings.open_hours_per_weekday))}
+        open_hours_per_weekday=settings.open_hours_per_weekday))
+    return {**commands.jobs(settings), open_data.BUILD_JOB: build}
 
 
 @dataclass(frozen=True)
@@ -75,6 +77,7 @@ SERVICE = CommunityDefinition(
     publishes=[topics.COMMUNITY_EVENTS, topics.COMMUNITY_CONTACTS],
     consumers=consumers,
     jobs=jobs,
+    demo=demo.load,
 )
 
 create_app = SERVICE.app

@@ -4,6 +4,9 @@ from __future__ import annotations
 
 from fastapi import APIRouter
 
-from cowork.community.api import erasure, interest, open_data, reports
+from cowork.community.api import erasure, interest, meetings, open_data, registrations, reports
 
-ROUTERS: list[APIRouter] = [interest.router, erasure.router, open_data.router, reports.router]
+# The `.ics` routes come before `/meetings/{id}` (in `meetings.public`), which would take them.
+ROUTERS: list[APIRouter] = [meetings.public, meetings.router, registrations.public,
+                            registrations.router, interest.router, erasure.router,
+                            open_data.router, reports.router]

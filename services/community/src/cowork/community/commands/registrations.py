@@ -1,0 +1,207 @@
+"""Registrations: taken without an account, confirmed and cancelled by the mailed links,
+checked in at the door by code, erased on request. Plain arguments, so the public pages call
+these without HTTP; each runs in the caller's transaction."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+from typing import Any
+from uuid import UUID, uuid4
+
+import asyncpg
+
+from cowork.community.commands.common import (
+    Refused,
+    emit,
+    links,
+    publish_contact,
+    remove_contact,
+)
+from cowork.community.commands.seats import HOLD_JOB, end_registration, hold_seat_until
+from cowork.community.domain.meetings import (
+    new_code,
+    new_token,
+    normal_code,
+    registration_refusal,
+    seat_status,
+    token_digest,
+)
+from cowork.community.store import meetings as store
+from cowork.shared import scheduler
+from cowork.shared.events import contracts as ev
+from cowork.shared.events import topics
+from cowork.shared.http import NotFound
+from cowork.shared.outbox import erase_payloads
+
+_REFUSALS = {
+    "meeting_not_open": "this meeting takes no registrations (cancelled or closed)",
+    "registration_not_open_yet": "registration for this meeting has not opened yet",
+    "registration_closed": "registration for this meeting has closed",
+}
+
+
+# The hold given to whoever an erasure promotes: the erasure is called without the service's
+# settings (by the erasure requests), so it uses the settings' default.
+ERASURE_PROMOTION_HOLD = timedelta(hours=48)
+
+
+@dataclass(frozen=True)
+class Registrant:
+    full_name: str
+    email: str
+    language: str = "it"
+    profile: dict[str, Any] | None = None
+
+
+async def _locked_meeting(conn: asyncpg.Connection, meeting_id: UUID) -> asyncpg.Record:
+    meeting = await store.meeting_by_id(conn, meeting_id, for_update=True)
+    if meeting is None:
+        raise NotFound("meeting", meeting_id)
+    return meeting
+
+
+async def _answer(conn: asyncpg.Connection, r: asyncpg.Record) -> dict[str, Any]:
+    """What the registrant is told: the same shape for a new and a repeated request. A
+    confirmed seat shows as held (`pending_confirmation`), as a new request would."""
+    if r["status"] == "waitlisted":
+        position = await store.waitlist_position(conn, r["meeting_id"], r["waitlist_seq"])
+        return {"id": str(r["id"]), "status": "waitlisted", "position": position}
+    return {"id": str(r["id"]), "status": "pending_confirmation", "position": None}
+
+
+async def _fresh_code(conn: asyncpg.Connection, meeting_id: UUID) -> str:
+    while True:  # 31^8 codes: a repeat is rare, but the door must never see two alike
+        code = new_code()
+        if not await store.code_taken(conn, meeting_id, code):
+            return code
+
+
+async def register(conn: asyncpg.Connection, meeting_id: UUID, who: Registrant, *,
+                   is_member: bool, now: datetime, hold: timedelta,
+                   public_base_url: str) -> dict[str, Any]:
+    """A seat held from now (or a place on the waiting list): {id, status, position}. The
+    meeting row is locked first, so the count of seats held is exact under any concurrency."""
+    meeting = await _locked_meeting(conn, meeting_id)
+    refusal = registration_refusal(now, status=meeting["status"], starts_at=meeting["starts_at"],
+                                   opens=meeting["registration_opens"],
+                                   closes=meeting["registration_closes"])
+    if refusal is not None:
+        raise Refused(refusal, _REFUSALS[refusal])
+    if meeting["open_to"] == "members" and not is_member:
+        raise Refused("members_only", "this meeting is open to members only: sign in as a "
+                      "member", status=403)
+    existing = await store.live_registration_for_email(conn, meeting_id, who.email)
+    if existing is not None:
+        return await _answer(conn, existing)
+    status = seat_status(meeting["capacity"], meeting["seats_held"])
+    confirm_token, cancel_token = new_token(), new_token()
+    holds = status == "pending_confirmation"
+    row = await store.insert_registration(conn, {
+        "id": uuid4(), "meeting_id": meeting_id, "full_name": who.full_name,
+        "email": who.email, "language": who.language, "profile": who.profile,
+        "status": status, "holds_seat": holds,
+        "waitlist_seq": None if holds else await store.next_waitlist_seq(conn),
+        "code": await _fresh_code(conn, meeting_id),
+        "confirm_digest": token_digest(confirm_token),
+        "cancel_digest": token_digest(cancel_token), "requested_at": now,
+        "hold_until": now + hold if holds else None})
+    if holds:
+        await store.add_seats_held(conn, meeting_id, 1)
+        await hold_seat_until(conn, row["id"], row["hold_until"])
+    await emit(conn, ev.RegistrationRequested(registration_id=row["id"], meeting_id=meeting_id,
+                                              status=status))  # type: ignore[arg-type]
+    await publish_contact(conn, row, meeting, links(public_base_url, confirm_token,
+                                                    cancel_token))
+    return await _answer(conn, row)
+
+
+async def _by_token(conn: asyncpg.Connection, column: str, token: str
+                    ) -> tuple[asyncpg.Record, asyncpg.Record]:
+    """The meeting (locked) and the registration (locked) a mailed link acts on."""
+    found = await store.registration_by_digest(conn, column, token_digest(token))
+    if found is None or found["erased_at"] is not None:
+        raise Refused("unknown_link", "this link is not valid (mistyped, or the registration "
+                      "was erased)", status=404, field="token")
+    meeting = await _locked_meeting(conn, found["meeting_id"])
+    registration = await store.registration_by_id(conn, found["id"], for_update=True)
+    assert registration is not None
+    return meeting, registration
+
+
+def link_answer(meeting: asyncpg.Record, r: asyncpg.Record) -> dict[str, Any]:
+    return {"id": str(r["id"]), "meeting_id": str(meeting["id"]), "status": r["status"],
+            "address_confirmed": r["address_confirmed"], "code": r["code"],
+            "meeting_title": meeting["title_it"], "meeting_start": meeting["starts_at"]}
+
+
+async def confirm(conn: asyncpg.Connection, token: str, now: datetime) -> dict[str, Any]:
+    """The mail's confirm link: a held seat becomes `confirmed`; a waiting registration stays
+    waiting with its address confirmed (promoted later straight to confirmed). Twice is fine."""
+    meeting, r = await _by_token(conn, "confirm_digest", token)
+    if r["status"] == "cancelled":
+        raise Refused("registration_cancelled", "this registration was cancelled")
+    if r["status"] == "pending_confirmation":
+        r = await store.set_registration(conn, r["id"], status="confirmed",
+                                         address_confirmed=True, confirmed_at=now,
+                                         hold_until=None)
+        await scheduler.cancel(conn, HOLD_JOB, str(r["id"]))
+        await emit(conn, ev.RegistrationConfirmed(registration_id=r["id"],
+                                                  meeting_id=meeting["id"], at=now))
+    elif not r["address_confirmed"]:
+        r = await store.set_registration(conn, r["id"], address_confirmed=True)
+    return link_answer(meeting, r)
+
+
+async def cancel(conn: asyncpg.Connection, token: str, now: datetime,
+                 hold: timedelta) -> dict[str, Any]:
+    """The mail's cancel link: the seat is freed and goes to the first who waits. Twice is
+    fine."""
+    meeting, r = await _by_token(conn, "cancel_digest", token)
+    await end_registration(conn, meeting, r, by="registrant", now=now, hold=hold)
+    ended = await store.registration_by_id(conn, r["id"])
+    assert ended is not None
+    return link_answer(meeting, ended)
+
+
+async def check_in(conn: asyncpg.Connection, meeting_id: UUID, code: str,
+                   now: datetime) -> asyncpg.Record:
+    meeting = await _locked_meeting(conn, meeting_id)
+    r = await store.registration_by_code(conn, meeting_id, normal_code(code))
+    if r is None:
+        raise Refused("unknown_code", "no registration with this code for this meeting",
+                      status=404, field="code")
+    if r["checked_in_at"] is not None:
+        raise Refused("already_checked_in", "this registration was already checked in",
+                      field="code")
+    if r["status"] != "confirmed":
+        raise Refused("not_confirmed", "only a confirmed registration can be checked in",
+                      field="code")
+    r = await store.set_registration(conn, r["id"], checked_in_at=now)
+    await emit(conn, ev.RegistrationCheckedIn(registration_id=r["id"], meeting_id=meeting["id"],
+                                              at=now))
+    return r
+
+
+async def erase_registrations_for_email(conn: asyncpg.Connection, email: str,
+                                        now: datetime) -> int:
+    """GDPR erasure of every registration under `email` (any case): each is cancelled (its seat
+    freed, the next promoted), its name and address nulled, its contact tombstoned. Returns
+    how many registrations were erased."""
+    erased = 0
+    for found in await store.registration_ids_for_email(conn, email):
+        meeting = await _locked_meeting(conn, found["meeting_id"])
+        r = await store.registration_by_id(conn, found["id"], for_update=True)
+        assert r is not None
+        # A past meeting's seats are history: nobody is promoted into it.
+        promote_hold = ERASURE_PROMOTION_HOLD if meeting["status"] == "published" else None
+        await end_registration(conn, meeting, r, by="erased", now=now, hold=promote_hold)
+        fresh = await store.registration_by_id(conn, r["id"])
+        assert fresh is not None
+        await remove_contact(conn, fresh, now)
+        # The card may still wait in the outbox: it leaves as a tombstone, never with the data.
+        await erase_payloads(conn, topic=topics.COMMUNITY_CONTACTS, key=str(r["id"]))
+        await store.set_registration(conn, r["id"], full_name=None, email=None, profile=None,
+                                     erased_at=now)
+        erased += 1
+    return erased

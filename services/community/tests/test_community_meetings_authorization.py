@@ -1,0 +1,84 @@
+"""Who may do what with meetings, as data: every operation x every role -> status (see
+cowork.devtools.authorization). Officers and staff publish and run meetings; staff check people
+in at the door; reading meetings, registering and the mailed links are public (API.md)."""
+
+from __future__ import annotations
+
+import itertools
+from uuid import uuid4
+
+import pytest
+from community_support import Community, person
+
+from cowork.devtools.authorization import (
+    JOBS_OPERATIONS,
+    ROLES,
+    Context,
+    Operation,
+    expect,
+    operations_without_a_row,
+    role_headers,
+    run_matrix,
+)
+
+pytestmark = [pytest.mark.infra]
+
+_serial = itertools.count(1)
+
+
+async def _context(svc: Community) -> Context:
+    """A fresh meeting with a confirmed registration (its links and door code)."""
+    meeting = await svc.meeting(capacity=5)
+    registration = await svc.registered(meeting["id"], f"m{next(_serial)}")
+    await svc.confirm(registration["id"])
+    return {"meeting": meeting["id"], "member": str(uuid4()),
+            "code": (await svc.card(registration["id"]))["code"],
+            "confirm": await svc.link_token(registration["id"], "confirm"),
+            "cancel": await svc.link_token(registration["id"], "cancel")}
+
+
+def operations() -> list[Operation]:
+    everyone = {role: 200 for role in ROLES}
+    organisers = expect(member_self=403, staff=200, officer=200)
+    return [
+        Operation("publish_meeting", "POST", "/v1/meetings",
+                  expect(member_self=403, staff=201, officer=201),
+                  body=lambda ctx: {**_body(), "capacity": 10}),
+        Operation("meetings", "GET", "/v1/meetings", everyone),
+        Operation("meeting", "GET", "/v1/meetings/{meeting}", everyone),
+        Operation("meetings_calendar", "GET", "/v1/meetings.ics", everyone),
+        Operation("meeting_calendar", "GET", "/v1/meetings/{meeting}.ics", everyone),
+        Operation("change_meeting", "PATCH", "/v1/meetings/{meeting}", organisers,
+                  body=lambda ctx: {"capacity": 6}),
+        Operation("cancel_meeting", "POST", "/v1/meetings/{meeting}/cancel", organisers),
+        # Past the role check, before the start: the rule's 409.
+        Operation("publish_minutes", "POST", "/v1/meetings/{meeting}/minutes",
+                  expect(member_self=403, staff=409, officer=409),
+                  body=lambda ctx: {"text": "Verbale.", "attendance": 3}),
+        Operation("register", "POST", "/v1/meetings/{meeting}/registrations",
+                  {role: 201 for role in ROLES},
+                  body=lambda ctx: person(f"r{next(_serial)}")),
+        Operation("confirm_registration", "GET", "/v1/registrations/confirm", everyone,
+                  params=lambda ctx: {"token": ctx["confirm"]}),
+        Operation("cancel_registration", "POST", "/v1/registrations/cancel", everyone,
+                  params=lambda ctx: {"token": ctx["cancel"]}),
+        Operation("registrations", "GET", "/v1/meetings/{meeting}/registrations", organisers),
+        Operation("check_in", "POST", "/v1/meetings/{meeting}/check-in",
+                  expect(member_self=403, staff=200, officer=403),
+                  body=lambda ctx: {"code": ctx["code"]}),
+        *JOBS_OPERATIONS,
+    ]
+
+
+def _body() -> dict[str, object]:
+    from community_support import meeting_body
+
+    return meeting_body()
+
+
+async def test_every_operation_for_every_role(svc: Community) -> None:
+    ops = operations()
+    assert operations_without_a_row(svc.client._transport.app, ops) == set(), (  # type: ignore[attr-defined]
+        "an operation without a row in the matrix")
+    mismatches = await run_matrix(svc.client, ops, role_headers(), lambda: _context(svc))
+    assert mismatches == [], "\n".join(map(str, mismatches))
