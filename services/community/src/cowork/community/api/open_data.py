@@ -52,7 +52,7 @@ async def open_data(runtime: Runtime) -> dict[str, Any]:
 
 @router.get("/open-data/catalog.jsonld",
             responses={200: {"content": {"application/ld+json": {}}}})
-async def catalog(runtime: Runtime) -> Response:
+async def open_data_catalog(runtime: Runtime) -> Response:
     async with runtime.db.acquire() as conn:
         rows = await store.releases(conn)
     s: Any = runtime.settings
@@ -62,7 +62,7 @@ async def catalog(runtime: Runtime) -> Response:
 
 
 @router.post("/open-data/build", status_code=201, responses=error_responses(401, 403, 422))
-async def build(period: Period, runtime: Runtime, caller: BuilderCaller) -> dict[str, Any]:
+async def build_open_data(period: Period, runtime: Runtime, caller: BuilderCaller) -> dict[str, Any]:
     """Freezes the month's datasets (a month already built keeps its bytes)."""
     checked_period(period)
     async with runtime.db.acquire() as conn, conn.transaction():
@@ -71,7 +71,7 @@ async def build(period: Period, runtime: Runtime, caller: BuilderCaller) -> dict
 
 
 @router.get("/open-data/charts/{name}.png", responses={200: {"content": {"image/png": {}}}})
-async def chart(name: str, runtime: Runtime, lang: str = "it") -> Response:
+async def open_data_chart(name: str, runtime: Runtime, lang: str = "it") -> Response:
     """The latest month's chart, drawn from the published CSV only."""
     if name not in charts_report.PUBLIC_CHARTS:
         raise not_found("chart", name)
