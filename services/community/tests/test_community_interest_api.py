@@ -142,9 +142,9 @@ async def test_who_may_do_what(community: Community) -> None:
         Operation("interest_summary", "GET", "/v1/interest/summary", officer_or_staff),
         Operation("interest_summary_chart", "GET", "/v1/interest/summary.png",
                   officer_or_staff),
-        Operation("request_erasure", "POST", "/v1/erasure-requests", public_202,
+        Operation("ask_for_erasure", "POST", "/v1/erasure-requests", public_202,
                   body=lambda ctx: {"email": new_address()}),
-        Operation("confirm_erasure", "POST", "/v1/erasure-requests/confirm",
+        Operation("erase_by_link", "POST", "/v1/erasure-requests/confirm",
                   {role: 404 for role in ROLES},
                   params=lambda ctx: {"token": "never-given-out-0123456789"}),
     ]

@@ -91,7 +91,7 @@ OPEN_DATA_OPERATIONS = [
 ]
 # Rows of test_community_interest_api.py::test_who_may_do_what.
 INTEREST_OPERATION_NAMES = {"express", "interest_summary", "interest_summary_chart",
-                            "request_erasure", "confirm_erasure"}
+                            "ask_for_erasure", "erase_by_link"}
 
 
 def _body() -> dict[str, object]:

@@ -49,7 +49,7 @@ class ErasureDone(Representation):
 
 @router.post("/erasure-requests", status_code=202, response_model=ErasureAccepted,
              responses=error_responses(422))
-async def request_erasure(body: NewErasureRequest, runtime: Runtime) -> dict[str, Any]:
+async def ask_for_erasure(body: NewErasureRequest, runtime: Runtime) -> dict[str, Any]:
     """Always the same 202, whether or not the address is known (nothing is revealed). A link
     is mailed only when something is held under it, at most 3 times a day per address."""
     settings: Any = runtime.settings  # CommunitySettings (app.py imports this module)
@@ -65,7 +65,7 @@ Token = Annotated[str, Query(min_length=16, max_length=128, pattern=r"^[A-Za-z0-
 
 @router.post("/erasure-requests/confirm", response_model=ErasureDone,
              responses=error_responses(404, 409, 410, 422))
-async def confirm_erasure(token: Token, runtime: Runtime) -> dict[str, Any]:
+async def erase_by_link(token: Token, runtime: Runtime) -> dict[str, Any]:
     """The mailed link's action: erases, once. 404 for a link never given, 409 once used,
     410 after 24 hours."""
     async with _errors(), runtime.db.acquire() as conn, conn.transaction():
