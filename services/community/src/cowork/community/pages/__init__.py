@@ -6,8 +6,7 @@ from __future__ import annotations
 
 from fastapi import APIRouter
 
-from cowork.community.pages import home
+from cowork.community.pages import home, interest, links, meetings, open_data
 
-# `links` (the confirm / cancel / erase pages behind the mails' links) joins this list once
-# the meetings and erasure commands it calls are merged: see docs/community-pages.md.
-PAGE_ROUTERS: list[APIRouter] = [home.router]
+PAGE_ROUTERS: list[APIRouter] = [home.router, meetings.router, interest.router,
+                                 open_data.router, links.router]

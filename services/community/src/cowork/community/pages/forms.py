@@ -22,7 +22,10 @@ FORM = "_form"
 # schema's own message, which names the rule (a length, a date order).
 _WORDED = {"missing": "error.missing", "string_too_long": "error.too_long",
            "string_pattern_mismatch": "error.invalid", "literal_error": "error.invalid",
-           "enum": "error.invalid"}
+           "enum": "error.invalid", "too_short": "error.choose", "string_too_short": "error.missing",
+           "bool_type": "error.invalid", "bool_parsing": "error.invalid"}
+# Rules whose schema message is English prose, worded by field instead.
+_FIELD_WORDED = {"consents.privacy": "error.privacy", "email": "error.email"}
 
 # The hidden housekeeping fields of every page form, never part of a command's input.
 _NOT_INPUT = frozenset({"lang"})
@@ -37,6 +40,8 @@ class FormErrors(dict[str, str]):
         for error in exc.errors():
             field = ".".join(str(part) for part in error["loc"]) or FORM
             worded = _WORDED.get(error["type"])
+            if worded is None and error["type"] == "value_error":
+                worded = _FIELD_WORDED.get(field)
             message = i18n.text(worded, lang) if worded else _plain(str(error["msg"]))
             errors.setdefault(field, message)  # the first problem of a field is the one to fix
         return errors
@@ -89,11 +94,15 @@ def _scalar(value: Any) -> Any:
 def parse(model: type[M], form: FormData, lang: str, lists: Iterable[str] = (),
           checkboxes: Iterable[str] = ()) -> tuple[M | None, FormErrors]:
     """The form as `model`, or None and the errors to show next to the fields."""
+    return validate(model, form_input(form, lists, checkboxes), lang)
+
+
+def validate(model: type[M], data: dict[str, Any], lang: str) -> tuple[M | None, FormErrors]:
+    """`data` (a form's input, adjusted by the page) as `model`, or None and the errors."""
     try:
-        return model.model_validate(form_input(form, lists, checkboxes)), FormErrors()
+        return model.model_validate(data), FormErrors()
     except ValidationError as exc:
         return None, FormErrors.from_validation(exc, lang)
-
 
 
 def redisplay(form: FormData, lists: Iterable[str] = ()) -> dict[str, Any]:

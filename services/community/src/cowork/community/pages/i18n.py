@@ -8,6 +8,8 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 
+from cowork.community.pages.texts import FEATURES
+
 LANGUAGES = ("it", "en")
 DEFAULT_LANGUAGE = "it"
 # The language switch names each language in itself: a reader who does not read the page's
@@ -78,6 +80,11 @@ CATALOGUE: Mapping[str, Mapping[str, str]] = {
     "error.missing": {"it": "Questo campo è obbligatorio.", "en": "This field is required."},
     "error.too_long": {"it": "Il testo è troppo lungo.", "en": "The text is too long."},
     "error.invalid": {"it": "Il valore non è valido.", "en": "The value is not valid."},
+    "error.choose": {"it": "Scegli almeno una voce.", "en": "Choose at least one."},
+    "error.privacy": {"it": "Per proseguire devi accettare l'informativa sulla privacy.",
+                      "en": "To go on you need to accept the privacy notice."},
+    "error.email": {"it": "Scrivi un indirizzo e-mail valido, come nome@esempio.it.",
+                    "en": "Enter a valid e-mail address, like name@example.org."},
     "link.invalid.title": {"it": "Link non valido", "en": "Link not valid"},
     "link.invalid.text": {
         "it": "Questo link non è valido o è scaduto. Controlla di aver copiato tutto l'indirizzo "
@@ -112,6 +119,7 @@ CATALOGUE: Mapping[str, Mapping[str, str]] = {
     "erase.done": {"it": "I tuoi dati personali sono stati cancellati.",
                    "en": "Your personal data have been erased."},
     "not_found.title": {"it": "Pagina non trovata", "en": "Page not found"},
+    **FEATURES,
 }
 
 
@@ -132,6 +140,11 @@ def language(requested: str | None) -> str:
 
 def text(key: str, lang: str) -> str:
     return CATALOGUE[key][lang]
+
+
+def options(prefix: str, values: tuple[str, ...], lang: str) -> list[tuple[str, str]]:
+    """A choice group's (value, label) pairs: the labels are the keys `prefix.value`."""
+    return [(value, text(f"{prefix}.{value}", lang)) for value in values]
 
 
 def other_language(lang: str) -> str:

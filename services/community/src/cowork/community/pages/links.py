@@ -4,20 +4,21 @@ registration and erase one's data (the GET shows a button, only the POST acts, s
 scanner that follows links changes nothing).
 
 They call the service's command functions directly, in this process:
-`cowork.community.commands.meetings.confirm_registration` / `cancel_registration` and
-`cowork.community.commands.erasure.confirm_erasure`, each `(conn, token, now)`. Those modules
-are built beside this one; they are imported when a page is used, and this router joins
-PAGE_ROUTERS once they are merged (docs/community-pages.md)."""
+`commands.registrations.confirm` / `cancel` and `commands.erasure.confirm_erasure`. A token
+that is unknown, used up or expired (the commands' `Refused` / `LinkRefused`) shows "link not
+valid", and nothing more: the page tells no one whether a registration exists."""
 
 from __future__ import annotations
 
-import importlib
-from collections.abc import Awaitable, Callable, Mapping
+from collections.abc import Awaitable, Callable
+from datetime import datetime, timedelta
 from typing import Any
 
+import asyncpg
 from fastapi import APIRouter, Form, Request
 from fastapi.responses import HTMLResponse
 
+from cowork.community.commands import erasure, registrations
 from cowork.community.pages import i18n
 from cowork.community.pages.rendering import render
 from cowork.shared.http import ApiError, NotFound
@@ -30,12 +31,16 @@ MAX_TOKEN = 200
 # A page with a token in its address is never cached, by the browser or anything between.
 NO_STORE = {"Cache-Control": "no-store"}
 
-Command = Callable[..., Awaitable[Any]]
+Command = Callable[[asyncpg.Connection, str, datetime], Awaitable[Any]]
 
 
-def _command(module: str, name: str) -> Command:
-    command: Command = getattr(importlib.import_module(f"cowork.community.commands.{module}"), name)
-    return command
+def _cancel(runtime: Runtime) -> Command:
+    hold = timedelta(hours=runtime.settings.registration_hold_hours)  # type: ignore[attr-defined]
+
+    async def cancel(conn: asyncpg.Connection, token: str, now: datetime) -> Any:
+        return await registrations.cancel(conn, token, now, hold=hold)
+
+    return cancel
 
 
 def _usable(token: str) -> bool:
@@ -48,18 +53,12 @@ async def _run(runtime: Runtime, command: Command, token: str) -> Any | None:
     try:
         async with runtime.db.acquire() as conn, conn.transaction():
             return await command(conn, token, runtime.clock())
-    except NotFound:
+    except (NotFound, erasure.LinkRefused):
         return None
     except ApiError as exc:
         if exc.status in (404, 409, 410, 422):
             return None
         raise
-
-
-def _status_of(result: Any) -> str | None:
-    if isinstance(result, Mapping):
-        return result.get("status")
-    return getattr(result, "status", None)
 
 
 def _message(request: Request, lang: str, title: str, *paragraphs: str, status: int = 200
@@ -88,10 +87,10 @@ async def confirm_registration(request: Request, runtime: Runtime, token: str = 
     lang = i18n.language(lang)
     if not _usable(token):
         return _invalid(request, lang)
-    result = await _run(runtime, _command("meetings", "confirm_registration"), token)
+    result = await _run(runtime, registrations.confirm, token)
     if result is None:
         return _invalid(request, lang)
-    waiting = _status_of(result) == "waitlisted"
+    waiting = result["status"] == "waitlisted"
     return _message(request, lang, "confirm.title",
                     "confirm.waitlisted" if waiting else "confirm.text")
 
@@ -111,7 +110,7 @@ async def cancel_registration(request: Request, runtime: Runtime, token: str = F
     lang = i18n.language(lang)
     if not _usable(token):
         return _invalid(request, lang)
-    if await _run(runtime, _command("meetings", "cancel_registration"), token) is None:
+    if await _run(runtime, _cancel(runtime), token) is None:
         return _invalid(request, lang)
     return _message(request, lang, "cancel.title", "cancel.done")
 
@@ -130,6 +129,6 @@ async def erase(request: Request, runtime: Runtime, token: str = Form(""),
     lang = i18n.language(lang)
     if not _usable(token):
         return _invalid(request, lang)
-    if await _run(runtime, _command("erasure", "confirm_erasure"), token) is None:
+    if await _run(runtime, erasure.confirm_erasure, token) is None:
         return _invalid(request, lang)
     return _message(request, lang, "erase.title", "erase.done")
