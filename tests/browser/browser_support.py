@@ -29,10 +29,11 @@ _AXE = Axe()
 
 
 @contextlib.asynccontextmanager
-async def serving(app: FastAPI) -> AsyncIterator[str]:
-    """`app` started (its lifespan: migrations, relay, consumers) and listening on a free port;
+async def serving(app: FastAPI, port: int | None = None) -> AsyncIterator[str]:
+    """`app` started (its lifespan: migrations, relay, consumers) and listening on `port` (a
+    free one unless told: a service whose settings name its own address picks it first);
     yields its base URL."""
-    port = free_port()
+    port = port or free_port()
     server = uvicorn.Server(uvicorn.Config(app, host="127.0.0.1", port=port, log_level="warning",
                                            lifespan="on"))
     # The test runner keeps its own signal handling: Ctrl-C stops pytest, not just this server.
@@ -73,6 +74,13 @@ class Visitor:
         path.parent.mkdir(parents=True, exist_ok=True)
         await self.page.screenshot(path=str(path), full_page=True)
         return path
+
+
+async def check_page(page: Page) -> None:
+    """The page as loaded: no axe violation, and every link, field and button reached by the
+    keyboard alone with the focus visible."""
+    await assert_accessible(page)
+    await tab_through(page)
 
 
 async def assert_accessible(page: Page) -> None:
