@@ -7,16 +7,17 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import re
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Awaitable, Callable
 from pathlib import Path
 from typing import Any
 
+import asyncpg
 import uvicorn
 from axe_playwright_python.async_playwright import Axe
 from fastapi import FastAPI
 from playwright.async_api import Page, Response
 
-from cowork.devtools import free_port
+from cowork.devtools import Infra, delete_topics, free_port, unique_name
 
 CHROMIUM = Path("/usr/bin/chromium")
 # Debian's chromium, driven by Playwright: no sandbox (tests run as root in CI), nothing that
@@ -26,6 +27,36 @@ CHROMIUM_ARGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-quic"
 SCREENSHOTS = Path(__file__).resolve().parents[2] / ".devstack" / "screenshots"
 
 _AXE = Axe()
+
+
+@contextlib.asynccontextmanager
+async def scratch(infra: Infra) -> AsyncIterator[tuple[Callable[[], Awaitable[str]], str]]:
+    """A factory of empty databases and a topic prefix of their own, for services shared by a
+    module's tests (starting a service costs seconds: migrations, consumer groups); the
+    databases are dropped and the topics deleted afterwards."""
+    made: list[str] = []
+
+    async def new_database() -> str:
+        name = unique_name("cowork_test_")
+        conn = await asyncpg.connect(infra.pg_admin_url)
+        try:
+            await conn.execute(f'CREATE DATABASE "{name}"')
+        finally:
+            await conn.close()
+        made.append(name)
+        return infra.database_url(name)
+
+    prefix = unique_name("t") + "."
+    try:
+        yield new_database, prefix
+    finally:
+        conn = await asyncpg.connect(infra.pg_admin_url)
+        try:
+            for name in made:
+                await conn.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+        finally:
+            await conn.close()
+        await delete_topics(infra.kafka_bootstrap, prefix)
 
 
 @contextlib.asynccontextmanager

@@ -4,10 +4,10 @@ these tests fail, never skip)."""
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator, Awaitable, Callable
+from collections.abc import AsyncIterator
 
 import pytest
-from browser_support import CHROMIUM, CHROMIUM_ARGS, Visitor, serving
+from browser_support import CHROMIUM, CHROMIUM_ARGS, Visitor, scratch, serving
 from playwright.async_api import Browser, async_playwright
 
 from cowork.community.app import CommunitySettings, create_app
@@ -25,14 +25,16 @@ async def browser() -> AsyncIterator[Browser]:
         await launched.close()
 
 
-@pytest.fixture
-async def community_settings(infra: Infra, new_database: Callable[[], Awaitable[str]],
-                             topic_prefix: str) -> CommunitySettings:
-    return CommunitySettings(database_url=await new_database(), kafka_bootstrap=infra.kafka_bootstrap,
-                             topic_prefix=topic_prefix, outbox_poll_seconds=0.2, log_json=False)
+@pytest.fixture(scope="module")
+async def community_settings(infra: Infra) -> AsyncIterator[CommunitySettings]:
+    """One database and topic prefix per test module: its tests share one running service."""
+    async with scratch(infra) as (new_database, prefix):
+        yield CommunitySettings(database_url=await new_database(),
+                                kafka_bootstrap=infra.kafka_bootstrap, topic_prefix=prefix,
+                                outbox_poll_seconds=0.2, log_json=False)
 
 
-@pytest.fixture
+@pytest.fixture(scope="module")
 async def community(community_settings: CommunitySettings) -> AsyncIterator[str]:
     """The community service with its pages, started; its base URL."""
     async with serving(create_app(community_settings)) as base_url:

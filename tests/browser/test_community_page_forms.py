@@ -81,19 +81,25 @@ def form_router() -> APIRouter:
     return router
 
 
-@pytest.fixture
-async def form_visitor(browser: Browser, community_settings: CommunitySettings,
-                       request: pytest.FixtureRequest) -> AsyncIterator[Visitor]:
+@pytest.fixture(scope="module")
+async def form_site(community_settings: CommunitySettings) -> AsyncIterator[str]:
+    """The service with the form under test, started once for this module's tests."""
     app = create_app(community_settings)
     app.include_router(form_router())
     async with serving(app) as base_url:
-        context = await browser.new_context(viewport={"width": 1280, "height": 900})
-        page = await context.new_page()
-        page.set_default_timeout(20_000)
-        try:
-            yield Visitor(page, base_url, request.node.name)
-        finally:
-            await context.close()
+        yield base_url
+
+
+@pytest.fixture
+async def form_visitor(browser: Browser, form_site: str, request: pytest.FixtureRequest
+                       ) -> AsyncIterator[Visitor]:
+    context = await browser.new_context(viewport={"width": 1280, "height": 900})
+    page = await context.new_page()
+    page.set_default_timeout(20_000)
+    try:
+        yield Visitor(page, form_site, request.node.name)
+    finally:
+        await context.close()
 
 
 async def described_by(visitor: Visitor, field_id: str) -> str:
