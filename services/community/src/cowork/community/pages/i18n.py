@@ -76,6 +76,7 @@ CATALOGUE: Mapping[str, Mapping[str, str]] = {
     },
     "form.errors_title": {"it": "Controlla i campi evidenziati", "en": "Please check the fields marked"},
     "form.error_prefix": {"it": "Errore:", "en": "Error:"},
+    "form.privacy": {"it": "Privacy", "en": "Privacy"},
     "form.required": {"it": "obbligatorio", "en": "required"},
     "error.missing": {"it": "Questo campo è obbligatorio.", "en": "This field is required."},
     "error.too_long": {"it": "Il testo è troppo lungo.", "en": "The text is too long."},
