@@ -138,7 +138,8 @@ class CommunityProcess:
     def start(self) -> None:
         self.process = subprocess.Popen([sys.executable, "-m", "cowork.community", "serve"],
                                         env=self.env, stdout=subprocess.DEVNULL,
-                                        stderr=subprocess.DEVNULL)
+                                        stderr=None if os.environ.get("BENCH_VERBOSE")
+                                        else subprocess.DEVNULL)
 
     def stop(self) -> None:
         if self.process is not None and self.process.poll() is None:

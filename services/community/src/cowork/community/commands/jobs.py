@@ -1,5 +1,6 @@
 """The scheduled jobs of meetings: an unconfirmed seat released after its hold, the reminder
-the day before, the contacts forgotten once the meeting is over. Each runs in the scheduler's
+the day before, the contacts forgotten once the meeting is over (or a day after a mailed
+cancellation). Each runs in the scheduler's
 transaction, so its events are written once."""
 
 from __future__ import annotations
@@ -13,7 +14,7 @@ import asyncpg
 
 from cowork.community.commands.common import emit, remove_contact
 from cowork.community.commands.meetings import ENDED_JOB, REMINDER_JOB
-from cowork.community.commands.seats import HOLD_JOB, end_registration
+from cowork.community.commands.seats import FORGET_JOB, HOLD_JOB, end_registration
 from cowork.community.store import meetings as store
 from cowork.shared import scheduler
 from cowork.shared.events import contracts as ev
@@ -46,6 +47,13 @@ async def _ended(conn: asyncpg.Connection, job: scheduler.Job, now: datetime) ->
         await remove_contact(conn, full, now)
 
 
+async def _forget(conn: asyncpg.Connection, job: scheduler.Job, now: datetime) -> None:
+    """The card kept for a mailed cancellation (`seats.CARD_KEPT_FOR`), tombstoned now."""
+    r = await store.registration_by_id(conn, UUID(job.key), for_update=True)
+    if r is not None:
+        await remove_contact(conn, r, now)
+
+
 def jobs(settings: HoldSettings) -> Mapping[str, scheduler.JobHandler]:
     hold = timedelta(hours=settings.registration_hold_hours)
 
@@ -63,4 +71,5 @@ def jobs(settings: HoldSettings) -> Mapping[str, scheduler.JobHandler]:
         promote_hold = hold if meeting["status"] == "published" else None
         await end_registration(conn, meeting, r, by="expired", now=now, hold=promote_hold)
 
-    return {HOLD_JOB: release_hold, REMINDER_JOB: _reminders, ENDED_JOB: _ended}
+    return {HOLD_JOB: release_hold, REMINDER_JOB: _reminders, ENDED_JOB: _ended,
+            FORGET_JOB: _forget}

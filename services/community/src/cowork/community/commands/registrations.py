@@ -18,7 +18,12 @@ from cowork.community.commands.common import (
     publish_contact,
     remove_contact,
 )
-from cowork.community.commands.seats import HOLD_JOB, end_registration, hold_seat_until
+from cowork.community.commands.seats import (
+    FORGET_JOB,
+    HOLD_JOB,
+    end_registration,
+    hold_seat_until,
+)
 from cowork.community.domain.meetings import (
     new_code,
     new_token,
@@ -198,7 +203,9 @@ async def erase_registrations_for_email(conn: asyncpg.Connection, email: str,
         await end_registration(conn, meeting, r, by="erased", now=now, hold=promote_hold)
         fresh = await store.registration_by_id(conn, r["id"])
         assert fresh is not None
+        # At once, even a card kept a day for a mailed cancellation: an erasure does not wait.
         await remove_contact(conn, fresh, now)
+        await scheduler.cancel(conn, FORGET_JOB, str(r["id"]))
         # The card may still wait in the outbox: it leaves as a tombstone, never with the data.
         await erase_payloads(conn, topic=topics.COMMUNITY_CONTACTS, key=str(r["id"]))
         await store.set_registration(conn, r["id"], full_name=None, email=None, profile=None,

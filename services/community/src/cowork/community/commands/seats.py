@@ -16,6 +16,15 @@ from cowork.shared import scheduler
 from cowork.shared.events import contracts as ev
 
 HOLD_JOB = "community.registration_hold"
+FORGET_JOB = "community.contact_forget"
+
+# The cancellations notifications mails about (the meeting was cancelled, the unconfirmed seat
+# released). It reads the address from the contact card, and the event and the card's tombstone
+# travel on two topics in no fixed order: a tombstone read first means no mail. So their card
+# stays this long; the registrant's own cancellation, staff's and the erasure tombstone it at
+# once (nobody is mailed about them, and an erasure must not wait).
+MAILED_CANCELLATIONS = frozenset({"meeting_cancelled", "expired"})
+CARD_KEPT_FOR = timedelta(days=1)
 
 
 async def hold_seat_until(conn: asyncpg.Connection, registration_id: object,
@@ -52,8 +61,9 @@ async def promote(conn: asyncpg.Connection, meeting: asyncpg.Record, now: dateti
 async def end_registration(conn: asyncpg.Connection, meeting: asyncpg.Record,
                            registration: asyncpg.Record, *, by: str, now: datetime,
                            hold: timedelta | None) -> bool:
-    """Cancel one registration (its seat freed, its contact tombstoned); with `hold`, the
-    freed seat goes to the first who waits. False when it had already ended."""
+    """Cancel one registration (its seat freed, its contact tombstoned: at once, or a day later
+    for the cancellations that are mailed); with `hold`, the freed seat goes to the first who
+    waits. False when it had already ended."""
     if registration["status"] == "cancelled":
         return False
     await store.set_registration(conn, registration["id"], status="cancelled",
@@ -63,7 +73,10 @@ async def end_registration(conn: asyncpg.Connection, meeting: asyncpg.Record,
     await emit(conn, ev.RegistrationCancelled(registration_id=registration["id"],
                                               meeting_id=meeting["id"], at=now,
                                               cancelled_by=by))
-    await remove_contact(conn, registration, now)
+    if by in MAILED_CANCELLATIONS:
+        await scheduler.schedule(conn, FORGET_JOB, str(registration["id"]), now + CARD_KEPT_FOR)
+    else:
+        await remove_contact(conn, registration, now)
     if registration["status"] in HOLDING:
         await store.add_seats_held(conn, meeting["id"], -1)
         if hold is not None:
