@@ -19,6 +19,7 @@ from cowork.community.commands.common import (
     remove_contact,
 )
 from cowork.community.commands.seats import HOLD_JOB, end_registration, hold_seat_until
+from cowork.community.domain.interest import normalised_email
 from cowork.community.domain.meetings import (
     new_code,
     new_token,
@@ -91,7 +92,10 @@ async def register(conn: asyncpg.Connection, meeting_id: UUID, who: Registrant, 
     if meeting["open_to"] == "members" and not is_member:
         raise Refused("members_only", "this meeting is open to members only: sign in as a "
                       "member", status=403)
-    existing = await store.live_registration_for_email(conn, meeting_id, who.email)
+    # Kept as the erasure looks it up: PostgreSQL's lower() (C locale) leaves É as it is, so an
+    # address with accented capitals would be two seats and out of an erasure's reach.
+    email = normalised_email(who.email)
+    existing = await store.live_registration_for_email(conn, meeting_id, email)
     if existing is not None:
         return await _answer(conn, existing)
     status = seat_status(meeting["capacity"], meeting["seats_held"])
@@ -99,7 +103,7 @@ async def register(conn: asyncpg.Connection, meeting_id: UUID, who: Registrant, 
     holds = status == "pending_confirmation"
     row = await store.insert_registration(conn, {
         "id": uuid4(), "meeting_id": meeting_id, "full_name": who.full_name,
-        "email": who.email, "language": who.language, "profile": who.profile,
+        "email": email, "language": who.language, "profile": who.profile,
         "status": status, "holds_seat": holds,
         "waitlist_seq": None if holds else await store.next_waitlist_seq(conn),
         "code": await _fresh_code(conn, meeting_id),

@@ -1,0 +1,48 @@
+"""What a cheating citizen (or a careless officer) tries against meetings and registrations,
+each kept as the behaviour a town relies on: one mailbox one seat, erasure finding every
+registration under an address, no seat handed out once the meeting has begun."""
+
+from __future__ import annotations
+
+from urllib.parse import parse_qs, urlparse
+
+import pytest
+from community_support import Community
+
+from cowork.shared.events import contracts as ev
+
+pytestmark = [pytest.mark.infra]
+
+# A mailbox with an accented capital: PostgreSQL's lower() (C locale) leaves É alone,
+# Python's str.lower() does not.
+ACCENTED = "ÉLODIE.Rossi@example.org"
+
+
+async def _erase(svc: Community, email: str) -> dict[str, object]:
+    asked = await svc.client.post("/v1/erasure-requests", json={"email": email})
+    assert asked.status_code == 202, asked.text
+    cards = [c for c in await svc.outbox(ev.CommunityContact) if "erase" in c["links"]]
+    assert cards, "no erasure link was mailed"
+    token = parse_qs(urlparse(cards[-1]["links"]["erase"]).query)["token"][0]
+    done = await svc.client.post("/v1/erasure-requests/confirm", params={"token": token})
+    assert done.status_code == 200, done.text
+    return done.json()
+
+
+async def test_a_registration_under_an_accented_address_is_erased(svc: Community) -> None:
+    meeting = await svc.meeting()
+    registration = (await svc.register(meeting["id"], "accent", email=ACCENTED)).json()
+    assert await _erase(svc, ACCENTED) == {"status": "erased", "erased": 1}
+    row = await svc.runtime.db.fetchrow(
+        "SELECT email, full_name, status FROM meeting_registrations WHERE id = $1::uuid",
+        registration["id"])
+    assert (row["email"], row["full_name"], row["status"]) == (None, None, "cancelled")
+    assert (await svc.read(meeting["id"]))["seats_left"] == meeting["capacity"]
+
+
+async def test_one_mailbox_in_other_accented_capitals_holds_one_seat(svc: Community) -> None:
+    meeting = await svc.meeting()
+    first = (await svc.register(meeting["id"], "a", email=ACCENTED)).json()
+    again = (await svc.register(meeting["id"], "b", email=ACCENTED.lower())).json()
+    assert again["id"] == first["id"]
+    assert (await svc.read(meeting["id"]))["seats_left"] == meeting["capacity"] - 1
