@@ -46,3 +46,27 @@ async def test_one_mailbox_in_other_accented_capitals_holds_one_seat(svc: Commun
     again = (await svc.register(meeting["id"], "b", email=ACCENTED.lower())).json()
     assert again["id"] == first["id"]
     assert (await svc.read(meeting["id"]))["seats_left"] == meeting["capacity"] - 1
+
+
+async def test_a_cancellation_after_the_start_promotes_nobody(svc: Community) -> None:
+    meeting = await svc.meeting(capacity=1)
+    seated = await svc.registered(meeting["id"], 1)
+    await svc.confirm(seated["id"])
+    waiting = await svc.registered(meeting["id"], 2)
+    svc.clock.advance(days=14, hours=1)  # the meeting began an hour ago
+    assert (await svc.cancel(seated["id"])).status_code == 200
+    assert (await svc.registrations(meeting["id"]))[waiting["id"]]["status"] == "waitlisted"
+    assert await svc.outbox(ev.RegistrationPromoted) == []
+
+
+async def test_a_hold_released_after_the_start_promotes_nobody(svc: Community) -> None:
+    meeting = await svc.meeting(capacity=1)
+    svc.clock.advance(days=14, hours=-1)  # an hour before the start: a hold of 48 hours
+    held = await svc.registered(meeting["id"], 1)
+    waiting = await svc.registered(meeting["id"], 2)
+    svc.clock.advance(hours=48)
+    await svc.run_jobs()
+    regs = await svc.registrations(meeting["id"])
+    assert regs[held["id"]]["status"] == "cancelled"
+    assert regs[waiting["id"]]["status"] == "waitlisted"
+    assert await svc.outbox(ev.RegistrationPromoted) == []
