@@ -7,7 +7,7 @@ from __future__ import annotations
 from urllib.parse import parse_qs, urlparse
 
 import pytest
-from community_support import Community
+from community_support import OFFICER, STAFF, Community
 
 from cowork.shared.events import contracts as ev
 
@@ -70,3 +70,24 @@ async def test_a_hold_released_after_the_start_promotes_nobody(svc: Community) -
     assert regs[held["id"]]["status"] == "cancelled"
     assert regs[waiting["id"]]["status"] == "waitlisted"
     assert await svc.outbox(ev.RegistrationPromoted) == []
+
+
+async def test_attendance_below_those_checked_in_is_refused(svc: Community) -> None:
+    meeting = await svc.meeting(capacity=3)
+    codes = []
+    for n in (1, 2):
+        r = await svc.registered(meeting["id"], n)
+        codes.append((await svc.confirm(r["id"])).json()["code"])
+    svc.clock.advance(days=14)
+    for code in codes:
+        checked = await svc.client.post(f"/v1/meetings/{meeting['id']}/check-in",
+                                        json={"code": code}, headers=STAFF)
+        assert checked.status_code == 200, checked.text
+    minutes = f"/v1/meetings/{meeting['id']}/minutes"
+    refused = await svc.client.post(minutes, json={"text": "Verbale.", "attendance": 1},
+                                    headers=OFFICER)
+    assert (refused.status_code, refused.json()["error"]["field"]) == (409, "attendance")
+    assert (await svc.read(meeting["id"]))["status"] == "published"
+    closed = await svc.client.post(minutes, json={"text": "Verbale.", "attendance": 2},
+                                   headers=OFFICER)
+    assert closed.status_code == 200, closed.text
