@@ -103,3 +103,17 @@ async def test_one_client_cannot_hold_every_seat_with_made_up_addresses(svc: Com
     answers = [(await svc.register(meeting["id"], f"bot{n}")).status_code for n in range(40)]
     assert 429 in answers
     assert (await svc.read(meeting["id"]))["seats_left"] > 0
+
+
+async def test_no_check_in_once_the_minutes_are_published(svc: Community) -> None:
+    meeting = await svc.meeting(capacity=2)
+    late = await svc.registered(meeting["id"], 1)
+    code = (await svc.confirm(late["id"])).json()["code"]
+    svc.clock.advance(days=14, hours=1)
+    closed = await svc.client.post(f"/v1/meetings/{meeting['id']}/minutes",
+                                   json={"text": "Verbale.", "attendance": 0}, headers=OFFICER)
+    assert closed.status_code == 200, closed.text
+    after = await svc.client.post(f"/v1/meetings/{meeting['id']}/check-in",
+                                  json={"code": code}, headers=STAFF)
+    assert (after.status_code, after.json()["error"]["code"]) == (409, "meeting_not_open")
+    assert await svc.outbox(ev.RegistrationCheckedIn) == []

@@ -171,6 +171,9 @@ async def cancel(conn: asyncpg.Connection, token: str, now: datetime,
 async def check_in(conn: asyncpg.Connection, meeting_id: UUID, code: str,
                    now: datetime) -> asyncpg.Record:
     meeting = await _locked_meeting(conn, meeting_id)
+    # After the minutes the attendance is published: a late check-in would contradict it.
+    if meeting["status"] != "published":
+        raise Refused("meeting_not_open", "this meeting is cancelled or closed", field="code")
     r = await store.registration_by_code(conn, meeting_id, normal_code(code))
     if r is None:
         raise Refused("unknown_code", "no registration with this code for this meeting",
