@@ -119,8 +119,13 @@ async def close_meeting(conn: asyncpg.Connection, meeting_id: UUID, text: str,
         raise Refused("meeting_not_open", "the meeting is cancelled or already closed")
     if now < m["starts_at"]:
         raise Refused("meeting_not_started", "minutes come after the meeting has started")
-    await store.close_with_minutes(conn, meeting_id, text, attendance, now)
     counts = await store.counts(conn, meeting_id)
+    # Those checked in at the door were there: a lower headcount is a typo the open data
+    # would publish for good.
+    if attendance < counts["checked_in"]:
+        raise Refused("attendance_below_checked_in", f"{counts['checked_in']} people were "
+                      "checked in at the door", field="attendance")
+    await store.close_with_minutes(conn, meeting_id, text, attendance, now)
     await emit(conn, ev.MeetingClosed(meeting_id=meeting_id, attendance=attendance,
                                       registered=counts["confirmed"],
                                       checked_in=counts["checked_in"]))

@@ -24,6 +24,7 @@ from cowork.community.commands.seats import (
     end_registration,
     hold_seat_until,
 )
+from cowork.community.domain.interest import normalised_email
 from cowork.community.domain.meetings import (
     new_code,
     new_token,
@@ -96,7 +97,10 @@ async def register(conn: asyncpg.Connection, meeting_id: UUID, who: Registrant, 
     if meeting["open_to"] == "members" and not is_member:
         raise Refused("members_only", "this meeting is open to members only: sign in as a "
                       "member", status=403)
-    existing = await store.live_registration_for_email(conn, meeting_id, who.email)
+    # Kept as the erasure looks it up: PostgreSQL's lower() (C locale) leaves É as it is, so an
+    # address with accented capitals would be two seats and out of an erasure's reach.
+    email = normalised_email(who.email)
+    existing = await store.live_registration_for_email(conn, meeting_id, email)
     if existing is not None:
         return await _answer(conn, existing)
     status = seat_status(meeting["capacity"], meeting["seats_held"])
@@ -104,7 +108,7 @@ async def register(conn: asyncpg.Connection, meeting_id: UUID, who: Registrant, 
     holds = status == "pending_confirmation"
     row = await store.insert_registration(conn, {
         "id": uuid4(), "meeting_id": meeting_id, "full_name": who.full_name,
-        "email": who.email, "language": who.language, "profile": who.profile,
+        "email": email, "language": who.language, "profile": who.profile,
         "status": status, "holds_seat": holds,
         "waitlist_seq": None if holds else await store.next_waitlist_seq(conn),
         "code": await _fresh_code(conn, meeting_id),
@@ -172,6 +176,9 @@ async def cancel(conn: asyncpg.Connection, token: str, now: datetime,
 async def check_in(conn: asyncpg.Connection, meeting_id: UUID, code: str,
                    now: datetime) -> asyncpg.Record:
     meeting = await _locked_meeting(conn, meeting_id)
+    # After the minutes the attendance is published: a late check-in would contradict it.
+    if meeting["status"] != "published":
+        raise Refused("meeting_not_open", "this meeting is cancelled or closed", field="code")
     r = await store.registration_by_code(conn, meeting_id, normal_code(code))
     if r is None:
         raise Refused("unknown_code", "no registration with this code for this meeting",

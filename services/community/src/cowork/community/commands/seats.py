@@ -34,7 +34,11 @@ async def hold_seat_until(conn: asyncpg.Connection, registration_id: object,
 
 async def promote(conn: asyncpg.Connection, meeting: asyncpg.Record, now: datetime,
                   hold: timedelta) -> int:
-    """Fill the free seats from the waiting list, in order; returns how many were promoted."""
+    """Fill the free seats from the waiting list, in order; returns how many were promoted.
+    Nobody once the meeting has begun: a seat offered then (by mail, with a hold) is a seat at
+    a meeting already under way or over, the registration itself being closed by then."""
+    if now >= meeting["starts_at"]:
+        return 0
     held = meeting["seats_held"]
     promoted = 0
     while held < meeting["capacity"]:
