@@ -45,6 +45,12 @@ _REFUSALS = {
 # settings (by the erasure requests), so it uses the settings' default.
 ERASURE_PROMOTION_HOLD = timedelta(hours=48)
 
+# Anyone may type someone else's address, and each registration mails it: an address that has
+# confirmed none of its recent registrations gets at most this many a week (a mail cannon
+# aimed through every meeting, waiting list and expired hold is capped here).
+MAX_UNCONFIRMED_PER_ADDRESS = 3
+UNCONFIRMED_WINDOW = timedelta(days=7)
+
 
 @dataclass(frozen=True)
 class Registrant:
@@ -94,6 +100,12 @@ async def register(conn: asyncpg.Connection, meeting_id: UUID, who: Registrant, 
     existing = await store.live_registration_for_email(conn, meeting_id, who.email)
     if existing is not None:
         return await _answer(conn, existing)
+    await store.lock_address(conn, who.email)
+    if await store.unconfirmed_since(conn, who.email, now - UNCONFIRMED_WINDOW) \
+            >= MAX_UNCONFIRMED_PER_ADDRESS:
+        raise Refused("too_many_unconfirmed", "this address has registrations it has not "
+                      "confirmed yet: confirm them from their mails first", status=429,
+                      field="email")
     status = seat_status(meeting["capacity"], meeting["seats_held"])
     confirm_token, cancel_token = new_token(), new_token()
     holds = status == "pending_confirmation"

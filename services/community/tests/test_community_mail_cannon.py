@@ -1,0 +1,50 @@
+"""The registration form is not a mail cannon: whoever types someone else's address gets that
+address a confirmation mail per meeting, so an address that has confirmed none of its recent
+registrations gets only a few (MAX_UNCONFIRMED_PER_ADDRESS a week), whatever the number of
+meetings, waiting lists or holds expired and requested again."""
+
+from __future__ import annotations
+
+import pytest
+from community_support import Community, svc
+
+from cowork.community.commands.registrations import MAX_UNCONFIRMED_PER_ADDRESS
+from cowork.shared.events import contracts as ev
+
+pytestmark = [pytest.mark.infra]
+__all__ = ["svc"]
+
+
+async def _cards_for(svc: Community, email: str) -> int:
+    return sum(1 for card in await svc.outbox(ev.CommunityContact)
+               if card["email"].lower() == email)
+
+
+async def test_an_address_that_never_confirmed_gets_few_mails(svc: Community) -> None:
+    victim = "persona-victim@example.org"
+    meetings = [await svc.meeting(capacity=1 if n % 2 else 5) for n in range(8)]
+    answers = [await svc.register(m["id"], "-victim") for m in meetings]
+    taken = [a for a in answers if a.status_code == 201]
+    assert len(taken) == MAX_UNCONFIRMED_PER_ADDRESS
+    refused = [a for a in answers if a.status_code != 201]
+    assert {(a.status_code, a.json()["error"]["field"]) for a in refused} == {(429, "email")}
+    assert await _cards_for(svc, victim) == MAX_UNCONFIRMED_PER_ADDRESS
+    # The same request again still gets its answer (no new mail).
+    again = await svc.register(meetings[0]["id"], "-victim")
+    assert (again.status_code, again.json()["id"]) == (201, taken[0].json()["id"])
+
+    # Holds expire (a mail each) and the address is registered again: still capped.
+    svc.clock.advance(hours=49)
+    await svc.run_jobs()
+    for m in meetings:
+        await svc.register(m["id"], "-victim")
+    assert await _cards_for(svc, victim) == MAX_UNCONFIRMED_PER_ADDRESS
+
+
+async def test_a_confirmed_address_registers_for_every_meeting(svc: Community) -> None:
+    meetings = [await svc.meeting(capacity=5) for _ in range(MAX_UNCONFIRMED_PER_ADDRESS + 2)]
+    for m in meetings:
+        answer = await svc.register(m["id"], "-keen")
+        assert answer.status_code == 201, answer.text
+        assert (await svc.confirm(answer.json()["id"])).status_code == 200
+
