@@ -48,3 +48,16 @@ async def test_a_confirmed_address_registers_for_every_meeting(svc: Community) -
         assert answer.status_code == 201, answer.text
         assert (await svc.confirm(answer.json()["id"])).status_code == 200
 
+
+async def test_a_stranger_cannot_tell_whether_an_address_is_registered(svc: Community) -> None:
+    """docs/community-meetings.md: the same answer for a known address as for a new one. On a
+    full meeting a new address is waitlisted: a known one must be answered the same way."""
+    meeting = await svc.meeting(capacity=1)
+    await svc.registered(meeting["id"], "-known")
+    await svc.registered(meeting["id"], "-waiting")
+    known = (await svc.register(meeting["id"], "-known")).json()
+    waiting = (await svc.register(meeting["id"], "-waiting")).json()
+    stranger = (await svc.register(meeting["id"], "-stranger")).json()
+    assert (known["status"], known["position"]) == ("waitlisted", 2)
+    assert (waiting["status"], waiting["position"]) == ("waitlisted", 2)
+    assert (stranger["status"], stranger["position"]) == ("waitlisted", 2)

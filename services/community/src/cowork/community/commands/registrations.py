@@ -50,6 +50,7 @@ ERASURE_PROMOTION_HOLD = timedelta(hours=48)
 # aimed through every meeting, waiting list and expired hold is capped here).
 MAX_UNCONFIRMED_PER_ADDRESS = 3
 UNCONFIRMED_WINDOW = timedelta(days=7)
+_LAST_SEQ = 2**62  # beyond every waiting-list number: counts the whole list
 
 
 @dataclass(frozen=True)
@@ -76,6 +77,17 @@ async def _answer(conn: asyncpg.Connection, r: asyncpg.Record) -> dict[str, Any]
     return {"id": str(r["id"]), "status": "pending_confirmation", "position": None}
 
 
+async def _repeated_answer(conn: asyncpg.Connection, meeting: asyncpg.Record,
+                           r: asyncpg.Record) -> dict[str, Any]:
+    """The answer a new address would get now (its own seat or place is in its mail): on a
+    full meeting a known address answered with a held seat would tell a stranger it is
+    registered."""
+    if seat_status(meeting["capacity"], meeting["seats_held"]) == "pending_confirmation":
+        return {"id": str(r["id"]), "status": "pending_confirmation", "position": None}
+    waiting = await store.waitlist_position(conn, meeting["id"], _LAST_SEQ)
+    return {"id": str(r["id"]), "status": "waitlisted", "position": waiting + 1}
+
+
 async def _fresh_code(conn: asyncpg.Connection, meeting_id: UUID) -> str:
     while True:  # 31^8 codes: a repeat is rare, but the door must never see two alike
         code = new_code()
@@ -99,7 +111,7 @@ async def register(conn: asyncpg.Connection, meeting_id: UUID, who: Registrant, 
                       "member", status=403)
     existing = await store.live_registration_for_email(conn, meeting_id, who.email)
     if existing is not None:
-        return await _answer(conn, existing)
+        return await _repeated_answer(conn, meeting, existing)
     await store.lock_address(conn, who.email)
     if await store.unconfirmed_since(conn, who.email, now - UNCONFIRMED_WINDOW) \
             >= MAX_UNCONFIRMED_PER_ADDRESS:
