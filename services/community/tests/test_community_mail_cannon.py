@@ -61,3 +61,18 @@ async def test_a_stranger_cannot_tell_whether_an_address_is_registered(svc: Comm
     assert (known["status"], known["position"]) == ("waitlisted", 2)
     assert (waiting["status"], waiting["position"]) == ("waitlisted", 2)
     assert (stranger["status"], stranger["position"]) == ("waitlisted", 2)
+
+
+@pytest.mark.xfail(strict=True, reason="the published contact card keeps the raw confirm/cancel "
+                   "(and erase) tokens in the outbox for OUTBOX_RETENTION_HOURS (7 days): the "
+                   "card's payload should be cleared once the relay published it")
+async def test_a_copy_of_the_database_opens_no_link(svc: Community) -> None:
+    """domain/interest.py token_digest: 'a copy of the database opens no link'."""
+    meeting = await svc.meeting(capacity=5)
+    answer = await svc.registered(meeting["id"], "-copied")
+    token = await svc.link_token(answer["id"], "confirm")
+    await svc.runtime.db.execute("UPDATE outbox SET published_at = now() "
+                                 "WHERE published_at IS NULL")  # as the relay does
+    holding = await svc.runtime.db.fetchval(
+        "SELECT count(*) FROM outbox WHERE payload::text LIKE $1", f"%{token}%")
+    assert holding == 0
