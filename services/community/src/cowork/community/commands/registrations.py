@@ -51,6 +51,13 @@ _REFUSALS = {
 # settings (by the erasure requests), so it uses the settings' default.
 ERASURE_PROMOTION_HOLD = timedelta(hours=48)
 
+# Anyone may type someone else's address, and each registration mails it: an address that has
+# confirmed none of its recent registrations gets at most this many a week (a mail cannon
+# aimed through every meeting, waiting list and expired hold is capped here).
+MAX_UNCONFIRMED_PER_ADDRESS = 3
+UNCONFIRMED_WINDOW = timedelta(days=7)
+_LAST_SEQ = 2**62  # beyond every waiting-list number: counts the whole list
+
 
 @dataclass(frozen=True)
 class Registrant:
@@ -74,6 +81,17 @@ async def _answer(conn: asyncpg.Connection, r: asyncpg.Record) -> dict[str, Any]
         position = await store.waitlist_position(conn, r["meeting_id"], r["waitlist_seq"])
         return {"id": str(r["id"]), "status": "waitlisted", "position": position}
     return {"id": str(r["id"]), "status": "pending_confirmation", "position": None}
+
+
+async def _repeated_answer(conn: asyncpg.Connection, meeting: asyncpg.Record,
+                           r: asyncpg.Record) -> dict[str, Any]:
+    """The answer a new address would get now (its own seat or place is in its mail): on a
+    full meeting a known address answered with a held seat would tell a stranger it is
+    registered."""
+    if seat_status(meeting["capacity"], meeting["seats_held"]) == "pending_confirmation":
+        return {"id": str(r["id"]), "status": "pending_confirmation", "position": None}
+    waiting = await store.waitlist_position(conn, meeting["id"], _LAST_SEQ)
+    return {"id": str(r["id"]), "status": "waitlisted", "position": waiting + 1}
 
 
 async def _fresh_code(conn: asyncpg.Connection, meeting_id: UUID) -> str:
@@ -102,7 +120,13 @@ async def register(conn: asyncpg.Connection, meeting_id: UUID, who: Registrant, 
     email = normalised_email(who.email)
     existing = await store.live_registration_for_email(conn, meeting_id, email)
     if existing is not None:
-        return await _answer(conn, existing)
+        return await _repeated_answer(conn, meeting, existing)
+    await store.lock_address(conn, who.email)
+    if await store.unconfirmed_since(conn, who.email, now - UNCONFIRMED_WINDOW) \
+            >= MAX_UNCONFIRMED_PER_ADDRESS:
+        raise Refused("too_many_unconfirmed", "this address has registrations it has not "
+                      "confirmed yet: confirm them from their mails first", status=429,
+                      field="email")
     status = seat_status(meeting["capacity"], meeting["seats_held"])
     confirm_token, cancel_token = new_token(), new_token()
     holds = status == "pending_confirmation"

@@ -91,6 +91,21 @@ async def live_registration_for_email(conn: asyncpg.Connection, meeting_id: UUID
         "AND status <> 'cancelled'", meeting_id, email)
 
 
+async def lock_address(conn: asyncpg.Connection, email: str) -> None:
+    """Registrations under one address, one at a time: its cap cannot be raced past."""
+    await conn.execute("SELECT pg_advisory_xact_lock(hashtextextended(lower($1), 2102))",
+                       email)
+
+
+async def unconfirmed_since(conn: asyncpg.Connection, email: str, since: datetime) -> int:
+    """Registrations under the address since `since` whose mailed link was never used (a
+    cancellation by that link proves the mailbox too)."""
+    return int(await conn.fetchval(
+        "SELECT count(*) FROM meeting_registrations WHERE lower(email) = lower($1) "
+        "AND requested_at > $2 AND NOT address_confirmed "
+        "AND cancelled_by IS DISTINCT FROM 'registrant'", email, since))
+
+
 async def code_taken(conn: asyncpg.Connection, meeting_id: UUID, code: str) -> bool:
     return bool(await conn.fetchval(
         "SELECT 1 FROM meeting_registrations WHERE meeting_id = $1 AND code = $2",
