@@ -19,14 +19,16 @@ from zoneinfo import ZoneInfo
 from cowork.community.domain.disclosure import CONFIDENTIAL, K_DEFAULT, records, suppress
 
 ROME = ZoneInfo("Europe/Rome")
-PERIOD = re.compile(r"^(\d{4})-(0[1-9]|1[0-2])$")
+# ASCII digits and the whole string: `\d` takes any script's digits (which `int` reads but
+# no header can carry) and `$` lets a trailing newline through.
+PERIOD = re.compile(r"([0-9]{4})-(0[1-9]|1[0-2])")
 DATASETS = ("members", "members-status", "occupancy", "occupancy-hours", "vouchers", "meetings")
 WEEKDAYS = ("mon", "tue", "wed", "thu", "fri", "sat", "sun")
 UNKNOWN = "unknown"
 
 
 def is_period(text: str) -> bool:
-    return bool(PERIOD.match(text)) and 2000 <= int(text[:4]) <= 2100
+    return bool(PERIOD.fullmatch(text)) and 2000 <= int(text[:4]) <= 2100
 
 
 def month_bounds(period: str) -> tuple[datetime, datetime]:
