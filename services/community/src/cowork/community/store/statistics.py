@@ -166,6 +166,14 @@ async def release(conn: asyncpg.Connection, dataset: str, period: str) -> asyncp
         "SELECT * FROM open_data_releases WHERE dataset = $1 AND period = $2", dataset, period)
 
 
+async def frozen_csvs(conn: asyncpg.Connection, dataset: str, but: str) -> list[bytes]:
+    """The dataset's frozen CSVs of every month but one."""
+    rows = await conn.fetch(
+        "SELECT csv FROM open_data_releases WHERE dataset = $1 AND period <> $2 "
+        "ORDER BY period", dataset, but)
+    return [bytes(r["csv"]) for r in rows]
+
+
 async def freeze(conn: asyncpg.Connection, dataset: str, period: str, csv: bytes, sha256: str,
                  now: datetime) -> bool:
     """True when this call froze it; a month built before keeps its first bytes."""
