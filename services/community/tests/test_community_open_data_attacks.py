@@ -91,3 +91,13 @@ async def test_a_period_in_other_digits_or_with_a_newline_is_refused(stats: Stat
     assert built.status_code == 422, built.text
     listing = (await stats.client.get("/v1/open-data")).json()
     assert listing["items"] == []
+
+
+async def test_a_month_not_over_cannot_be_frozen_before_its_last_events(stats: Stats) -> None:
+    """April 2nd: building April (or a later month) would freeze two days of it at its stable
+    URL for good, and the night build after April ends would keep those bytes."""
+    for period in ("2027-04", "2030-01"):
+        early = await stats.build(period)
+        assert early.status_code == 422 and early.json()["error"]["field"] == "period", period
+    assert (await stats.client.get("/v1/open-data/members/2027-04.csv")).status_code == 404
+    assert (await stats.build("2027-03")).status_code == 201  # March is over
