@@ -101,3 +101,22 @@ async def test_a_month_not_over_cannot_be_frozen_before_its_last_events(stats: S
         assert early.status_code == 422 and early.json()["error"]["field"] == "period", period
     assert (await stats.client.get("/v1/open-data/members/2027-04.csv")).status_code == 404
     assert (await stats.build("2027-03")).status_code == 201  # March is over
+
+
+async def test_an_erased_member_leaves_counts_but_no_row_keyed_by_their_id(stats: Stats) -> None:
+    member, programme = uuid4(), await _programme(stats)
+    await stats.deliver(ev.MemberRegistered(
+        member_id=member, kind="person", language="it", residence_istat="006114",
+        registered_at=MARCH, age_band="65+"))
+    await stats.deliver(ev.VoucherGranted(
+        voucher_id=uuid4(), programme_id=programme, member_id=member, amount_cents=50_000,
+        valid_until=date(2027, 12, 31), status="unemployed"), at=MARCH)
+    await stats.deliver(ev.MemberErased(member_id=member, erased_at=MARCH))
+    db = stats.runtime.db
+    for query in ("SELECT count(*) FROM stats_members WHERE member_id = $1",
+                  "SELECT count(*) FROM stats_vouchers WHERE member_id = $1"):
+        assert await db.fetchval(query, member) == 0, query
+    # Still counted, still one person across both tables.
+    assert await db.fetchval(
+        "SELECT count(*) FROM stats_members m JOIN stats_vouchers v USING (member_id) "
+        "WHERE m.status = 'unemployed' AND m.age_band = '65+'") == 1

@@ -19,6 +19,17 @@ async def member_joined(conn: asyncpg.Connection, member_id: UUID, *, kind: str,
         member_id, kind, joined_at, residence_istat, age_band)
 
 
+async def member_erased(conn: asyncpg.Connection, member_id: UUID) -> None:
+    """The member's rows keep counting under a new random key: nothing links them to the id
+    the other services knew (their vouchers keep the same new key, so they still count as
+    one person with one status)."""
+    anonymous = await conn.fetchval("SELECT gen_random_uuid()")
+    await conn.execute("UPDATE stats_members SET member_id = $2 WHERE member_id = $1",
+                       member_id, anonymous)
+    await conn.execute("UPDATE stats_vouchers SET member_id = $2 WHERE member_id = $1",
+                       member_id, anonymous)
+
+
 async def resource(conn: asyncpg.Connection, resource_id: UUID, space_id: UUID, kind: str,
                    seats: int, in_service: bool) -> None:
     await conn.execute(
