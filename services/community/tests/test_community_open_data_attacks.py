@@ -120,3 +120,22 @@ async def test_an_erased_member_leaves_counts_but_no_row_keyed_by_their_id(stats
     assert await db.fetchval(
         "SELECT count(*) FROM stats_members m JOIN stats_vouchers v USING (member_id) "
         "WHERE m.status = 'unemployed' AND m.age_band = '65+'") == 1
+
+
+async def test_a_voucher_read_before_its_members_registration_still_gives_the_status(
+        stats: Stats) -> None:
+    """Vouchers and membership are different topics: the grant may be read first."""
+    programme = await _programme(stats)
+    for _ in range(5):
+        member = uuid4()
+        await stats.deliver(ev.VoucherGranted(
+            voucher_id=uuid4(), programme_id=programme, member_id=member, amount_cents=50_000,
+            valid_until=date(2027, 12, 31), status="unemployed"), at=MARCH)
+        await stats.deliver(ev.MemberRegistered(
+            member_id=member, kind="person", language="it", residence_istat="006114",
+            registered_at=MARCH, age_band="25-34"))
+    assert (await stats.build("2027-03")).status_code == 201
+    text = (await stats.client.get("/v1/open-data/members-status/2027-03.csv")).text
+    rows = {r["status"]: r["members"] for r in csv.DictReader(io.StringIO(text))
+            if r["measure"] == "members"}
+    assert rows.get("unemployed") == "5", text

@@ -12,9 +12,13 @@ import asyncpg
 async def member_joined(conn: asyncpg.Connection, member_id: UUID, *, kind: str,
                         joined_at: datetime, residence_istat: str | None,
                         age_band: str | None) -> None:
+    # Vouchers are another topic: the first grant (and the status it declared) may be read
+    # before the registration.
     await conn.execute(
-        "INSERT INTO stats_members (member_id, kind, joined_at, residence_istat, age_band) "
-        "VALUES ($1, $2, $3, $4, $5) ON CONFLICT (member_id) DO UPDATE SET kind = $2, "
+        "INSERT INTO stats_members (member_id, kind, joined_at, residence_istat, age_band, "
+        "status) VALUES ($1, $2, $3, $4, $5, (SELECT status FROM stats_vouchers "
+        "WHERE member_id = $1 ORDER BY granted_at LIMIT 1)) "
+        "ON CONFLICT (member_id) DO UPDATE SET kind = $2, "
         "joined_at = $3, residence_istat = $4, age_band = $5",
         member_id, kind, joined_at, residence_istat, age_band)
 
