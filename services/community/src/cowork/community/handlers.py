@@ -26,6 +26,12 @@ async def on_member_registered(conn: asyncpg.Connection, envelope: Envelope) -> 
                               residence_istat=event.residence_istat, age_band=event.age_band)
 
 
+async def on_member_erased(conn: asyncpg.Connection, envelope: Envelope) -> None:
+    event = envelope.data
+    assert isinstance(event, ev.MemberErased)
+    await store.member_erased(conn, event.member_id)
+
+
 async def on_resource_published(conn: asyncpg.Connection, envelope: Envelope) -> None:
     event = envelope.data
     assert isinstance(event, ev.ResourcePublished)
@@ -109,6 +115,7 @@ async def on_interest(conn: asyncpg.Connection, envelope: Envelope) -> None:
 
 STATISTICS_HANDLERS: dict[str, Handler] = {
     ev.MemberRegistered.event_type: on_member_registered,
+    ev.MemberErased.event_type: on_member_erased,
     ev.ResourcePublished.event_type: on_resource_published,
     ev.BookingConfirmed.event_type: on_booking_confirmed,
     ev.BookingCancelled.event_type: on_booking_cancelled,

@@ -65,6 +65,9 @@ async def open_data_catalog(runtime: Runtime) -> Response:
 async def build_open_data(period: Period, runtime: Runtime, caller: BuilderCaller) -> dict[str, Any]:
     """Freezes the month's datasets (a month already built keeps its bytes)."""
     checked_period(period)
+    # Frozen is for good: a month built before it ends would keep its first days only.
+    if stats.month_bounds(period)[1] > runtime.clock():
+        raise invalid("period", "a month can be built once it is over")
     async with runtime.db.acquire() as conn, conn.transaction():
         items = await build_month(conn, period, build_settings(runtime), runtime.clock())
     return {"period": period, "items": items}

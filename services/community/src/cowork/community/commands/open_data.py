@@ -43,7 +43,9 @@ async def datasets_for(conn: asyncpg.Connection, period: str, settings: BuildSet
                                 settings.open_hours_per_weekday),
         stats.occupancy_hours_dataset(period, bookings),
         stats.vouchers_dataset(period, await store.programmes(conn),
-                               await store.vouchers_until(conn, end), k=settings.k),
+                               await store.vouchers_until(conn, end), k=settings.k,
+                               published=stats.published_beneficiaries(
+                                   await store.frozen_csvs(conn, "vouchers", period))),
         stats.meetings_dataset(period, await store.meetings_until(conn, end), start),
     ]
     return {d.name: d for d in built}

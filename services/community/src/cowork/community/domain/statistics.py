@@ -19,14 +19,16 @@ from zoneinfo import ZoneInfo
 from cowork.community.domain.disclosure import CONFIDENTIAL, K_DEFAULT, records, suppress
 
 ROME = ZoneInfo("Europe/Rome")
-PERIOD = re.compile(r"^(\d{4})-(0[1-9]|1[0-2])$")
+# ASCII digits and the whole string: `\d` takes any script's digits (which `int` reads but
+# no header can carry) and `$` lets a trailing newline through.
+PERIOD = re.compile(r"([0-9]{4})-(0[1-9]|1[0-2])")
 DATASETS = ("members", "members-status", "occupancy", "occupancy-hours", "vouchers", "meetings")
 WEEKDAYS = ("mon", "tue", "wed", "thu", "fri", "sat", "sun")
 UNKNOWN = "unknown"
 
 
 def is_period(text: str) -> bool:
-    return bool(PERIOD.match(text)) and 2000 <= int(text[:4]) <= 2100
+    return bool(PERIOD.fullmatch(text)) and 2000 <= int(text[:4]) <= 2100
 
 
 def month_bounds(period: str) -> tuple[datetime, datetime]:
@@ -146,33 +148,55 @@ def occupancy_hours_dataset(period: str, bookings: Iterable[Mapping[str, Any]]) 
     return Dataset("occupancy-hours", ("period", "weekday", "hour", "booked_hours"), rows)
 
 
+def published_beneficiaries(frozen_csvs: Iterable[bytes]) -> dict[str, set[int]]:
+    """Per programme, the beneficiaries counts that frozen vouchers CSVs published together
+    with the amounts: what a reader can subtract another month's figures from."""
+    out: dict[str, set[int]] = defaultdict(set)
+    for body in frozen_csvs:
+        for row in csv.DictReader(io.StringIO(body.decode())):
+            if row["granted_cents"] and row["beneficiaries"]:
+                out[row["programme_id"]].add(int(row["beneficiaries"]))
+    return out
+
+
 def vouchers_dataset(period: str, programmes: Iterable[Mapping[str, Any]],
-                     vouchers: Iterable[Mapping[str, Any]], k: int = K_DEFAULT) -> Dataset:
+                     vouchers: Iterable[Mapping[str, Any]], k: int = K_DEFAULT,
+                     published: Mapping[str, set[int]] | None = None) -> Dataset:
     """Per programme, to the month's end: budget, granted and redeemed amounts, beneficiaries
-    and how many opened a partita IVA while holding a voucher. A hidden beneficiaries count
-    hides the granted amount too (a fixed cap times the count would give it back)."""
+    and how many opened a partita IVA while holding a voucher.
+
+    Beneficiaries split into those who opened one and those who did not is a table of people
+    (the difference of two published counts is a count too), protected as one. A hidden
+    beneficiaries count hides the amounts (a fixed cap times the count would give them back),
+    and so does a count 1..k-1 away from one published with amounts in another month
+    (`published`): the amounts' difference would be those few people's grants."""
     names = {str(p["programme_id"]): p for p in programmes}
     by_programme: dict[str, list[Mapping[str, Any]]] = defaultdict(list)
     for v in vouchers:
         by_programme[str(v["programme_id"])].append(v)
     keys = sorted(set(names) | set(by_programme))
-    beneficiaries = Counter({(p, "n"): len({v["member_id"] for v in by_programme[p]})
-                             for p in keys})
-    opened = Counter({(p, "n"): sum(v["partita_iva_declared_at"] is not None
-                                    for v in by_programme[p]) for p in keys})
-    shown_b = suppress(keys, ["n"], beneficiaries, k=k).cells
-    shown_o = suppress(keys, ["n"], opened, k=k).cells
+    counts: Counter[tuple[str, str]] = Counter()
+    for p in keys:
+        holders = {v["member_id"] for v in by_programme[p]}
+        opened = {v["member_id"] for v in by_programme[p]
+                  if v["partita_iva_declared_at"] is not None}
+        counts[(p, "opened")] = len(opened)
+        counts[(p, "not_opened")] = len(holders) - len(opened)
+    table = suppress(keys, ["opened", "not_opened"], counts, k=k)
     rows = []
     for p in keys:
-        hidden = shown_b[(p, "n")] is None
+        beneficiaries, opened = table.row_totals[p], table.cells[(p, "opened")]
+        near = beneficiaries is not None and any(
+            0 < abs(beneficiaries - other) < k for other in (published or {}).get(p, ()))
+        hidden = beneficiaries is None or near
         granted = sum(v["amount_cents"] for v in by_programme[p])
         redeemed = sum(v["redeemed_cents"] for v in by_programme[p])
         programme = names.get(p)
         rows.append((period, p, programme["name"] if programme else "",
                      programme["budget_cents"] if programme else None,
                      None if hidden else granted, None if hidden else redeemed,
-                     shown_b[(p, "n")], shown_o[(p, "n")],
-                     CONFIDENTIAL if hidden or shown_o[(p, "n")] is None else ""))
+                     beneficiaries, opened,
+                     CONFIDENTIAL if hidden or opened is None else ""))
     return Dataset("vouchers", ("period", "programme_id", "programme", "budget_cents",
                                 "granted_cents", "redeemed_cents", "beneficiaries",
                                 "opened_partita_iva", "flag"), tuple(rows))

@@ -12,11 +12,26 @@ import asyncpg
 async def member_joined(conn: asyncpg.Connection, member_id: UUID, *, kind: str,
                         joined_at: datetime, residence_istat: str | None,
                         age_band: str | None) -> None:
+    # Vouchers are another topic: the first grant (and the status it declared) may be read
+    # before the registration.
     await conn.execute(
-        "INSERT INTO stats_members (member_id, kind, joined_at, residence_istat, age_band) "
-        "VALUES ($1, $2, $3, $4, $5) ON CONFLICT (member_id) DO UPDATE SET kind = $2, "
+        "INSERT INTO stats_members (member_id, kind, joined_at, residence_istat, age_band, "
+        "status) VALUES ($1, $2, $3, $4, $5, (SELECT status FROM stats_vouchers "
+        "WHERE member_id = $1 ORDER BY granted_at LIMIT 1)) "
+        "ON CONFLICT (member_id) DO UPDATE SET kind = $2, "
         "joined_at = $3, residence_istat = $4, age_band = $5",
         member_id, kind, joined_at, residence_istat, age_band)
+
+
+async def member_erased(conn: asyncpg.Connection, member_id: UUID) -> None:
+    """The member's rows keep counting under a new random key: nothing links them to the id
+    the other services knew (their vouchers keep the same new key, so they still count as
+    one person with one status)."""
+    anonymous = await conn.fetchval("SELECT gen_random_uuid()")
+    await conn.execute("UPDATE stats_members SET member_id = $2 WHERE member_id = $1",
+                       member_id, anonymous)
+    await conn.execute("UPDATE stats_vouchers SET member_id = $2 WHERE member_id = $1",
+                       member_id, anonymous)
 
 
 async def resource(conn: asyncpg.Connection, resource_id: UUID, space_id: UUID, kind: str,
@@ -164,6 +179,14 @@ async def interest_until(conn: asyncpg.Connection, end: datetime) -> list[asyncp
 async def release(conn: asyncpg.Connection, dataset: str, period: str) -> asyncpg.Record | None:
     return await conn.fetchrow(
         "SELECT * FROM open_data_releases WHERE dataset = $1 AND period = $2", dataset, period)
+
+
+async def frozen_csvs(conn: asyncpg.Connection, dataset: str, but: str) -> list[bytes]:
+    """The dataset's frozen CSVs of every month but one."""
+    rows = await conn.fetch(
+        "SELECT csv FROM open_data_releases WHERE dataset = $1 AND period <> $2 "
+        "ORDER BY period", dataset, but)
+    return [bytes(r["csv"]) for r in rows]
 
 
 async def freeze(conn: asyncpg.Connection, dataset: str, period: str, csv: bytes, sha256: str,
