@@ -29,11 +29,13 @@ async def test_an_unconfirmed_seat_is_released_after_the_hold(svc: Community) ->
     [promoted] = await svc.outbox(ev.RegistrationPromoted)
     assert (promoted["registration_id"], promoted["status"]) == \
         (waiting["id"], "pending_confirmation")
-    assert unconfirmed["id"] in await svc.tombstones()
+    # The card stays a day, so notifications can still tell them the seat went.
+    assert unconfirmed["id"] not in await svc.tombstones()
     # A confirmed seat is never released.
     assert (await svc.confirm(waiting["id"])).json()["status"] == "confirmed"
     svc.clock.advance(hours=49)
     await svc.run_jobs()
+    assert unconfirmed["id"] in await svc.tombstones()
     assert (await svc.registrations(meeting["id"]))[waiting["id"]]["status"] == "confirmed"
 
 
