@@ -10,7 +10,6 @@ import pytest
 from community_support import Community, running
 
 from cowork.devtools import Infra
-
 from cowork.shared.events import contracts as ev
 
 pytestmark = [pytest.mark.infra, pytest.mark.slow]
