@@ -11,7 +11,7 @@ from aiokafka import ConsumerRecord
 
 from cowork.devtools import Infra
 from cowork.shared.consumer import EventConsumer
-from cowork.shared.events import Envelope
+from cowork.shared.events import Envelope, topics
 from cowork.shared.kafka import ResilientProducer, reliable_producer
 from cowork.shared.outbox import add_event
 from cowork.shared.retention import Retention, purge
@@ -55,12 +55,32 @@ async def test_after_the_purge_each_table_keeps_only_what_its_retention_says(poo
     await pool.execute("UPDATE scheduled_jobs SET done_at = now() WHERE key = 'j4'")
 
     purged = await purge(pool, RETENTION, service="retention-test")
-    assert purged == {"outbox": 30, "outbox_parked": 3, "inbox": 25, "scheduled_jobs": 13}
+    assert purged == {"outbox": 30, "outbox_parked": 3, "outbox_personal": 0, "inbox": 25,
+                      "scheduled_jobs": 13}
     assert await pool.fetchval("SELECT count(*) FROM outbox") == 7  # 5 recent + 2 pending
     assert await pool.fetchval("SELECT count(*) FROM outbox WHERE published_at IS NULL") == 2
     assert await pool.fetchval("SELECT count(*) FROM inbox") == 15
     assert await pool.fetchval("SELECT count(*) FROM scheduled_jobs") == 27
     assert await purge(pool, RETENTION) == dict.fromkeys(purged, 0)
+
+
+async def test_a_published_contact_card_keeps_no_personal_data(pool) -> None:
+    """A copy of the database taken after the purge holds no address and no link's token of
+    a card Kafka already has; a card still pending, and events, keep theirs."""
+    card = '{"email": "anna@example.org", "links": {"confirm": "https://x/c?token=T"}}'
+    for topic, published in ((topics.COMMUNITY_CONTACTS, True), (topics.MEMBERSHIP_CONTACTS, True),
+                             (topics.COMMUNITY_CONTACTS, False), (topics.COMMUNITY_EVENTS, True)):
+        await pool.execute(
+            "INSERT INTO outbox (id, aggregatetype, aggregateid, type, payload, headers, "
+            "published_at) VALUES (gen_random_uuid(), $1, 'k', 't', $2::jsonb, '{}'::jsonb, "
+            "CASE WHEN $3 THEN now() END)", topic, card, published)
+    purged = await purge(pool, RETENTION)
+    assert purged["outbox_personal"] == 2
+    kept = await pool.fetch("SELECT aggregatetype, published_at IS NOT NULL AS published "
+                            "FROM outbox WHERE payload::text LIKE '%anna@%' ORDER BY seq")
+    assert [(r["aggregatetype"], r["published"]) for r in kept] == [
+        (topics.COMMUNITY_CONTACTS, False), (topics.COMMUNITY_EVENTS, True)]
+    assert await pool.fetchval("SELECT count(*) FROM outbox") == 4  # the rows stay
 
 
 @pytest.mark.parametrize(("table", "where", "index"), [

@@ -132,7 +132,10 @@ class CommunityProcess:
         self.env = {**os.environ, "COMMUNITY_DATABASE_URL": database_url,
                     "COMMUNITY_KAFKA_BOOTSTRAP": bootstrap, "COWORK_TOPIC_PREFIX": prefix,
                     "COMMUNITY_HTTP_PORT": str(self.port), "COMMUNITY_LOG_LEVEL": "WARNING",
-                    "COMMUNITY_DEMO_DATA": "false"}
+                    "COMMUNITY_DEMO_DATA": "false",
+                    # Every citizen is this process: the per-client limits raised for them.
+                    "COMMUNITY_REGISTRATION_LIMIT_PER_MEETING": str(REGISTRATIONS + 10),
+                    "COMMUNITY_REGISTRATION_LIMIT_PER_CLIENT": str(REGISTRATIONS + 10)}
         self.process: subprocess.Popen[bytes] | None = None
 
     def start(self) -> None:

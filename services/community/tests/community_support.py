@@ -4,6 +4,7 @@ clock in the test's hands."""
 from __future__ import annotations
 
 from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from typing import Any
@@ -131,22 +132,31 @@ class Community:
 
 
 def settings_for(infra: Infra, database_url: str, topic_prefix: str,
-                 run_consumers: bool = False) -> CommunitySettings:
+                 run_consumers: bool = False, **change: Any) -> CommunitySettings:
     return CommunitySettings(database_url=database_url, kafka_bootstrap=infra.kafka_bootstrap,
                              topic_prefix=topic_prefix, run_scheduler=False,
                              run_consumers=run_consumers, outbox_poll_seconds=0.2,
                              log_json=False, db_pool_max=20, public_base_url=PUBLIC,
-                             registration_hold_hours=48)
+                             registration_hold_hours=48, **change)
 
 
-@pytest.fixture
-async def svc(infra: Infra, database_url: str, topic_prefix: str) -> AsyncIterator[Community]:
+@asynccontextmanager
+async def running(infra: Infra, database_url: str, topic_prefix: str,
+                  **change: Any) -> AsyncIterator[Community]:
+    """The service with `settings_for`'s settings and `change`, its clock at MARCH_1ST; every
+    request comes from one client (the test)."""
     clock = ManualClock(MARCH_1ST)
-    app = create_app(settings_for(infra, database_url, topic_prefix), clock=clock)
+    app = create_app(settings_for(infra, database_url, topic_prefix, **change), clock=clock)
     async with app.router.lifespan_context(app):
         async with httpx.AsyncClient(transport=httpx.ASGITransport(app=app),
                                      base_url="http://community") as client:
             yield Community(client, app.state.runtime, clock, topic_prefix, infra.kafka_bootstrap)
+
+
+@pytest.fixture
+async def svc(infra: Infra, database_url: str, topic_prefix: str) -> AsyncIterator[Community]:
+    async with running(infra, database_url, topic_prefix) as community:
+        yield community
 
 
 __all__ = [
@@ -158,6 +168,7 @@ __all__ = [
     "meeting_body",
     "member",
     "person",
+    "running",
     "svc",
     "token",
 ]

@@ -93,16 +93,14 @@ async def test_attendance_below_those_checked_in_is_refused(svc: Community) -> N
     assert closed.status_code == 200, closed.text
 
 
-@pytest.mark.xfail(strict=True, reason="no per-client limit on anonymous registrations: one "
-                   "script holds every seat (48 h a time, again and again) with made-up "
-                   "addresses; membership's registration_limits (an HMAC-keyed counter "
-                   "table) would need a community migration this helper was given no number "
-                   "for")
 async def test_one_client_cannot_hold_every_seat_with_made_up_addresses(svc: Community) -> None:
     meeting = await svc.meeting(capacity=40)
     answers = [(await svc.register(meeting["id"], f"bot{n}")).status_code for n in range(40)]
     assert 429 in answers
     assert (await svc.read(meeting["id"]))["seats_left"] > 0
+    refused = await svc.register(meeting["id"], "bot-again")
+    assert refused.json()["error"]["code"] == "too_many_registrations"
+    assert int(refused.headers["Retry-After"]) > 0
 
 
 async def test_no_check_in_once_the_minutes_are_published(svc: Community) -> None:

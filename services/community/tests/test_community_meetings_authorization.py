@@ -8,11 +8,13 @@ test_community_interest_api.py::test_who_may_do_what; this file checks no route 
 from __future__ import annotations
 
 import itertools
+from collections.abc import AsyncIterator
 from uuid import uuid4
 
 import pytest
-from community_support import Community, person
+from community_support import Community, person, running
 
+from cowork.devtools import Infra
 from cowork.devtools.authorization import (
     JOBS_OPERATIONS,
     ROLES,
@@ -27,6 +29,15 @@ from cowork.devtools.authorization import (
 pytestmark = [pytest.mark.infra]
 
 _serial = itertools.count(1)
+
+
+@pytest.fixture
+async def svc(infra: Infra, database_url: str, topic_prefix: str) -> AsyncIterator[Community]:
+    """Every row of the matrix registers someone new, all from the test: the per-client
+    limits raised (test_community_citizen_attacks.py keeps them)."""
+    async with running(infra, database_url, topic_prefix, registration_limit_per_meeting=1000,
+                       registration_limit_per_client=1000) as community:
+        yield community
 
 
 async def _context(svc: Community) -> Context:

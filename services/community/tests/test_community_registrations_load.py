@@ -4,13 +4,23 @@ exactly 100 hold a seat, 900 wait with positions 1..900, and the meeting's count
 from __future__ import annotations
 
 import asyncio
+from collections.abc import AsyncIterator
 
 import pytest
-from community_support import Community
+from community_support import Community, running
 
+from cowork.devtools import Infra
 from cowork.shared.events import contracts as ev
 
 pytestmark = [pytest.mark.infra, pytest.mark.slow]
+
+
+@pytest.fixture
+async def svc(infra: Infra, database_url: str, topic_prefix: str) -> AsyncIterator[Community]:
+    """The 1,000 citizens all come from the test: the per-client limits raised for them."""
+    async with running(infra, database_url, topic_prefix, registration_limit_per_meeting=1000,
+                       registration_limit_per_client=1000) as community:
+        yield community
 
 
 async def test_1000_concurrent_registrations_for_100_seats(svc: Community) -> None:

@@ -10,11 +10,16 @@ short transaction.
 | --- | --- | --- |
 | `outbox` | published rows | `OUTBOX_RETENTION_HOURS` (7 days) |
 | `outbox` | parked rows (Kafka refused them for good) | `OUTBOX_PARKED_RETENTION_HOURS` (30 days) |
+| `outbox` | payloads of published rows on compacted topics (contact cards) | next round (2) |
 | `inbox` | event ids applied | `INBOX_RETENTION_HOURS` (30 days) (1) |
 | `scheduled_jobs` | done or cancelled jobs | `SCHEDULED_JOBS_RETENTION_HOURS` (30 days) |
 
 (1) Keep it above the dead-letter topic's retention: a replayed record is recognised as a
 duplicate only while its event id is still in the inbox.
+(2) The compacted topics carry personal data (`cowork.shared.events.topics`): once Kafka has
+a card, nobody reads it from the outbox again, and a copy of the database (a backup, a dump)
+must hold neither the address nor a token that opens the mailed links. The row stays, without
+its payload (as `outbox.erase_payloads` leaves one), until the outbox's own retention.
 """
 
 from __future__ import annotations
@@ -24,6 +29,7 @@ from dataclasses import dataclass
 import asyncpg
 
 from cowork.shared import metrics
+from cowork.shared.events.topics import ALL_EVENT_TOPICS
 from cowork.shared.logging import get_logger
 
 log = get_logger(__name__)
@@ -33,10 +39,14 @@ log = get_logger(__name__)
 class Retention:
     outbox_hours: int = 168
     outbox_parked_hours: int = 720
+    outbox_personal_hours: int = 0  # published personal data kept beyond the next round
     inbox_hours: int = 720
     scheduled_jobs_hours: int = 720
     batch_size: int = 1000
 
+
+# The topics whose published payloads are cleared (`outbox_personal`): the compacted ones.
+PERSONAL_TOPICS = sorted(spec.name for spec in ALL_EVENT_TOPICS if spec.compacted)
 
 # Each: the rows of one batch, oldest first, through the table's index.
 _BATCHES = {
@@ -52,6 +62,12 @@ _BATCHES = {
               AND created_at < now() - make_interval(hours => $1)
             ORDER BY created_at LIMIT $2 FOR UPDATE SKIP LOCKED)
         RETURNING seq, id, type""",
+    "outbox_personal": """
+        UPDATE outbox SET payload = NULL WHERE seq IN (
+            SELECT seq FROM outbox
+            WHERE published_at <= now() - make_interval(hours => $1)
+              AND aggregatetype = ANY($3::text[]) AND payload IS NOT NULL
+            ORDER BY published_at LIMIT $2 FOR UPDATE SKIP LOCKED)""",
     "inbox": """
         DELETE FROM inbox WHERE (consumer, event_id) IN (
             SELECT consumer, event_id FROM inbox
@@ -70,6 +86,7 @@ async def purge(pool: asyncpg.Pool, retention: Retention, *, service: str = "cow
                 ) -> dict[str, int]:
     """Delete what every table keeps beyond its retention; return how many rows each lost."""
     hours = {"outbox": retention.outbox_hours, "outbox_parked": retention.outbox_parked_hours,
+             "outbox_personal": retention.outbox_personal_hours,
              "inbox": retention.inbox_hours, "scheduled_jobs": retention.scheduled_jobs_hours}
     async with pool.acquire() as conn:
         return {table: await purge_table(conn, table, hours[table], retention.batch_size,
@@ -79,7 +96,8 @@ async def purge(pool: asyncpg.Pool, retention: Retention, *, service: str = "cow
 
 async def purge_table(conn: asyncpg.Connection, table: str, hours: int, batch_size: int, *,
                       service: str = "cowork") -> int:
-    """One of `purge`'s tables (`outbox`, `outbox_parked`, `inbox`, `scheduled_jobs`)."""
+    """One of `purge`'s tables (`outbox`, `outbox_parked`, `outbox_personal`, `inbox`,
+    `scheduled_jobs`)."""
     sql = _BATCHES[table]
     purged = 0
     while True:
@@ -89,6 +107,8 @@ async def purge_table(conn: asyncpg.Connection, table: str, hours: int, batch_si
                 log.error("parked outbox row deleted after its retention", seq=row["seq"],
                           event_id=str(row["id"]), event_type=row["type"])
             n = len(rows)
+        elif table == "outbox_personal":
+            n = int((await conn.execute(sql, hours, batch_size, PERSONAL_TOPICS)).split()[-1])
         else:
             n = int((await conn.execute(sql, hours, batch_size)).split()[-1])
         purged += n

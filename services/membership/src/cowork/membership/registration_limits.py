@@ -1,114 +1,14 @@
-"""Who an anonymous registration is counted against (pure: no I/O).
+"""Who an anonymous registration is counted against: moved to cowork.shared (community counts
+its meeting registrations the same way); kept here under its old name."""
 
-Two counters: the e-mail address (so one inbox cannot be flooded with welcome mails, or one
-person's address tried over and over) and the client (so one machine cannot register
-thousands). Each is kept as a keyed digest, never as the address or the IP itself, and each is
-normalised first so the cheap ways round it count as the same thing:
-- `Anna.Verdi+x@Example.org` is `anna.verdi@example.org` (a `+tag` reaches the same inbox);
-- at Gmail, `a.nna.verdi@googlemail.com` is `annaverdi@gmail.com` (Gmail ignores dots);
-- an IPv6 client is its /64 (one customer's allocation: rotating within it is free);
-- `::ffff:203.0.113.7` is `203.0.113.7`, and so are its 6to4 (`2002:cb00:7107::/48`, a whole
-  /48 for its holder) and Teredo forms.
-The client's address is the TCP peer's, or — only when the peer is a configured trusted proxy —
-the rightmost address in X-Forwarded-For that is not itself a trusted proxy.
-"""
+from cowork.shared.registration_limits import (
+    address_identity,
+    client_address,
+    client_identity,
+    digest,
+    limit_key,
+    trusted_networks,
+)
 
-from __future__ import annotations
-
-import hashlib
-import hmac
-from collections.abc import Sequence
-from ipaddress import IPv4Address, IPv4Network, IPv6Address, IPv6Network, ip_address, ip_network
-
-Networks = Sequence[IPv4Network | IPv6Network]
-
-
-# Domains whose mailboxes ignore dots in the local part, and the one domain each is.
-_DOTLESS_DOMAINS = {"gmail.com": "gmail.com", "googlemail.com": "gmail.com"}
-
-
-def address_identity(email: str) -> str:
-    """The inbox an address reaches: lower case, without a `+tag` in the local part (and, at
-    Gmail, without dots)."""
-    local, _, domain = email.strip().lower().rpartition("@")
-    local = local.split("+", 1)[0]
-    if domain in _DOTLESS_DOMAINS:
-        local, domain = local.replace(".", ""), _DOTLESS_DOMAINS[domain]
-    return f"{local}@{domain}"
-
-
-def _ip_of(written: str) -> IPv4Address | IPv6Address | None:
-    """The address in `203.0.113.7`, `203.0.113.7:5555`, `2001:db8::1` or `[2001:db8::1]:443`
-    (some proxies write the client's source port too: it is the client's to choose, so never
-    part of who the client is)."""
-    text = written.strip()
-    if text.startswith("["):
-        text = text[1:].partition("]")[0]
-    elif text.count(":") == 1:
-        text = text.partition(":")[0]
-    try:
-        return ip_address(text)
-    except ValueError:
-        return None
-
-
-def _carried_ipv4(ip: IPv6Address) -> IPv4Address | None:
-    """The IPv4 client an IPv6 address stands for: IPv4-mapped, 6to4 or Teredo."""
-    if ip.ipv4_mapped is not None:
-        return ip.ipv4_mapped
-    if ip.sixtofour is not None:
-        return ip.sixtofour
-    return ip.teredo[1] if ip.teredo is not None else None
-
-
-def client_identity(address: str) -> str:
-    """An IPv4 address as itself, an IPv6 one as its /64, one that carries an IPv4 address
-    (IPv4-mapped, 6to4, Teredo) as that IPv4."""
-    ip = _ip_of(address)
-    if ip is None:
-        return f"unparsed:{address.strip()}"
-    if isinstance(ip, IPv6Address):
-        ip = _carried_ipv4(ip) or ip
-    if isinstance(ip, IPv4Address):
-        return str(ip)
-    return str(IPv6Network((int(ip) >> 64 << 64, 64)))
-
-
-def trusted_networks(cidrs: Sequence[str]) -> list[IPv4Network | IPv6Network]:
-    return [ip_network(c, strict=False) for c in cidrs]
-
-
-def _is_trusted(address: str, networks: Networks) -> bool:
-    ip = _ip_of(address)
-    if ip is None:
-        return False
-    if isinstance(ip, IPv6Address) and ip.ipv4_mapped is not None:
-        ip = ip.ipv4_mapped
-    return any(ip in n for n in networks)
-
-
-def client_address(peer: str | None, forwarded_for: str | None, networks: Networks) -> str:
-    """The client as far as it can be believed: the peer, unless a trusted proxy forwarded
-    the request; then the rightmost X-Forwarded-For entry no trusted proxy wrote (what the
-    client itself put further left is its own claim)."""
-    if peer is None:
-        return "unknown"
-    if not forwarded_for or not _is_trusted(peer, networks):
-        return peer
-    hops = [h.strip() for h in forwarded_for.split(",") if h.strip()]
-    for hop in reversed(hops):
-        if not _is_trusted(hop, networks):
-            return hop
-    return hops[0] if hops else peer
-
-
-def digest(key: bytes, kind: str, identity: str) -> bytes:
-    """A keyed digest: the counts table cannot be turned back into addresses or IPs by
-    hashing every IPv4 address or a list of e-mails, without the key."""
-    return hmac.new(key, f"{kind}\x00{identity}".encode(), hashlib.sha256).digest()
-
-
-def limit_key(secret: str) -> bytes:
-    """The digest key derived from a deployment secret (never the secret itself)."""
-    return hmac.new(secret.encode(), b"cowork.membership.registration-limits",
-                    hashlib.sha256).digest()
+__all__ = ["address_identity", "client_address", "client_identity", "digest", "limit_key",
+           "trusted_networks"]
