@@ -115,3 +115,18 @@ async def test_no_check_in_once_the_minutes_are_published(svc: Community) -> Non
                                   json={"code": code}, headers=STAFF)
     assert (after.status_code, after.json()["error"]["code"]) == (409, "meeting_not_open")
     assert await svc.outbox(ev.RegistrationCheckedIn) == []
+
+
+async def test_the_pages_form_counts_against_the_client_like_the_api(svc: Community) -> None:
+    """The public page's registration form is the same door as the API's: a script posting
+    the form with made-up addresses is stopped at the same limit (429, told on the page)."""
+    meeting = await svc.meeting(capacity=40)
+    statuses = []
+    for n in range(40):
+        answer = await svc.client.post(
+            f"/meetings/{meeting['id']}", data={
+                "full_name": f"Bot {n}", "email": f"bot{n}@example.org", "consents.privacy": "on"})
+        statuses.append(answer.status_code)
+    assert 200 in statuses and 429 in statuses
+    assert statuses.index(429) == statuses.count(200)  # refused from the limit on, no hole
+    assert (await svc.read(meeting["id"]))["seats_left"] > 0

@@ -14,6 +14,7 @@ from fastapi import APIRouter, Request
 from fastapi.responses import HTMLResponse
 
 from cowork.community.api.erasure import NewErasureRequest
+from cowork.community.api.registrations import within_registration_limits
 from cowork.community.api.schemas_meetings import NewRegistration
 from cowork.community.commands import erasure, registrations
 from cowork.community.domain.interest import WHO
@@ -33,7 +34,8 @@ CHECKBOXES = ("consents.privacy",)
 REFUSALS = {"meeting_not_open": "refused.meeting_not_open",
             "registration_not_open_yet": "refused.registration_not_open_yet",
             "registration_closed": "refused.registration_closed",
-            "members_only": "refused.members_only"}
+            "members_only": "refused.members_only",
+            "too_many_registrations": "refused.too_many_registrations"}
 
 
 def _localised(m: asyncpg.Record, column: str, lang: str) -> tuple[str, str]:
@@ -148,17 +150,21 @@ async def register(request: Request, runtime: Runtime, meeting_id: str,
         return _not_found(request, lang)
     form = await request.form()
     body, errors = forms.validate(NewRegistration, registration_input(form, lang), lang)
+    status = 422
     if body is not None:
         try:
+            # The page's form counts against the client like the API's registration does.
+            await within_registration_limits(request, runtime, m["id"])
             answer = await _register(runtime, m["id"], body)
         except NotFound:
             return _not_found(request, lang)
         except ApiError as exc:
             errors = refusal_errors(exc, lang)
+            status = 429 if exc.status == 429 else 422
         else:
             return _registered(request, lang, answer)
     return _meeting_page(request, runtime, m, lang, errors=errors,
-                         values=forms.redisplay(form), status=422)
+                         values=forms.redisplay(form), status=status)
 
 
 async def _register(runtime: Runtime, meeting_id: UUID, body: NewRegistration) -> dict[str, Any]:

@@ -71,6 +71,9 @@ MEETINGS: Mapping[str, Mapping[str, str]] = {
                                                 "yet."},
     "refused.registration_closed": {"it": "Le iscrizioni a questo incontro sono chiuse.",
                                     "en": "Registration for this meeting has closed."},
+    "refused.too_many_registrations": {
+        "it": "Troppe iscrizioni da questa connessione: riprova più tardi.",
+        "en": "Too many registrations from this connection: please try again later."},
     "refused.members_only": {"it": "Questo incontro è riservato agli iscritti al coworking.",
                              "en": "This meeting is open to coworking members only."},
     "registered.title": {"it": "Controlla la tua posta", "en": "Check your mail"},
