@@ -123,7 +123,7 @@ class _Draft:
         card = contact_card(row, meeting, links(public_base_url, confirm_token, cancel_token))
         requested = {status: outbox_values(ev.RegistrationRequested(
             registration_id=row["id"], meeting_id=meeting["id"],
-            status=status), source=SOURCE)[1]  # type: ignore[arg-type]
+            status=status), source=SOURCE)[1]
             for status in ("pending_confirmation", "waitlisted")}
         return cls(row, outbox_values(card, source=SOURCE)[1], requested, meeting["updated_at"])
 
