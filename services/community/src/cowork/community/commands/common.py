@@ -3,6 +3,7 @@ from rows, and the contact card (the only place a registrant's address travels).
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from datetime import datetime
 from typing import Any
 from urllib.parse import quote
@@ -78,12 +79,13 @@ def links(public_base_url: str, confirm_token: str, cancel_token: str) -> dict[s
             "cancel": f"{base}/registrations/cancel?token={quote(cancel_token)}"}
 
 
-async def publish_contact(conn: asyncpg.Connection, r: asyncpg.Record, m: asyncpg.Record,
-                          card_links: dict[str, str]) -> None:
-    await emit(conn, ev.CommunityContact(
+def contact_card(r: Mapping[str, Any], m: asyncpg.Record,
+                 card_links: dict[str, str]) -> ev.CommunityContact:
+    """The card of registration `r` (a row, or the values about to be one) for meeting `m`."""
+    return ev.CommunityContact(
         registration_id=r["id"], full_name=r["full_name"], email=r["email"],
         language=r["language"], code=r["code"], meeting_title=m["title_it"],
-        meeting_start=m["starts_at"], meeting_place=place_of(m), links=card_links))
+        meeting_start=m["starts_at"], meeting_place=place_of(m), links=card_links)
 
 
 async def remove_contact(conn: asyncpg.Connection, r: asyncpg.Record, now: datetime) -> None:

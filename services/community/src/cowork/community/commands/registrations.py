@@ -12,17 +12,17 @@ from uuid import UUID, uuid4
 import asyncpg
 
 from cowork.community.commands.common import (
+    SOURCE,
     Refused,
+    contact_card,
     emit,
     links,
-    publish_contact,
     remove_contact,
 )
 from cowork.community.commands.seats import (
     FORGET_JOB,
     HOLD_JOB,
     end_registration,
-    hold_seat_until,
 )
 from cowork.community.domain.interest import normalised_email
 from cowork.community.domain.meetings import (
@@ -38,7 +38,7 @@ from cowork.shared import scheduler
 from cowork.shared.events import contracts as ev
 from cowork.shared.events import topics
 from cowork.shared.http import NotFound
-from cowork.shared.outbox import erase_payloads
+from cowork.shared.outbox import erase_payloads, outbox_values
 
 _REFUSALS = {
     "meeting_not_open": "this meeting takes no registrations (cancelled or closed)",
@@ -74,39 +74,25 @@ async def _locked_meeting(conn: asyncpg.Connection, meeting_id: UUID) -> asyncpg
     return meeting
 
 
-async def _answer(conn: asyncpg.Connection, r: asyncpg.Record) -> dict[str, Any]:
-    """What the registrant is told: the same shape for a new and a repeated request. A
-    confirmed seat shows as held (`pending_confirmation`), as a new request would."""
-    if r["status"] == "waitlisted":
-        position = await store.waitlist_position(conn, r["meeting_id"], r["waitlist_seq"])
-        return {"id": str(r["id"]), "status": "waitlisted", "position": position}
-    return {"id": str(r["id"]), "status": "pending_confirmation", "position": None}
+def _answer(registration_id: UUID, status: str, waiting: int) -> dict[str, Any]:
+    """What the registrant is told: the same shape for a new and a repeated request."""
+    if status == "waitlisted":
+        return {"id": str(registration_id), "status": "waitlisted", "position": waiting + 1}
+    return {"id": str(registration_id), "status": "pending_confirmation", "position": None}
 
 
 async def _repeated_answer(conn: asyncpg.Connection, meeting: asyncpg.Record,
-                           r: asyncpg.Record) -> dict[str, Any]:
+                           registration_id: UUID) -> dict[str, Any]:
     """The answer a new address would get now (its own seat or place is in its mail): on a
     full meeting a known address answered with a held seat would tell a stranger it is
-    registered."""
-    if seat_status(meeting["capacity"], meeting["seats_held"]) == "pending_confirmation":
-        return {"id": str(r["id"]), "status": "pending_confirmation", "position": None}
-    waiting = await store.waitlist_position(conn, meeting["id"], _LAST_SEQ)
-    return {"id": str(r["id"]), "status": "waitlisted", "position": waiting + 1}
+    registered. A confirmed seat shows as held, as a new request's would."""
+    status = seat_status(meeting["capacity"], meeting["seats_held"])
+    waiting = 0 if status != "waitlisted" else \
+        await store.waitlist_position(conn, meeting["id"], _LAST_SEQ)
+    return _answer(registration_id, status, waiting)
 
 
-async def _fresh_code(conn: asyncpg.Connection, meeting_id: UUID) -> str:
-    while True:  # 31^8 codes: a repeat is rare, but the door must never see two alike
-        code = new_code()
-        if not await store.code_taken(conn, meeting_id, code):
-            return code
-
-
-async def register(conn: asyncpg.Connection, meeting_id: UUID, who: Registrant, *,
-                   is_member: bool, now: datetime, hold: timedelta,
-                   public_base_url: str) -> dict[str, Any]:
-    """A seat held from now (or a place on the waiting list): {id, status, position}. The
-    meeting row is locked first, so the count of seats held is exact under any concurrency."""
-    meeting = await _locked_meeting(conn, meeting_id)
+def _check_open(meeting: asyncpg.Record, now: datetime, is_member: bool) -> None:
     refusal = registration_refusal(now, status=meeting["status"], starts_at=meeting["starts_at"],
                                    opens=meeting["registration_opens"],
                                    closes=meeting["registration_closes"])
@@ -115,38 +101,77 @@ async def register(conn: asyncpg.Connection, meeting_id: UUID, who: Registrant, 
     if meeting["open_to"] == "members" and not is_member:
         raise Refused("members_only", "this meeting is open to members only: sign in as a "
                       "member", status=403)
+
+
+@dataclass(frozen=True)
+class _Draft:
+    """A registration drawn (code, tokens, digests) and its events rendered (the card from the
+    meeting as read): everything that needs no lock, done before the meeting's is taken."""
+    row: dict[str, Any]
+    card: list[Any]
+    requested: dict[str, list[Any]]  # the event's outbox values, by the status it gets
+    meeting_updated_at: datetime
+
+    @classmethod
+    def new(cls, meeting: asyncpg.Record, who: Registrant, email: str, now: datetime,
+            public_base_url: str) -> _Draft:
+        confirm_token, cancel_token = new_token(), new_token()
+        row = {"id": uuid4(), "meeting_id": meeting["id"], "full_name": who.full_name,
+               "email": email, "language": who.language, "profile": who.profile,
+               "code": new_code(), "confirm_digest": token_digest(confirm_token),
+               "cancel_digest": token_digest(cancel_token), "requested_at": now}
+        card = contact_card(row, meeting, links(public_base_url, confirm_token, cancel_token))
+        requested = {status: outbox_values(ev.RegistrationRequested(
+            registration_id=row["id"], meeting_id=meeting["id"],
+            status=status), source=SOURCE)[1]
+            for status in ("pending_confirmation", "waitlisted")}
+        return cls(row, outbox_values(card, source=SOURCE)[1], requested, meeting["updated_at"])
+
+    def with_status(self, status: str, now: datetime, hold: timedelta) -> dict[str, Any]:
+        holds = status == "pending_confirmation"
+        return {**self.row, "status": status, "holds_seat": holds,
+                "hold_until": now + hold if holds else None}
+
+
+async def register(conn: asyncpg.Connection, meeting_id: UUID, who: Registrant, *,
+                   is_member: bool, now: datetime, hold: timedelta,
+                   public_base_url: str) -> dict[str, Any]:
+    """A seat held from now (or a place on the waiting list): {id, status, position}. The
+    address's lock first, then the meeting row's, so the address's cap and the count of seats
+    held are exact under any concurrency; every registration queues on the meeting's lock, so
+    what needs none is done before it, and what needs it is one statement."""
     # Kept as the erasure looks it up: PostgreSQL's lower() (C locale) leaves É as it is, so an
     # address with accented capitals would be two seats and out of an erasure's reach.
     email = normalised_email(who.email)
-    existing = await store.live_registration_for_email(conn, meeting_id, email)
-    if existing is not None:
-        return await _repeated_answer(conn, meeting, existing)
-    await store.lock_address(conn, who.email)
-    if await store.unconfirmed_since(conn, who.email, now - UNCONFIRMED_WINDOW) \
-            >= MAX_UNCONFIRMED_PER_ADDRESS:
+    await store.lock_address(conn, email)
+    seen = await store.before_registration(conn, meeting_id, email, now - UNCONFIRMED_WINDOW)
+    if seen is None:
+        raise NotFound("meeting", meeting_id)
+    _check_open(seen, now, is_member)
+    if seen["live_registration"] is not None:
+        return await _repeated_answer(conn, seen, seen["live_registration"])
+    if seen["unconfirmed"] >= MAX_UNCONFIRMED_PER_ADDRESS:
         raise Refused("too_many_unconfirmed", "this address has registrations it has not "
                       "confirmed yet: confirm them from their mails first", status=429,
                       field="email")
+    draft = _Draft.new(seen, who, email, now, public_base_url)
+    meeting = await _locked_meeting(conn, meeting_id)
+    _check_open(meeting, now, is_member)  # it may have changed while this one waited
     status = seat_status(meeting["capacity"], meeting["seats_held"])
-    confirm_token, cancel_token = new_token(), new_token()
-    holds = status == "pending_confirmation"
-    row = await store.insert_registration(conn, {
-        "id": uuid4(), "meeting_id": meeting_id, "full_name": who.full_name,
-        "email": email, "language": who.language, "profile": who.profile,
-        "status": status, "holds_seat": holds,
-        "waitlist_seq": None if holds else await store.next_waitlist_seq(conn),
-        "code": await _fresh_code(conn, meeting_id),
-        "confirm_digest": token_digest(confirm_token),
-        "cancel_digest": token_digest(cancel_token), "requested_at": now,
-        "hold_until": now + hold if holds else None})
-    if holds:
-        await store.add_seats_held(conn, meeting_id, 1)
-        await hold_seat_until(conn, row["id"], row["hold_until"])
-    await emit(conn, ev.RegistrationRequested(registration_id=row["id"], meeting_id=meeting_id,
-                                              status=status))  # type: ignore[arg-type]
-    await publish_contact(conn, row, meeting, links(public_base_url, confirm_token,
-                                                    cancel_token))
-    return await _answer(conn, row)
+    while True:
+        if draft.meeting_updated_at != meeting["updated_at"]:  # the card tells the new one
+            draft = _Draft.new(meeting, who, email, now, public_base_url)
+        written = await store.insert_registration(
+            conn, draft.with_status(status, now, hold), HOLD_JOB, draft.requested[status],
+            draft.card)
+        if written is not None:
+            return _answer(written["id"], status, written["waiting"])
+        existing = await store.live_registration_for_email(conn, meeting_id, email)
+        if existing is not None:
+            return await _repeated_answer(conn, meeting, existing["id"])
+        # 31^8 codes: one drawn twice (or a digest) is rare, but the door must never see two
+        # alike: draw again.
+        draft = _Draft.new(meeting, who, email, now, public_base_url)
 
 
 async def _by_token(conn: asyncpg.Connection, column: str, token: str

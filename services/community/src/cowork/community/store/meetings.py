@@ -8,6 +8,9 @@ from uuid import UUID
 
 import asyncpg
 
+from cowork.shared.outbox import insert_event_after
+from cowork.shared.scheduler import schedule_after
+
 MEETING_COLUMNS = ("title_it", "title_en", "description_it", "description_en", "space_id",
                    "address", "starts_at", "ends_at", "capacity", "registration_opens",
                    "registration_closes", "open_to")
@@ -72,16 +75,72 @@ async def add_seats_held(conn: asyncpg.Connection, meeting_id: UUID, delta: int)
 # ---------------------------------------------------------------- registrations
 
 
-async def insert_registration(conn: asyncpg.Connection, row: dict[str, Any]) -> asyncpg.Record:
-    names = ", ".join(row)
-    params = ", ".join(f"${i}" for i in range(1, len(row) + 1))
-    return await conn.fetchrow(
-        f"INSERT INTO meeting_registrations ({names}) VALUES ({params}) RETURNING *",  # noqa: S608
-        *row.values())
+# What a registration reads before it waits for the meeting's lock, in one round trip: the
+# meeting as it is now (its card is rendered from it), the address's live registration for it,
+# and how many of the address's recent registrations are unconfirmed. The caller holds the
+# address's lock (`lock_address`), so neither the registration nor the count can change under it.
+_BEFORE_THE_LOCK = """
+SELECT m.*,
+       (SELECT r.id FROM meeting_registrations r WHERE r.meeting_id = m.id
+          AND lower(r.email) = lower($2) AND r.status <> 'cancelled' LIMIT 1) AS live_registration,
+       (SELECT count(*) FROM meeting_registrations r WHERE lower(r.email) = lower($2)
+          AND r.requested_at > $3 AND NOT r.address_confirmed
+          AND r.cancelled_by IS DISTINCT FROM 'registrant') AS unconfirmed
+FROM meetings m WHERE m.id = $1
+"""
+
+REGISTRATION_COLUMNS = ("id", "meeting_id", "full_name", "email", "language", "profile",
+                        "status", "holds_seat", "code", "confirm_digest", "cancel_digest",
+                        "requested_at", "hold_until")
+_N = len(REGISTRATION_COLUMNS)
+
+# Everything a registration writes, in one statement sent once the meeting's row is locked (a
+# statement begun after the lock, so its snapshot sees every registration committed before):
+# the registration (a waiting-list number when it holds no seat), the meeting's count, the
+# hold's job, its event and its contact card; and the waiting list's length before it (its
+# position, minus one). A registration taken by the same address or a code or digest taken
+# already (all unique) writes nothing and returns no row.
+_REGISTER = f"""
+WITH registration AS (
+    INSERT INTO meeting_registrations ({", ".join(REGISTRATION_COLUMNS)}, waitlist_seq)
+    VALUES ({", ".join(f"${i}" for i in range(1, _N + 1))},
+            CASE WHEN ${REGISTRATION_COLUMNS.index("holds_seat") + 1}::boolean THEN NULL
+                 ELSE nextval('meeting_waitlist_seq') END)
+    ON CONFLICT DO NOTHING
+    RETURNING id, meeting_id, holds_seat
+), seat AS (
+    UPDATE meetings SET seats_held = seats_held + 1
+    FROM registration WHERE meetings.id = registration.meeting_id AND registration.holds_seat
+), held AS (
+    SELECT id FROM registration WHERE holds_seat
+), hold AS (
+    {schedule_after("held", "held.id::text", _N + 1, 1)}
+), requested AS (
+    {insert_event_after("registration", _N + 3)}
+), card AS (
+    {insert_event_after("registration", _N + 9)}
+)
+SELECT r.id, (SELECT count(*) FROM meeting_registrations w
+              WHERE w.meeting_id = r.meeting_id AND w.status = 'waitlisted') AS waiting
+FROM registration r
+"""  # noqa: S608 - names from code
 
 
-async def next_waitlist_seq(conn: asyncpg.Connection) -> int:
-    return await conn.fetchval("SELECT nextval('meeting_waitlist_seq')")
+async def before_registration(conn: asyncpg.Connection, meeting_id: UUID, email: str,
+                              unconfirmed_since: datetime) -> asyncpg.Record | None:
+    """The meeting (not locked) with `live_registration` (the address's live registration's
+    id, or None) and `unconfirmed` (its registrations since then whose mailed link was never
+    used: a cancellation by that link proves the mailbox too). None: no such meeting."""
+    return await conn.fetchrow(_BEFORE_THE_LOCK, meeting_id, email, unconfirmed_since)
+
+
+async def insert_registration(conn: asyncpg.Connection, row: dict[str, Any], hold_job: str,
+                              requested: list[Any], card: list[Any]) -> asyncpg.Record | None:
+    """One round trip under the meeting's lock (see _REGISTER): `row` has REGISTRATION_COLUMNS,
+    `requested` and `card` are `outbox_values`. Returns (id, waiting), or None when a unique
+    column was taken (the address registered meanwhile, or a code drawn twice)."""
+    return await conn.fetchrow(_REGISTER, *(row[c] for c in REGISTRATION_COLUMNS),
+                               hold_job, row["hold_until"], *requested, *card)
 
 
 async def live_registration_for_email(conn: asyncpg.Connection, meeting_id: UUID,
@@ -92,24 +151,10 @@ async def live_registration_for_email(conn: asyncpg.Connection, meeting_id: UUID
 
 
 async def lock_address(conn: asyncpg.Connection, email: str) -> None:
-    """Registrations under one address, one at a time: its cap cannot be raced past."""
+    """Registrations under one address, one at a time: its cap cannot be raced past. Taken
+    before the meeting's lock, and by nothing that holds one."""
     await conn.execute("SELECT pg_advisory_xact_lock(hashtextextended(lower($1), 2102))",
                        email)
-
-
-async def unconfirmed_since(conn: asyncpg.Connection, email: str, since: datetime) -> int:
-    """Registrations under the address since `since` whose mailed link was never used (a
-    cancellation by that link proves the mailbox too)."""
-    return int(await conn.fetchval(
-        "SELECT count(*) FROM meeting_registrations WHERE lower(email) = lower($1) "
-        "AND requested_at > $2 AND NOT address_confirmed "
-        "AND cancelled_by IS DISTINCT FROM 'registrant'", email, since))
-
-
-async def code_taken(conn: asyncpg.Connection, meeting_id: UUID, code: str) -> bool:
-    return bool(await conn.fetchval(
-        "SELECT 1 FROM meeting_registrations WHERE meeting_id = $1 AND code = $2",
-        meeting_id, code))
 
 
 async def registration_by_id(conn: asyncpg.Connection, registration_id: UUID, *,
