@@ -152,7 +152,7 @@ async def retry_after(conn: asyncpg.Connection, limits: Mapping[bytes, tuple[int
         "DELETE FROM registration_limits WHERE digest IN (SELECT digest FROM registration_limits"
         " WHERE window_start <= $1 LIMIT 100)", now - longest)
     counted = await conn.fetch(_COUNT, digests, [limits[d][1] for d in digests], now)
-    over = [row["window_start"] + limits[row["digest"]][1] - now for row in counted
+    over: list[timedelta] = [row["window_start"] + limits[row["digest"]][1] - now for row in counted
             if row["attempts"] > limits[row["digest"]][0]]
     if not over:
         return None
