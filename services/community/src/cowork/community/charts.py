@@ -7,18 +7,25 @@ from __future__ import annotations
 
 import io
 from collections.abc import Sequence
+from typing import TYPE_CHECKING
 
-import matplotlib
-
-matplotlib.use("Agg")  # before anything imports pyplot; a server has no display
-
-from matplotlib.backends.backend_agg import FigureCanvasAgg
-from matplotlib.figure import Figure
+# matplotlib is imported when a chart is drawn, not when the service starts: it takes seconds
+# to import, and it wants a writable config folder (the image runs read-only, /tmp mounted).
+if TYPE_CHECKING:
+    from matplotlib.figure import Figure
 
 DPI = 100
 
 
+def _new_figure(**options: object) -> Figure:
+    from matplotlib.figure import Figure
+
+    return Figure(**options)  # type: ignore[arg-type]
+
+
 def _png(figure: Figure) -> bytes:
+    from matplotlib.backends.backend_agg import FigureCanvasAgg
+
     FigureCanvasAgg(figure)
     buffer = io.BytesIO()
     figure.savefig(buffer, format="png", dpi=DPI, bbox_inches="tight")
@@ -29,7 +36,7 @@ def heatmap(values: Sequence[Sequence[float]], rows: Sequence[str], columns: Seq
             title: str, colour_label: str) -> bytes:
     """A rows x columns heatmap with each cell's value written in it (a reader of a printed
     report cannot hover), as PNG bytes."""
-    figure = Figure(figsize=(max(4.0, 1.1 * len(columns) + 2), max(3.0, 0.6 * len(rows) + 1.5)))
+    figure = _new_figure(figsize=(max(4.0, 1.1 * len(columns) + 2), max(3.0, 0.6 * len(rows) + 1.5)))
     axes = figure.add_subplot()
     image = axes.imshow(values, cmap="Blues", aspect="auto", vmin=0)
     axes.set_xticks(range(len(columns)), labels=list(columns))

@@ -9,13 +9,21 @@ from collections import defaultdict
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import date
+from typing import TYPE_CHECKING, Any
 
-import matplotlib
+# matplotlib is imported when a chart is drawn, not when the service starts (charts.py: why).
+if TYPE_CHECKING:
+    import matplotlib.pyplot as plt
+    from matplotlib.figure import Figure
 
-matplotlib.use("Agg")
-import matplotlib.pyplot as plt
-from matplotlib.backends.backend_pdf import PdfPages
-from matplotlib.figure import Figure
+
+def _pyplot() -> Any:
+    import matplotlib
+
+    matplotlib.use("Agg")  # a server has no display
+    import matplotlib.pyplot
+
+    return matplotlib.pyplot
 
 WEEKDAYS = {"it": ["lun", "mar", "mer", "gio", "ven", "sab", "dom"],
             "en": ["Mon", "Tue", "Wed", "Thu", "Fri", "Sat", "Sun"]}
@@ -50,7 +58,7 @@ class ReportData:
 
 
 def _figure(heading: str) -> tuple[Figure, plt.Axes]:
-    fig, ax = plt.subplots(figsize=(8.27, 5.8))
+    fig, ax = _pyplot().subplots(figsize=(8.27, 5.8))
     ax.set_title(heading, fontsize=13)
     return fig, ax
 
@@ -122,7 +130,7 @@ def meetings_chart(meetings: Sequence[tuple[str, int, int]], lang: str) -> Figur
 
 def report_pdf(data: ReportData, lang: str) -> bytes:
     """The multi-page PDF: a cover, then one chart per page."""
-    cover = plt.figure(figsize=(8.27, 5.8))
+    cover = _pyplot().figure(figsize=(8.27, 5.8))
     cover.text(0.5, 0.6, title("cover", lang, period=data.period), ha="center", fontsize=18)
     cover.text(0.5, 0.45, "Comune di Novi Ligure", ha="center", fontsize=12)
     pages = [cover, burn_down_chart(data.burn_down, lang), heatmap_chart(data.heatmap, lang),
@@ -130,10 +138,12 @@ def report_pdf(data: ReportData, lang: str) -> bytes:
              bars_chart(title("demand", lang), dict(data.demand), lang),
              meetings_chart(data.meetings, lang)]
     out = io.BytesIO()
+    from matplotlib.backends.backend_pdf import PdfPages
+
     with PdfPages(out, metadata={"Title": title("cover", lang, period=data.period)}) as pdf:
         for fig in pages:
             pdf.savefig(fig)
-            plt.close(fig)
+            _pyplot().close(fig)
     return out.getvalue()
 
 
@@ -154,5 +164,5 @@ def public_chart_png(name: str, published_csv: bytes, period: str, lang: str) ->
         fig = heatmap_chart(cells, lang, period)
     out = io.BytesIO()
     fig.savefig(out, format="png", dpi=80)
-    plt.close(fig)
+    _pyplot().close(fig)
     return out.getvalue()
