@@ -7,10 +7,13 @@ whole stack. The Kafka address is per service (`<SERVICE>_KAFKA_BOOTSTRAP`).
 
 from __future__ import annotations
 
-from typing import Literal, Self
+import secrets
+from typing import ClassVar, Literal, Self
 
-from pydantic import AliasChoices, Field, SecretStr, model_validator
+from pydantic import AliasChoices, Field, PrivateAttr, SecretStr, field_validator, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
+
+from cowork.shared import registration_limits
 
 LOCAL_DEV_JWT_SECRET = "cowork-local-development-secret-change-me"  # noqa: S105
 # The environment is "local" only when said so (`COWORK_ENV=local`, set by the devstack and the
@@ -140,3 +143,36 @@ class ServiceSettings(BaseSettings):
     def topic(self, logical_name: str) -> str:
         """The physical topic name (a prefix isolates test runs sharing one broker)."""
         return f"{self.topic_prefix}{logical_name}"
+
+
+class ClientLimitedSettings(ServiceSettings):
+    """The settings of a service that limits anonymous requests per client (membership's
+    self-registration, community's meeting registration): the window, the digests' key and
+    the proxies believed (cowork.shared.registration_limits). `limit_purpose` keeps one
+    service's counters from saying anything about another's."""
+
+    limit_purpose: ClassVar[str] = "cowork.membership.registration-limits"
+    registration_limit_per_client: int = Field(default=30, ge=1)
+    registration_limit_window_seconds: int = Field(default=3600, ge=1)
+    # The key of the counters' digests (unset: derived from COWORK_JWT_SECRET; with neither,
+    # a random key per process, so each replica counts on its own).
+    registration_limit_key: SecretStr = SecretStr("")
+    # Proxies (CIDRs) whose X-Forwarded-For is believed: the ingress controller's addresses.
+    # Empty: the TCP peer is the client (a header anyone can write is never believed).
+    trusted_proxies: list[str] = Field(default_factory=list)
+    _limit_key: bytes = PrivateAttr(default=b"")
+
+    @field_validator("trusted_proxies")
+    @classmethod
+    def _networks(cls, value: list[str]) -> list[str]:
+        registration_limits.trusted_networks(value)  # a ValueError names the bad entry
+        return value
+
+    @property
+    def limit_key(self) -> bytes:
+        """The digests' key, made once (a random one stays the same for this process)."""
+        if not self._limit_key:
+            secret = (self.registration_limit_key.get_secret_value()
+                      or self.jwt_secret.get_secret_value() or secrets.token_hex(32))
+            self._limit_key = registration_limits.limit_key(secret, self.limit_purpose)
+        return self._limit_key

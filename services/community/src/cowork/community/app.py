@@ -2,13 +2,13 @@
 
 from __future__ import annotations
 
-import secrets
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
+from typing import ClassVar
 
 from fastapi import FastAPI
-from pydantic import Field, PrivateAttr, SecretStr, field_validator
+from pydantic import Field
 from pydantic_settings import SettingsConfigDict
 
 from cowork.community import commands, demo, handlers
@@ -16,19 +16,19 @@ from cowork.community.api import ROUTERS
 from cowork.community.commands import open_data
 from cowork.community.pages import PAGE_ROUTERS
 from cowork.community.pages.body_guard import accept_page_forms
-from cowork.shared import registration_limits
 from cowork.shared.definition import ServiceDefinition
 from cowork.shared.events import topics
 from cowork.shared.scheduler import Clock, JobHandler, system_clock
 from cowork.shared.service import ConsumerSpec
-from cowork.shared.settings import ServiceSettings
+from cowork.shared.settings import ClientLimitedSettings
 
 MIGRATIONS = Path(__file__).parent / "migrations"
 
 
-class CommunitySettings(ServiceSettings):
+class CommunitySettings(ClientLimitedSettings):
     model_config = SettingsConfigDict(env_prefix="COMMUNITY_")  # the rest from ServiceSettings
     service_name: str = "community"
+    limit_purpose: ClassVar[str] = "cowork.community.registration-limits"
     http_port: int = 8005
     # Where citizens reach this service: the links in the mails (confirm, cancel, erase) and the
     # open-data URLs start with it.
@@ -42,14 +42,6 @@ class CommunitySettings(ServiceSettings):
     # A town hall's or a library's shared connection may need more: raise them, or set
     # `trusted_proxies` so the clients behind the ingress are told apart.
     registration_limit_per_meeting: int = Field(default=10, ge=1)
-    registration_limit_per_client: int = Field(default=30, ge=1)
-    registration_limit_window_seconds: int = Field(default=3600, ge=1)
-    # The key of the counters' digests (unset: derived from COWORK_JWT_SECRET; with neither,
-    # a random key per process, so each replica counts on its own).
-    registration_limit_key: SecretStr = SecretStr("")
-    # Proxies (CIDRs) whose X-Forwarded-For is believed: the ingress controller's addresses.
-    # Empty: the TCP peer is the client (a header anyone can write is never believed).
-    trusted_proxies: list[str] = Field(default_factory=list)
     # Open data: cells counting fewer people than this are suppressed; the rights holder is
     # the municipality by its IPA code (c_ + cadastral code: Novi Ligure is F965).
     open_data_k: int = Field(default=5, ge=3, le=100)
@@ -57,23 +49,6 @@ class CommunitySettings(ServiceSettings):
     open_data_rights_holder: str = "Comune di Novi Ligure"
     # The available hours of a seat: hours open on each weekday (Monday to Friday).
     open_hours_per_weekday: int = Field(default=10, ge=1, le=24)
-    _limit_key: bytes = PrivateAttr(default=b"")
-
-    @field_validator("trusted_proxies")
-    @classmethod
-    def _networks(cls, value: list[str]) -> list[str]:
-        registration_limits.trusted_networks(value)  # a ValueError names the bad entry
-        return value
-
-    @property
-    def limit_key(self) -> bytes:
-        """The digests' key, made once (a random one stays the same for this process)."""
-        if not self._limit_key:
-            secret = (self.registration_limit_key.get_secret_value()
-                      or self.jwt_secret.get_secret_value() or secrets.token_hex(32))
-            self._limit_key = registration_limits.limit_key(
-                secret, "cowork.community.registration-limits")
-        return self._limit_key
 
 
 def consumers(settings: CommunitySettings, clock: Clock) -> Sequence[ConsumerSpec]:
