@@ -10,7 +10,7 @@ from cowork.shared.auth import OfficerCaller, require_roles
 from cowork.shared.service import Runtime
 from cowork.vouchers import store
 from cowork.vouchers.api.dependencies import page_of, programme_or_404, seq_after
-from cowork.vouchers.api.schemas import LedgerPage
+from cowork.vouchers.api.programme_schemas import LedgerPage
 from cowork.vouchers.api.views import balances_view, ledger_view
 
 router = v1_router(tags=["ledger"])

@@ -16,7 +16,7 @@ from cowork.vouchers.api.dependencies import (
     programme_or_404,
     time_id_after,
 )
-from cowork.vouchers.api.schemas import NewProgramme, ProgrammeView
+from cowork.vouchers.api.programme_schemas import NewProgramme, ProgrammeView
 from cowork.vouchers.api.views import programme_view
 
 router = v1_router(tags=["programmes"])
