@@ -15,7 +15,7 @@ from hypothesis import strategies as st
 from standardwebhooks.webhooks import Webhook, WebhookVerificationError
 
 from cowork.notifications import domain
-from cowork.notifications.dispatcher import _describe
+from cowork.notifications.mail_sender import describe_failure
 from cowork.shared.events import contracts as ev
 
 START = datetime(2027, 3, 2, 8, 0, tzinfo=UTC)
@@ -114,5 +114,5 @@ def test_errors_kept_in_the_log_never_carry_an_address() -> None:
         [aiosmtplib.SMTPRecipientRefused(450, "4.2.0 <anna@example.org> busy", "anna@example.org")])
     for error in (refused, aiosmtplib.SMTPResponseException(421, "bye anna@example.org"),
                   ValueError("cannot reach anna.rossi@example.org now")):
-        assert "@" not in _describe(error), _describe(error)
-    assert _describe(refused) == "SMTPRecipientsRefused: recipient refused: 450"
+        assert "@" not in describe_failure(error), describe_failure(error)
+    assert describe_failure(refused) == "SMTPRecipientsRefused: recipient refused: 450"

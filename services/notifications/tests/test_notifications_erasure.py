@@ -23,7 +23,7 @@ from notifications_support import (
 )
 
 from cowork.devtools import Infra
-from cowork.notifications import store
+from cowork.notifications import delivery_store, store
 from cowork.shared.events import contracts as ev
 
 pytestmark = [pytest.mark.infra]
@@ -108,7 +108,7 @@ async def test_a_mail_claimed_before_the_erasure_does_not_go_out(svc: Notificati
             "VALUES ($1, $2, 'x', 'email', $3, 'booking_confirmed', $3, $4::jsonb, "
             "'pending', $5, $6)", delivery, uuid4(), str(member),
             booking_confirmed(member, _soon()).model_dump_json(), later, svc.clock())
-        [claimed] = await store.claim_mail(conn, later, 1, later + timedelta(minutes=5), 8)
+        [claimed] = await delivery_store.claim_mail(conn, later, 1, later + timedelta(minutes=5), 8)
     assert claimed["email"] == address  # claimed with the address in hand ...
     await svc.erase(member)  # ... then the erasure arrives
     await svc.until(lambda c: store.is_erased(c, member))

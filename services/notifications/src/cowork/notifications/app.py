@@ -14,8 +14,9 @@ from pydantic_settings import SettingsConfigDict
 from cowork.notifications import commands, domain, handlers
 from cowork.notifications.addresses import AddressPolicy
 from cowork.notifications.api import ROUTERS
-from cowork.notifications.dispatcher import DispatchPolicy, MailSettings, dispatcher_worker
+from cowork.notifications.dispatcher import DispatchPolicy, dispatcher_worker
 from cowork.notifications.mail import SmtpServer, SmtpTls
+from cowork.notifications.mail_sender import MailSettings
 from cowork.notifications.queue_metrics import queue_sampler
 from cowork.notifications.secret_box import LOCAL_DEV_SECRET_KEY, SecretBox
 from cowork.shared.definition import ServiceDefinition

@@ -9,7 +9,7 @@ from uuid import UUID, uuid4
 
 import asyncpg
 
-from cowork.notifications import domain, store, subscriptions
+from cowork.notifications import delivery_store, domain, store, subscriptions
 from cowork.notifications.secret_box import SecretBox, new_signing_secret
 from cowork.shared import scheduler
 from cowork.shared.events import Envelope
@@ -45,11 +45,11 @@ async def mail_about(conn: asyncpg.Connection, envelopes: list[Envelope],
         else:
             member = envelope.data.member_id  # type: ignore[union-attr]
             recipient = str(member)
-        intents.append(store.MailIntent(envelope.id, recipient, member, envelope.subject,
+        intents.append(delivery_store.MailIntent(envelope.id, recipient, member, envelope.subject,
                                         payload))
     if not intents:
         return 0
-    return await store.record_mail_intents(
+    return await delivery_store.record_mail_intents(
         conn, intents, cause_event_type=envelopes[0].type, template=rule.template,
         category=rule.category, essential=rule.essential, now=now)
 
@@ -59,7 +59,7 @@ async def fan_out_to_webhooks(conn: asyncpg.Connection, envelopes: list[Envelope
     """One delivery per event and active subscription whose filter takes the event's type."""
     if not await subscriptions.any_subscription(conn):
         return 0
-    return await store.record_webhook_intents(
+    return await delivery_store.record_webhook_intents(
         conn, [(e.id, e.type, e.subject, cloudevent(e)) for e in envelopes], now)
 
 
@@ -97,9 +97,9 @@ async def send_reminder(conn: asyncpg.Connection, job: Job, now: datetime) -> No
                                   row["starts_at"], row["ends_at"])
     payload["hours_before"] = int(domain.REMINDER_LEAD[job.kind].total_seconds() // 3600)
     rule = domain.REMINDER_RULE
-    intent = store.MailIntent(domain.reminder_cause_id(row["booking_id"], job.kind),
+    intent = delivery_store.MailIntent(domain.reminder_cause_id(row["booking_id"], job.kind),
                               str(row["member_id"]), row["member_id"], job.key, payload)
-    if await store.record_mail_intents(conn, [intent], cause_event_type=job.kind,
+    if await delivery_store.record_mail_intents(conn, [intent], cause_event_type=job.kind,
                                        template=rule.template, category=rule.category,
                                        essential=rule.essential, now=now):
         await conn.execute("SELECT pg_notify($1, '')", WAKE_CHANNEL)
@@ -143,7 +143,7 @@ async def record_outcomes(conn: asyncpg.Connection,
         rows = [(row, error) for s, row, error in outcomes if s == status]
         if not rows:
             continue
-        settled = await store.settle_many(conn, status, [(r["id"], e) for r, e in rows], now)
+        settled = await delivery_store.settle_many(conn, status, [(r["id"], e) for r, e in rows], now)
         if event_type is not None and settled:
             await add_events(conn, [_outcome(event_type, r) for r, _ in rows
                                     if r["id"] in settled], source=SOURCE)

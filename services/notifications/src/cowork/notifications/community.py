@@ -18,8 +18,8 @@ from uuid import UUID
 
 import asyncpg
 
-from cowork.notifications import domain, store
-from cowork.notifications.store import MailIntent
+from cowork.notifications import delivery_store, domain, store
+from cowork.notifications.delivery_store import MailIntent
 from cowork.shared.events import Envelope
 from cowork.shared.events import contracts as ev
 
@@ -96,7 +96,7 @@ async def mail_registrants(conn: asyncpg.Connection, envelopes: list[Envelope],
                                                 envelope.subject, payload))
     recorded = 0
     for template, intents in by_template.items():
-        recorded += await store.record_mail_intents(
+        recorded += await delivery_store.record_mail_intents(
             conn, intents, cause_event_type=envelopes[0].type, template=template,
             category="essential", essential=True, now=now)
     return recorded

@@ -24,20 +24,18 @@ import contextlib
 import functools
 import json
 import random
-import re
 import time
 from collections.abc import AsyncIterator, Callable
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import TYPE_CHECKING, Any, cast
-from uuid import UUID
 
-import aiosmtplib
 import asyncpg
 
-from cowork.notifications import commands, community, domain, mail, store, subscriptions
+from cowork.notifications import commands, delivery_store, domain, mail, store, subscriptions
 from cowork.notifications.commands import WAKE_CHANNEL
-from cowork.notifications.rendering import Renderer, place_of
+from cowork.notifications.mail_sender import Cancel, MailSender, MailSettings, describe_failure
+from cowork.notifications.rendering import Renderer
 from cowork.notifications.webhook_sender import SubscriptionGone, WebhookFailed, WebhookSender
 from cowork.shared import db
 from cowork.shared.logging import get_logger
@@ -75,25 +73,6 @@ class DispatchPolicy:
         return smtp_timeout + 1.0
 
 
-@dataclass(frozen=True)
-class MailSettings:
-    server: mail.SmtpServer
-    sender: str
-    officers_email: str
-    officers_language: str
-    message_id_domain: str
-    timezone: str
-    location: str
-
-
-class RetryLater(Exception):
-    """The attempt failed in a way that may pass (a timeout, a 5xx, no contact card yet)."""
-
-
-class Cancel(Exception):
-    """The delivery must not happen any more (recipient erased, subscription removed)."""
-
-
 class Dispatcher:
     def __init__(self, pool: asyncpg.Pool, *, dsn: str, policy: DispatchPolicy,
                  mail_settings: MailSettings, renderer: Renderer, clock: Clock,
@@ -102,11 +81,10 @@ class Dispatcher:
         self._dsn = dsn
         self._policy = policy
         self._mail = mail_settings
-        self._renderer = renderer
         self._clock = clock
         self._rng = rng or random.Random()
         self._webhooks = webhooks
-        self._smtp = mail.SmtpConnections(mail_settings.server)
+        self._mailer = MailSender(pool, mail_settings, renderer, clock)
         # Mail and webhooks have separate slots: webhooks can never take the mail's.
         self._inflight: dict[str, set[asyncio.Task[None]]] = {"email": set(), "webhook": set()}
         self._last_housekeeping = float("-inf")
@@ -180,9 +158,9 @@ class Dispatcher:
             channel, self._mail.server.timeout_seconds) + 30)
         async with self._pool.acquire() as conn:
             if channel == "email":
-                return list(await store.claim_mail(conn, now, free, lease,
-                                                   policy.max_attempts))
-            return list(await store.claim_webhooks(
+                return list(await delivery_store.claim_mail(conn, now, free, lease,
+                                                            policy.max_attempts))
+            return list(await delivery_store.claim_webhooks(
                 conn, now, free, lease, policy.max_attempts,
                 per_subscription=policy.in_flight_per_subscription,
                 per_partner=policy.in_flight_per_partner))
@@ -229,7 +207,7 @@ class Dispatcher:
                 await asyncio.wait_for(self._outcomes.join(), grace_seconds)
             self._settler.cancel()
         await self._webhooks.close()
-        await self._smtp.close()
+        await self._mailer.close()
 
     # -- one attempt
 
@@ -243,7 +221,7 @@ class Dispatcher:
             async with asyncio.timeout(self._policy.attempt_timeout(
                     row["channel"], self._mail.server.timeout_seconds)):
                 if row["channel"] == "email":
-                    await self._send_email(row)
+                    await self._mailer.send(row, _payload(row))
                 else:
                     await self._webhooks.send(self._pool, row, _payload(row), self._clock())
         except (Cancel, SubscriptionGone) as exc:
@@ -254,14 +232,14 @@ class Dispatcher:
             await self._retry_or_die(row, str(exc))
         except TimeoutError:
             await self._retry_or_die(row, "timeout" if row["channel"] == "webhook"
-                                     else _describe(TimeoutError()))
+                                     else describe_failure(TimeoutError()))
         except Exception as exc:  # RetryLater, connection errors, anything else
             if row["channel"] == "webhook":  # partners read last_error: a coarse word only
                 log.warning("webhook attempt failed", delivery_id=str(row["id"]),
-                            error=_describe(exc))
+                            error=describe_failure(exc))
                 await self._retry_or_die(row, "delivery_error")
             else:
-                await self._retry_or_die(row, _describe(exc))
+                await self._retry_or_die(row, describe_failure(exc))
         else:
             self._outcomes.put_nowait(("sent", row, None))
 
@@ -276,7 +254,7 @@ class Dispatcher:
                  attempts=row["attempts"], backoff_s=round(delay, 3), error=error)
 
         async def later(conn: asyncpg.Connection) -> None:
-            await store.retry_later(conn, row["id"], at, error)
+            await delivery_store.retry_later(conn, row["id"], at, error)
 
         await self._in_tx(later)
 
@@ -318,61 +296,6 @@ class Dispatcher:
                 await asyncio.sleep(0.2 * 2 ** attempt)
         log.error("delivery outcome not recorded; it will be retried after its lease")
 
-    # -- e-mail
-
-    async def _send_email(self, row: asyncpg.Record) -> None:
-        payload = _payload(row)
-        registrant = domain.from_community(row["cause_event_type"])
-        if row["recipient_ref"] == domain.OFFICERS:
-            address, name, language = (self._mail.officers_email, "",
-                                       self._mail.officers_language)
-        else:
-            if row["email"] is None:
-                await self._no_card_yet(row, registrant)
-            address, name, language = row["email"], row["full_name"], row["language"]
-        if registrant:
-            context = community.mail_context(row, payload)
-        else:
-            context = {"e": payload, "name": name, "place": place_of(payload, language)}
-        rendered = self._renderer.render(row["template"], language, context)
-        now = self._clock()
-        message = mail.build_message(
-            rendered=rendered, sender=self._mail.sender, to=address, delivery=row["id"],
-            message_id_domain=self._mail.message_id_domain, now=now,
-            calendar=self._calendar(row, payload, context["place"], now))
-        if row["recipient_ref"] != domain.OFFICERS:
-            # The erasure may have come since the claim read the address: asked last thing.
-            async with self._pool.acquire() as conn:
-                if not await store.still_to_send(conn, row["id"]):
-                    raise Cancel("recipient erased")
-        await self._smtp.send(message)
-
-    async def _no_card_yet(self, row: asyncpg.Record, registrant: bool) -> None:
-        """No address for the recipient: gone for good (erased, tombstoned), or not yet here."""
-        recipient = UUID(row["recipient_ref"])
-        async with self._pool.acquire() as conn:
-            if registrant:
-                gone = await community.is_forgotten(conn, recipient)
-            else:
-                gone = await store.is_erased(conn, recipient)
-        if gone:
-            raise Cancel(community.FORGOTTEN if registrant else "recipient erased")
-        raise RetryLater("no contact card for the recipient yet")
-
-    def _calendar(self, row: asyncpg.Record, payload: dict[str, Any], place: str,
-                  now: datetime) -> tuple[bytes, str] | None:
-        cancel = row["template"] == "booking_cancelled"
-        if row["template"] not in ("booking_confirmed", "booking_cancelled"):
-            return None
-        if not payload.get("start") or not payload.get("end"):
-            return None
-        data = mail.booking_calendar(
-            booking_id=row["subject_ref"], start=datetime.fromisoformat(payload["start"]),
-            end=datetime.fromisoformat(payload["end"]), summary=place,
-            location=self._mail.location, timezone=self._mail.timezone, cancel=cancel,
-            stamp=now)
-        return data, "CANCEL" if cancel else "PUBLISH"
-
 @contextlib.asynccontextmanager
 async def dispatcher_worker(runtime: ServiceRuntime) -> AsyncIterator[Dispatcher]:
     """The service's background worker: started once the runtime is (it needs the pool),
@@ -404,20 +327,3 @@ async def dispatcher_worker(runtime: ServiceRuntime) -> AsyncIterator[Dispatcher
 def _payload(row: asyncpg.Record) -> dict[str, Any]:
     value = row["payload"]
     return json.loads(value) if isinstance(value, str) else dict(value)
-
-
-_ADDRESS = re.compile(r"[^\s<>\"'@,;:]+@[^\s<>\"',;:]+")
-
-
-def _describe(exc: BaseException) -> str:
-    """What goes into the log and `last_error` (which staff read): never an address. SMTP
-    errors are reduced to their codes, since servers quote the recipient in their text."""
-    if isinstance(exc, aiosmtplib.SMTPRecipientsRefused):
-        text = "recipient refused: " + ", ".join(str(e.code) for e in exc.recipients)
-    elif isinstance(exc, aiosmtplib.SMTPResponseException):
-        text = f"SMTP {exc.code}"
-    elif isinstance(exc, TimeoutError):
-        text = "timed out"
-    else:
-        text = _ADDRESS.sub("<address>", str(exc)) or type(exc).__name__
-    return f"{type(exc).__name__}: {text}"[:500]

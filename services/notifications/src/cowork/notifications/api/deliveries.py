@@ -9,7 +9,7 @@ from uuid import UUID
 import asyncpg
 from fastapi import Query
 
-from cowork.notifications import domain, store, subscriptions
+from cowork.notifications import delivery_store, domain, subscriptions
 from cowork.notifications.api.dependencies import InTx, WakeDispatcher
 from cowork.notifications.api.schemas import DeliveryOut, StatusFilter, delivery_view
 from cowork.shared.api import SearchText, error_responses, v1_router
@@ -55,7 +55,7 @@ async def deliveries(
         status = "dead"
     async with runtime.db.acquire() as conn:
         refs = await visible_refs(conn, caller, recipient_ref)
-        rows = await store.list_deliveries(conn, cause_event_id=cause_event_id,
+        rows = await delivery_store.list_deliveries(conn, cause_event_id=cause_event_id,
                                            recipient_refs=refs, status=status, limit=limit)
     return [delivery_view(r) for r in rows]
 
@@ -65,7 +65,7 @@ async def deliveries(
 async def read_delivery(delivery_id: UUID, runtime: Runtime, caller: Caller) -> dict[str, Any]:
     """One delivery; someone else's answers 404, as if it did not exist."""
     async with runtime.db.acquire() as conn:
-        row = await store.delivery(conn, delivery_id)
+        row = await delivery_store.delivery(conn, delivery_id)
         if row is None:
             raise not_found("delivery", delivery_id)
         try:
@@ -84,9 +84,9 @@ async def replay(delivery_id: UUID, runtime: Runtime, caller: OperatorCaller, in
     require_roles(caller, "operator")
 
     async def work(conn: asyncpg.Connection) -> asyncpg.Record:
-        row = await store.replay(conn, delivery_id, runtime.clock())
+        row = await delivery_store.replay(conn, delivery_id, runtime.clock())
         if row is None:
-            existing = await store.delivery(conn, delivery_id)
+            existing = await delivery_store.delivery(conn, delivery_id)
             if existing is None:
                 raise not_found("delivery", delivery_id)
             raise ApiError(409, "delivery_in_progress",
