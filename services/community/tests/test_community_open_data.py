@@ -12,7 +12,7 @@ from uuid import uuid4
 
 import pytest
 import rdflib
-from rdflib.namespace import DCAT, DCTERMS, RDF
+from rdflib.namespace import DCAT, DCTERMS, RDF, XSD
 from stats_support import Stats, stats, token
 
 from cowork.shared.events import contracts as ev
@@ -127,3 +127,34 @@ async def test_the_catalogue_is_dcat_ap_it_rdf(stats: Stats) -> None:
     assert str(graph.value(distribution, DCTERMS.format)).endswith("/file-type/CSV")
     assert json.loads(response.text)["@type"][0] == "dcatapit:Catalog"
     assert date.fromisoformat(str(graph.value(members, DCTERMS.modified)))
+
+
+SPDX = rdflib.Namespace("http://spdx.org/rdf/terms#")
+
+
+async def test_the_catalogue_names_its_terms_by_iri_and_is_dated_by_the_build(
+        stats: Stats) -> None:
+    """DCAT-AP_IT wants the checksum algorithm and the media type as IRIs (a plain string is
+    not the SPDX term nor the IANA type), and `dct:modified` as the day the data changed: a
+    catalogue re-dated at every request tells harvesters every dataset changed daily."""
+    await _members(stats)
+    assert (await stats.build("2027-03")).status_code == 201
+    built_on = stats.clock().date()
+    first = await stats.client.get("/v1/open-data/catalog.jsonld")
+    stats.clock.advance(days=3)
+    second = await stats.client.get("/v1/open-data/catalog.jsonld")
+    assert second.text == first.text
+
+    graph = rdflib.Graph().parse(data=second.text, format="json-ld")
+    members = rdflib.URIRef("https://cowork.example.org/v1/open-data/members")
+    distribution = graph.value(members, DCAT.distribution)
+    checksum = graph.value(distribution, SPDX.checksum)
+    assert graph.value(checksum, SPDX.algorithm) == \
+        rdflib.URIRef("http://spdx.org/rdf/terms#checksumAlgorithm_sha256")
+    assert graph.value(distribution, DCAT.mediaType) == \
+        rdflib.URIRef("http://www.iana.org/assignments/media-types/text/csv")
+    day = rdflib.Literal(built_on.isoformat(), datatype=XSD.date)
+    for node in (members, distribution):
+        assert graph.value(node, DCTERMS.modified) == day, node
+    [catalog] = graph.subjects(DCAT.dataset, members)
+    assert graph.value(catalog, DCTERMS.modified) == day

@@ -57,7 +57,7 @@ async def open_data_catalog(runtime: Runtime) -> Response:
         rows = await store.releases(conn)
     s: Any = runtime.settings
     document = dcat.catalog(rows, base_url=s.public_base_url, ipa_code=s.open_data_ipa_code,
-                            holder_name=s.open_data_rights_holder, modified=runtime.clock())
+                            holder_name=s.open_data_rights_holder, now=runtime.clock())
     return Response(json.dumps(document, ensure_ascii=False), media_type="application/ld+json")
 
 

@@ -11,6 +11,8 @@ LICENCE = "https://creativecommons.org/licenses/by/4.0/"
 EU_THEME = "http://publications.europa.eu/resource/authority/data-theme/"
 EU_FREQUENCY = "http://publications.europa.eu/resource/authority/frequency/MONTHLY"
 EU_FORMAT_CSV = "http://publications.europa.eu/resource/authority/file-type/CSV"
+IANA_CSV = "http://www.iana.org/assignments/media-types/text/csv"
+SPDX_SHA256 = "http://spdx.org/rdf/terms#checksumAlgorithm_sha256"
 
 CONTEXT = {
     "dcat": "http://www.w3.org/ns/dcat#",
@@ -54,11 +56,19 @@ def _texts(it: str, en: str) -> list[dict[str, str]]:
     return [{"@value": it, "@language": "it"}, {"@value": en, "@language": "en"}]
 
 
+def _day(moment: datetime) -> dict[str, str]:
+    return {"@value": moment.date().isoformat(), "@type": "xsd:date"}
+
+
 def catalog(releases: Iterable[Mapping[str, Any]], *, base_url: str, ipa_code: str,
-            holder_name: str, modified: datetime) -> dict[str, Any]:
+            holder_name: str, now: datetime) -> dict[str, Any]:
     """The JSON-LD document; `releases` are the built months (dataset, period, sha256,
-    built_at)."""
+    built_at). Every `dct:modified` is the day a month was frozen (a distribution's own, a
+    dataset's latest, the catalogue's latest of all), so the document is the same on every
+    request until the next build; `now` dates only a catalogue where nothing was built yet."""
     base = base_url.rstrip("/")
+    releases = list(releases)
+    modified = max((r["built_at"] for r in releases), default=now)
     holder = {"@id": f"https://indicepa.gov.it/ipa-dati/dataset/{ipa_code}",
               "@type": ["dcatapit:Agent", "foaf:Agent"],
               "dct:identifier": ipa_code, "foaf:name": holder_name}
@@ -76,7 +86,7 @@ def catalog(releases: Iterable[Mapping[str, Any]], *, base_url: str, ipa_code: s
             "dct:identifier": f"{ipa_code}:cowork-{name}",
             "dct:title": _texts(title_it, title_en),
             "dct:description": _texts(text_it, text_en),
-            "dct:modified": {"@value": last.date().isoformat(), "@type": "xsd:date"},
+            "dct:modified": _day(last),
             "dcat:theme": {"@id": EU_THEME + theme},
             "dct:rightsHolder": holder,
             "dct:publisher": holder,
@@ -86,10 +96,12 @@ def catalog(releases: Iterable[Mapping[str, Any]], *, base_url: str, ipa_code: s
                 "@type": ["dcatapit:Distribution", "dcat:Distribution"],
                 "dct:title": _texts(f"{title_it} {r['period']}", f"{title_en} {r['period']}"),
                 "dct:format": {"@id": EU_FORMAT_CSV},
-                "dcat:mediaType": "text/csv",
+                "dct:modified": _day(r["built_at"]),
+                "dcat:mediaType": {"@id": IANA_CSV},
                 "dcat:accessURL": {"@id": f"{base}/v1/open-data/{name}/{r['period']}.csv"},
                 "dct:license": {"@id": LICENCE, "@type": "dcatapit:LicenseDocument"},
-                "spdx:checksum": {"spdx:algorithm": "sha256", "spdx:checksumValue": r["sha256"]},
+                "spdx:checksum": {"spdx:algorithm": {"@id": SPDX_SHA256},
+                                  "spdx:checksumValue": r["sha256"]},
             } for r in sorted(built, key=lambda r: r["period"])],
         })
     return {
@@ -100,7 +112,7 @@ def catalog(releases: Iterable[Mapping[str, Any]], *, base_url: str, ipa_code: s
                             "Novi Ligure coworking: open data"),
         "dct:description": _texts("Statistiche mensili del coworking comunale.",
                                   "Monthly statistics of the municipal coworking space."),
-        "dct:modified": {"@value": modified.date().isoformat(), "@type": "xsd:date"},
+        "dct:modified": _day(modified),
         "dct:publisher": holder,
         "dcat:dataset": datasets,
     }
