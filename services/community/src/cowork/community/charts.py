@@ -17,16 +17,17 @@ if TYPE_CHECKING:
 DPI = 100
 
 
-def _new_figure(**options: object) -> Figure:
+def new_figure(**options: object) -> Figure:
+    """A figure of its own on an Agg canvas: nothing global, so one per thread is safe."""
+    from matplotlib.backends.backend_agg import FigureCanvasAgg
     from matplotlib.figure import Figure
 
-    return Figure(**options)  # type: ignore[arg-type]
+    figure = Figure(**options)  # type: ignore[arg-type]
+    FigureCanvasAgg(figure)
+    return figure
 
 
 def _png(figure: Figure) -> bytes:
-    from matplotlib.backends.backend_agg import FigureCanvasAgg
-
-    FigureCanvasAgg(figure)
     buffer = io.BytesIO()
     figure.savefig(buffer, format="png", dpi=DPI, bbox_inches="tight")
     return buffer.getvalue()
@@ -36,7 +37,7 @@ def heatmap(values: Sequence[Sequence[float]], rows: Sequence[str], columns: Seq
             title: str, colour_label: str) -> bytes:
     """A rows x columns heatmap with each cell's value written in it (a reader of a printed
     report cannot hover), as PNG bytes."""
-    figure = _new_figure(figsize=(max(4.0, 1.1 * len(columns) + 2), max(3.0, 0.6 * len(rows) + 1.5)))
+    figure = new_figure(figsize=(max(4.0, 1.1 * len(columns) + 2), max(3.0, 0.6 * len(rows) + 1.5)))
     axes = figure.add_subplot()
     image = axes.imshow(values, cmap="Blues", aspect="auto", vmin=0)
     axes.set_xticks(range(len(columns)), labels=list(columns))

@@ -1,5 +1,9 @@
 """The council's monthly report and the public charts, drawn with matplotlib (Agg, no
-display): each chart a function of plain numbers, titled in Italian or English."""
+display): each chart a function of plain numbers, titled in Italian or English.
+
+Drawn in worker threads, several at once: each figure is a `Figure` on its own Agg canvas
+(`charts.new_figure`), never pyplot, whose current-figure state is global and not thread-safe
+(and whose figures stay open until closed)."""
 
 from __future__ import annotations
 
@@ -9,21 +13,16 @@ from collections import defaultdict
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import date
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
+
+from cowork.community.charts import new_figure
 
 # matplotlib is imported when a chart is drawn, not when the service starts (charts.py: why).
 if TYPE_CHECKING:
-    import matplotlib.pyplot as plt
+    from matplotlib.axes import Axes
     from matplotlib.figure import Figure
 
-
-def _pyplot() -> Any:
-    import matplotlib
-
-    matplotlib.use("Agg")  # a server has no display
-    import matplotlib.pyplot
-
-    return matplotlib.pyplot
+PAGE = (8.27, 5.8)  # inches: an A4 page's width, landscape-ish
 
 WEEKDAYS = {"it": ["lun", "mar", "mer", "gio", "ven", "sab", "dom"],
             "en": ["Mon", "Tue", "Wed", "Thu", "Fri", "Sat", "Sun"]}
@@ -57,13 +56,14 @@ class ReportData:
     meetings: list[tuple[str, int, int]] = field(default_factory=list)  # title, capacity, came
 
 
-def _figure(heading: str) -> tuple[Figure, plt.Axes]:
-    fig, ax = _pyplot().subplots(figsize=(8.27, 5.8))
+def _figure(heading: str) -> tuple[Figure, Axes]:
+    fig = new_figure(figsize=PAGE)
+    ax = fig.add_subplot()
     ax.set_title(heading, fontsize=13)
     return fig, ax
 
 
-def _empty(ax: plt.Axes, lang: str) -> None:
+def _empty(ax: Axes, lang: str) -> None:
     ax.text(0.5, 0.5, "Nessun dato" if lang == "it" else "No data", ha="center", va="center",
             fontsize=14, transform=ax.transAxes)
 
@@ -130,7 +130,7 @@ def meetings_chart(meetings: Sequence[tuple[str, int, int]], lang: str) -> Figur
 
 def report_pdf(data: ReportData, lang: str) -> bytes:
     """The multi-page PDF: a cover, then one chart per page."""
-    cover = _pyplot().figure(figsize=(8.27, 5.8))
+    cover = new_figure(figsize=PAGE)
     cover.text(0.5, 0.6, title("cover", lang, period=data.period), ha="center", fontsize=18)
     cover.text(0.5, 0.45, "Comune di Novi Ligure", ha="center", fontsize=12)
     pages = [cover, burn_down_chart(data.burn_down, lang), heatmap_chart(data.heatmap, lang),
@@ -143,7 +143,6 @@ def report_pdf(data: ReportData, lang: str) -> bytes:
     with PdfPages(out, metadata={"Title": title("cover", lang, period=data.period)}) as pdf:
         for fig in pages:
             pdf.savefig(fig)
-            _pyplot().close(fig)
     return out.getvalue()
 
 
@@ -164,5 +163,4 @@ def public_chart_png(name: str, published_csv: bytes, period: str, lang: str) ->
         fig = heatmap_chart(cells, lang, period)
     out = io.BytesIO()
     fig.savefig(out, format="png", dpi=80)
-    _pyplot().close(fig)
     return out.getvalue()
