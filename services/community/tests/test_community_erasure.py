@@ -8,10 +8,13 @@ the service): these tests need it present."""
 
 from __future__ import annotations
 
+import hashlib
 import logging
 
 import pytest
 from interest_support import Community, community, new_address
+
+from cowork.community.app import MIGRATIONS
 
 pytestmark = [pytest.mark.infra]
 __all__ = ["community"]
@@ -122,6 +125,36 @@ async def test_at_most_three_mails_a_day_per_address(community: Community) -> No
     community.clock.advance(days=1, seconds=1)
     await community.request_erasure(email)
     assert len(await community.outbox(REQUESTED)) == 4
+
+
+async def test_a_copy_of_the_requests_does_not_tell_who_asked(community: Community) -> None:
+    """The digest that counts an address's requests is keyed: with a copy of the table (and
+    without the service's key) anyone could hash a suspected address and look it up, known to
+    community or not."""
+    asked, held = new_address(), new_address()
+    await community.interest(email=held)
+    for address in (asked, held):
+        assert (await community.request_erasure(address.upper())).status_code == 202
+    stored = {r["email_digest"] for r in await community.runtime.db.fetch(
+        "SELECT email_digest FROM erasure_requests")}
+    assert len(stored) == 2
+    for address in (asked, held):
+        for written in (address, address.lower()):
+            assert hashlib.sha256(written.encode()).hexdigest() not in stored
+
+
+async def test_the_upgrade_leaves_no_unkeyed_digest(community: Community) -> None:
+    """Rows from before the keyed digests (migration 0006) keep no plain hash of an address."""
+    address = new_address()
+    plain = hashlib.sha256(address.encode()).hexdigest()
+    await community.runtime.db.execute(
+        "INSERT INTO erasure_requests (id, email_digest, language, requested_at, expires_at) "
+        "VALUES (gen_random_uuid(), $1, 'it', now(), now() + interval '1 day')", plain)
+    await community.runtime.db.execute(MIGRATIONS.joinpath(
+        "0006_keyed_erasure_digests.sql").read_text())
+    stored = [r["email_digest"] for r in await community.runtime.db.fetch(
+        "SELECT email_digest FROM erasure_requests")]
+    assert len(stored) == 1 and plain not in stored
 
 
 @pytest.mark.parametrize(("body", "field"), [

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import hashlib
+import hmac
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -49,6 +51,17 @@ class CommunitySettings(ClientLimitedSettings):
     open_data_rights_holder: str = "Comune di Novi Ligure"
     # The available hours of a seat: hours open on each weekday (Monday to Friday).
     open_hours_per_weekday: int = Field(default=10, ge=1, le=24)
+
+    @property
+    def erasure_digest_key(self) -> bytes:
+        """The key of the erasure requests' address digests: derived from the client limits'
+        key (its secret, or COWORK_JWT_SECRET; ClientLimitedSettings) for its own purpose, so
+        neither digest says anything about the other. Without either secret it is random per
+        process, like the limits' key: each replica then counts an address's requests on its
+        own, and a confirmation tombstones only the cards of requests made through it (the
+        others' go when their link expires)."""
+        return hmac.new(self.limit_key, b"cowork.community.erasure-requests",
+                        hashlib.sha256).digest()
 
 
 def consumers(settings: CommunitySettings, clock: Clock) -> Sequence[ConsumerSpec]:

@@ -55,7 +55,7 @@ async def ask_for_erasure(body: NewErasureRequest, runtime: Runtime) -> dict[str
     settings: Any = runtime.settings  # CommunitySettings (app.py imports this module)
     async with _errors(), runtime.db.acquire() as conn, conn.transaction():
         outcome = await request_erasure(conn, str(body.email), body.language, runtime.clock(),
-                                        settings.public_base_url)
+                                        settings.public_base_url, settings.erasure_digest_key)
     log.info("erasure requested", outcome=outcome.reason)  # never the address
     return ACCEPTED
 

@@ -50,11 +50,12 @@ async def _anything_held(conn: asyncpg.Connection, email: str) -> bool:
 
 
 async def request_erasure(conn: asyncpg.Connection, email: str, language: str, now: datetime,
-                          public_base_url: str) -> RequestOutcome:
+                          public_base_url: str, digest_key: bytes) -> RequestOutcome:
     """Record the request; when something is held under the address (and it is within its
-    daily allowance) write the contact card with the link and the ErasureRequested event."""
+    daily allowance) write the contact card with the link and the ErasureRequested event.
+    `digest_key` keys the address's digest (`CommunitySettings.erasure_digest_key`)."""
     await purge_expired(conn, now)
-    address, digest = normalised_email(email), email_digest(email)
+    address, digest = normalised_email(email), email_digest(email, digest_key)
     await store.lock_address(conn, digest)
     within = await store.requests_since(conn, digest, now - timedelta(days=1)) < REQUESTS_PER_DAY
     request_id = uuid4()

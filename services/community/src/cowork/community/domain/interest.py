@@ -6,6 +6,8 @@ from __future__ import annotations
 import hashlib
 from typing import Literal, get_args
 
+from cowork.shared import registration_limits
+
 Who = Literal["citizen", "professional", "partita_iva", "association", "company"]
 # booking's resource kinds: the summary speaks the same language as the space once it opens.
 DeskKind = Literal["hot_desk", "fixed_desk", "meeting_room", "phone_booth", "event_room"]
@@ -27,10 +29,12 @@ def normalised_email(email: str) -> str:
     return email.strip().lower()
 
 
-def email_digest(email: str) -> str:
-    """SHA-256 of the normalised address: what counts erasure requests per address without
-    keeping the address itself."""
-    return hashlib.sha256(normalised_email(email).encode()).hexdigest()
+def email_digest(email: str, key: bytes) -> str:
+    """HMAC-SHA-256 of the normalised address under the service's key (`CommunitySettings.
+    erasure_digest_key`): what counts erasure requests per address without keeping the
+    address itself. Keyed, so that a copy of the table cannot be asked whether an address
+    made a request (an unkeyed hash of a guessed address would find its row)."""
+    return registration_limits.digest(key, "erasure-request", normalised_email(email)).hex()
 
 
 def token_digest(token: str) -> str:

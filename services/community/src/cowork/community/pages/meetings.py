@@ -215,6 +215,6 @@ async def erasure_request(request: Request, runtime: Runtime, lang: str | None =
     settings: Any = runtime.settings
     async with runtime.db.acquire() as conn, conn.transaction():
         await erasure.request_erasure(conn, str(body.email), body.language, runtime.clock(),
-                                      settings.public_base_url)
+                                      settings.public_base_url, settings.erasure_digest_key)
     return render(request, "message.html", lang, title=i18n.text("erasure.done_title", lang),
                   paragraphs=[i18n.text("erasure.done", lang)])
