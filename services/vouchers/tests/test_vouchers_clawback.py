@@ -6,6 +6,7 @@ ledger entries and statement lines in the current month and `voucher.redemption_
 from __future__ import annotations
 
 import asyncio
+from collections.abc import Awaitable, Callable
 from datetime import UTC, date, datetime, timedelta
 from typing import Any
 from uuid import UUID
@@ -132,38 +133,49 @@ async def _someone_waits_for_a_lock(svc: Vouchers) -> None:
         await asyncio.sleep(0.1)
 
 
-@pytest.mark.parametrize("first", ["accreditation_end", "redemption"])
-async def test_a_redemption_racing_the_end_of_an_accreditation_does_not_stay_paid(
-        svc: Vouchers, first: str) -> None:
-    """Two connections: the booking.confirmed of a day after the end is redeemed while the
-    end is being committed, in either order. Whichever commits first, that day is not paid."""
-    programme = await svc.programme()
-    space_id = await svc.space()
-    member_id, voucher_id = await svc.granted(programme["id"])
-    booking = svc.booking(member_id, space_id, charged_cents=2_000, day=date(2027, 3, 3))
-    now = svc.clock()
+async def _race(svc: Vouchers, booking: ev.BookingConfirmed,
+                end: Callable[[Any], Awaitable[object]], *, end_first: bool) -> int:
+    """Two connections: the booking.confirmed is redeemed while `end` (a revocation, the end
+    of an accreditation) is being committed, in the order asked: the first step holds its
+    transaction open until the second waits for its lock. Returns what stays paid."""
+
+    async def redeem(conn: Any) -> None:
+        await _confirm(conn, svc, booking)
+
+    first_step, second_step = (end, redeem) if end_first else (redeem, end)
     async with svc.runtime.db.acquire() as first_conn, svc.runtime.db.acquire() as second_conn:
         holding = first_conn.transaction()
         await holding.start()
-        if first == "accreditation_end":
-            await commands.end_accreditation(first_conn, space_id, now)
-        else:
-            await _confirm(first_conn, svc, booking)
+        await first_step(first_conn)
 
         async def the_other() -> None:
             async with second_conn.transaction():
-                if first == "accreditation_end":
-                    await _confirm(second_conn, svc, booking)
-                else:
-                    await commands.end_accreditation(second_conn, space_id, now)
+                await second_step(second_conn)
 
         other = asyncio.create_task(the_other())
         await _someone_waits_for_a_lock(svc)
         await holding.commit()
         await other
-    paid = await svc.runtime.db.fetchval(
+    return int(await svc.runtime.db.fetchval(
         "SELECT coalesce(sum(subsidy_cents - reversed_cents), 0) FROM redemptions "
-        "WHERE source_id = $1", booking.booking_id)
+        "WHERE source_id = $1", booking.booking_id))
+
+
+@pytest.mark.parametrize("first", ["accreditation_end", "redemption"])
+async def test_a_redemption_racing_the_end_of_an_accreditation_does_not_stay_paid(
+        svc: Vouchers, first: str) -> None:
+    """The booking.confirmed of a day after the end is redeemed while the end is being
+    committed, in either order. Whichever commits first, that day is not paid."""
+    programme = await svc.programme()
+    space_id = await svc.space()
+    member_id, voucher_id = await svc.granted(programme["id"])
+    booking = svc.booking(member_id, space_id, charged_cents=2_000, day=date(2027, 3, 3))
+    now = svc.clock()
+
+    async def end_accreditation(conn: Any) -> None:
+        await commands.end_accreditation(conn, space_id, now)
+
+    paid = await _race(svc, booking, end_accreditation, end_first=first == "accreditation_end")
     assert paid == 0, "a day after the accreditation's end stayed subsidised"
     assert (await svc.voucher(voucher_id))["remaining_cents"] == 150_000
     await svc.ledger_is_balanced(programme["id"])
@@ -177,28 +189,11 @@ async def test_a_redemption_racing_a_revocation_does_not_stay_paid(svc: Vouchers
     member_id, voucher_id = await svc.granted(programme["id"])
     booking = svc.booking(member_id, space_id, charged_cents=2_000, day=date(2027, 3, 3))
     now = svc.clock()
-    async with svc.runtime.db.acquire() as first_conn, svc.runtime.db.acquire() as second_conn:
-        holding = first_conn.transaction()
-        await holding.start()
-        if first == "revocation":
-            await commands.revoke(first_conn, UUID(voucher_id), None, now)
-        else:
-            await _confirm(first_conn, svc, booking)
 
-        async def the_other() -> None:
-            async with second_conn.transaction():
-                if first == "revocation":
-                    await _confirm(second_conn, svc, booking)
-                else:
-                    await commands.revoke(second_conn, UUID(voucher_id), None, now)
+    async def revoke(conn: Any) -> None:
+        await commands.revoke(conn, UUID(voucher_id), None, now)
 
-        other = asyncio.create_task(the_other())
-        await _someone_waits_for_a_lock(svc)
-        await holding.commit()
-        await other
-    paid = await svc.runtime.db.fetchval(
-        "SELECT coalesce(sum(subsidy_cents - reversed_cents), 0) FROM redemptions "
-        "WHERE source_id = $1", booking.booking_id)
+    paid = await _race(svc, booking, revoke, end_first=first == "revocation")
     assert paid == 0, "a day after the revocation stayed subsidised"
     assert (await svc.voucher(voucher_id))["used_cents"] == 0
     await svc.ledger_is_balanced(programme["id"])
