@@ -10,12 +10,15 @@ Two kinds of token are accepted:
   the issuer and `aud` this service's audience; the roles come from a configurable claim
   (`realm_access.roles` for Keycloak).
 A member's `sub` is their member id (a UUID).
+An HS256 token verified once is kept by its exact text (`VerifiedTokens`): its signature is not
+checked again, its `exp`, `nbf` and audience are, on every use.
 """
 
 from __future__ import annotations
 
 import asyncio
 import json
+import time
 import urllib.request
 from collections.abc import Awaitable, Callable, Iterable, Sequence
 from dataclasses import dataclass
@@ -70,19 +73,68 @@ def issue_token(secret: str, *, sub: str, roles: Iterable[str], ttl: timedelta =
 
 
 def verify_token(token: str, secret: str, *, audience: str, issuer: str = "cowork") -> Principal:
+    return _verified_hs256(token, secret, audience=audience, issuer=issuer)[0]
+
+
+def _verified_hs256(token: str, secret: str, *, audience: str, issuer: str
+                    ) -> tuple[Principal, dict[str, Any]]:
+    """The principal of a valid HS256 token and the claims it was verified with."""
     if not secret:  # an empty HMAC key would verify anyone's signature
         raise ApiError(401, "invalid_token", "this service accepts no HS256 tokens")
     try:
         claims = jwt.decode(token, secret, algorithms=[ALGORITHM], issuer=issuer,
                             audience=audience, options={"require": ["sub", "exp", "aud"]})
     except jwt.ExpiredSignatureError as exc:
-        raise ApiError(401, "token_expired", "the bearer token has expired") from exc
+        raise _expired() from exc
     except jwt.InvalidTokenError as exc:
         raise ApiError(401, "invalid_token", f"the bearer token is not valid: {exc}") from exc
     roles = claims.get("roles", [])
     if not isinstance(roles, list) or not all(isinstance(r, str) for r in roles):
         raise ApiError(401, "invalid_token", "the token's roles claim must be a list of strings")
-    return principal_of(str(claims["sub"]), roles)
+    return principal_of(str(claims["sub"]), roles), claims
+
+
+def _expired() -> ApiError:
+    return ApiError(401, "token_expired", "the bearer token has expired")
+
+
+class VerifiedTokens:
+    """HS256 tokens this authenticator has already verified, by their exact text, so a client
+    sending the same token on every request pays the signature check once (it was 5 % of a
+    booking replica's CPU, docs/benchmarks.md). Only a token that passed the full check is kept,
+    keyed on the whole string — header, claims and signature — so a token differing in any
+    byte (tampered, signed with another key, for another audience) is not found and is checked
+    in full. What can change with time is checked again on every use, as PyJWT checks it:
+    `exp` (expired at `exp`), `nbf` (not before) and the audience it was verified for.
+    Bounded: the oldest entry makes room. One per authenticator (one secret, one audience)."""
+
+    def __init__(self, size: int = 4096, clock: Callable[[], float] = time.time) -> None:
+        self._size = size
+        self._clock = clock
+        self._tokens: dict[str, tuple[Principal, int, int | None, str]] = {}
+
+    def get(self, token: str, audience: str) -> Principal | None:
+        """The principal of a kept token still valid now; None when not kept. An expired one
+        is dropped and refused (401 token_expired, as a full check would)."""
+        kept = self._tokens.get(token)
+        if kept is None:
+            return None
+        principal, expires, not_before, verified_for = kept
+        now = self._clock()
+        if verified_for != audience or (not_before is not None and not_before > now):
+            return None  # not valid here or not yet: the full check decides (and refuses)
+        if expires <= now:
+            del self._tokens[token]
+            raise _expired()
+        return principal
+
+    def keep(self, token: str, principal: Principal, claims: dict[str, Any],
+             audience: str) -> None:
+        if len(self._tokens) >= self._size:
+            del self._tokens[next(iter(self._tokens))]
+        # PyJWT accepted these as integers (int() of the claim) just before.
+        not_before = int(claims["nbf"]) if "nbf" in claims else None
+        self._tokens[token] = (principal, int(claims["exp"]), not_before, audience)
 
 
 def principal_of(sub: str, roles: Iterable[str]) -> Principal:
@@ -190,11 +242,13 @@ class Authenticator:
     the FastAPI dependencies."""
 
     def __init__(self, secret: str, issuer: str = "cowork", *, audience: str,
-                 oidc: OidcVerifier | None = None) -> None:
+                 oidc: OidcVerifier | None = None,
+                 verified: VerifiedTokens | None = None) -> None:
         self._secret = secret
         self._issuer = issuer
         self._audience = audience  # what an HS256 token's `aud` must name
         self._oidc = oidc
+        self._verified = verified if verified is not None else VerifiedTokens()
 
     @classmethod
     def from_settings(cls, settings: ServiceSettings) -> Authenticator:
@@ -211,13 +265,18 @@ class Authenticator:
                    audience=settings.service_name, oidc=oidc)
 
     async def verify(self, token: str) -> Principal:
+        kept = self._verified.get(token, self._audience)
+        if kept is not None:
+            return kept
         try:
             algorithm = jwt.get_unverified_header(token).get("alg")
         except jwt.InvalidTokenError as exc:
             raise _invalid(str(exc)) from exc
         if algorithm == ALGORITHM:
-            return verify_token(token, self._secret, issuer=self._issuer,
-                                audience=self._audience)
+            principal, claims = _verified_hs256(token, self._secret, issuer=self._issuer,
+                                                audience=self._audience)
+            self._verified.keep(token, principal, claims, self._audience)
+            return principal
         if self._oidc is not None and algorithm in self._oidc.algorithms:
             return await self._oidc.verify(token)
         raise _invalid(f"tokens signed with {algorithm!r} are not accepted here")
