@@ -11,12 +11,13 @@ Two kinds of token are accepted:
   (`realm_access.roles` for Keycloak).
 A member's `sub` is their member id (a UUID).
 An HS256 token verified once is kept by its exact text (`VerifiedTokens`): its signature is not
-checked again, its `exp`, `nbf` and audience are, on every use.
+checked again, its `exp`, `nbf`, `iat` and audience are, on every use.
 """
 
 from __future__ import annotations
 
 import asyncio
+import hashlib
 import json
 import time
 import urllib.request
@@ -105,13 +106,25 @@ class VerifiedTokens:
     keyed on the whole string — header, claims and signature — so a token differing in any
     byte (tampered, signed with another key, for another audience) is not found and is checked
     in full. What can change with time is checked again on every use, as PyJWT checks it:
-    `exp` (expired at `exp`), `nbf` (not before) and the audience it was verified for.
-    Bounded: the oldest entry makes room. One per authenticator (one secret, one audience)."""
+    `exp` (expired at `exp`), `nbf` and `iat` (not before) and the audience it was verified
+    for. Bounded: the oldest entry makes room; size 0 keeps nothing. Authenticators of several
+    audiences may share one, never of two keys or issuers (`bind`)."""
 
     def __init__(self, size: int = 4096, clock: Callable[[], float] = time.time) -> None:
         self._size = size
         self._clock = clock
         self._tokens: dict[str, tuple[Principal, int, int | None, str]] = {}
+        self._verifier: tuple[bytes, str] | None = None  # the key's digest and the issuer
+
+    def bind(self, secret: str, issuer: str) -> None:
+        """Only the audience is checked again on a hit, so the tokens kept here must all have
+        been verified with this key and issuer: an authenticator with a rotated secret (or
+        another issuer) sharing them would accept the old key's tokens unchecked."""
+        verifier = (hashlib.sha256(secret.encode()).digest(), issuer)
+        if self._verifier is None:
+            self._verifier = verifier
+        elif self._verifier != verifier:
+            raise ValueError("these verified tokens were kept for another HS256 key or issuer")
 
     def get(self, token: str, audience: str) -> Principal | None:
         """The principal of a kept token still valid now; None when not kept. An expired one
@@ -130,10 +143,14 @@ class VerifiedTokens:
 
     def keep(self, token: str, principal: Principal, claims: dict[str, Any],
              audience: str) -> None:
+        if self._size <= 0:
+            return
         if len(self._tokens) >= self._size:
             del self._tokens[next(iter(self._tokens))]
-        # PyJWT accepted these as integers (int() of the claim) just before.
-        not_before = int(claims["nbf"]) if "nbf" in claims else None
+        # PyJWT accepted these as integers (int() of the claim) just before, and refuses a
+        # token before its `nbf` as before its `iat` ("not yet valid").
+        not_before = max((int(claims[name]) for name in ("nbf", "iat") if name in claims),
+                         default=None)
         self._tokens[token] = (principal, int(claims["exp"]), not_before, audience)
 
 
@@ -249,6 +266,7 @@ class Authenticator:
         self._audience = audience  # what an HS256 token's `aud` must name
         self._oidc = oidc
         self._verified = verified if verified is not None else VerifiedTokens()
+        self._verified.bind(secret, issuer)
 
     @classmethod
     def from_settings(cls, settings: ServiceSettings) -> Authenticator:
