@@ -4,7 +4,7 @@ and start them, whichever way the cluster runs:
 - processes (`make test-cluster`: `cowork-devstack up --brokers 3`, then
   `COWORK_TEST_INFRA=external` with its stack.env): cowork.devstack.cluster;
 - containers (`COWORK_TEST_INFRA=containers COWORK_KAFKA_BROKERS=3`): the cluster
-  `running_infra` started, cowork.testkit.kafka_cluster.KafkaClusterContainers.
+  `running_infra` started, cowork.devtools.kafka_containers.KafkaClusterContainers.
 """
 
 from __future__ import annotations

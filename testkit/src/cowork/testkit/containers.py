@@ -179,23 +179,20 @@ def _logs(container: Any, tail: int = 3000) -> str:
 
 @dataclass
 class InfraContainers:
-    """A Kafka broker and a PostgreSQL server, each in its container, on free ports; with
-    `kafka_nodes` of three or more, a Kafka cluster of that many containers instead of the broker
-    (`kafka_cluster`, cowork.testkit.kafka_cluster)."""
+    """A Kafka broker and a PostgreSQL server, each in its container, on free ports; PostgreSQL
+    alone without `with_kafka` (Cowork's fault tests start a Kafka cluster beside it,
+    cowork.devtools.kafka_containers)."""
 
     kafka_port: int = 0
     pg_port: int = 0
     databases: tuple[str, ...] = ()
     kafka_heap: str = "512m"
-    kafka_nodes: int = 1
+    with_kafka: bool = True
     started: list[Any] = field(default_factory=list)
     timings: dict[str, float] = field(default_factory=dict)
-    kafka_cluster: Any = None  # a KafkaClusterContainers when kafka_nodes > 1
 
     @property
     def kafka_bootstrap(self) -> str:
-        if self.kafka_cluster is not None:
-            return str(self.kafka_cluster.bootstrap)
         return f"127.0.0.1:{self.kafka_port}"
 
     def database_url(self, database: str = "postgres") -> str:
@@ -230,9 +227,8 @@ class InfraContainers:
             "KAFKA_HEAP": self.kafka_heap}, "kafka")
         kafka.waiting_for(LogMessageWaitStrategy("Kafka Server started").with_startup_timeout(120))
         try:
-            # A cluster's nodes start below, once PostgreSQL answers, each without a wait.
-            alone = [] if self.kafka_nodes > 1 else [("kafka", kafka)]
-            for name, container in [("postgres", postgres), *alone]:
+            brokers = [("kafka", kafka)] if self.with_kafka else []
+            for name, container in [("postgres", postgres), *brokers]:
                 self.started.append(container)
                 try:
                     container.start()
@@ -243,26 +239,15 @@ class InfraContainers:
                 self.timings[f"{name}_started_s"] = round(time.monotonic() - began, 1)
             # Ready means a client's request succeeds, not only a line in a log.
             _until(lambda: _postgres_answers(self.database_url()), "PostgreSQL", 30)
-            if self.kafka_nodes > 1:
-                self._start_kafka_cluster()
-                self.timings["kafka_started_s"] = round(time.monotonic() - began, 1)
-            _until(lambda: _kafka_answers(self.kafka_bootstrap), "Kafka", 60)
+            if self.with_kafka:
+                _until(lambda: _kafka_answers(self.kafka_bootstrap), "Kafka", 60)
         except BaseException:
             self.stop()
             raise
         self.timings["ready_s"] = round(time.monotonic() - began, 1)
         return self
 
-    def _start_kafka_cluster(self) -> None:
-        from cowork.testkit.kafka_cluster import KafkaClusterContainers
-
-        self.kafka_cluster = KafkaClusterContainers(nodes=self.kafka_nodes, heap=self.kafka_heap)
-        self.kafka_cluster.start()
-
     def stop(self) -> None:
-        if self.kafka_cluster is not None:
-            self.kafka_cluster.stop()
-            self.kafka_cluster = None
         while self.started:
             container = self.started.pop()
             with contextlib.suppress(Exception):
@@ -326,9 +311,9 @@ class SmtpSink:
 
 
 @contextlib.contextmanager
-def infra_containers(databases: tuple[str, ...] = (), kafka_nodes: int = 1
+def infra_containers(databases: tuple[str, ...] = (), *, with_kafka: bool = True
                      ) -> Iterator[InfraContainers]:
-    containers = InfraContainers(databases=databases, kafka_nodes=kafka_nodes).start()
+    containers = InfraContainers(databases=databases, with_kafka=with_kafka).start()
     try:
         yield containers
     finally:

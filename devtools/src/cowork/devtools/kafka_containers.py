@@ -1,5 +1,7 @@
 """Several Kafka nodes in containers as one KRaft cluster: the containers mode of
-`cowork-devstack up --brokers 3` (cowork.devstack.cluster runs the same nodes as processes).
+`cowork-devstack up --brokers 3` (cowork.devstack.cluster runs the same nodes as processes,
+and its readiness check serves both). Development only: partners' tests (cowork.testkit) need
+one broker.
 
 Each node is a container of the Kafka image (deploy/images/kafka) on the host's network, broker
 and controller at once and one voter of a static quorum, with free ports on 127.0.0.1 and the
@@ -16,9 +18,11 @@ import contextlib
 import json
 import secrets
 import time
+from collections.abc import Iterator
 from dataclasses import dataclass, field
 from typing import Any
 
+from cowork.devstack.cluster import every_node_lists
 from cowork.testkit.containers import (
     KAFKA_IMAGE,
     ContainersUnavailable,
@@ -40,31 +44,6 @@ def new_cluster_id() -> str:
         if not drawn.startswith("-"):
             return drawn
 
-
-async def live_brokers(bootstrap: str) -> set[int]:
-    """The node ids the cluster's metadata lists as brokers now (empty: no answer)."""
-    import logging
-
-    from aiokafka.admin import AIOKafkaAdminClient
-
-    logging.getLogger("aiokafka").setLevel(logging.CRITICAL)  # refusals are expected here
-    admin = AIOKafkaAdminClient(bootstrap_servers=bootstrap, request_timeout_ms=3000)
-    try:
-        await admin.start()
-        await admin.list_topics()
-        return {b.nodeId for b in admin._client.cluster.brokers()}
-    except Exception:
-        return set()
-    finally:
-        with contextlib.suppress(Exception):
-            await admin.close()
-
-
-
-async def every_node_lists(addresses: list[str], wanted: set[int]) -> bool:
-    """Each address, asked on its own, answers with metadata listing every wanted node."""
-    found = await asyncio.gather(*(live_brokers(address) for address in addresses))
-    return all(brokers >= wanted for brokers in found)
 
 @dataclass
 class KafkaClusterContainers:
@@ -191,3 +170,12 @@ class KafkaClusterContainers:
             _, container = self.containers.popitem()
             with contextlib.suppress(Exception):
                 container.stop()
+
+
+@contextlib.contextmanager
+def kafka_cluster_containers(nodes: int = 3) -> Iterator[KafkaClusterContainers]:
+    cluster = KafkaClusterContainers(nodes=nodes).start()
+    try:
+        yield cluster
+    finally:
+        cluster.stop()
