@@ -16,8 +16,9 @@ help:
 	@echo "make lint    ruff + mypy (strict on shared/)"
 	@echo "make image   build the services' container image (deploy/images; needs root here)"
 	@echo "make images  build every image: services, Kafka, PostgreSQL, SMTP sink (needs root)"
-	@echo "make test-containers  every test with Kafka and PostgreSQL in containers, then the"
-	@echo "             whole stack from its images (needs root)"
+	@echo "make test-containers  every test with Kafka and PostgreSQL in containers, the"
+	@echo "             broker-fault tests on 3 Kafka containers, then the whole stack from"
+	@echo "             its images (needs root)"
 	@echo "make image-test  run each service from that image against the local stack"
 	@echo "make logs    follow the services' logs"
 
@@ -51,10 +52,17 @@ images: setup
 	@deploy/images/build-local.sh --all
 
 # The same suite with Kafka and PostgreSQL started by testcontainers from those images, then the
-# tests that start every service from its image (deploy/tests).
+# broker-fault tests on a Kafka cluster of three containers (COWORK_KAFKA_BROKERS=3; recovery
+# times printed at the end), then the tests that start every service from its image
+# (deploy/tests).
 DOCKER_SOCK := unix://$(CURDIR)/.devstack/docker/docker.sock
+CONTAINERS_RECOVERY := $(CURDIR)/.devstack/recovery-containers.txt
 test-containers: images helm test-tools browser-tools
 	@COWORK_TEST_INFRA=containers DOCKER_HOST=$(DOCKER_SOCK) $(UV) run pytest $(PYTEST_ARGS)
+	@rm -f $(CONTAINERS_RECOVERY); COWORK_TEST_INFRA=containers COWORK_KAFKA_BROKERS=3 \
+	COWORK_CLUSTER_RECOVERY_FILE=$(CONTAINERS_RECOVERY) DOCKER_HOST=$(DOCKER_SOCK) \
+	$(UV) run pytest -m cluster tests/test_kafka_cluster.py $(PYTEST_ARGS); \
+	status=$$?; echo "recovery times (containers):"; cat $(CONTAINERS_RECOVERY) 2>/dev/null; exit $$status
 	@COWORK_TEST_INFRA=containers DOCKER_HOST=$(DOCKER_SOCK) $(UV) run pytest deploy/tests $(PYTEST_ARGS)
 	@$(MAKE) --no-print-directory partner-example
 

@@ -1,11 +1,15 @@
 """Three brokers, replicated: broker faults lose no event and double no effect.
 
 Membership (producer, through its outbox) and booking (consumer, through its inbox) run
-in-process against a 3-node KRaft cluster of local processes (`make test-cluster` starts it with
-`cowork-devstack up --brokers 3` and stops it afterwards). Each case kills nodes with SIGKILL
-while members register through the API, then checks, on the topics and in both databases:
-every event reached Kafka exactly once, booking applied each exactly once, and measures the time
-to recover. The figures are appended to `<state>/recovery.txt` (docs/operations.md quotes them).
+in-process against a 3-node KRaft cluster, either of local processes (`make test-cluster` starts
+it with `cowork-devstack up --brokers 3` and stops it afterwards) or of containers
+(`COWORK_TEST_INFRA=containers COWORK_KAFKA_BROKERS=3`; `make test-containers` runs them so);
+cowork.devtools.kafka_nodes stops and starts the nodes either way. Each case kills nodes with
+SIGKILL while members register through the API, then checks, on the topics and in both
+databases: every event reached Kafka exactly once, booking applied each exactly once, and
+measures the time to recover. The figures are appended to a recovery file (`<state>/recovery.txt`
+for processes, `.devstack/recovery-containers.txt` for containers; docs/operations.md quotes
+them).
 """
 
 from __future__ import annotations
@@ -17,6 +21,7 @@ import time
 from collections.abc import AsyncIterator, Iterator
 from dataclasses import dataclass
 from datetime import UTC, datetime
+from pathlib import Path
 from typing import Any
 
 import asyncpg
@@ -29,9 +34,8 @@ from stdnum import luhn
 
 from cowork.booking.app import BookingSettings
 from cowork.booking.app import create_app as booking_app
-from cowork.devstack import cluster
-from cowork.devstack.stack import StackConfig
 from cowork.devtools import Infra
+from cowork.devtools.kafka_nodes import KafkaNodes, kafka_nodes
 from cowork.devtools.processes import count
 from cowork.devtools.services import running
 from cowork.membership.app import MembershipSettings
@@ -57,27 +61,30 @@ def organisation(i: int) -> dict[str, Any]:
             "consents": {"privacy": True}}
 
 
+@dataclass(frozen=True)
+class Cluster:
+    nodes: KafkaNodes
+    recovery_file: Path
+
+
 @pytest.fixture(scope="session")
-def cluster_cfg(infra: Infra) -> StackConfig:
-    cfg = StackConfig.from_env()
-    assert cfg.brokers >= 3 and cfg.kafka_bootstrap == infra.kafka_bootstrap, (
-        "these tests need the 3-broker stack: run `make test-cluster` (or source the stack.env "
-        "of `cowork-devstack up --brokers 3` with COWORK_TEST_INFRA=external)")
-    return cfg
+def cluster_nodes(infra: Infra) -> Cluster:
+    return Cluster(*kafka_nodes(infra))
 
 
 @pytest.fixture
-def whole_cluster(cluster_cfg: StackConfig) -> Iterator[StackConfig]:
+def whole_cluster(cluster_nodes: Cluster) -> Iterator[Cluster]:
     """Every node running before the test and again after it, whatever the test killed."""
-    cluster.wait_until_whole(cluster_cfg)
-    yield cluster_cfg
-    cluster.start(cluster_cfg)
-    cluster.wait_until_whole(cluster_cfg)
+    cluster_nodes.nodes.wait_until_whole()
+    yield cluster_nodes
+    cluster_nodes.nodes.start_all()
+    cluster_nodes.nodes.wait_until_whole()
 
 
-def record_recovery(cfg: StackConfig, case: str, figures: dict[str, float]) -> None:
+def record_recovery(cluster: Cluster, case: str, figures: dict[str, float]) -> None:
     text = ", ".join(f"{name} {value:.1f} s" for name, value in figures.items())
-    with open(cfg.state_dir / "recovery.txt", "a") as out:
+    cluster.recovery_file.parent.mkdir(parents=True, exist_ok=True)
+    with open(cluster.recovery_file, "a") as out:
         out.write(f"{case}: {text}\n")
     print(f"recovery, {case}: {text}")
 
@@ -168,8 +175,8 @@ async def when_count_reaches(query: Any, at_least: int) -> int:
     raise AssertionError(f"the stream never reached {at_least}")
 
 
-async def sigkill(cfg: StackConfig, node_id: int) -> float:
-    await asyncio.to_thread(cluster.stop_node, cluster.node(cfg, node_id), hard=True)
+async def sigkill(cluster: Cluster, node_id: int) -> float:
+    await asyncio.to_thread(cluster.nodes.stop_node, node_id, hard=True)
     return time.monotonic()
 
 
@@ -225,7 +232,7 @@ async def read_event_ids(bootstrap: str, names: list[str], at_least: int) -> lis
 
 
 async def test_topics_are_replicated_and_the_producer_is_idempotent_with_acks_all(
-        whole_cluster: StackConfig, infra: Infra, new_database: Any, topic_prefix: str) -> None:
+        whole_cluster: Cluster, infra: Infra, new_database: Any, topic_prefix: str) -> None:
     async with membership(infra, new_database, topic_prefix) as (pair, runtime):
         await pair.register(1)
         await when_count_reaches(pair.published, 2)
@@ -249,7 +256,7 @@ async def test_topics_are_replicated_and_the_producer_is_idempotent_with_acks_al
 
 
 async def test_partition_leader_killed_mid_relay_drain(
-        whole_cluster: StackConfig, infra: Infra, new_database: Any, topic_prefix: str) -> None:
+        whole_cluster: Cluster, infra: Infra, new_database: Any, topic_prefix: str) -> None:
     async with membership(infra, new_database, topic_prefix) as (pair, _), booking(infra, pair):
         await pair.register(1)
         await pair.wait_until_all_flowed()
@@ -270,7 +277,7 @@ async def test_partition_leader_killed_mid_relay_drain(
 
 
 async def test_partition_leader_killed_mid_consumer_batch(
-        whole_cluster: StackConfig, infra: Infra, new_database: Any, topic_prefix: str) -> None:
+        whole_cluster: Cluster, infra: Infra, new_database: Any, topic_prefix: str) -> None:
     async with membership(infra, new_database, topic_prefix) as (pair, _):
         await pair.register(MEMBERS)
         await when_count_reaches(pair.published, 2 * MEMBERS)
@@ -287,16 +294,17 @@ async def test_partition_leader_killed_mid_consumer_batch(
 
 
 async def test_active_controller_killed(
-        whole_cluster: StackConfig, infra: Infra, new_database: Any, topic_prefix: str) -> None:
+        whole_cluster: Cluster, infra: Infra, new_database: Any, topic_prefix: str) -> None:
     async with membership(infra, new_database, topic_prefix) as (pair, _), booking(infra, pair):
         await pair.register(1)
         await pair.wait_until_all_flowed()
         writes = asyncio.create_task(pair.register(MEMBERS))
         await when_count_reaches(pair.published, 2 + MEMBERS // 2)
-        before = cluster.active_controller(whole_cluster)
+        before = whole_cluster.nodes.active_controller()
         assert before is not None
         killed = await sigkill(whole_cluster, before[0])
-        while (now := cluster.active_controller(whole_cluster)) is None or now[1] <= before[1]:
+        while ((now := await asyncio.to_thread(whole_cluster.nodes.active_controller)) is None
+               or now[1] <= before[1]):
             assert time.monotonic() - killed < 60, "no new controller"
             await asyncio.sleep(0.05)
         elected = time.monotonic()
@@ -310,7 +318,7 @@ async def test_active_controller_killed(
 
 
 async def test_two_brokers_down_for_a_minute(
-        whole_cluster: StackConfig, infra: Infra, new_database: Any, topic_prefix: str) -> None:
+        whole_cluster: Cluster, infra: Infra, new_database: Any, topic_prefix: str) -> None:
     async with membership(infra, new_database, topic_prefix) as (pair, _), booking(infra, pair):
         await pair.register(1)
         await pair.wait_until_all_flowed()
@@ -324,10 +332,9 @@ async def test_two_brokers_down_for_a_minute(
             await asyncio.sleep(1)
         assert await pair.published() < await pair.outbox_total(), "nothing was held back"
         for node_id in down:
-            await asyncio.to_thread(cluster.start_node, whole_cluster,
-                                    cluster.node(whole_cluster, node_id))
+            await asyncio.to_thread(whole_cluster.nodes.start_node, node_id)
         returned = time.monotonic()
-        await asyncio.to_thread(cluster.wait_until_whole, whole_cluster)
+        await asyncio.to_thread(whole_cluster.nodes.wait_until_whole)
         whole = time.monotonic()
         await pair.wait_until_all_flowed(timeout=300)
         record_recovery(whole_cluster, f"two brokers down for {OUTAGE_SECONDS:.0f} s",

@@ -5,7 +5,8 @@
 #   deploy/images/build-local.sh [TAG]   the services' image only (default cowork:dev; make image)
 #   deploy/images/build-local.sh --all   every image (make images):
 #       cowork:dev            the services (deploy/images/Dockerfile)
-#       cowork-kafka:dev      Apache Kafka, KRaft, from the local stack's Maven jars
+#       cowork-kafka:dev      Apache Kafka, KRaft (one node, or one of a cluster), from the
+#                             local stack's Maven jars
 #       cowork-postgres:dev   Debian's PostgreSQL 15 with btree_gist
 #       cowork-smtp-sink:dev  aiosmtpd keeping messages in a Maildir
 # Afterwards: DOCKER_HOST=unix://$PWD/.devstack/docker/docker.sock docker run --network host ...
@@ -94,6 +95,10 @@ cp -r "$LIBS" "$KAFKA_CONTEXT/libs"
 cp deploy/images/kafka/entrypoint.sh deploy/local/kafka/log4j2.xml "$KAFKA_CONTEXT/"
 uv run --quiet python -c 'from cowork.devstack.stack import kafka_server_properties as p
 print(p("@PORT@", "@CONTROLLER_PORT@", "@DATA@"), end="")' > "$KAFKA_CONTEXT/server.properties.template"
+# One node of a static quorum of three or more: replication 3, min.insync.replicas 2.
+uv run --quiet python -c 'from cowork.devstack.stack import kafka_server_properties as p
+print(p("@PORT@", "@CONTROLLER_PORT@", "@DATA@", node_id="@NODE_ID@", voters="@VOTERS@",
+        replicas=3), end="")' > "$KAFKA_CONTEXT/cluster.properties.template"
 KAFKA_VERSION="$(sed -n 's:.*<kafka.version>\(.*\)</kafka.version>.*:\1:p' deploy/local/kafka/pom.xml)"
 build kafka cowork-kafka:dev deploy/images/kafka/Dockerfile "$KAFKA_CONTEXT" \
   --build-arg "KAFKA_VERSION=$KAFKA_VERSION"

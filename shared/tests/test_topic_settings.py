@@ -139,3 +139,32 @@ async def test_a_tombstoned_value_leaves_the_log_of_a_quiet_topic_within_the_bou
         await producer.stop()
     keys = [r.key for r in await read_log(infra.kafka_bootstrap, topic)]
     assert b"member-1" in keys, "the tombstone stays (for delete.retention.ms), the card went"
+
+
+async def test_the_compaction_bound_alters_nothing_when_the_topic_settings_could_not_be_read(
+        ) -> None:
+    """AlterConfigs replaces a topic's whole set of overrides. A broker that has not yet learnt
+    of a topic just created answers DescribeConfigs with an error and no settings; altering from
+    that answer dropped `cleanup.policy=compact` and `min.insync.replicas=2` from a 3-broker
+    cluster's contacts topic (seen in tests/test_kafka_cluster.py)."""
+    from cowork.shared.kafka import _bound_compaction
+
+    class LaggingBroker:
+        altered: list[object] = []
+
+        async def describe_configs(self, resources: list[ConfigResource]) -> list[object]:
+            class Response:
+                API_VERSION = 1
+                resources = [(3, "This server does not host this topic-partition.", 2,
+                              "t.contacts", [])]
+            return [Response()]
+
+        async def alter_configs(self, resources: list[ConfigResource]) -> list[object]:
+            self.altered.append(resources)
+            return []
+
+    admin = LaggingBroker()
+    with pytest.raises(RuntimeError, match="DescribeConfigs"):
+        await _bound_compaction(admin, "t.contacts",  # type: ignore[arg-type]
+                                {"max.compaction.lag.ms": "1", "segment.ms": "1"})
+    assert admin.altered == [], "the topic's other settings were overwritten"

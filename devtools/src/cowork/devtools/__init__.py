@@ -10,7 +10,9 @@ use cowork.testkit instead.
 - `external`: addresses given by `COWORK_KAFKA_BOOTSTRAP` and `COWORK_PG_URL` (a superuser
   URL), as an operator's CI would provide;
 - `containers`: Kafka and PostgreSQL started for the session by testcontainers from the images
-  `make images` builds (cowork.testkit.containers), removed at its end.
+  `make images` builds (cowork.testkit.containers), removed at its end; with
+  `COWORK_KAFKA_BROKERS=3`, Kafka is a cluster of three containers (cowork.devtools.kafka_containers)
+  whose nodes the fault tests stop and start through `Infra.kafka_nodes`.
 
 Nothing here ever skips: a test that needs the infrastructure fails when it cannot be had.
 """
@@ -26,6 +28,7 @@ from collections.abc import Iterator
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from pathlib import Path
+from typing import Any
 
 
 @dataclass(frozen=True)
@@ -34,6 +37,9 @@ class Infra:
     pg_admin_url: str
     # Containers mode: the PostgreSQL container, where pg_dump and pg_restore run (docker exec).
     pg_container: str | None = None
+    # Containers mode with a Kafka cluster: its nodes' control (a KafkaClusterContainers, a
+    # cowork.devtools.kafka_nodes.KafkaNodes), None otherwise.
+    kafka_nodes: Any = None
 
     def database_url(self, database: str) -> str:
         base, _, _ = self.pg_admin_url.rpartition("/")
@@ -74,9 +80,18 @@ def running_infra() -> Iterator[Infra]:
         return
     from cowork.testkit.containers import infra_containers
 
-    with infra_containers() as containers:
-        yield Infra(containers.kafka_bootstrap, containers.database_url("postgres"),
-                    pg_container=containers.postgres_container_id)
+    brokers = int(os.environ.get("COWORK_KAFKA_BROKERS", "1"))
+    if brokers == 1:
+        with infra_containers() as containers:
+            yield Infra(containers.kafka_bootstrap, containers.database_url("postgres"),
+                        pg_container=containers.postgres_container_id)
+        return
+    from cowork.devtools.kafka_containers import kafka_cluster_containers
+
+    with (infra_containers(with_kafka=False) as containers,
+          kafka_cluster_containers(brokers) as cluster):
+        yield Infra(cluster.bootstrap, containers.database_url("postgres"),
+                    pg_container=containers.postgres_container_id, kafka_nodes=cluster)
 
 
 def start_infra() -> Infra:

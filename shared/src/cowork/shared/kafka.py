@@ -95,8 +95,11 @@ async def ensure_topics(bootstrap: str, specs: Iterable[TopicSpec], *, prefix: s
             with contextlib.suppress(TopicAlreadyExistsError):
                 await admin.create_topics(new)
         await _wait_for_metadata(admin, set(wanted), deadline)
-        if compacting:  # topics that existed, or were created meanwhile by another service
-            for name in sorted(n for n, spec in wanted.items() if spec.compacted):
+        # Topics that existed before: those created here have the bound already, and asking
+        # a broker that has not yet learnt of them could read their settings as empty.
+        if compacting:
+            for name in sorted(n for n, spec in wanted.items()
+                               if spec.compacted and n in existing):
                 try:
                     await _bound_compaction(admin, name, compacting)
                 except Exception as exc:  # e.g. no AlterConfigs right: the operator sets it
@@ -113,6 +116,9 @@ async def _bound_compaction(admin: AIOKafkaAdminClient, topic: str,
     resource = ConfigResource(ConfigResourceType.TOPIC, topic)
     [response] = await admin.describe_configs([resource])
     [described] = response.resources
+    if described[0] != 0:  # e.g. a broker that has not yet learnt of a topic just created
+        raise RuntimeError(f"DescribeConfigs refused on {topic}: error {described[0]} "
+                           f"{described[1]}; its settings unread, nothing altered")
     overrides = {entry[0]: entry[1] for entry in described[4]
                  if entry[1] is not None and _is_topic_override(response.API_VERSION, entry[3])}
     if all(overrides.get(k) == v for k, v in wanted.items()):

@@ -179,12 +179,15 @@ def _logs(container: Any, tail: int = 3000) -> str:
 
 @dataclass
 class InfraContainers:
-    """A Kafka broker and a PostgreSQL server, each in its container, on free ports."""
+    """A Kafka broker and a PostgreSQL server, each in its container, on free ports; PostgreSQL
+    alone without `with_kafka` (Cowork's fault tests start a Kafka cluster beside it,
+    cowork.devtools.kafka_containers)."""
 
     kafka_port: int = 0
     pg_port: int = 0
     databases: tuple[str, ...] = ()
     kafka_heap: str = "512m"
+    with_kafka: bool = True
     started: list[Any] = field(default_factory=list)
     timings: dict[str, float] = field(default_factory=dict)
 
@@ -224,7 +227,8 @@ class InfraContainers:
             "KAFKA_HEAP": self.kafka_heap}, "kafka")
         kafka.waiting_for(LogMessageWaitStrategy("Kafka Server started").with_startup_timeout(120))
         try:
-            for name, container in (("postgres", postgres), ("kafka", kafka)):
+            brokers = [("kafka", kafka)] if self.with_kafka else []
+            for name, container in [("postgres", postgres), *brokers]:
                 self.started.append(container)
                 try:
                     container.start()
@@ -235,7 +239,8 @@ class InfraContainers:
                 self.timings[f"{name}_started_s"] = round(time.monotonic() - began, 1)
             # Ready means a client's request succeeds, not only a line in a log.
             _until(lambda: _postgres_answers(self.database_url()), "PostgreSQL", 30)
-            _until(lambda: _kafka_answers(self.kafka_bootstrap), "Kafka", 60)
+            if self.with_kafka:
+                _until(lambda: _kafka_answers(self.kafka_bootstrap), "Kafka", 60)
         except BaseException:
             self.stop()
             raise
@@ -306,8 +311,9 @@ class SmtpSink:
 
 
 @contextlib.contextmanager
-def infra_containers(databases: tuple[str, ...] = ()) -> Iterator[InfraContainers]:
-    containers = InfraContainers(databases=databases).start()
+def infra_containers(databases: tuple[str, ...] = (), *, with_kafka: bool = True
+                     ) -> Iterator[InfraContainers]:
+    containers = InfraContainers(databases=databases, with_kafka=with_kafka).start()
     try:
         yield containers
     finally:

@@ -152,12 +152,20 @@ async def live_brokers(bootstrap: str) -> set[int]:
             await admin.close()
 
 
+
+async def every_node_lists(addresses: list[str], wanted: set[int]) -> bool:
+    """Each address, asked on its own, answers with metadata listing every wanted node."""
+    found = await asyncio.gather(*(live_brokers(address) for address in addresses))
+    return all(brokers >= wanted for brokers in found)
+
 def wait_until_whole(cfg: StackConfig, timeout: float = 120.0) -> None:
-    """Ready means every node is a broker in the cluster's metadata, not merely an open port."""
+    """Ready means every node answers on its own port and lists every node as a broker; not
+    an open port, nor the metadata alone (without a controller quorum it is not updated, so it
+    keeps listing killed nodes)."""
     wanted = {n.node_id for n in nodes(cfg)}
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
-        if asyncio.run(live_brokers(cfg.kafka_bootstrap)) >= wanted:
+        if asyncio.run(every_node_lists(cfg.kafka_bootstrap.split(","), wanted)):
             return
         for each in nodes(cfg):
             if not running(each):

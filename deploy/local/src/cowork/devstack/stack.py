@@ -159,10 +159,12 @@ def _kafka_properties(cfg: StackConfig) -> str:
                                    str(_kafka_dir(cfg) / "data"))
 
 
-def kafka_server_properties(port: str, controller_port: str, data: str, *, node_id: int = 1,
-                            voters: str | None = None, replicas: int = 1) -> str:
+def kafka_server_properties(port: str, controller_port: str, data: str, *,
+                            node_id: int | str = 1, voters: str | None = None,
+                            replicas: int = 1) -> str:
     """The broker's settings, one KRaft node on 127.0.0.1 — for the local stack and, with
-    placeholders filled at start, the Kafka image (deploy/images/kafka). `voters`
+    placeholders (strings such as "@NODE_ID@") filled at start, the Kafka image
+    (deploy/images/kafka: one template alone, one as a node of a cluster). `voters`
     (`1@host:port,2@...`) makes the node one of a static controller quorum; `replicas` is the
     replication of Kafka's internal topics and the default topic settings (3 on three nodes:
     min.insync.replicas 2, so an acknowledged write is on two nodes)."""
