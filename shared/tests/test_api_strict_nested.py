@@ -47,7 +47,7 @@ def test_the_right_types_still_pass() -> None:
 
 def test_real_request_models_take_no_text_for_numbers() -> None:
     from cowork.booking.api.schemas import NewSeries
-    from cowork.vouchers.api.schemas import NewProgramme
+    from cowork.vouchers.api.programme_schemas import NewProgramme
 
     for model, field, value in [(NewSeries, "weeks", "3"), (NewSeries, "count", True),
                                 (NewProgramme, "kind_caps_cents", {"hot_desk": "500"})]:
