@@ -224,3 +224,26 @@ async def test_a_batch_that_outlasts_the_stop_is_cut_short_and_not_committed(
     await asyncio.sleep(0.2)
     await asyncio.wait_for(loop.stop(), 10)
     assert kafka.asked == [] and kafka.stopped, "redelivered to the inbox after a restart"
+
+
+async def test_a_stop_its_caller_gives_up_on_leaves_no_batch_running(
+        consumer: EventConsumer, monkeypatch: pytest.MonkeyPatch) -> None:
+    """The runtime bounds each step of its stop at 10 s (`cowork.shared.service._bounded`),
+    less than the loop's own 15 s for the batch in hand: a stop cut short there must not
+    leave the loop running on, applying, after the service stopped."""
+    entered = asyncio.Event()
+
+    async def never_ends(records: object) -> None:
+        entered.set()
+        await asyncio.Event().wait()
+
+    monkeypatch.setattr(consumer, "apply_records", never_ends)
+    kafka = FakeKafka([batch("n", range(1, 2), partition=0, first_offset=0)])
+    loop = FetchLoop(consumer, kafka)  # the runtime's stop_seconds
+    await loop.start()
+    await asyncio.wait_for(entered.wait(), 10)
+    with pytest.raises(TimeoutError):
+        await asyncio.wait_for(loop.stop(), 0.5)  # the runtime's bound, shortened
+    await asyncio.sleep(0.1)
+    assert loop._task is not None and loop._task.done(), "the loop runs on after its stop"
+    assert kafka.asked == []

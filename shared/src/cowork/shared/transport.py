@@ -93,7 +93,13 @@ class FetchLoop:
         cancelled and redelivered to the inbox later), wait for its commit, leave the group."""
         self._stopping = True
         if self._task is not None:
-            done, _ = await asyncio.wait({self._task}, timeout=self._stop_seconds)
+            try:
+                done, _ = await asyncio.wait({self._task}, timeout=self._stop_seconds)
+            except asyncio.CancelledError:
+                # The caller gave up first (the runtime bounds each step of its stop at 10 s):
+                # the batch is cut short now, not left applying after the service stopped.
+                self._task.cancel()
+                raise
             if not done:
                 log.warning("consumer batch cut short by the stop", consumer=self._consumer.name)
                 self._task.cancel()
