@@ -92,7 +92,7 @@ async def read_log(bootstrap: str, topic: str, *, timeout: float = 30.0) -> list
     try:
         deadline = asyncio.get_running_loop().time() + timeout
         consumer.assign(partitions)
-        consumer.seek_to_beginning(*partitions)
+        await consumer.seek_to_beginning(*partitions)
         ends = await consumer.end_offsets(partitions)
         records: list[Any] = []
         while [tp for tp in partitions if await consumer.position(tp) < ends[tp]]:
