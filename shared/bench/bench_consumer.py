@@ -46,12 +46,12 @@ def raw_consumer(bootstrap: str, topic: str, group: str, results: Any) -> None:
                                     auto_offset_reset="earliest", enable_auto_commit=False)
         await consumer.start()
         _freeze()
-        got, cpu = 0, time.process_time()
+        got, cpu, wall = 0, time.process_time(), time.perf_counter()
         while got < N:
             batch = await consumer.getmany(timeout_ms=500, max_records=500)
             got += sum(len(records) for records in batch.values())
             await consumer.commit()
-        results.put(time.process_time() - cpu)
+        results.put((time.process_time() - cpu, time.perf_counter() - wall, 0))
         await consumer.stop()
 
     asyncio.run(run())
@@ -85,12 +85,21 @@ def inbox_consumer(bootstrap: str, prefix: str, group: str, dsn: str, results: A
         consumer = EventConsumer(name=group, service="bench", pool=pool, producer=producer,
                                  topics=[TOPIC], handlers={Sequenced.event_type: apply},
                                  dlq_topic="cowork.test.dlq", topic_prefix=prefix)
+        batches = 0
+        original = consumer.apply_records
+
+        async def counted(records: Any, *decoded: Any) -> None:
+            nonlocal batches
+            batches += 1
+            await original(records, *decoded)
+
+        consumer.apply_records = counted  # type: ignore[method-assign,assignment]
         _freeze()
-        cpu = time.process_time()
+        cpu, wall = time.process_time(), time.perf_counter()
         loop = FetchLoop.connect(consumer, bootstrap, client_id="bench-consumer")
         await loop.start()
         await done.wait()
-        results.put(time.process_time() - cpu)
+        results.put((time.process_time() - cpu, time.perf_counter() - wall, batches))
         await loop.stop()
         await producer.stop()
         await pool.close()
@@ -98,19 +107,21 @@ def inbox_consumer(bootstrap: str, prefix: str, group: str, dsn: str, results: A
     asyncio.run(run())
 
 
-def _in_process(target: Any, *args: Any) -> float:
-    """Run one reader in a process of its own; its CPU per event, in µs."""
+def _in_process(target: Any, *args: Any) -> tuple[float, int, int]:
+    """Run one reader in a process of its own; its CPU per event, in µs, and events a second
+    (wall time, the group join included: compare within a round only), and how many
+    batches it applied (0 for raw)."""
     ctx = mp.get_context("spawn")
     results = ctx.Queue()
     process = ctx.Process(target=target, args=(*args, results))
     process.start()
     try:
-        cpu: float = results.get(timeout=600)
+        cpu, wall, batches = results.get(timeout=600)
     finally:
         process.join(timeout=30)
         if process.is_alive():
             process.kill()
-    return round(cpu * 1e6 / N, 1)
+    return round(cpu * 1e6 / N, 1), round(N / wall), batches
 
 
 async def _fill(bootstrap: str, prefix: str) -> None:
@@ -156,18 +167,20 @@ def main() -> None:
     asyncio.run(_fill(infra.kafka_bootstrap, prefix))
     rounds = []
     for n in range(ROUNDS):
-        raw = _in_process(raw_consumer, infra.kafka_bootstrap, prefix + TOPIC, f"{prefix}raw{n}")
+        raw, raw_rate, _ = _in_process(raw_consumer, infra.kafka_bootstrap, prefix + TOPIC, f"{prefix}raw{n}")
         name = f"cowork_bench_{uuid.uuid4().hex[:8]}"
         asyncio.run(_database(infra.pg_admin_url, name))
         try:
-            inbox = _in_process(inbox_consumer, infra.kafka_bootstrap, prefix, f"inbox{n}",
-                                infra.database_url(name))
+            inbox, inbox_rate, batches = _in_process(inbox_consumer, infra.kafka_bootstrap,
+                                                     prefix, f"inbox{n}", infra.database_url(name))
         finally:
             asyncio.run(_database(infra.pg_admin_url, name, drop=True))
         rounds.append({"raw_cpu_us_per_event": raw, "inbox_cpu_us_per_event": inbox,
-                       "ratio": round(inbox / raw, 2)})
+                       "ratio": round(inbox / raw, 2), "raw_events_per_s": raw_rate,
+                       "inbox_events_per_s": inbox_rate, "inbox_batches": batches})
         print(f"  round {n + 1}: raw {raw} µs/event, inbox {inbox} µs/event, ratio "
-              f"{rounds[-1]['ratio']}", file=sys.stderr)
+              f"{rounds[-1]['ratio']}; raw {raw_rate} events/s, inbox {inbox_rate} in {batches} batches "
+              f"(load average {os.getloadavg()[0]:.1f})", file=sys.stderr)
     ratio = statistics.median(r["ratio"] for r in rounds)
     print(f"\nConsumer alone: {N} records ({STREAMS} keys) on {os.uname().nodename}, "
           f"{os.cpu_count()} cores; CPU per event of the inbox consumer / raw aiokafka, median "

@@ -81,7 +81,7 @@ def raw_consumer(bootstrap: str, topic: str, ready: Any, results: Any) -> None:
             batch = await consumer.getmany(timeout_ms=500, max_records=500)
             got += sum(len(records) for records in batch.values())
             await consumer.commit()
-        results.put(("consumer", time.time(), time.process_time() - started))
+        results.put(("consumer", time.time(), time.process_time() - started, 0))
         await consumer.stop()
 
     asyncio.run(run())
@@ -109,7 +109,7 @@ def raw_producer(bootstrap: str, topic: str, go: Any, results: Any) -> None:
         started, cpu = time.time(), time.process_time()
         futures = [await producer.send(topic, value=v, key=k, headers=h) for v, k, h in records]
         await asyncio.gather(*futures)
-        results.put(("publisher", started, time.process_time() - cpu))
+        results.put(("publisher", (started, time.time()), time.process_time() - cpu))
         await producer.stop()
 
     asyncio.run(run())
@@ -143,12 +143,16 @@ def inbox_consumer(bootstrap: str, dsn: str, prefix: str, ready: Any, results: A
                                  batch_size=int(os.environ.get("BENCH_CONSUMER_BATCH", "500")))
         original = consumer.apply_records
 
-        async def counted(records: Any) -> None:
-            await original(records)
+        batches = 0
+
+        async def counted(records: Any, *decoded: Any) -> None:
+            nonlocal batches
+            batches += 1
+            await original(records, *decoded)
             if applied >= N:
                 done.set()
 
-        consumer.apply_records = counted  # type: ignore[method-assign]
+        consumer.apply_records = counted  # type: ignore[method-assign,assignment]
         loop = FetchLoop.connect(consumer, bootstrap, client_id="bench-split")
         await loop.start()
         await _joined(loop)
@@ -156,7 +160,7 @@ def inbox_consumer(bootstrap: str, dsn: str, prefix: str, ready: Any, results: A
         ready.set()
         started = time.process_time()
         await done.wait()
-        results.put(("consumer", time.time(), time.process_time() - started))
+        results.put(("consumer", time.time(), time.process_time() - started, batches))
         await loop.stop()
         await producer.stop()
         await pool.close()
@@ -173,14 +177,15 @@ def relay(bootstrap: str, dsn: str, prefix: str, go: Any, results: Any) -> None:
         pool = await db.create_pool(dsn, min_size=1, max_size=2)
         producer = reliable_producer(bootstrap, client_id="bench-split-relay")
         await producer.start()
-        outbox = OutboxRelay(pool, producer, topic_prefix=prefix, service="bench")
+        outbox = OutboxRelay(pool, producer, topic_prefix=prefix, service="bench",
+                             in_flight=int(os.environ.get("BENCH_RELAY_IN_FLIGHT", "1")))
         _freeze()
         go.wait()
         started, cpu = time.time(), time.process_time()
         async with pool.acquire() as conn:
             while await outbox.drain(conn):
                 pass
-        results.put(("publisher", started, time.process_time() - cpu))
+        results.put(("publisher", (started, time.time()), time.process_time() - cpu))
         await producer.stop()
         await pool.close()
 
@@ -202,16 +207,22 @@ def _race(consumer: tuple[Any, ...], publisher: tuple[Any, ...]) -> dict[str, fl
         if not ready.wait(JOIN_TIMEOUT + 30):
             raise TimeoutError("the consumer never joined")
         go.set()
-        got = dict((side, (at, cpu)) for side, at, cpu in (results.get(timeout=300),
-                                                             results.get(timeout=300)))
+        got = dict((side, rest) for side, *rest in (results.get(timeout=300),
+                                                      results.get(timeout=300)))
     finally:
         for p in (consuming, publishing):
             p.join(timeout=30)
             if p.is_alive():
                 p.kill()
-    started, publisher_cpu = got["publisher"]
-    finished, consumer_cpu = got["consumer"]
+    (started, published), publisher_cpu = got["publisher"]
+    finished, consumer_cpu, batches = got["consumer"]
+    # Which side bounds the path: the publisher's share of the whole run's wall time (near 1:
+    # the consumer keeps up with it; well under 1: the consumer finishes long after).
     return {"events_per_s": round(N / (finished - started)),
+            "consumer_batches": batches,  # 0 for raw's
+            "publisher_share": round((published - started) / (finished - started), 2),
+            "consumer_busy": round(consumer_cpu / (finished - started), 2),
+            "publisher_busy": round(publisher_cpu / (published - started), 2),
             "publisher_cpu_us_per_event": round(publisher_cpu * 1e6 / N, 1),
             "consumer_cpu_us_per_event": round(consumer_cpu * 1e6 / N, 1)}
 
@@ -287,11 +298,14 @@ def main() -> None:
           f"{os.getloadavg()[0]:.2f}, {datetime.now(UTC):%Y-%m-%d %H:%M} UTC")
     print(f"raw measured first and last: {raw_first['events_per_s']} and "
           f"{raw_last['events_per_s']} events/s; the higher is the limit")
-    print(f"{'path':<44}{'events/s':>10}{'publisher CPU µs/ev':>21}{'consumer CPU µs/ev':>20}")
+    print(f"{'path':<44}{'events/s':>10}{'publisher CPU µs/ev':>21}{'consumer CPU µs/ev':>20}"
+          f"{'publisher done at':>19}")
     for label, r in (("raw aiokafka producer | consumer", raw),
                      ("outbox relay | inbox consumer (drain)", drain)):
         print(f"{label:<44}{r['events_per_s']:>10}{r['publisher_cpu_us_per_event']:>21}"
-              f"{r['consumer_cpu_us_per_event']:>20}")
+              f"{r['consumer_cpu_us_per_event']:>20}{r['publisher_share']:>19.0%}")
+    print(f"drain: relay busy {drain['publisher_busy']:.0%} of its run, inbox consumer busy "
+          f"{drain['consumer_busy']:.0%} of its (CPU / wall time; the rest is waiting)")
     print(f"ratio drain / raw throughput, split: {ratio}  (goal ≥ 0.5)")
     print("BENCH_JSON " + json.dumps({"bench": "events_split", "events": N, "raw": raw,
                                       "raw_runs": [raw_first, raw_last], "drain": drain,
