@@ -61,6 +61,7 @@ from cowork.vouchers.domain.redemptions import Source
 from cowork.vouchers.domain.statements import month_of
 from cowork.vouchers.store import ledger as ledger_store
 from cowork.vouchers.store import redemptions as redemptions_store
+from cowork.vouchers.store import replicas as replicas_store
 
 N = int(os.environ.get("BENCH_REDEMPTIONS", "3000"))
 # The raw inserts are fast: more of them, so each run lasts seconds, not a fraction of one.
@@ -153,7 +154,11 @@ async def _raw_ledger(dsn: str, rows: str = _EVERY_ROW
         holders = []  # (voucher, member)
         for _ in range(MEMBERS):
             member = uuid.uuid4()
-            application = await commands.apply(conn, programme["id"], member, {}, now)
+            # Only members membership announced may apply (issue 19): the replica first.
+            await replicas_store.upsert_member(conn, member, kind="person",
+                                               residence_istat="015146", now=now)
+            application = await commands.apply(conn, programme["id"], member, {}, now,
+                                                submitted_by="bench")
             assert application["voucher_id"] is not None, application
             holders.append((application["voucher_id"], member))
     period, space_id, used_on = month_of(now), uuid.uuid4(), now.date()
@@ -324,9 +329,11 @@ async def _wait_ready(client: httpx.AsyncClient, process: subprocess.Popen[bytes
     raise RuntimeError("the vouchers service never became ready")
 
 
-async def _seed(client: httpx.AsyncClient) -> tuple[uuid.UUID, list[uuid.UUID]]:
+async def _seed(client: httpx.AsyncClient, announce: Callable[[list[Envelope]], Awaitable[Any]]
+                ) -> tuple[uuid.UUID, list[uuid.UUID]]:
     """A first-come programme valid from today, an accredited space, and members each holding
-    a voucher large enough for every redemption of the run — through the API."""
+    a voucher large enough for every redemption of the run — through the API, for members
+    membership announced on Kafka (`announce`: only those may apply)."""
     today = datetime.now(UTC).date()
     programme = await client.post("/v1/programmes", json={
         "name": "Benchmark", "budget_cents": 1_000_000_000, "coverage_pct": 50,
@@ -339,9 +346,18 @@ async def _seed(client: httpx.AsyncClient) -> tuple[uuid.UUID, list[uuid.UUID]]:
         "space_id": str(space_id), "from": today.isoformat(), "reason": "benchmark"})
     assert accredited.status_code == 201, accredited.text
     members = [uuid.uuid4() for _ in range(MEMBERS)]
+    await announce([Envelope.wrap(ev.MemberRegistered(
+        member_id=member, kind="person", language="it", residence_istat="015146",
+        registered_at=datetime.now(UTC)), source="/cowork/membership") for member in members])
     for member in members:
-        granted = await client.post(f"/v1/programmes/{programme.json()['id']}/applications",
-                                    json={"member_id": str(member), "declarations": {}})
+        deadline = time.perf_counter() + 60
+        while True:  # until the member.registered above has reached the replica
+            granted = await client.post(
+                f"/v1/programmes/{programme.json()['id']}/applications",
+                json={"member_id": str(member), "declarations": {}})
+            if granted.status_code != 409 or time.perf_counter() > deadline:
+                break
+            await asyncio.sleep(0.2)
         assert granted.json().get("status") == "granted", granted.text
     return space_id, members
 
@@ -370,8 +386,14 @@ async def bench_service(infra: Infra, dsn: str) -> dict[str, Any]:
         async with httpx.AsyncClient(base_url=f"http://127.0.0.1:{service.port}",
                                      headers=OFFICER, timeout=30) as client:
             await _wait_ready(client, service.process)
-            space_id, members = await _seed(client)
-        await producer.start()
+            await producer.start()
+
+            async def announce(envelopes: list[Envelope]) -> None:
+                await asyncio.gather(*[await producer.send(
+                    prefix + topics.MEMBERSHIP_EVENTS, value=e.value(),
+                    key=e.subject.encode(), headers=e.kafka_headers()) for e in envelopes])
+
+            space_id, members = await _seed(client, announce)
         await reader.start()
         booking_topic = prefix + topics.BOOKING_EVENTS
         redeemed_at: dict[str, float] = {}
