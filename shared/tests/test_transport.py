@@ -247,3 +247,21 @@ async def test_a_stop_its_caller_gives_up_on_leaves_no_batch_running(
     await asyncio.sleep(0.1)
     assert loop._task is not None and loop._task.done(), "the loop runs on after its stop"
     assert kafka.asked == []
+
+
+async def test_a_stop_with_a_stuck_batch_still_leaves_the_group_within_the_runtimes_bound(
+        consumer: EventConsumer, monkeypatch: pytest.MonkeyPatch) -> None:
+    """The runtime gives the stop of its fetch loops 10 s (`cowork.shared.service._bounded`):
+    the loop's own wait for the batch in hand must end before that, so that the client still
+    leaves the group (the partitions move to another replica at once, not after the session
+    times out)."""
+    async def never_ends(records: object) -> None:
+        await asyncio.Event().wait()
+
+    monkeypatch.setattr(consumer, "apply_records", never_ends)
+    kafka = FakeKafka([batch("n", range(1, 2), partition=0, first_offset=0)])
+    loop = FetchLoop(consumer, kafka)  # the defaults the services run with
+    await loop.start()
+    await asyncio.sleep(0.2)
+    await asyncio.wait_for(loop.stop(), 10)  # the runtime's bound
+    assert kafka.stopped and kafka.asked == []

@@ -50,7 +50,7 @@ class FetchLoop:
     """One `EventConsumer`'s member of its consumer group, from `start` to `stop`."""
 
     def __init__(self, consumer: EventConsumer, kafka: KafkaClient, *,
-                 fetch_ms: int = 100, stop_seconds: float = 15.0,
+                 fetch_ms: int = 100, stop_seconds: float = 5.0,
                  positions: SeekToStoredPositions | None = None) -> None:
         self._consumer = consumer
         self._kafka = kafka
@@ -90,7 +90,11 @@ class FetchLoop:
 
     async def stop(self) -> None:
         """Fetch no more; let the batch in hand finish (up to `stop_seconds`, then it is
-        cancelled and redelivered to the inbox later), wait for its commit, leave the group."""
+        cancelled and redelivered to the inbox later), wait for its commit, leave the group.
+
+        The three waits (5 + 2 + 2.5 s by default) stay under the 10 s the runtime gives this
+        step (`service._bounded`): past it the runtime cancels the stop, and a client never
+        stopped does not leave its group, whose partitions then wait out the session timeout."""
         self._stopping = True
         if self._task is not None:
             try:
@@ -105,9 +109,9 @@ class FetchLoop:
                 self._task.cancel()
                 await asyncio.wait({self._task})
         if self._committing is not None:
-            await asyncio.wait({self._committing}, timeout=5)
+            await asyncio.wait({self._committing}, timeout=2)
         with contextlib.suppress(Exception):
-            await asyncio.wait_for(self._kafka.stop(), 10)
+            await asyncio.wait_for(self._kafka.stop(), 2.5)
 
     async def _run(self) -> None:
         """Fetch and apply until stopped; a fetch that fails (the broker away) is retried with
