@@ -265,3 +265,28 @@ async def test_a_stop_with_a_stuck_batch_still_leaves_the_group_within_the_runti
     await asyncio.sleep(0.2)
     await asyncio.wait_for(loop.stop(), 10)  # the runtime's bound
     assert kafka.stopped and kafka.asked == []
+
+
+async def test_a_batch_slow_to_unwind_from_its_cut_still_lets_the_client_leave_the_group(
+        consumer: EventConsumer, monkeypatch: pytest.MonkeyPatch) -> None:
+    """A batch stuck because the database does not answer (a failover, a network cut) is also
+    slow to unwind once cut short: asyncpg sends the database a cancel request and the
+    transaction's ROLLBACK and the connection's release wait for it. The stop must not wait for
+    that unwinding without bound: past the runtime's 10 s (`service._bounded`) the stop is
+    cancelled before the client leaves its group (its partitions then wait out the session
+    timeout) and before the client is closed."""
+    async def stuck_and_slow_to_unwind(records: object) -> None:
+        try:
+            await asyncio.Event().wait()
+        finally:
+            await asyncio.sleep(6)  # the rollback waiting on a database that does not answer
+
+    monkeypatch.setattr(consumer, "apply_records", stuck_and_slow_to_unwind)
+    kafka = FakeKafka([batch("n", range(1, 2), partition=0, first_offset=0)])
+    loop = FetchLoop(consumer, kafka)  # the defaults the services run with
+    await loop.start()
+    await asyncio.sleep(0.2)
+    await asyncio.wait_for(loop.stop(), 10)  # the runtime's bound
+    assert kafka.stopped and kafka.asked == []
+    assert loop._task is not None
+    await asyncio.wait({loop._task}, timeout=10)  # no task left behind the test
