@@ -290,3 +290,42 @@ async def test_a_batch_slow_to_unwind_from_its_cut_still_lets_the_client_leave_t
     assert kafka.stopped and kafka.asked == []
     assert loop._task is not None
     await asyncio.wait({loop._task}, timeout=10)  # no task left behind the test
+
+
+async def test_a_batch_cut_short_while_its_transaction_commits_is_applied_once_after(
+        consumer: EventConsumer) -> None:
+    """The cut can come while the batch's COMMIT is on its way (a deferred trigger holds it
+    here): whether the database then commits or rolls back, the offsets must not be
+    committed, and the next member applies the batch exactly once through the inbox."""
+    async with consumer._pool.acquire() as conn:
+        await conn.execute("""
+            CREATE FUNCTION slow_commit() RETURNS trigger LANGUAGE plpgsql AS
+            $$ BEGIN PERFORM pg_sleep(30); RETURN NULL; END $$;
+            CREATE CONSTRAINT TRIGGER slow_commit AFTER INSERT ON applied
+            DEFERRABLE INITIALLY DEFERRED FOR EACH ROW EXECUTE FUNCTION slow_commit();""")
+    records = batch("c", range(1, 3), partition=0, first_offset=0)
+    kafka = FakeKafka([records])
+    loop = FetchLoop(consumer, kafka, stop_seconds=0.5)
+    await loop.start()
+
+    async def committing() -> bool:
+        async with consumer._pool.acquire() as conn:
+            return bool(await conn.fetchval(
+                "SELECT count(*) FROM pg_stat_activity WHERE state = 'active' "
+                "AND query ILIKE 'COMMIT%' AND datname = current_database()"))
+
+    await wait_until(committing, 10, "the batch's COMMIT under way")
+    await asyncio.wait_for(loop.stop(), 10)
+    assert kafka.asked == [], "no offsets for a batch whose transaction did not end"
+    async with consumer._pool.acquire() as conn:
+        await conn.execute("DROP TRIGGER slow_commit ON applied")
+    kafka = FakeKafka([records])  # the next member, from the committed offsets
+    loop = FetchLoop(consumer, kafka)
+    await loop.start()
+    async def asked() -> bool:
+        return bool(kafka.asked)
+
+    await wait_until(asked, 10, "the batch applied and its offsets asked for")
+    kafka.release.set()
+    await asyncio.wait_for(loop.stop(), 10)
+    assert await applied(consumer) == 2
