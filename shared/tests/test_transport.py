@@ -13,6 +13,7 @@ from collections.abc import AsyncIterator
 
 import pytest
 from aiokafka import ConsumerRecord, TopicPartition
+from aiokafka.admin import AIOKafkaAdminClient
 from aiokafka.errors import KafkaConnectionError
 
 from cowork.devtools import Infra
@@ -329,3 +330,51 @@ async def test_a_batch_cut_short_while_its_transaction_commits_is_applied_once_a
     kafka.release.set()
     await asyncio.wait_for(loop.stop(), 10)
     assert await applied(consumer) == 2
+
+
+async def test_loops_stopped_together_with_stuck_batches_leave_their_group_at_once(
+        infra: Infra, consumer: EventConsumer, monkeypatch: pytest.MonkeyPatch) -> None:
+    """The runtime stops its fetch loops together (`asyncio.gather` under its 10 s bound), on
+    real Kafka clients: each with a batch stuck and slow to unwind, the stop still ends in the
+    bound and the group is left at once (Empty, not waiting out the session timeout)."""
+    entered: set[int] = set()
+
+    async def stuck_and_slow_to_unwind(records: list[ConsumerRecord[bytes, bytes]]) -> None:
+        entered.update(r.partition for r in records)
+        try:
+            await asyncio.Event().wait()
+        finally:
+            await asyncio.sleep(6)
+
+    monkeypatch.setattr(consumer, "apply_records", stuck_and_slow_to_unwind)
+    producer = reliable_producer(infra.kafka_bootstrap, client_id="test-stop-together")
+    await producer.start()
+    try:
+        for p in range(3):
+            env = Envelope.wrap(Sequenced(stream=f"g{p}", seq=1), source=SOURCE)
+            await producer.send_and_wait(consumer.subscribed_topics[0], key=env.subject.encode(),
+                                         value=env.value(), headers=env.kafka_headers(),
+                                         partition=p)
+    finally:
+        await producer.stop()
+    loops = [FetchLoop.connect(consumer, infra.kafka_bootstrap, client_id=f"test-stop-{i}")
+             for i in range(2)]
+    for loop in loops:
+        await loop.start()
+
+    async def all_taken() -> bool:
+        return entered == {0, 1, 2}
+
+    await wait_until(all_taken, 30, "every partition's batch in hand")
+    await asyncio.wait_for(asyncio.gather(*(loop.stop() for loop in loops)), 10)
+    admin = AIOKafkaAdminClient(bootstrap_servers=infra.kafka_bootstrap)
+    await admin.start()
+    try:
+        described = await admin.describe_consumer_groups([consumer.group_id])
+        state = described[0].groups[0][2]
+        assert state == "Empty", f"the group is {state}: its members did not leave"
+    finally:
+        await admin.close()
+        for loop in loops:
+            assert loop._task is not None
+            await asyncio.wait({loop._task}, timeout=10)
