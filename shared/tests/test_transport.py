@@ -13,6 +13,7 @@ from collections.abc import AsyncIterator
 
 import pytest
 from aiokafka import ConsumerRecord, TopicPartition
+from aiokafka.admin import AIOKafkaAdminClient
 from aiokafka.errors import KafkaConnectionError
 
 from cowork.devtools import Infra
@@ -265,3 +266,115 @@ async def test_a_stop_with_a_stuck_batch_still_leaves_the_group_within_the_runti
     await asyncio.sleep(0.2)
     await asyncio.wait_for(loop.stop(), 10)  # the runtime's bound
     assert kafka.stopped and kafka.asked == []
+
+
+async def test_a_batch_slow_to_unwind_from_its_cut_still_lets_the_client_leave_the_group(
+        consumer: EventConsumer, monkeypatch: pytest.MonkeyPatch) -> None:
+    """A batch stuck because the database does not answer (a failover, a network cut) is also
+    slow to unwind once cut short: asyncpg sends the database a cancel request and the
+    transaction's ROLLBACK and the connection's release wait for it. The stop must not wait for
+    that unwinding without bound: past the runtime's 10 s (`service._bounded`) the stop is
+    cancelled before the client leaves its group (its partitions then wait out the session
+    timeout) and before the client is closed."""
+    async def stuck_and_slow_to_unwind(records: object) -> None:
+        try:
+            await asyncio.Event().wait()
+        finally:
+            await asyncio.sleep(6)  # the rollback waiting on a database that does not answer
+
+    monkeypatch.setattr(consumer, "apply_records", stuck_and_slow_to_unwind)
+    kafka = FakeKafka([batch("n", range(1, 2), partition=0, first_offset=0)])
+    loop = FetchLoop(consumer, kafka)  # the defaults the services run with
+    await loop.start()
+    await asyncio.sleep(0.2)
+    await asyncio.wait_for(loop.stop(), 10)  # the runtime's bound
+    assert kafka.stopped and kafka.asked == []
+    assert loop._task is not None
+    await asyncio.wait({loop._task}, timeout=10)  # no task left behind the test
+
+
+async def test_a_batch_cut_short_while_its_transaction_commits_is_applied_once_after(
+        consumer: EventConsumer) -> None:
+    """The cut can come while the batch's COMMIT is on its way (a deferred trigger holds it
+    here): whether the database then commits or rolls back, the offsets must not be
+    committed, and the next member applies the batch exactly once through the inbox."""
+    async with consumer._pool.acquire() as conn:
+        await conn.execute("""
+            CREATE FUNCTION slow_commit() RETURNS trigger LANGUAGE plpgsql AS
+            $$ BEGIN PERFORM pg_sleep(30); RETURN NULL; END $$;
+            CREATE CONSTRAINT TRIGGER slow_commit AFTER INSERT ON applied
+            DEFERRABLE INITIALLY DEFERRED FOR EACH ROW EXECUTE FUNCTION slow_commit();""")
+    records = batch("c", range(1, 3), partition=0, first_offset=0)
+    kafka = FakeKafka([records])
+    loop = FetchLoop(consumer, kafka, stop_seconds=0.5)
+    await loop.start()
+
+    async def committing() -> bool:
+        async with consumer._pool.acquire() as conn:
+            return bool(await conn.fetchval(
+                "SELECT count(*) FROM pg_stat_activity WHERE state = 'active' "
+                "AND query ILIKE 'COMMIT%' AND datname = current_database()"))
+
+    await wait_until(committing, 10, "the batch's COMMIT under way")
+    await asyncio.wait_for(loop.stop(), 10)
+    assert kafka.asked == [], "no offsets for a batch whose transaction did not end"
+    async with consumer._pool.acquire() as conn:
+        await conn.execute("DROP TRIGGER slow_commit ON applied")
+    kafka = FakeKafka([records])  # the next member, from the committed offsets
+    loop = FetchLoop(consumer, kafka)
+    await loop.start()
+    async def asked() -> bool:
+        return bool(kafka.asked)
+
+    await wait_until(asked, 10, "the batch applied and its offsets asked for")
+    kafka.release.set()
+    await asyncio.wait_for(loop.stop(), 10)
+    assert await applied(consumer) == 2
+
+
+async def test_loops_stopped_together_with_stuck_batches_leave_their_group_at_once(
+        infra: Infra, consumer: EventConsumer, monkeypatch: pytest.MonkeyPatch) -> None:
+    """The runtime stops its fetch loops together (`asyncio.gather` under its 10 s bound), on
+    real Kafka clients: each with a batch stuck and slow to unwind, the stop still ends in the
+    bound and the group is left at once (Empty, not waiting out the session timeout)."""
+    entered: set[int] = set()
+
+    async def stuck_and_slow_to_unwind(records: list[ConsumerRecord[bytes, bytes]]) -> None:
+        entered.update(r.partition for r in records)
+        try:
+            await asyncio.Event().wait()
+        finally:
+            await asyncio.sleep(6)
+
+    monkeypatch.setattr(consumer, "apply_records", stuck_and_slow_to_unwind)
+    producer = reliable_producer(infra.kafka_bootstrap, client_id="test-stop-together")
+    await producer.start()
+    try:
+        for p in range(3):
+            env = Envelope.wrap(Sequenced(stream=f"g{p}", seq=1), source=SOURCE)
+            await producer.send_and_wait(consumer.subscribed_topics[0], key=env.subject.encode(),
+                                         value=env.value(), headers=env.kafka_headers(),
+                                         partition=p)
+    finally:
+        await producer.stop()
+    loops = [FetchLoop.connect(consumer, infra.kafka_bootstrap, client_id=f"test-stop-{i}")
+             for i in range(2)]
+    for loop in loops:
+        await loop.start()
+
+    async def all_taken() -> bool:
+        return entered == {0, 1, 2}
+
+    await wait_until(all_taken, 30, "every partition's batch in hand")
+    await asyncio.wait_for(asyncio.gather(*(loop.stop() for loop in loops)), 10)
+    admin = AIOKafkaAdminClient(bootstrap_servers=infra.kafka_bootstrap)
+    await admin.start()
+    try:
+        described = await admin.describe_consumer_groups([consumer.group_id])
+        state = described[0].groups[0][2]
+        assert state == "Empty", f"the group is {state}: its members did not leave"
+    finally:
+        await admin.close()
+        for loop in loops:
+            assert loop._task is not None
+            await asyncio.wait({loop._task}, timeout=10)

@@ -96,6 +96,11 @@ class FetchLoop:
         step (`service._bounded`): past it the runtime cancels the stop, and a client never
         stopped does not leave its group, whose partitions then wait out the session timeout."""
         self._stopping = True
+        # The batch's unwinding once cut short shares the commit's 2 s: a batch stuck on a
+        # database that does not answer is as slow to roll back (asyncpg's cancel request and
+        # ROLLBACK wait for it), and waiting for that without bound let the runtime cancel
+        # this stop before the client left its group.
+        deadline = asyncio.get_running_loop().time() + self._stop_seconds + 2
         if self._task is not None:
             try:
                 done, _ = await asyncio.wait({self._task}, timeout=self._stop_seconds)
@@ -106,10 +111,10 @@ class FetchLoop:
                 raise
             if not done:
                 log.warning("consumer batch cut short by the stop", consumer=self._consumer.name)
-                self._task.cancel()
-                await asyncio.wait({self._task})
+                self._task.cancel()  # no commit can follow it: it only comes after the apply
+                await asyncio.wait({self._task}, timeout=_left(deadline))
         if self._committing is not None:
-            await asyncio.wait({self._committing}, timeout=2)
+            await asyncio.wait({self._committing}, timeout=_left(deadline))
         with contextlib.suppress(Exception):
             await asyncio.wait_for(self._kafka.stop(), 2.5)
 
@@ -190,3 +195,8 @@ class FetchLoop:
             log.warning("offset commit failed; the inbox will absorb the redelivery",
                         consumer=self._consumer.name, error=str(exc),
                         error_type=type(exc).__name__)
+
+
+def _left(deadline: float) -> float:
+    """Seconds from now to `deadline` on the running loop's clock (none once past it)."""
+    return max(0.0, deadline - asyncio.get_running_loop().time())
