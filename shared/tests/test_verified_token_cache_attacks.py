@@ -1,40 +1,18 @@
 """Attacks on the verified-token cache (auth.VerifiedTokens): nothing the full HS256 check
 would refuse may be answered from it, whoever shares it and whatever its size or clock."""
 
-from datetime import UTC, datetime, timedelta
-
-import jwt
 import pytest
+from test_verified_token_cache import M1, SECRET, Clock, _refused
+from test_verified_token_cache import _token as _member_token
 
 from cowork.shared.auth import Authenticator, VerifiedTokens, verify_token
 from cowork.shared.http import ApiError
 
-SECRET = "test-secret-of-enough-length-for-hs256"
 ROTATED_SECRET = "the-rotated-secret-of-enough-length-for-hs256"
-M1 = "00000000-0000-4000-8000-000000000001"
-
-
-class Clock:
-    def __init__(self) -> None:
-        self.now = datetime.now(UTC).timestamp()
-
-    def __call__(self) -> float:
-        return self.now
 
 
 def _token(secret: str = SECRET, **claims: object) -> str:
-    now = datetime.now(UTC)
-    base: dict[str, object] = {"sub": M1, "roles": ["staff"], "iat": now,
-                               "exp": now + timedelta(hours=1), "iss": "cowork",
-                               "aud": "membership"}
-    return jwt.encode({**base, **claims}, secret, algorithm="HS256")
-
-
-async def _refused(auth: Authenticator, token: str) -> str:
-    with pytest.raises(ApiError) as refused:
-        await auth.verify(token)
-    assert refused.value.status == 401
-    return refused.value.code
+    return _member_token(secret, **{"roles": ["staff"], **claims})
 
 
 async def test_a_token_signed_with_a_retired_key_is_refused_after_a_rotation() -> None:
