@@ -9,7 +9,7 @@ commits and seeks and holds each commit until the test lets it go; the database 
 from __future__ import annotations
 
 import asyncio
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Awaitable, Callable
 
 import pytest
 from aiokafka import ConsumerRecord, TopicPartition
@@ -229,9 +229,9 @@ async def test_a_batch_that_outlasts_the_stop_is_cut_short_and_not_committed(
 
 async def test_a_stop_its_caller_gives_up_on_leaves_no_batch_running(
         consumer: EventConsumer, monkeypatch: pytest.MonkeyPatch) -> None:
-    """The runtime bounds each step of its stop at 10 s (`cowork.shared.service._bounded`),
-    less than the loop's own 15 s for the batch in hand: a stop cut short there must not
-    leave the loop running on, applying, after the service stopped."""
+    """The runtime bounds each step of its stop at 10 s (`cowork.shared.service._bounded`) and
+    cancels the step past it: a stop cut short there must not leave the loop running on,
+    applying, after the service stopped."""
     entered = asyncio.Event()
 
     async def never_ends(records: object) -> None:
@@ -250,6 +250,20 @@ async def test_a_stop_its_caller_gives_up_on_leaves_no_batch_running(
     assert kafka.asked == []
 
 
+async def stopped_within_the_runtimes_bound(
+        consumer: EventConsumer, monkeypatch: pytest.MonkeyPatch,
+        apply: Callable[[object], Awaitable[None]]) -> tuple[FakeKafka, FetchLoop]:
+    """A loop with the services' defaults, its one-record batch in `apply`, stopped as the
+    runtime stops it: failing the test past the 10 s it gives the step."""
+    monkeypatch.setattr(consumer, "apply_records", apply)
+    kafka = FakeKafka([batch("n", range(1, 2), partition=0, first_offset=0)])
+    loop = FetchLoop(consumer, kafka)
+    await loop.start()
+    await asyncio.sleep(0.2)
+    await asyncio.wait_for(loop.stop(), 10)
+    return kafka, loop
+
+
 async def test_a_stop_with_a_stuck_batch_still_leaves_the_group_within_the_runtimes_bound(
         consumer: EventConsumer, monkeypatch: pytest.MonkeyPatch) -> None:
     """The runtime gives the stop of its fetch loops 10 s (`cowork.shared.service._bounded`):
@@ -259,12 +273,7 @@ async def test_a_stop_with_a_stuck_batch_still_leaves_the_group_within_the_runti
     async def never_ends(records: object) -> None:
         await asyncio.Event().wait()
 
-    monkeypatch.setattr(consumer, "apply_records", never_ends)
-    kafka = FakeKafka([batch("n", range(1, 2), partition=0, first_offset=0)])
-    loop = FetchLoop(consumer, kafka)  # the defaults the services run with
-    await loop.start()
-    await asyncio.sleep(0.2)
-    await asyncio.wait_for(loop.stop(), 10)  # the runtime's bound
+    kafka, _ = await stopped_within_the_runtimes_bound(consumer, monkeypatch, never_ends)
     assert kafka.stopped and kafka.asked == []
 
 
@@ -282,12 +291,8 @@ async def test_a_batch_slow_to_unwind_from_its_cut_still_lets_the_client_leave_t
         finally:
             await asyncio.sleep(6)  # the rollback waiting on a database that does not answer
 
-    monkeypatch.setattr(consumer, "apply_records", stuck_and_slow_to_unwind)
-    kafka = FakeKafka([batch("n", range(1, 2), partition=0, first_offset=0)])
-    loop = FetchLoop(consumer, kafka)  # the defaults the services run with
-    await loop.start()
-    await asyncio.sleep(0.2)
-    await asyncio.wait_for(loop.stop(), 10)  # the runtime's bound
+    kafka, loop = await stopped_within_the_runtimes_bound(consumer, monkeypatch,
+                                                          stuck_and_slow_to_unwind)
     assert kafka.stopped and kafka.asked == []
     assert loop._task is not None
     await asyncio.wait({loop._task}, timeout=10)  # no task left behind the test
