@@ -158,3 +158,22 @@ async def test_the_catalogue_names_its_terms_by_iri_and_is_dated_by_the_build(
         assert graph.value(node, DCTERMS.modified) == day, node
     [catalog] = graph.subjects(DCAT.dataset, members)
     assert graph.value(catalog, DCTERMS.modified) == day
+
+
+async def test_a_month_built_just_after_it_ended_is_not_dated_inside_it(stats: Stats) -> None:
+    """Months are Rome's (statistics.month_bounds): April built at 00:30 on 1 May in Rome
+    (22:30 UTC on 30 April) was frozen on 1 May. Dated by the UTC day, its `dct:modified`
+    said 30 April — a day inside the month it reports on, before the month had ended."""
+    await _members(stats)
+    may_first_rome = datetime(2027, 4, 30, 22, 30, tzinfo=UTC)
+    stats.clock.advance(seconds=(may_first_rome - stats.clock()).total_seconds())
+    assert (await stats.build("2027-04")).status_code == 201
+    graph = rdflib.Graph().parse(
+        data=(await stats.client.get("/v1/open-data/catalog.jsonld")).text, format="json-ld")
+    members = rdflib.URIRef("https://cowork.example.org/v1/open-data/members")
+    distribution = graph.value(members, DCAT.distribution)
+    day = rdflib.Literal("2027-05-01", datatype=XSD.date)
+    for node in (members, distribution):
+        assert graph.value(node, DCTERMS.modified) == day, node
+    [catalog] = graph.subjects(DCAT.dataset, members)
+    assert graph.value(catalog, DCTERMS.modified) == day
