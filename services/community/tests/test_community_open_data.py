@@ -158,3 +158,44 @@ async def test_the_catalogue_names_its_terms_by_iri_and_is_dated_by_the_build(
         assert graph.value(node, DCTERMS.modified) == day, node
     [catalog] = graph.subjects(DCAT.dataset, members)
     assert graph.value(catalog, DCTERMS.modified) == day
+
+
+async def test_a_month_built_just_after_it_ended_is_not_dated_inside_it(stats: Stats) -> None:
+    """Months are Rome's (statistics.month_bounds): April built at 00:30 on 1 May in Rome
+    (22:30 UTC on 30 April) was frozen on 1 May. Dated by the UTC day, its `dct:modified`
+    said 30 April — a day inside the month it reports on, before the month had ended."""
+    await _members(stats)
+    may_first_rome = datetime(2027, 4, 30, 22, 30, tzinfo=UTC)
+    stats.clock.advance(seconds=(may_first_rome - stats.clock()).total_seconds())
+    assert (await stats.build("2027-04")).status_code == 201
+    graph = rdflib.Graph().parse(
+        data=(await stats.client.get("/v1/open-data/catalog.jsonld")).text, format="json-ld")
+    members = rdflib.URIRef("https://cowork.example.org/v1/open-data/members")
+    distribution = graph.value(members, DCAT.distribution)
+    day = rdflib.Literal("2027-05-01", datatype=XSD.date)
+    for node in (members, distribution):
+        assert graph.value(node, DCTERMS.modified) == day, node
+    [catalog] = graph.subjects(DCAT.dataset, members)
+    assert graph.value(catalog, DCTERMS.modified) == day
+
+
+async def test_a_new_month_built_moves_the_dates_of_its_dataset_and_the_catalogue(
+        stats: Stats) -> None:
+    """A harvester learns of a new month by `dct:modified`: the dataset and catalogue take
+    the new build's day; the older month's distribution keeps its own."""
+    await _members(stats)
+    assert (await stats.build("2027-03")).status_code == 201
+    march_built = stats.clock().date()
+    stats.clock.advance(days=31)
+    assert (await stats.build("2027-04")).status_code == 201
+    april_built = stats.clock().date()
+    graph = rdflib.Graph().parse(
+        data=(await stats.client.get("/v1/open-data/catalog.jsonld")).text, format="json-ld")
+    members = rdflib.URIRef("https://cowork.example.org/v1/open-data/members")
+    [catalog] = graph.subjects(DCAT.dataset, members)
+    new_day = rdflib.Literal(april_built.isoformat(), datatype=XSD.date)
+    assert graph.value(members, DCTERMS.modified) == new_day
+    assert graph.value(catalog, DCTERMS.modified) == new_day
+    days = {str(graph.value(d, DCTERMS.modified))
+            for d in graph.objects(members, DCAT.distribution)}
+    assert days == {march_built.isoformat(), april_built.isoformat()}

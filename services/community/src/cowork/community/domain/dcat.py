@@ -7,6 +7,8 @@ from collections.abc import Iterable, Mapping
 from datetime import datetime
 from typing import Any
 
+from cowork.community.domain.statistics import ROME
+
 LICENCE = "https://creativecommons.org/licenses/by/4.0/"
 EU_THEME = "http://publications.europa.eu/resource/authority/data-theme/"
 EU_FREQUENCY = "http://publications.europa.eu/resource/authority/frequency/MONTHLY"
@@ -57,7 +59,9 @@ def _texts(it: str, en: str) -> list[dict[str, str]]:
 
 
 def _day(moment: datetime) -> dict[str, str]:
-    return {"@value": moment.date().isoformat(), "@type": "xsd:date"}
+    """The day in Rome, as the months are (statistics.month_bounds): a month frozen just after
+    midnight on the 1st is dated the 1st, not the UTC day still inside the month it reports."""
+    return {"@value": moment.astimezone(ROME).date().isoformat(), "@type": "xsd:date"}
 
 
 def catalog(releases: Iterable[Mapping[str, Any]], *, base_url: str, ipa_code: str,
